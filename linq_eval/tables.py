@@ -1,0 +1,653 @@
+"""Leaderboard tables: per-task main scores, honest means, and Markdown/CSV/JSON/LaTeX rendering.
+
+Scores are mteb main scores x100. Each task is scored through mteb itself: the benchmark's task
+objects carry the subset and split filters (AmazonCounterfactual ``en``, STS17 ``en-en``, STS22
+``en``, MSMARCO ``dev``), ``TaskResult.validate_and_filter_scores`` applies them, and
+CQADupstackRetrieval is built from its 12 subforum files with mteb's aggregate task when a run
+has no aggregate file. Means over a complete task set are mteb's own ``BenchmarkAggregation``
+(Mean(Task) is the card's "Average (56)", Mean(TaskType) the mean of type means); a mean over an
+incomplete set is shown with its coverage, ``59.80 (14/15)``, and never passes for a full one.
+
+Example::
+
+    from linq_eval.results_io import load_baselines
+    from linq_eval.tables import build_table, render
+    print(render(build_table(load_baselines()), "markdown", decimals=1))
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from linq_eval.errors import ConfigError, UnknownNameError
+from linq_eval.results_io import BASELINE_PREFIX, ResultSet
+
+if TYPE_CHECKING:
+    from mteb import TaskResult
+    from mteb.abstasks.abstask import AbsTask
+
+DEFAULT_BENCHMARK = "MTEB(eng, v1)"
+MISSING = "—"
+"""What a table shows for a task without a score."""
+TYPE_ORDER = (
+    "Classification",
+    "Clustering",
+    "PairClassification",
+    "Reranking",
+    "Retrieval",
+    "STS",
+    "Summarization",
+)
+"""Column order of the task types (others follow alphabetically)."""
+LEAD_TYPE = "Retrieval"
+"""The type the card shows first."""
+MEAN_TASK_TYPE = "Mean(TaskType)"
+FORMATS = ("markdown", "csv", "json", "latex", "html")
+SORTS = ("input", "average", "retrieval")
+Format = Literal["markdown", "csv", "json", "latex", "html"]
+
+
+@dataclass(frozen=True)
+class BenchmarkTask:
+    """One task of a benchmark, with the filters the benchmark gives it."""
+
+    name: str
+    """mteb task name."""
+    type: str
+    """mteb task type (Retrieval, STS ...)."""
+    main_score: str
+    """The metric mteb reports as main score today (max_ap, map_at_1000, ndcg_at_10 ...)."""
+    splits: tuple[str, ...]
+    """Evaluation splits the benchmark uses."""
+    subsets: tuple[str, ...]
+    """HF subsets the benchmark uses."""
+    task: AbsTask = field(compare=False, repr=False)
+    """The benchmark's mteb task object (carrying those filters)."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A benchmark's tasks and types, read from mteb."""
+
+    name: str
+    """mteb benchmark name."""
+    tasks: tuple[BenchmarkTask, ...]
+    """Its tasks, ordered by type (TYPE_ORDER) then name."""
+
+    @property
+    def types(self) -> list[str]:
+        """Task types present, in TYPE_ORDER."""
+        present = {t.type for t in self.tasks}
+        return [t for t in TYPE_ORDER if t in present] + sorted(present - set(TYPE_ORDER))
+
+    def of_type(self, task_type: str) -> list[BenchmarkTask]:
+        """The tasks of one type."""
+        return [t for t in self.tasks if t.type == task_type]
+
+    def task(self, name: str) -> BenchmarkTask:
+        """Look up a task by exact name (did-you-mean on a miss)."""
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise UnknownNameError(
+            f"task of {self.name}", name, [t.name for t in self.tasks]
+        )
+
+    def select(
+        self, task_types: Sequence[str] | None = None, tasks: Sequence[str] | None = None
+    ) -> list[BenchmarkTask]:
+        """Tasks filtered by type and name; unknown names and types are an error."""
+        chosen = list(self.tasks)
+        if task_types:
+            for t in task_types:
+                if t not in self.types:
+                    raise UnknownNameError(f"task type of {self.name}", t, self.types)
+            chosen = [t for t in chosen if t.type in task_types]
+        if tasks:
+            wanted = [self.task(name).name for name in tasks]
+            chosen = [t for t in chosen if t.name in wanted]
+        return chosen
+
+
+@functools.lru_cache(maxsize=8)
+def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
+    """The tasks of an mteb benchmark, with types, main scores and subset/split filters."""
+    import mteb
+
+    try:
+        bench = mteb.get_benchmark(name)
+    except KeyError:
+        raise UnknownNameError(
+            "benchmark", name, [b.name for b in mteb.get_benchmarks()]
+        ) from None
+    order = {t: i for i, t in enumerate(TYPE_ORDER)}
+    tasks = [
+        BenchmarkTask(
+            name=t.metadata.name,
+            type=t.metadata.type,
+            main_score=t.metadata.main_score,
+            splits=tuple(t.eval_splits),
+            subsets=tuple(t.hf_subsets),
+            task=t,
+        )
+        for t in bench.tasks
+    ]
+    tasks.sort(key=lambda t: (order.get(t.type, len(order)), t.type, t.name.casefold()))
+    return BenchmarkSpec(name=bench.name, tasks=tuple(tasks))
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """The main score of one task in one result set."""
+
+    task: str
+    """mteb task name."""
+    type: str
+    """mteb task type."""
+    score: float | None
+    """Main score x100, None when the result set has no complete score for the task."""
+    metric: str | None = None
+    """Name of the metric behind the score (the era's cos_sim_ap for old published files)."""
+    note: str = ""
+    """Why a score is missing, or how it was computed (``mean of 12 subforums``)."""
+    result: TaskResult | None = field(default=None, compare=False, repr=False)
+    """The filtered mteb TaskResult the score comes from."""
+
+
+_NON_METRIC_KEYS = frozenset({"main_score", "hf_subset", "languages", "mteb_version"})
+
+
+def _metric_name(result: TaskResult, expected: str) -> str:
+    """The name of the metric that a result file's main_score holds."""
+    for split_scores in result.scores.values():
+        for entry in split_scores:
+            main = entry.get("main_score")
+            if expected in entry and entry[expected] == main:
+                return expected
+            for key, value in entry.items():
+                if key not in _NON_METRIC_KEYS and isinstance(value, float) and value == main:
+                    return key
+    return expected
+
+
+def score_task(rs: ResultSet, bt: BenchmarkTask) -> TaskScore:
+    """Score one benchmark task of a result set through mteb's own filtering and aggregation."""
+    task = bt.task
+    result = rs.task_result(bt.name)
+    note = ""
+    if result is None and task.is_aggregate:
+        subtasks = [t.metadata.name for t in task.metadata.tasks]
+        found = [r for r in (rs.task_result(n) for n in subtasks) if r is not None]
+        if not found:
+            return TaskScore(bt.name, bt.type, None, note="no result file")
+        if len(found) < len(subtasks):
+            return TaskScore(
+                bt.name, bt.type, None, note=f"only {len(found)}/{len(subtasks)} subtasks"
+            )
+        result = task.combine_task_results(found)  # mteb's aggregation (mean of the subtasks)
+        note = f"mean of its {len(subtasks)} subtask files"
+    if result is None:
+        return TaskScore(bt.name, bt.type, None, note="no result file")
+    missing = result.get_missing_evaluations(task)
+    if missing:
+        parts = ", ".join(f"{split}: {sorted(subsets)}" for split, subsets in missing.items())
+        return TaskScore(bt.name, bt.type, None, note=f"missing {parts}")
+    filtered = result.validate_and_filter_scores(task)
+    try:
+        value = float(filtered.get_score())
+    except (KeyError, TypeError, ValueError):
+        value = math.nan
+    if math.isnan(value):
+        return TaskScore(bt.name, bt.type, None, note="no main score", result=filtered)
+    return TaskScore(
+        bt.name,
+        bt.type,
+        value * 100,
+        metric=_metric_name(filtered, bt.main_score),
+        note=note,
+        result=filtered,
+    )
+
+
+@dataclass(frozen=True)
+class Mean:
+    """A mean over a task set that knows how much of the set it covers."""
+
+    value: float | None
+    """Mean of the available scores (x100); None when none is available."""
+    n: int
+    """Tasks with a score."""
+    total: int
+    """Tasks in the set."""
+
+    @property
+    def complete(self) -> bool:
+        """True when every task of the set has a score."""
+        return self.n == self.total and self.value is not None
+
+    def format(self, decimals: int = 2) -> str:
+        """``59.80``, ``59.80 (14/15)`` for a partial set, ``—`` for none."""
+        if self.value is None or self.n == 0:
+            return MISSING
+        text = f"{self.value:.{decimals}f}"
+        return text if self.complete else f"{text} ({self.n}/{self.total})"
+
+
+def _plain_mean(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return sum(values) / len(values) if values else None
+
+
+@dataclass
+class Row:
+    """One result set summarised over a benchmark."""
+
+    result_set: ResultSet
+    """Where the scores come from."""
+    label: str
+    """Display name, unique within its table."""
+    scores: dict[str, TaskScore]
+    """Task name -> score, for every benchmark task."""
+    means: dict[str, Mean]
+    """Column name -> mean (``Retrieval (15)``, ``Average (56)``, ``Mean(TaskType)`` ...)."""
+
+    @property
+    def missing(self) -> list[str]:
+        """Benchmark tasks without a score."""
+        return [name for name, s in self.scores.items() if s.score is None]
+
+    @property
+    def is_baseline(self) -> bool:
+        """True for a shipped baseline row."""
+        return self.result_set.source == BASELINE_PREFIX
+
+
+def type_column(spec: BenchmarkSpec, task_type: str) -> str:
+    """Column name of a task type: ``Retrieval (15)``."""
+    return f"{task_type} ({len(spec.of_type(task_type))})"
+
+
+def average_column(spec: BenchmarkSpec) -> str:
+    """Column name of the plain mean of all tasks: ``Average (56)``."""
+    return f"Average ({len(spec.tasks)})"
+
+
+def summary_columns(spec: BenchmarkSpec) -> list[str]:
+    """The card's columns first (Retrieval, Average), then Mean(TaskType) and the other types."""
+    cols = []
+    if LEAD_TYPE in spec.types:
+        cols.append(type_column(spec, LEAD_TYPE))
+    cols += [average_column(spec), MEAN_TASK_TYPE]
+    cols += [type_column(spec, t) for t in spec.types if t != LEAD_TYPE]
+    return cols
+
+
+def summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
+    """Score every task of the benchmark and compute the means (mteb's when complete)."""
+    scores = {bt.name: score_task(rs, bt) for bt in spec.tasks}
+    available = [s for s in scores.values() if s.score is not None]
+    means: dict[str, Mean] = {}
+    type_values: dict[str, float | None] = {}
+    for t in spec.types:
+        of_type = [s.score for s in available if s.type == t]
+        type_values[t] = _plain_mean(of_type)
+        means[type_column(spec, t)] = Mean(type_values[t], len(of_type), len(spec.of_type(t)))
+    present_types = [v for v in type_values.values() if v is not None]
+    means[average_column(spec)] = Mean(
+        _plain_mean(s.score for s in available), len(available), len(spec.tasks)
+    )
+    means[MEAN_TASK_TYPE] = Mean(_plain_mean(present_types), len(available), len(spec.tasks))
+    if len(available) == len(spec.tasks):
+        means.update(_mteb_means(spec, [s.result for s in available]))
+    ordered = {c: means[c] for c in summary_columns(spec)}
+    return Row(result_set=rs, label=rs.label, scores=scores, means=ordered)
+
+
+def _mteb_means(spec: BenchmarkSpec, results: list[TaskResult | None]) -> dict[str, Mean]:
+    """The means of a complete task set, computed by mteb's BenchmarkAggregation."""
+    from mteb.benchmarks.benchmark import BenchmarkAggregation
+
+    task_results = [r for r in results if r is not None]
+    n = len(spec.tasks)
+    out: dict[str, Mean] = {}
+    mean_task = BenchmarkAggregation.MEAN_TASK.aggregate(task_results)["Mean(Task)"]
+    mean_type = BenchmarkAggregation.MEAN_TASK_TYPE.aggregate(task_results)["Mean(TaskType)"]
+    by_type = BenchmarkAggregation.TASK_TYPES.aggregate(task_results)
+    if mean_task is not None:
+        out[average_column(spec)] = Mean(mean_task * 100, n, n)
+    if mean_type is not None:
+        out[MEAN_TASK_TYPE] = Mean(mean_type * 100, n, n)
+    for t, value in by_type.items():
+        if value is not None and t in spec.types:
+            k = len(spec.of_type(t))
+            out[type_column(spec, t)] = Mean(value * 100, k, k)
+    return out
+
+
+@dataclass
+class Table:
+    """Rows of one benchmark, ready to render."""
+
+    benchmark: BenchmarkSpec
+    """The benchmark the rows are scored on."""
+    rows: list[Row]
+    """One row per result set."""
+    reference: Row | None = None
+    """Row the deltas are taken against (``--reference``)."""
+
+    @property
+    def columns(self) -> list[str]:
+        """Summary columns, in order."""
+        return summary_columns(self.benchmark)
+
+    @property
+    def delta_columns(self) -> list[str]:
+        """Columns whose difference to the reference is shown (the card's columns)."""
+        if self.reference is None:
+            return []
+        lead = [c for c in self.columns if c.startswith(f"{LEAD_TYPE} (")]
+        return lead + [average_column(self.benchmark)]
+
+    def delta(self, row: Row, column: str) -> float | None:
+        """``row`` minus the reference in one column; None unless both means are complete."""
+        if self.reference is None or row is self.reference:
+            return None
+        a, b = row.means[column], self.reference.means[column]
+        if not (a.complete and b.complete):
+            return None
+        return a.value - b.value  # type: ignore[operator]
+
+    def notes(self) -> list[str]:
+        """Footnotes: missing tasks, era metrics, aggregates computed from subtasks."""
+        notes = []
+        for row in self.rows:
+            if row.missing:
+                shown = ", ".join(row.missing[:8]) + (" ..." if len(row.missing) > 8 else "")
+                notes.append(
+                    f"{row.label}: {len(row.missing)} of {len(row.scores)} tasks missing "
+                    f"({shown}); its means show their coverage."
+                )
+                for name in row.missing:
+                    s = row.scores[name]
+                    if s.note and s.note != "no result file":
+                        notes.append(f"{row.label}: {name} has no score ({s.note}).")
+            computed = [s for s in row.scores.values() if s.note.startswith("mean of")]
+            for s in computed:
+                notes.append(f"{row.label}: {s.task} is the {s.note}.")
+        era: dict[tuple[str, str], tuple[set[str], list[Row]]] = {}
+        for row in self.rows:
+            for s in row.scores.values():
+                expected = self.benchmark.task(s.task).main_score
+                if s.metric and s.metric != expected:
+                    names, rows = era.setdefault((s.type, s.metric), (set(), []))
+                    names.add(expected)
+                    if row not in rows:
+                        rows.append(row)
+        for (t, metric), (expected_names, rows) in era.items():
+            if all(r.is_baseline for r in rows):
+                who = f"{len(rows)} published baseline(s)"
+            else:
+                who = ", ".join(r.label for r in rows)
+            notes.append(
+                f"{t}: {who} report {metric}, where mteb now reports "
+                f"{' / '.join(sorted(expected_names))}."
+            )
+        return notes
+
+
+def _unique_labels(sets: Sequence[ResultSet]) -> list[str]:
+    original = [rs.label for rs in sets]
+    labels = list(original)
+    for i, rs in enumerate(sets):
+        if original.count(rs.label) > 1:
+            labels[i] = (
+                f"{rs.label} ({rs.source})"
+                if rs.source == BASELINE_PREFIX
+                else f"{rs.label} @{rs.revision[:8]}"
+            )
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        seen[label] = seen.get(label, 0) + 1
+        if labels.count(label) > 1:
+            labels[i] = f"{label} #{seen[label]}"
+    return labels
+
+
+def find_row(rows: Sequence[Row], name: str) -> Row:
+    """The row a user means by ``name``: its label, model, ``published:<model>`` or path."""
+    for row in rows:
+        rs = row.result_set
+        if name in (row.label, rs.label, rs.model, rs.ref, str(rs.path), f"{rs.model}@{rs.revision}"):
+            return row
+    raise UnknownNameError("reference row", name, [r.label for r in rows])
+
+
+def build_table(
+    sets: Sequence[ResultSet],
+    benchmark: str = DEFAULT_BENCHMARK,
+    *,
+    reference: str | None = None,
+    sort: str = "input",
+) -> Table:
+    """Summarise result sets over a benchmark; ``sort`` is input, average or retrieval."""
+    if not sets:
+        raise ConfigError("Nothing to tabulate: give result folders or --baselines published.")
+    if sort not in SORTS:
+        raise UnknownNameError("sort order", sort, SORTS)
+    spec = get_benchmark_spec(benchmark)
+    rows = [
+        summarize(rs, spec) for rs in sets
+    ]
+    for row, label in zip(rows, _unique_labels(sets), strict=True):
+        row.label = label
+    if sort != "input":
+        col = average_column(spec) if sort == "average" else type_column(spec, LEAD_TYPE)
+
+        def key(row: Row) -> tuple[int, float]:
+            m = row.means.get(col)
+            return (0, -m.value) if m is not None and m.complete else (1, 0.0)  # type: ignore[operator]
+
+        rows.sort(key=key)
+    ref_row = find_row(rows, reference) if reference else None
+    return Table(benchmark=spec, rows=rows, reference=ref_row)
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def _fmt(value: float | None, decimals: int, signed: bool = False) -> str:
+    if value is None:
+        return MISSING
+    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+
+
+def _num(value: float | None, decimals: int) -> float | None:
+    return None if value is None else round(value, decimals)
+
+
+def _csv_cell(value: Any, decimals: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.{decimals}f}"
+    if isinstance(value, list):
+        return ";".join(value)
+    return str(value)
+
+
+def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells of the summary table (the Markdown, LaTeX and HTML content)."""
+    header = ["Model", *table.columns, *(f"Δ {c}" for c in table.delta_columns)]
+    body = []
+    for row in table.rows:
+        cells = [row.label] + [row.means[c].format(decimals) for c in table.columns]
+        cells += [_fmt(table.delta(row, c), decimals, signed=True) for c in table.delta_columns]
+        body.append(cells)
+    return header, body
+
+
+def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the per-task table: one row per task, one column per result set."""
+    header = ["Task", "Type", "Metric", *(r.label for r in table.rows)]
+    body = []
+    for bt in table.benchmark.tasks:
+        body.append(
+            [bt.name, bt.type, bt.main_score]
+            + [_fmt(r.scores[bt.name].score, decimals) for r in table.rows]
+        )
+    return header, body
+
+
+def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
+    align = ["---"] * text_cols + ["---:"] * (len(header) - text_cols)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    return "\n".join(lines)
+
+
+def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
+    """The card's table in Markdown (plus the per-task table), with footnotes."""
+    header, body = summary_grid(table, decimals)
+    parts = [_markdown_grid(header, body, 1)]
+    if per_task:
+        header, body = per_task_grid(table, decimals)
+        parts.append(_markdown_grid(header, body, 3))
+    notes = table.notes()
+    if table.reference is not None:
+        notes.insert(0, f"Δ columns: difference to {table.reference.label}.")
+    if notes:
+        parts.append("Notes:\n" + "\n".join(f"- {n}" for n in notes))
+    return "\n\n".join(parts) + "\n"
+
+
+def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str, Any]]:
+    out = []
+    for row in table.rows:
+        rs = row.result_set
+        record: dict[str, Any] = {
+            "model": rs.model,
+            "label": row.label,
+            "revision": rs.revision,
+            "source": rs.source,
+        }
+        for c in table.columns:
+            m = row.means[c]
+            record[c] = _num(m.value, decimals) if m.complete else None
+        for c in table.delta_columns:
+            record[f"Δ {c}"] = _num(table.delta(row, c), decimals)
+        record["coverage"] = f"{len(row.scores) - len(row.missing)}/{len(row.scores)}"
+        record["missing"] = row.missing
+        if per_task:
+            for name, s in row.scores.items():
+                record[name] = _num(s.score, decimals)
+        out.append(record)
+    return out
+
+
+def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
+    """One row per result set; an incomplete mean is empty (``coverage`` and ``missing`` say why)."""
+    records = _machine_rows(table, per_task, decimals)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: _csv_cell(v, decimals) for k, v in rec.items()})
+    return buf.getvalue()
+
+
+def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
+    """Rows as JSON, with partial means and their coverage kept apart from complete ones."""
+    records = _machine_rows(table, per_task, decimals)
+    for rec, row in zip(records, table.rows, strict=True):
+        rec["partial"] = {
+            c: {"mean": _num(m.value, decimals), "n": m.n, "of": m.total}
+            for c, m in row.means.items()
+            if not m.complete and m.value is not None
+        }
+        rec["path"] = str(row.result_set.path)
+        if row.result_set.provenance:
+            rec["provenance"] = row.result_set.provenance
+    doc = {
+        "benchmark": table.benchmark.name,
+        "columns": table.columns,
+        "reference": table.reference.label if table.reference else None,
+        "rows": records,
+        "notes": table.notes(),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    MISSING: "--",
+    "Δ": r"$\Delta$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters."""
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _latex_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
+    spec = "l" * text_cols + "r" * (len(header) - text_cols)
+    lines = [
+        f"\\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in header) + r" \\",
+        r"\midrule",
+    ]
+    lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in body]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def render_latex(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
+    """booktabs tabulars (``\\usepackage{booktabs}``); notes as LaTeX comments."""
+    header, body = summary_grid(table, decimals)
+    parts = [
+        f"% {table.benchmark.name}; needs \\usepackage{{booktabs}}",
+        _latex_grid(header, body, 1),
+    ]
+    if per_task:
+        header, body = per_task_grid(table, decimals)
+        parts.append(_latex_grid(header, body, 3))
+    parts += [f"% {n}" for n in table.notes()]
+    return "\n\n".join(parts) + "\n"
+
+
+def render(
+    table: Table, fmt: str = "markdown", *, per_task: bool = False, decimals: int = 2
+) -> str:
+    """Render a table in one of FORMATS."""
+    if decimals < 0 or decimals > 6:
+        raise ConfigError(f"--round must be between 0 and 6, got {decimals}")
+    if fmt == "html":
+        from linq_eval.report import render_html
+
+        return render_html(table, decimals=decimals)
+    renderers = {
+        "markdown": render_markdown,
+        "csv": render_csv,
+        "json": render_json,
+        "latex": render_latex,
+    }
+    if fmt not in renderers:
+        raise UnknownNameError("format", fmt, FORMATS)
+    return renderers[fmt](table, per_task=per_task, decimals=decimals)
