@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
-from linq_eval.results_io import ResultSet, ResultsError, resolve_one
+from linq_eval.results_io import ResultsError, ResultSet, resolve_one
 from linq_eval.tables import (
     DEFAULT_BENCHMARK,
-    MISSING,
+    format_score,
     get_benchmark_spec,
+    round_score,
     score_task,
 )
 
@@ -217,7 +218,9 @@ def compare_results(
         key=str,
     )
     for run_metric, ref_metric in metric_pairs:
-        names = [t.task for t in rows if (t.run_metric, t.reference_metric) == (run_metric, ref_metric)]
+        names = [
+            t.task for t in rows if (t.run_metric, t.reference_metric) == (run_metric, ref_metric)
+        ]
         notes.append(
             f"Different metrics on {', '.join(names)}: run {run_metric}, reference {ref_metric} "
             "(the published files predate mteb's max_ap / map_at_1000); small deltas there "
@@ -260,9 +263,7 @@ def compare(
 
 
 def _f(value: float | None, decimals: int, signed: bool = False) -> str:
-    if value is None:
-        return MISSING
-    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+    return format_score(value, decimals, signed=signed)
 
 
 def _verdict(c: Comparison) -> str:
@@ -272,7 +273,7 @@ def _verdict(c: Comparison) -> str:
     if c.regressions:
         parts.append(
             f"{len(c.regressions)} regression(s) ("
-            + ", ".join(f"{t.task} {t.delta:+.2f}" for t in c.regressions)
+            + ", ".join(f"{t.task} {format_score(t.delta, 2, signed=True)}" for t in c.regressions)
             + ")"
         )
     if c.missing:
@@ -337,8 +338,10 @@ def render_markdown(c: Comparison, decimals: int = 2) -> str:
     """Markdown report (for a CI job summary)."""
     header, body = _grid(c, decimals)
     lines = [
-        f"**{'PASS' if c.passed else 'FAIL'}**: `{c.run.ref}` vs `{c.reference.ref}` "
-        f"({c.benchmark}, tolerance {c.tolerance:g} points x100)",
+        (
+            f"**{'PASS' if c.passed else 'FAIL'}**: `{c.run.ref}` vs `{c.reference.ref}` "
+            f"({c.benchmark}, tolerance {c.tolerance:g} points x100)"
+        ),
         "",
         "| " + " | ".join(header) + " |",
         "|---|---|---:|---:|---:|---|",
@@ -355,7 +358,7 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
     """Machine-readable report."""
 
     def r(v: float | None) -> float | None:
-        return None if v is None else round(v, decimals)
+        return None if v is None else round_score(v, decimals)
 
     doc = {
         "passed": c.passed,

@@ -16,8 +16,9 @@ import datetime
 import html
 import json
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from linq_eval.tables import MISSING, Row, Table, find_row, per_task_grid
+from linq_eval.tables import MISSING, Row, Table, find_row, format_score, per_task_grid
 
 RUN_COLOR = "#d1495b"
 BASELINE_COLOR = "#6c8ebf"
@@ -112,25 +113,37 @@ def _html_table(
     return "".join(out)
 
 
-def bar_chart(
-    title: str,
-    items: Sequence[tuple[str, float | None, str, str]],
-    *,
-    decimals: int = 2,
-) -> str:
-    """A horizontal bar chart as inline SVG; items are (label, value, shown text, colour)."""
+class Bar(NamedTuple):
+    """One bar of a bar chart."""
+
+    label: str
+    """Text left of the bar."""
+    value: float | None
+    """Bar length (None: no bar, "no score")."""
+    text: str
+    """Text right of the bar."""
+    colour: str
+    """Fill colour."""
+    partial: bool = False
+    """Drawn pale: a mean over an incomplete task set."""
+
+
+def bar_chart(title: str, items: Sequence[Bar]) -> str:
+    """A horizontal bar chart as inline SVG, on a 0-100 scale."""
     bar_h, gap, label_w, plot_w, pad = 16, 4, 290, 360, 70
     height = 28 + len(items) * (bar_h + gap) + 8
     width = label_w + plot_w + pad
-    present = [v for _, v, _, _ in items if v is not None]
+    present = [b.value for b in items if b.value is not None]
     top = max(100.0, max(present, default=0.0))
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{_e(title)}">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
+            f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{_e(title)}">'
+        ),
         f"<title>{_e(title)}</title>",
         f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>',
     ]
-    for i, (label, value, shown, colour) in enumerate(items):
+    for i, (label, value, shown, colour, partial) in enumerate(items):
         y = 28 + i * (bar_h + gap)
         out.append(
             f'<text x="{label_w - 6}" y="{y + bar_h - 4}" font-size="11" '
@@ -143,33 +156,35 @@ def bar_chart(
             )
             continue
         w = max(1.0, plot_w * value / top)
+        opacity = ' fill-opacity="0.45"' if partial else ""
         out.append(
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}"'
+            f"{opacity}>"
             f"<title>{_e(label)}: {_e(shown)}</title></rect>"
         )
         out.append(
-            f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 4}" font-size="11">'
-            f"{_e(shown)}</text>"
+            f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 4}" font-size="11">{_e(shown)}</text>'
         )
     out.append("</svg>")
     return "".join(out)
 
 
-def delta_chart(
-    title: str, items: Sequence[tuple[str, float | None]], *, decimals: int = 2
-) -> str:
+def delta_chart(title: str, items: Sequence[tuple[str, float | None]], *, decimals: int = 2) -> str:
     """Per-task differences as a diverging horizontal bar chart (inline SVG)."""
-    bar_h, gap, label_w, half, pad = 13, 3, 290, 180, 60
+    bar_h, gap, label_w, half, pad = 13, 3, 290, 200, 20
+    room = half - 48  # the longest bar leaves room for its value label
     height = 28 + len(items) * (bar_h + gap) + 8
     width = label_w + 2 * half + pad
     present = [abs(v) for _, v in items if v is not None]
     span = max(1.0, max(present, default=0.0))
     zero = label_w + half
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{_e(title)}">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
+            f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{_e(title)}">'
+        ),
         f"<title>{_e(title)}</title>",
-        f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>',
+        f'<text x="0" y="16" font-size="12" font-weight="600">{_e(title)}</text>',
         f'<line x1="{zero}" y1="24" x2="{zero}" y2="{height - 4}" stroke="#888"/>',
     ]
     for i, (label, value) in enumerate(items):
@@ -181,13 +196,13 @@ def delta_chart(
         if value is None:
             out.append(
                 f'<text x="{zero + 4}" y="{y + bar_h - 3}" font-size="10" fill="#999">'
-                f"{_e(MISSING)} missing</text>"
+                f"{_e(MISSING)} no reference score</text>"
             )
             continue
-        w = max(1.0, half * abs(value) / span)
+        w = max(1.0, room * abs(value) / span)
         x = zero if value >= 0 else zero - w
         colour = UP_COLOR if value >= 0 else DOWN_COLOR
-        shown = f"{value:+.{decimals}f}"
+        shown = format_score(value, decimals, signed=True)
         out.append(
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
             f"<title>{_e(label)}: {_e(shown)}</title></rect>"
@@ -222,11 +237,12 @@ def _type_charts(table: Table, decimals: int) -> str:
         for row in table.rows:
             m = row.means[col]
             colour = BASELINE_COLOR if row.is_baseline else RUN_COLOR
-            items.append((row.label, m.value if m.n else None, m.format(decimals), colour))
+            value = m.value if m.n else None
+            items.append(Bar(row.label, value, m.format(decimals), colour, not m.complete))
         charts.append(
-            f"<figure>{bar_chart(col, items, decimals=decimals)}"
+            f"<figure>{bar_chart(col, items)}"
             f"<figcaption>{_e(col)}: runs in red, baselines in blue; "
-            f"(n/N) marks a mean over an incomplete set.</figcaption></figure>"
+            f"pale bars with (n/N) are means over an incomplete set.</figcaption></figure>"
         )
     return '<div class="charts">' + "".join(charts) + "</div>"
 
@@ -239,17 +255,27 @@ def _delta_charts(table: Table, reference: Row, decimals: int) -> str:
         return "<p>Only one result set: nothing to compare.</p>"
     charts = []
     for row in compared:
-        items = []
+        items, absent = [], []
         for bt in table.benchmark.tasks:
             a, b = row.scores[bt.name].score, reference.scores[bt.name].score
-            items.append((bt.name, None if a is None or b is None else a - b))
+            if a is None:
+                absent.append(bt.name)
+                continue
+            items.append((bt.name, None if b is None else a - b))
         title = f"{row.label} minus {reference.label}, per task (points x100)"
-        charts.append(f"<figure>{delta_chart(title, items, decimals=decimals)}</figure>")
+        caption = "Green: above the reference; red: below."
+        if absent:
+            shown = ", ".join(absent) if len(absent) <= 12 else f"{len(absent)} tasks"
+            caption += f" Not shown, no score in {row.label}: {shown}."
+        charts.append(
+            f"<figure>{delta_chart(title, items, decimals=decimals)}"
+            f"<figcaption>{_e(caption)}</figcaption></figure>"
+        )
     return '<div class="charts">' + "".join(charts) + "</div>"
 
 
 def _sources(table: Table) -> str:
-    out = ["<ul class=\"notes\">"]
+    out = ['<ul class="notes">']
     for row in table.rows:
         rs = row.result_set
         extra = ""
@@ -293,7 +319,7 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     title = f"linq-eval report: {table.benchmark.name}"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1>"
         f"<p>Main scores x100 ({len(table.benchmark.tasks)} tasks); "
@@ -304,6 +330,6 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
         f"<h2>Per-task deltas against {_e(ref.label)}</h2>{_delta_charts(table, ref, decimals)}"
         f"<h2>Per-task scores</h2>{per_task}"
         f"<h2>Sources</h2>{_sources(table)}"
-        + (f"<h2>Notes</h2><ul class=\"notes\">{notes}</ul>" if notes else "")
+        + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
         + f"<script>{_SORT_JS}</script></body></html>\n"
     )

@@ -176,19 +176,24 @@ def _read_revision_folder(folder: Path, source: str | None = None) -> ResultSet:
 
 def _revision_folders(root: Path) -> list[Path]:
     """The ``<org__model>/<revision>`` folders a given path stands for (see module docstring)."""
+    if (root / "results").is_dir():  # a ResultCache root: what `run --output DIR` writes
+        found = _folders_below(root / "results")
+        if found:
+            return found
     if _has_task_files(root):
         return [root]
-    if (root / "results").is_dir() and not _has_task_files(root / "results"):
-        root = root / "results"
+    return _folders_below(root)
+
+
+def _folders_below(root: Path) -> list[Path]:
+    """Revision folders of a results root, or of one ``<org__model>`` folder."""
     children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     direct = [c for c in children if _has_task_files(c)]
     if direct:  # root is one <org__model> folder
         return direct
     found = []
     for child in children:
-        found += sorted(
-            g for g in child.iterdir() if g.is_dir() and _has_task_files(g)
-        )
+        found += sorted(g for g in child.iterdir() if g.is_dir() and _has_task_files(g))
     return found
 
 

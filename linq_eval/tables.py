@@ -24,6 +24,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from linq_eval.errors import ConfigError, UnknownNameError
@@ -96,9 +97,7 @@ class BenchmarkSpec:
         for t in self.tasks:
             if t.name == name:
                 return t
-        raise UnknownNameError(
-            f"task of {self.name}", name, [t.name for t in self.tasks]
-        )
+        raise UnknownNameError(f"task of {self.name}", name, [t.name for t in self.tasks])
 
     def select(
         self, task_types: Sequence[str] | None = None, tasks: Sequence[str] | None = None
@@ -124,9 +123,7 @@ def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
     try:
         bench = mteb.get_benchmark(name)
     except KeyError:
-        raise UnknownNameError(
-            "benchmark", name, [b.name for b in mteb.get_benchmarks()]
-        ) from None
+        raise UnknownNameError("benchmark", name, [b.name for b in mteb.get_benchmarks()]) from None
     order = {t: i for i, t in enumerate(TYPE_ORDER)}
     tasks = [
         BenchmarkTask(
@@ -236,8 +233,26 @@ class Mean:
         """``59.80``, ``59.80 (14/15)`` for a partial set, ``—`` for none."""
         if self.value is None or self.n == 0:
             return MISSING
-        text = f"{self.value:.{decimals}f}"
+        text = format_score(self.value, decimals)
         return text if self.complete else f"{text} ({self.n}/{self.total})"
+
+
+def round_score(value: float, decimals: int = 2) -> float:
+    """Round half up, on the value's first 8 decimals (so binary noise cannot decide a tie).
+
+    Published scores carry 4 decimals, and 61.2050 must show as 61.21 however the float
+    behind it came out (61.20499999... or 61.2050000...1).
+    """
+    exact = Decimal(f"{value:.8f}").quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return float(exact)
+
+
+def format_score(value: float | None, decimals: int = 2, *, signed: bool = False) -> str:
+    """A score for display: ``60.19``, ``+0.10`` with ``signed``, ``—`` for None."""
+    if value is None:
+        return MISSING
+    rounded = round_score(value, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{rounded:+.{decimals}f}" if signed else f"{rounded:.{decimals}f}"
 
 
 def _plain_mean(values: Iterable[float]) -> float | None:
@@ -424,7 +439,14 @@ def find_row(rows: Sequence[Row], name: str) -> Row:
     """The row a user means by ``name``: its label, model, ``published:<model>`` or path."""
     for row in rows:
         rs = row.result_set
-        if name in (row.label, rs.label, rs.model, rs.ref, str(rs.path), f"{rs.model}@{rs.revision}"):
+        if name in (
+            row.label,
+            rs.label,
+            rs.model,
+            rs.ref,
+            str(rs.path),
+            f"{rs.model}@{rs.revision}",
+        ):
             return row
     raise UnknownNameError("reference row", name, [r.label for r in rows])
 
@@ -442,9 +464,7 @@ def build_table(
     if sort not in SORTS:
         raise UnknownNameError("sort order", sort, SORTS)
     spec = get_benchmark_spec(benchmark)
-    rows = [
-        summarize(rs, spec) for rs in sets
-    ]
+    rows = [summarize(rs, spec) for rs in sets]
     for row, label in zip(rows, _unique_labels(sets), strict=True):
         row.label = label
     if sort != "input":
@@ -463,20 +483,18 @@ def build_table(
 
 
 def _fmt(value: float | None, decimals: int, signed: bool = False) -> str:
-    if value is None:
-        return MISSING
-    return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
+    return format_score(value, decimals, signed=signed)
 
 
 def _num(value: float | None, decimals: int) -> float | None:
-    return None if value is None else round(value, decimals)
+    return None if value is None else round_score(value, decimals)
 
 
 def _csv_cell(value: Any, decimals: int) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.{decimals}f}"
+        return format_score(value, decimals)
     if isinstance(value, list):
         return ";".join(value)
     return str(value)

@@ -101,11 +101,11 @@ def test_golden_csv(baseline_table):
 def _card_rows() -> dict[str, tuple[str, str]]:
     card = SHARED / "model_card.md"
     if not card.exists():
-        pytest.skip(f"{card} not present")
+        pytest.fail(f"{card} not found: the card table comes from ../shared/reference")
     rows = re.findall(
         r"^\|\s*([^|]+?)\s*\|\s*(\d+\.\d)\s*\|\s*(\d+\.\d)\s*\|\s*$",
         card.read_text(encoding="utf-8"),
-        flags=re.M,
+        flags=re.MULTILINE,
     )
     assert len(rows) == 11, rows
     return {name: (ret, avg) for name, ret, avg in rows}
@@ -134,7 +134,7 @@ def test_card_rows_reproduced(baseline_table):
 def test_baselines_match_reference_csv(baseline_table):
     source = SHARED / "published_scores.csv"
     if not source.exists():
-        pytest.skip(f"{source} not present")
+        pytest.fail(f"{source} not found: the reference table comes from ../shared/reference")
     by_model = {row.result_set.model: row for row in baseline_table.rows}
     with source.open(encoding="utf-8") as f:
         records = list(csv.DictReader(f))
@@ -275,6 +275,7 @@ def test_complete_fixture_has_plain_means(tmp_path):
 
 def test_every_folder_level_reads(partial_run):
     folder = partial_run / "results" / LINQ.replace("/", "__") / "rev1"
+    (partial_run / "summary.json").write_text("{}", encoding="utf-8")  # not a task file
     for path in (partial_run, partial_run / "results", folder.parent, folder):
         sets = load_results(path)
         assert [(rs.model, rs.revision) for rs in sets] == [(LINQ, "rev1")], path
@@ -308,9 +309,7 @@ def test_malformed_folders_are_errors(tmp_path, case):
 
 
 def test_reference_deltas_and_latex(partial_run):
-    table = build_table(
-        load_results(partial_run) + load_baselines(), reference=f"published:{LINQ}"
-    )
+    table = build_table(load_results(partial_run) + load_baselines(), reference=f"published:{LINQ}")
     md = render(table, "markdown")
     assert "Δ Average (56)" in md
     assert "| NV-Embed-v1 | 59.36 | 69.32 |" in md and "| -0.84 | +1.14 |" in md
@@ -359,9 +358,7 @@ def test_html_report_is_self_contained(partial_run, tmp_path):
     assert "link" not in tags and "img" not in tags
     assert all("src" not in a for t, a in parser.tags if t == "script")
     # no resource is fetched: no attribute but the SVG namespace names a URL
-    urls = [
-        v for _, a in parser.tags for k, v in a.items() if v and "://" in v and k != "xmlns"
-    ]
+    urls = [v for _, a in parser.tags for k, v in a.items() if v and "://" in v and k != "xmlns"]
     assert urls == []
     assert "url(" not in page and "@import" not in page
     assert "NV-Embed-v1" in parser.cells and "69.32" in parser.cells
@@ -424,3 +421,25 @@ def test_partial_mean_never_passes_for_full():
     assert Mean(None, 0, 15).format(2) == MISSING
     assert not Mean(59.8, 14, 15).complete
     assert math.isclose(Mean(59.8, 15, 15).value or 0, 59.8)
+
+
+def test_remote_results_go_through_mteb_result_cache(tmp_path, monkeypatch):
+    """--remote uses mteb's ResultCache.download_from_remote (replaced here: no network)."""
+    import mteb
+
+    from linq_eval.results_io import load_remote
+
+    monkeypatch.setenv("MTEB_CACHE", str(tmp_path))  # mteb's default cache path, kept in tmp
+
+    def fake_download(self, *args: Any, **kwargs: Any) -> Path:
+        write_run(self.cache_path / "remote", LINQ, "rev9", {"SciFact": 0.78})
+        return self.remote_results_path
+
+    monkeypatch.setattr(mteb.ResultCache, "download_from_remote", fake_download)
+    (rs,) = load_remote(LINQ, cache_path=tmp_path)
+    assert (rs.model, rs.revision, rs.source) == (LINQ, "rev9", "remote")
+    assert resolve(f"remote:{LINQ}@rev9")[0].revision == "rev9"
+    with pytest.raises(ResultsError):
+        load_remote(LINQ, revision="other", cache_path=tmp_path)
+    with pytest.raises(ResultsError):
+        load_remote("org/unknown", cache_path=tmp_path)

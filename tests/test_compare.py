@@ -1,0 +1,247 @@
+"""compare: pass, regression beyond tolerance, missing task, settings drift, unusable input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from linq_eval.compare import DriftError, compare
+from linq_eval.results_io import ResultsError, resolve_one
+from linq_eval.tables import get_benchmark_spec, score_task
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+LINQ = "Linq-AI-Research/Linq-Embed-Mistral"
+PUBLISHED = f"published:{LINQ}"
+SETTINGS = {
+    "model": LINQ,
+    "revision": "0c1a0b0589177079acc552433cad51d7c9132379",
+    "dtype": "float16",
+    "max_length": 512,
+    "policy": "e5",
+    "instructions": "e5",
+    "instructions_version": "1",
+    "prompt_hash": "abc123",
+    "pooling": "last",
+}
+
+
+def write_run(
+    root: Path, scores: dict[str, float], settings: dict[str, Any] | None = None, model: str = LINQ
+) -> Path:
+    """mteb TaskResult files (main scores as fractions) written by mteb's ResultCache."""
+    import mteb
+
+    spec = get_benchmark_spec()
+    cache = mteb.ResultCache(cache_path=root)
+    for name, value in scores.items():
+        bt = spec.task(name)
+        task = mteb.get_task(name)
+        main = task.metadata.main_score
+        result = mteb.TaskResult.from_task_results(
+            task,
+            {s: {sub: {main: value, "main_score": value} for sub in bt.subsets} for s in bt.splits},
+            evaluation_time=1.0,
+        )
+        cache.save_to_cache(result, model_name=model, model_revision="rev")
+    folder = root / "results" / model.replace("/", "__") / "rev"
+    if settings is not None:
+        record = {"linq_eval_version": "0.1.0", "settings": settings, "tasks": {}, "device": "cpu"}
+        (folder / "linq_eval_run.json").write_text(json.dumps(record), encoding="utf-8")
+    return root
+
+
+def published(task: str) -> float:
+    """Linq-Embed-Mistral's published score (x100) on a task."""
+    ref = resolve_one(PUBLISHED, "reference")
+    score = score_task(ref, get_benchmark_spec().task(task)).score
+    assert score is not None
+    return score
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """``linq-eval ARGS`` in-process through cli.main; returns (exit code, stdout, stderr)."""
+    from linq_eval import cli
+
+    monkeypatch.setattr(sys, "argv", ["linq-eval", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    out = capsys.readouterr()
+    code = exc.value.code
+    return (0 if code is None else int(code)), out.out, out.err
+
+
+def test_pass_within_tolerance(tmp_path, monkeypatch, capsys):
+    scifact, nfcorpus = published("SciFact"), published("NFCorpus")
+    write_run(tmp_path, {"SciFact": (scifact + 0.2) / 100, "NFCorpus": (nfcorpus - 0.3) / 100})
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
+        "--tasks", "SciFact", "NFCorpus",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "PASS" in out and "REGRESSION" not in out
+    assert "records no settings" in out  # the baseline's settings are unknown, and said so
+
+
+def test_drop_beyond_tolerance_fails(tmp_path, monkeypatch, capsys):
+    scifact, nfcorpus = published("SciFact"), published("NFCorpus")
+    write_run(tmp_path, {"SciFact": scifact / 100, "NFCorpus": (nfcorpus - 0.8) / 100})
+    args = ["compare", str(tmp_path), "--reference", PUBLISHED, "--tasks", "SciFact", "NFCorpus"]
+    code, out, _ = run_cli(monkeypatch, capsys, *args)
+    assert code == 1
+    assert "REGRESSION" in out and "FAIL: 1 regression(s) (NFCorpus -0.80)" in out
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--tolerance", "1.0")
+    assert code == 0, out
+
+
+def test_drop_of_exactly_the_tolerance_passes(tmp_path):
+    write_run(tmp_path, {"SciFact": 0.70})
+    ref = tmp_path / "ref"
+    write_run(ref, {"SciFact": 0.705})
+    result = compare(str(tmp_path), str(ref), tasks=["SciFact"], tolerance=0.5)
+    assert result.passed and result.tasks[0].status == "ok"
+    assert compare(str(tmp_path), str(ref), tasks=["SciFact"], tolerance=0.49).regressions
+
+
+def test_missing_task_fails(tmp_path, monkeypatch, capsys):
+    write_run(tmp_path, {"SciFact": published("SciFact") / 100})
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
+        "--tasks", "SciFact", "NFCorpus", "--format", "json",
+    )  # fmt: skip
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["passed"] is False and doc["missing"] == ["NFCorpus"]
+    assert [t["status"] for t in doc["tasks"]] == ["MISSING", "ok"]
+
+
+def test_default_tasks_are_the_references(tmp_path):
+    """Without --tasks, every task the reference scores is compared: a partial run fails."""
+    write_run(tmp_path, {"SciFact": published("SciFact") / 100})
+    result = compare(str(tmp_path), PUBLISHED, task_types=["Retrieval"])
+    assert len(result.tasks) == 15 and len(result.missing) == 14 and not result.passed
+
+
+def test_drift_is_refused_then_allowed(tmp_path, monkeypatch, capsys):
+    run, ref = tmp_path / "run", tmp_path / "ref"
+    write_run(run, {"SciFact": 0.78}, settings=SETTINGS)
+    write_run(ref, {"SciFact": 0.78}, settings={**SETTINGS, "max_length": 4096, "dtype": "bf16"})
+    args = ["compare", str(run), "--reference", str(ref), "--tasks", "SciFact"]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2
+    assert "max_length: run 512 vs reference 4096" in err and "--allow-drift" in err
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--allow-drift")
+    assert code == 0
+    assert "settings drift (allowed): dtype: run 'float16' vs reference 'bf16'" in out
+    assert "settings drift (allowed): max_length: run 512 vs reference 4096" in out
+    with pytest.raises(DriftError):
+        compare(str(run), str(ref), tasks=["SciFact"])
+
+
+def test_same_settings_do_not_drift(tmp_path):
+    run, ref = tmp_path / "run", tmp_path / "ref"
+    write_run(run, {"SciFact": 0.78}, settings={**SETTINGS, "device_note": "ignored"})
+    write_run(ref, {"SciFact": 0.78}, settings=SETTINGS)
+    result = compare(str(run), str(ref), tasks=["SciFact"])
+    assert result.passed and result.drift == [] and result.notes == []
+
+
+@pytest.mark.parametrize("case", ["broken_json", "absent", "empty", "two_models"])
+def test_unusable_input_exits_2(tmp_path, monkeypatch, capsys, case):
+    run = tmp_path / "run"
+    if case == "broken_json":
+        write_run(run, {"SciFact": 0.7})
+        (run / "results" / LINQ.replace("/", "__") / "rev" / "SciFact.json").write_text(
+            '{"task_name": "SciFact", "scores": ', encoding="utf-8"
+        )
+    elif case == "empty":
+        run.mkdir()
+    elif case == "two_models":
+        write_run(run, {"SciFact": 0.7})
+        write_run(run, {"SciFact": 0.6}, model="intfloat/e5-mistral-7b-instruct")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "compare", str(run), "--reference", PUBLISHED, "--tasks", "SciFact"
+    )
+    assert code == 2, err
+    assert err.startswith("error: ")
+
+
+def test_unknown_names_exit_2(tmp_path, monkeypatch, capsys):
+    write_run(tmp_path, {"SciFact": 0.7})
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "compare",
+        str(tmp_path),
+        "--reference",
+        PUBLISHED,
+        "--tasks",
+        "SciFakt",
+    )
+    assert code == 2 and "Did you mean: 'SciFact'" in err
+    code, _, err = run_cli(
+        monkeypatch, capsys, "compare", str(tmp_path), "--reference", "published:Linq-Embed"
+    )
+    assert code == 2 and "Linq-AI-Research/Linq-Embed-Mistral" in err
+    with pytest.raises(ResultsError):
+        resolve_one(str(tmp_path / "nowhere"), "run")
+
+
+def test_metric_change_is_noted_and_markdown(tmp_path, monkeypatch, capsys):
+    write_run(tmp_path, {"SprintDuplicateQuestions": published("SprintDuplicateQuestions") / 100})
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
+        "--tasks", "SprintDuplicateQuestions", "--format", "markdown",
+    )  # fmt: skip
+    assert code == 0
+    assert out.startswith("**PASS**")
+    assert "| SprintDuplicateQuestions | PairClassification |" in out
+    assert "run max_ap, reference cos_sim_ap" in out
+
+
+def test_task_types_option_takes_several_values(tmp_path, monkeypatch, capsys):
+    write_run(tmp_path, {"SciFact": published("SciFact") / 100})
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
+        "--task-types", "Retrieval", "STS", "--format", "json",
+    )  # fmt: skip
+    assert code == 1
+    assert len(json.loads(out)["tasks"]) == 25  # 15 Retrieval + 10 STS
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_ci_gate_script_propagates_the_verdict(tmp_path):
+    """scripts/ci_retrieval_gate.sh on an existing run folder (SKIP_RUN=1): exit 1 on a drop."""
+    out = tmp_path / "ci"
+    tasks = {"SciFact": published("SciFact"), "NFCorpus": published("NFCorpus") - 1.0}
+    write_run(out, {name: value / 100 for name, value in tasks.items()}, settings=SETTINGS)
+    script = Path(__file__).parents[1] / "scripts" / "ci_retrieval_gate.sh"
+    env = {
+        **os.environ,
+        "SKIP_RUN": "1",
+        "TASKS": "SciFact NFCorpus",
+        "LINQ_EVAL": f"{sys.executable} -m linq_eval.cli",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+    }
+    proc = subprocess.run(
+        ["bash", str(script), str(out)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "retrieval gate: FAIL" in proc.stderr
+    compare_md = (out / "compare.md").read_text(encoding="utf-8")
+    assert compare_md.startswith("**FAIL**") and "NFCorpus -1.00" in compare_md
+    assert "Retrieval gate" in (tmp_path / "summary.md").read_text(encoding="utf-8")
+    assert (out / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")

@@ -1,0 +1,101 @@
+"""Which inputs carry the instruction, per task type and policy, as the encoder really sends them."""
+
+from __future__ import annotations
+
+import mteb
+import numpy as np
+import pytest
+
+import linq_eval.encoder as encoder_module
+from linq_eval.encoder import DecoderEncoder
+from linq_eval.errors import UnknownNameError
+from linq_eval.instructions import load_instruction_set, task_prompts
+from linq_eval.profiles import get_profile
+from linq_eval.random_models import mistral_tokenizer, random_mistral
+
+E5 = load_instruction_set("e5")
+
+
+@pytest.fixture(scope="module")
+def parts():
+    return random_mistral("tiny"), mistral_tokenizer()
+
+
+def encoder(parts, policy: str) -> DecoderEncoder:
+    model, tok = parts
+    profile = get_profile("linq-embed-mistral").with_overrides(policy=policy)
+    return DecoderEncoder(model, tok, profile, device="cpu", progress=False, instruction_set=E5)
+
+
+def sent_texts(enc, monkeypatch, task: str, prompt_type: str | None, texts=("one", "two")):
+    """Encode through the mteb protocol; return the exact strings tokenized and the output."""
+    seen: list[str] = []
+    real = encoder_module.tokenize
+
+    def spy(tokenizer, full_texts, special, max_length):
+        seen.extend(full_texts)
+        return real(tokenizer, full_texts, special, max_length)
+
+    monkeypatch.setattr(encoder_module, "tokenize", spy)
+    meta = mteb.get_task(task).metadata
+    out = enc.encode([{"text": list(texts)}], task_metadata=meta, hf_split="test",
+                     hf_subset="default", prompt_type=prompt_type)
+    return seen, out
+
+
+PREFIX = "Instruct: {}\nQuery: "
+
+CASES = [
+    # task, mteb prompt type, instructed under e5, instructed under mteb
+    ("SciFact", "query", True, True),
+    ("SciFact", "document", False, False),
+    ("SciDocsRR", "query", True, True),
+    ("SciDocsRR", "document", True, False),  # reranking candidates: e5 instructs them
+    ("STSBenchmark", None, True, True),
+    ("Banking77Classification", None, True, True),
+    ("ArxivClusteringS2S", None, True, True),
+    ("SprintDuplicateQuestions", None, True, True),
+    ("SummEval", None, True, True),
+]
+
+
+@pytest.mark.parametrize("task,prompt_type,e5_instructs,mteb_instructs", CASES)
+@pytest.mark.parametrize("policy", ["e5", "mteb"])
+def test_instruction_placement(parts, monkeypatch, task, prompt_type, e5_instructs,
+                               mteb_instructs, policy):
+    enc = encoder(parts, policy)
+    seen, _ = sent_texts(enc, monkeypatch, task, prompt_type)
+    instructed = e5_instructs if policy == "e5" else mteb_instructs
+    expected_prefix = PREFIX.format(E5.get(task)) if instructed else ""
+    assert seen == [expected_prefix + "one", expected_prefix + "two"]
+
+
+def test_classification_is_unnormalised_under_e5_only(parts, monkeypatch):
+    _, out_e5 = sent_texts(encoder(parts, "e5"), monkeypatch, "Banking77Classification", None)
+    _, out_mteb = sent_texts(encoder(parts, "mteb"), monkeypatch, "Banking77Classification", None)
+    assert not np.allclose(np.linalg.norm(out_e5, axis=1), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(out_mteb, axis=1), 1.0, atol=1e-5)
+    _, out_sts = sent_texts(encoder(parts, "e5"), monkeypatch, "STSBenchmark", None)
+    np.testing.assert_allclose(np.linalg.norm(out_sts, axis=1), 1.0, atol=1e-5)
+
+
+def test_task_without_instruction_is_an_error(parts):
+    enc = encoder(parts, "e5")
+    meta = mteb.get_task("NanoSciFactRetrieval").metadata
+    with pytest.raises(UnknownNameError, match="NanoSciFactRetrieval"):
+        enc.encode([{"text": ["q"]}], task_metadata=meta, hf_split="train",
+                   hf_subset="default", prompt_type="query")
+
+
+def test_encoder_prompts_agree_with_the_instructions_command(parts):
+    benchmark = [t.metadata.name for t in mteb.get_benchmark("MTEB(eng, v1)").tasks]
+    for policy in ("e5", "mteb"):
+        enc = encoder(parts, policy)
+        assert enc.task_prompts(benchmark) == task_prompts(benchmark, policy, E5)
+
+
+def test_prompt_hash_tracks_policy_and_tasks(parts):
+    e5, mt = encoder(parts, "e5"), encoder(parts, "mteb")
+    assert e5.prompt_hash(["SciFact", "STS12"]) == e5.prompt_hash(["STS12", "SciFact"])
+    assert e5.prompt_hash(["SciFact"]) != e5.prompt_hash(["SciFact", "STS12"])
+    assert e5.prompt_hash(["SciDocsRR"]) != mt.prompt_hash(["SciDocsRR"])
