@@ -1,0 +1,202 @@
+"""MTEB-like length mixes: the texts the throughput benchmark (linq_eval.bench) encodes.
+
+Two sources, both deterministic for a given seed:
+
+- ``scifact``: the real SciFact corpus and queries from ``../shared/data/scifact`` (BEIR
+  layout). Documents are ``(title + " " + text).strip()`` as in BEIR and e5's evaluation code;
+  queries carry SciFact's e5 instruction prefix, as an instructed query does in a real run.
+- ``synthetic``: documents whose lengths follow the big retrieval corpora that make up 69% of
+  the suite's tokens (MS MARCO, FEVER, Climate-FEVER, HotpotQA, DBPedia, NQ).
+
+Where the synthetic statistics come from:
+
+- Corpus sizes and mean words per document: BEIR, Thakur et al. 2021, "BEIR: A Heterogenous
+  Benchmark for Zero-shot Evaluation of Information Retrieval Models", Table 1 (columns
+  "#Corpus" and "Avg. Word Lengths / Document"). Texts are drawn from the corpora in proportion
+  to their sizes, as a full run encodes them.
+- Tokens per word: not sampled, it follows from tokenizing the generated words. Their pool
+  mixes one-, two- and three-token words so that Mistral's tokenizer gives 1.37 tokens per
+  word (measured on 20,000 texts), the ratio at which the six corpora come to 2.87 G tokens,
+  close to the 69% of the suite's 4.1 G tokens that issue 5 quotes (2.83 G).
+- Spread: lognormal word counts with the BEIR means. The shape parameters (``sigma``) are our
+  assumption, not a published figure: 0.45 for MS MARCO and NQ (passages cut to a near-fixed
+  size), 0.7 for the Wikipedia-abstract corpora (FEVER, Climate-FEVER, HotpotQA, DBPedia). For
+  comparison, SciFact's documents measure sigma 0.37 here.
+
+Every text is distinct (a bench must not be flattered by deduplication), and the mix is
+shuffled, as mteb hands a corpus over in its own order.
+
+    from linq_eval.lengthmix import length_mix
+    texts = length_mix("both", 2000, seed=0)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from linq_eval.errors import ConfigError, UnknownNameError
+
+MIXES = ("scifact", "synthetic", "both")
+
+SCIFACT_QUERY_PREFIX = (
+    "Instruct: Given a scientific claim, retrieve documents that support or refute the claim\n"
+    "Query: "
+)
+"""The e5 instruction set's SciFact prefix (task_instructions/e5.yaml), written out so that
+building the mix needs neither mteb nor the instruction registry."""
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """Length statistics of one retrieval corpus."""
+
+    name: str
+    """BEIR / mteb name."""
+    documents: int
+    """Number of documents (BEIR Table 1, #Corpus)."""
+    mean_words: float
+    """Mean words per document (BEIR Table 1, Avg. Word Lengths, Document)."""
+    sigma: float
+    """Lognormal shape of the word count (our assumption, see the module docstring)."""
+
+
+BIG_CORPORA: tuple[CorpusStats, ...] = (
+    CorpusStats("MSMARCO", 8_841_823, 55.98, 0.45),
+    CorpusStats("FEVER", 5_416_568, 84.76, 0.7),
+    CorpusStats("ClimateFEVER", 5_416_593, 84.76, 0.7),
+    CorpusStats("HotpotQA", 5_233_329, 46.30, 0.7),
+    CorpusStats("DBPedia", 4_635_922, 49.68, 0.7),
+    CorpusStats("NQ", 2_681_468, 78.88, 0.45),
+)
+
+# Word pool: common words (one Mistral token each with their leading space), longer words (two
+# or three), and a few numbers and punctuated words. Drawn with the weights below.
+# fmt: off
+_SHORT = (
+    "the", "of", "and", "to", "in", "a", "is", "was", "for", "on", "as", "with", "by", "he",
+    "it", "at", "from", "his", "an", "were", "are", "which", "this", "be", "has", "had",
+    "also", "or", "its", "first", "their", "one", "new", "after", "who", "they", "but", "not",
+    "been", "two", "her", "she", "other", "time", "all", "more", "when", "there", "can",
+    "most", "into", "years", "would", "during", "used", "city", "only", "later", "may", "over",
+    "about", "some", "world", "such", "then", "where", "states", "national", "these", "people",
+    "between", "team", "him", "both", "school", "three", "under", "known", "than", "many",
+    "since", "while", "including", "year", "state", "well", "high", "made", "part", "same",
+    "early", "found", "each", "would", "life", "series", "became", "film", "music", "group",
+    "area", "war", "season", "system", "number", "government", "called", "public", "known",
+    "north", "south", "east", "west", "river", "house", "second", "work", "history", "family",
+    "members", "water", "based", "small", "large", "form", "body", "cells", "human", "data",
+    "study",
+)
+_LONG = (
+    "population", "administrative", "championship", "professional", "democratic",
+    "constituency", "tournament", "infrastructure", "municipality", "philosophical",
+    "electromagnetic", "manuscript", "biodiversity", "cardiovascular", "legislature",
+    "archaeological", "metropolitan", "hydroelectric", "pharmaceutical", "immunological",
+    "transcription", "mitochondrial", "socioeconomic", "meteorological", "orchestration",
+    "parliamentary", "inflammatory", "neurological", "predominantly", "reconstruction",
+    "approximately", "entrepreneur", "translation", "photographic", "aristocratic",
+    "cinematography", "bureaucratic", "genomic", "antibodies", "receptors", "phosphorylation",
+    "kilometres", "broadcasting", "discography", "screenplay",
+)
+_OTHER = (
+    "1984", "2007", "(born", "19th-century", "U.S.", "km²", "3.5%", "Inc.", "St.", "e.g.",
+    "[1]", "São", "Zürich", "ŠKODA", "—", '"The', "1,200", "A/B", "pre-war", "co-founder",
+)
+# fmt: on
+
+
+def scifact_dir() -> Path | None:
+    """Where the SciFact files are: ``$LINQ_EVAL_SCIFACT``, else ``../shared/data/scifact``
+    beside the repository, else ``shared/data/scifact`` inside it; None when absent."""
+    env = os.environ.get("LINQ_EVAL_SCIFACT")
+    if env:
+        path = Path(env)
+        if not (path / "corpus.jsonl").is_file():
+            raise ConfigError(f"LINQ_EVAL_SCIFACT={env} has no corpus.jsonl")
+        return path
+    repo = Path(__file__).resolve().parents[1]
+    for path in (repo.parent / "shared" / "data" / "scifact", repo / "shared" / "data" / "scifact"):
+        if (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file():
+            return path
+    return None
+
+
+def scifact_texts(n: int, seed: int = 0, data_dir: str | Path | None = None) -> list[str]:
+    """``n`` distinct SciFact texts, documents and instructed queries in their file proportions."""
+    folder = Path(data_dir) if data_dir is not None else scifact_dir()
+    if folder is None:
+        raise ConfigError(
+            "SciFact not found (looked in $LINQ_EVAL_SCIFACT, ../shared/data/scifact and "
+            "shared/data/scifact): use --mix synthetic, or point LINQ_EVAL_SCIFACT at a BEIR "
+            "scifact folder"
+        )
+    docs = []
+    with open(folder / "corpus.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            docs.append((row.get("title", "") + " " + row["text"]).strip())
+    with open(folder / "queries.jsonl", encoding="utf-8") as f:
+        queries = [SCIFACT_QUERY_PREFIX + json.loads(line)["text"] for line in f]
+    pool = list(dict.fromkeys(docs + queries))
+    if n > len(pool):
+        raise ConfigError(f"SciFact has {len(pool)} distinct texts; asked for {n}")
+    pick = np.random.default_rng(seed).permutation(len(pool))[:n]
+    return [pool[i] for i in pick]
+
+
+def synthetic_word_counts(n: int, seed: int = 0) -> list[int]:
+    """Word counts of ``n`` documents drawn from BIG_CORPORA in proportion to their sizes."""
+    rng = np.random.default_rng(seed)
+    sizes = np.array([c.documents for c in BIG_CORPORA], dtype=float)
+    which = rng.choice(len(BIG_CORPORA), size=n, p=sizes / sizes.sum())
+    counts = np.empty(n, dtype=np.int64)
+    for k, corpus in enumerate(BIG_CORPORA):
+        rows = which == k
+        # Lognormal with the published mean: mu = ln(mean) - sigma^2 / 2.
+        mu = np.log(corpus.mean_words) - corpus.sigma**2 / 2
+        counts[rows] = np.maximum(3, np.rint(rng.lognormal(mu, corpus.sigma, rows.sum())))
+    return counts.tolist()
+
+
+def synthetic_texts(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct documents with the word counts of :func:`synthetic_word_counts`."""
+    rng = np.random.default_rng(seed + 1)
+    counts = synthetic_word_counts(n, seed)
+    kinds = rng.choice(3, size=sum(counts), p=[0.76, 0.19, 0.05])
+    picks = [
+        rng.integers(0, len(_SHORT), size=len(kinds)),
+        rng.integers(0, len(_LONG), size=len(kinds)),
+        rng.integers(0, len(_OTHER), size=len(kinds)),
+    ]
+    pools = (_SHORT, _LONG, _OTHER)
+    words = [pools[k][picks[k][i]] for i, k in enumerate(kinds.tolist())]
+    texts, start, seen = [], 0, set()
+    for i, count in enumerate(counts):
+        text = " ".join(words[start : start + count])
+        start += count
+        if text in seen:  # vanishingly rare; keep every text distinct
+            text = f"{text} {i}"
+        seen.add(text)
+        texts.append(text[0].upper() + text[1:] + ".")
+    return texts
+
+
+def length_mix(mix: str, n: int, seed: int = 0, data_dir: str | Path | None = None) -> list[str]:
+    """``n`` distinct texts of a named mix (see MIXES), shuffled; ``both`` is half and half."""
+    if mix not in MIXES:
+        raise UnknownNameError("length mix", mix, MIXES)
+    if n < 1:
+        raise ConfigError(f"n_texts must be at least 1, got {n}")
+    if mix == "scifact":
+        return scifact_texts(n, seed, data_dir)
+    if mix == "synthetic":
+        return synthetic_texts(n, seed)
+    half = n // 2
+    texts = scifact_texts(half, seed, data_dir) + synthetic_texts(n - half, seed)
+    order = np.random.default_rng(seed + 2).permutation(n)
+    return [texts[i] for i in order]
