@@ -16,6 +16,7 @@ Formats understood, per task type:
   ``text``, ``label``.
 
 Every problem in a file is reported at once, as a ``DataError`` naming the file and line.
+Files are UTF-8 (a leading byte-order mark, as Excel writes, is ignored).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linq_eval.errors import ConfigError, UnknownNameError, did_you_mean
+from linq_eval.tokenization import needs_repair
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -118,7 +120,10 @@ def load_local_task(task: AbsTask, data_dir: Path) -> bool:
         return False
     _check_loadable(task, folder)
     loader = _LOADERS[task.metadata.type]
-    task.dataset = loader(task, folder)
+    try:
+        task.dataset = loader(task, folder)
+    except UnicodeDecodeError:
+        raise _not_utf8(folder) from None
     task.data_loaded = True
     logger.info("Loaded %s from %s", task.metadata.name, folder)
     return True
@@ -221,6 +226,20 @@ def _check_loadable(task: AbsTask, folder: Path) -> None:
 # --------------------------------------------------------------------------- readers
 
 
+def _not_utf8(folder: Path) -> DataError:
+    """A DataError naming the first file under ``folder`` that is not UTF-8, and its line."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = raw.count(b"\n", 0, e.start) + 1
+            column = e.start - raw.rfind(b"\n", 0, e.start)
+            msg = f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {column}); save it as UTF-8"
+            return DataError(path, [(line, msg)])
+    return DataError(folder, [(None, "a file is not UTF-8")])
+
+
 def _require_file(path: Path, what: str) -> None:
     if not path.is_file():
         raise DataError(path, [(None, f"missing file ({what})")])
@@ -229,7 +248,7 @@ def _require_file(path: Path, what: str) -> None:
 def _read_jsonl(path: Path, problems: _Problems) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) per non-blank line; malformed lines go to ``problems``."""
     rows: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -240,6 +259,11 @@ def _read_jsonl(path: Path, problems: _Problems) -> list[tuple[int, dict[str, An
                 continue
             if not isinstance(obj, dict):
                 problems.add(lineno, f"expected a JSON object, got {type(obj).__name__}")
+                continue
+            if "\\u" in line and any(  # an escaped lone surrogate: not Unicode text
+                isinstance(v, str) and needs_repair(v) for v in obj.values()
+            ):
+                problems.add(lineno, "a lone surrogate escape (\\ud800-\\udfff): not Unicode")
                 continue
             rows.append((lineno, obj))
     return rows
@@ -253,7 +277,7 @@ def _read_csv(
     Malformed rows go to ``problems``; a missing header or column raises at once.
     """
     rows: list[tuple[int, dict[str, str]]] = []
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         try:
             header = next(reader)
@@ -432,7 +456,7 @@ def _read_qrels(
     """Query id -> {document id: relevance}, checked against the corpus and the queries."""
     problems = _Problems(path)
     qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:
         lines = list(enumerate(f, start=1))
     if not lines:
         raise DataError(path, [(1, "empty file: expected header 'query-id corpus-id score'")])
@@ -536,7 +560,7 @@ def _read_sts_benchmark(path: Path, split: str, low: float, high: float) -> Data
 
     problems = _Problems(path)
     columns: dict[str, list[Any]] = {c: [] for c in ("split", *STS_BENCHMARK_COLUMNS)}
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         for lineno, fields in enumerate(reader, start=1):
             if not fields or not any(x.strip() for x in fields):
@@ -625,7 +649,7 @@ def _category_ids(path: Path) -> dict[str, int]:
     between ``receiving_money`` and ``request_refund``), not in ``categories.json`` order.
     """
     try:
-        names = json.loads(path.read_text(encoding="utf-8"))
+        names = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
         raise DataError(path, [(e.lineno, f"not valid JSON ({e.msg})")]) from None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from linq_eval.errors import ConfigError, UnknownNameError
 
 INSTRUCT_TEMPLATE = "Instruct: {instruction}\nQuery: "
+MIN_MAX_LENGTH = 8
+"""The smallest max_length accepted: BOS, EOS and a few tokens of text."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,16 @@ class Profile:
     """Padding side of batches (pooling is correct for both)."""
     description: str = ""
     """One line for ``linq-eval profiles``."""
+
+    def __post_init__(self) -> None:
+        # Checked here, so that a bad --max-length fails before any weights are read.
+        if self.max_length < MIN_MAX_LENGTH:
+            raise ConfigError(f"max_length={self.max_length} is below {MIN_MAX_LENGTH}")
+        if self.max_length > self.model_max_length:
+            raise ConfigError(
+                f"max_length={self.max_length} exceeds the model's limit of "
+                f"{self.model_max_length} tokens ({self.name})"
+            )
 
     def with_overrides(self, **overrides: Any) -> Profile:
         """A copy with some fields replaced; unknown fields are an error."""

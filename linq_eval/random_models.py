@@ -99,3 +99,56 @@ def smollm2_gguf_path() -> Path:
     if not files:
         raise ConfigError(f"no .gguf file in {folder}")
     return files[0]
+
+
+def random_encoder(
+    size: str = "tiny",
+    *,
+    seed: int = 0,
+    device: str | None = None,
+    dtype: str | None = None,
+    max_length: int | None = None,
+    policy: str | None = None,
+    instructions: str | None = None,
+    token_budget: int | None = None,
+    padding_side: str | None = None,
+    progress: bool = True,
+) -> Any:
+    """A ``DecoderEncoder`` over a randomly initialised Mistral of a named size.
+
+    Linq-Embed-Mistral's profile (EOS, last-token pooling, e5 policy and instructions) with
+    the model replaced by ``linq-eval/random-mistral-<size>`` at revision ``seed-<seed>``:
+    results land in their own folder, never mixed with a real model's.
+    """
+    from linq_eval.encoder import DecoderEncoder, build_model_meta, resolve_device, resolve_dtype
+    from linq_eval.profiles import get_profile
+
+    if size not in CONFIGS:
+        raise UnknownNameError("model size", size, CONFIGS)
+    overrides = {
+        "max_length": max_length,
+        "policy": policy,
+        "instructions": instructions,
+        "dtype": dtype,
+        "padding_side": padding_side,
+    }
+    profile = get_profile("linq-embed-mistral").with_overrides(
+        name=f"random-{size}",
+        model=f"linq-eval/random-mistral-{size}",
+        mteb_name=None,
+        revision=f"seed-{seed}",
+        description=f"randomly initialised Mistral ({size}), seed {seed}",
+        **{k: v for k, v in overrides.items() if v is not None},
+    )
+    dev = resolve_device(device)
+    model = random_mistral(size, dtype=resolve_dtype(profile.dtype, dev), device=dev, seed=seed)
+    return DecoderEncoder(
+        model,
+        mistral_tokenizer(),
+        profile,
+        device=dev,
+        token_budget=token_budget,
+        model_meta=build_model_meta(profile),
+        progress=progress,
+        attn_implementation="sdpa",
+    )

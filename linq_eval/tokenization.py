@@ -10,6 +10,7 @@ truncating to ``max_length`` minus the special tokens.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,12 +75,27 @@ def _find_sublist(haystack: Sequence[int], needle: Sequence[int]) -> int:
     return -1
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 @dataclass
 class TokenizedBatch:
-    """Token ids of many texts, unpadded, with truncation counted."""
+    """Token ids of many texts, unpadded, with truncation and repairs counted."""
 
     ids: list[list[int]]
     n_truncated: int
+    n_repaired: int = 0
+    """Texts with lone surrogates (not encodable as UTF-8), replaced by U+FFFD."""
+
+
+def repair_text(text: str) -> str:
+    """Replace lone surrogates (which no tokenizer can encode) with U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def needs_repair(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate, which ``repair_text`` replaces."""
+    return _LONE_SURROGATE.search(text) is not None
 
 
 def tokenize(
@@ -95,7 +111,17 @@ def tokenize(
             f"max_length={max_length} leaves no room for text next to the "
             f"{len(special.prefix) + len(special.suffix)} special tokens"
         )
-    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+    texts = list(texts)
+    if not texts:  # the tokenizer itself fails on an empty list
+        return TokenizedBatch([], 0, 0)
+    n_repaired = 0
+    for i, text in enumerate(texts):
+        if needs_repair(text):
+            texts[i] = repair_text(text)
+            n_repaired += 1
+    encoded = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)[
+        "input_ids"
+    ]
     out: list[list[int]] = []
     n_truncated = 0
     pre, suf = list(special.prefix), list(special.suffix)
@@ -104,7 +130,7 @@ def tokenize(
             ids = ids[:budget]
             n_truncated += 1
         out.append(pre + list(ids) + suf)
-    return TokenizedBatch(out, n_truncated)
+    return TokenizedBatch(out, n_truncated, n_repaired)
 
 
 def mistral_tokenizer_from_sentencepiece(model_file: str | Path) -> Any:

@@ -1,0 +1,243 @@
+"""Crash-safe files: atomic writes and inter-process locks.
+
+A file written here is either its old content or its complete new content, never a prefix,
+whatever kills the process: the bytes go to a temporary file in the same folder, are flushed
+and fsynced, the temporary file is renamed over the target (atomic on POSIX file systems) and
+the folder is fsynced so that the rename itself survives a crash.
+
+Locks are ``flock`` locks on small files: the kernel releases them when their process dies,
+SIGKILL included, so a killed run never leaves a stale lock behind. The lock file keeps the
+holder's pid, host, start time and command line, for the message the next run shows. (On
+network file systems ``flock`` works over NFSv4; Lustre needs the ``flock`` mount option.)
+
+    from linq_eval.atomic import atomic_write_json, FileLock
+    atomic_write_json(path, {"a": 1})
+    with FileLock(folder / "SciFact.lock", what="task SciFact"):
+        ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from linq_eval.errors import LinqEvalError
+
+TMP_MARK = ".tmp-"
+"""Temporary files are named ``.<name>.tmp-<pid>-<random>`` beside their target."""
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in ``folder`` durable (no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file that someone else wrote to stable storage."""
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``path`` atomically.
+
+    For writers that want a path, not a file object (``TaskResult.to_disk``). On an
+    exception the temporary file is removed and ``path`` is left untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(target)
+    try:
+        yield tmp
+        fsync_file(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
+    """``open`` for writing whose result appears atomically at ``path`` when the block ends."""
+    if "w" not in mode:
+        raise ValueError(f"atomic_open writes whole files; mode {mode!r} has no 'w'")
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON (UTF-8, trailing newline) to ``path`` atomically."""
+    text = json.dumps(obj, indent=indent, ensure_ascii=False, default=str)
+    atomic_write_text(path, text + "\n")
+
+
+class _HashingWriter:
+    """A write-only file wrapper that hashes what passes through it."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.sha256.update(view)
+        return self._f.write(view)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def atomic_save_npy(path: str | os.PathLike[str], array: np.ndarray) -> str:
+    """Save ``array`` as ``.npy`` atomically; returns the sha256 hex digest of the file."""
+    with atomic_open(path, "wb") as f:
+        writer = _HashingWriter(f)
+        np.lib.format.write_array(writer, np.ascontiguousarray(array), allow_pickle=False)
+    return writer.sha256.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str], block: int = 1 << 22) -> str:
+    """sha256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- locks
+
+
+class LockHeldError(LinqEvalError):
+    """Another process holds a lock: names what is locked and who holds it."""
+
+    def __init__(self, message: str, holders: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.holders = holders or []
+
+
+class FileLock:
+    """An exclusive ``flock`` on ``path``, recording the holder in the file.
+
+    ``acquire(timeout=0)`` fails at once with ``LockHeldError`` when the lock is held;
+    a positive timeout waits that many seconds first; ``None`` waits forever.
+    Locks are per open file, so two ``FileLock`` objects conflict even in one process.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], what: str = "") -> None:
+        self.path = Path(path)
+        self.what = what or str(self.path)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, timeout: float | None = 0) -> FileLock:
+        if self._fd is not None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if deadline is not None and time.monotonic() >= deadline:
+                    holder = read_lock_holder(self.path)
+                    os.close(fd)
+                    raise LockHeldError(
+                        f"{self.what} is locked by {describe_holder(holder)}", [holder]
+                    ) from None
+                time.sleep(0.05)
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def __enter__(self) -> FileLock:  # noqa: PYI034 - py3.10 has no typing.Self
+        return self.acquire(timeout=None)
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def read_lock_holder(path: Path) -> dict[str, Any]:
+    """What a lock file says about its holder ({} when it says nothing readable)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def describe_holder(holder: dict[str, Any]) -> str:
+    """``pid 123 on host node7 since 2025-01-01T10:00:00+00:00 (linq-eval run ...)``."""
+    if not holder:
+        return "another process"
+    text = f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')}"
+    if holder.get("started"):
+        text += f" since {holder['started']}"
+    if holder.get("command"):
+        text += f" ({holder['command']})"
+    return text

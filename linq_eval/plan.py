@@ -1,0 +1,435 @@
+"""What a run will do: its tasks, their size in texts and tokens, and how to split them.
+
+Everything here is offline and needs no model: the task list comes from mteb's registry and
+benchmarks, the sizes from the descriptive statistics mteb ships for each task (number of
+texts, unique texts and characters per input side). Tokens are estimated from characters
+(``CHARS_PER_TOKEN``), with the instruction prefix added and truncation at max_length.
+
+    linq-eval plan                                   # the MTEB(eng, v1) suite, GPU-hours
+    linq-eval plan --tasks SciFact NFCorpus --tokens-per-s 20000
+    linq-eval plan --shard 2/4                       # what job 2 of 4 will run
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from linq_eval.errors import ConfigError, UnknownNameError
+
+if TYPE_CHECKING:
+    from mteb.abstasks.abstask import AbsTask
+
+DEFAULT_BENCHMARK = "MTEB(eng, v1)"
+
+CHARS_PER_TOKEN = 4.0
+"""English characters per token: 3.9 for Mistral's tokenizer on SciFact, 4.5 for BERT's."""
+
+DEFAULT_TOKENS_PER_S = 20_000.0
+"""Throughput assumed for GPU-hours when none is given (a 7B model in bf16 on one H100)."""
+
+SHARED_CORPORA: tuple[tuple[str, ...], ...] = (("FEVER", "ClimateFEVER"),)
+"""Tasks whose corpora are (nearly) the same texts: the embedding cache encodes them once, so
+a plan counts the corpus once and shards keep such tasks together. FEVER's and ClimateFEVER's
+corpora are the same 5.4M Wikipedia abstracts (5,416,568 and 5,416,593 unique texts)."""
+
+QUERY_SIDES = ("queries", "text1", "text", "sentence1")
+"""Descriptive-statistics sides encoded with the query prompt type; the others are documents."""
+
+
+# --------------------------------------------------------------------------- shards
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Job ``index`` of ``count`` (1-based), as given by ``--shard INDEX/COUNT``."""
+
+    index: int
+    """Which job this is, 1..count."""
+    count: int
+    """How many jobs share the task list."""
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ConfigError(f"--shard {self}: the number of shards must be at least 1")
+        if not 1 <= self.index <= self.count:
+            raise ConfigError(
+                f"--shard {self}: the shard index must be between 1 and {self.count} "
+                "(shards are numbered from 1)"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"2/4"`` -> Shard(2, 4); anything else is an error saying what is expected."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+        if not match:
+            raise ConfigError(
+                f"--shard {text!r}: expected INDEX/COUNT such as 1/4 (job 1 of 4, numbered from 1)"
+            )
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+# --------------------------------------------------------------------------- task selection
+
+
+def task_type_names() -> list[str]:
+    """Every task type mteb knows (``Retrieval``, ``STS`` ...)."""
+    from mteb.abstasks.task_metadata import TaskType
+
+    return list(typing.get_args(TaskType))
+
+
+def select_tasks(
+    benchmark: str | None = None,
+    tasks: Sequence[str] = (),
+    task_types: Sequence[str] = (),
+) -> list[AbsTask]:
+    """The mteb task objects of a run, in the benchmark's (or the given) order.
+
+    ``benchmark`` (default MTEB(eng, v1)) keeps the benchmark's subset filters (e.g. the
+    English subsets of STS17); ``task_types`` keeps only those types of its tasks; ``tasks``
+    names tasks explicitly and excludes the other two. Unknown names raise with suggestions.
+    """
+    import mteb
+
+    from linq_eval.instructions import UnknownNamesError, _mteb_task_names, _quiet_mteb
+
+    if benchmark and tasks:
+        raise ConfigError("Give either --benchmark or --tasks, not both.")
+    if tasks and task_types:
+        raise ConfigError(
+            "--task-types selects task types of a benchmark; with --tasks, list the tasks "
+            "themselves."
+        )
+    valid_types = task_type_names()
+    bad_types = [t for t in dict.fromkeys(task_types) if t not in valid_types]
+    if len(bad_types) == 1:
+        raise UnknownNameError("task type", bad_types[0], valid_types)
+    if bad_types:
+        raise UnknownNamesError("task type", bad_types, valid_types, what="Unknown")
+    if tasks:
+        names = list(dict.fromkeys(tasks))
+        known = _mteb_task_names()
+        unknown = [t for t in names if t not in known]
+        if len(unknown) == 1:
+            raise UnknownNameError("task", unknown[0], known)
+        if unknown:
+            raise UnknownNamesError("task", unknown, known, what="Unknown")
+        with _quiet_mteb():
+            return [mteb.get_task(name) for name in names]
+    name = benchmark or DEFAULT_BENCHMARK
+    try:
+        with _quiet_mteb():
+            bench = mteb.get_benchmark(name)
+    except (KeyError, ValueError):
+        raise UnknownNameError("benchmark", name, [b.name for b in mteb.get_benchmarks()]) from None
+    selected = list(bench.tasks)
+    if task_types:
+        selected = [t for t in selected if t.metadata.type in task_types]
+        if not selected:
+            present = sorted({t.metadata.type for t in bench.tasks})
+            raise ConfigError(
+                f"Benchmark {name!r} has no task of type {', '.join(task_types)}; "
+                f"its types: {', '.join(present)}."
+            )
+    return selected
+
+
+def expanded_names(tasks: Iterable[AbsTask]) -> list[str]:
+    """Task names with the subtasks of aggregate tasks (CQADupstack's forums) after each."""
+    names: list[str] = []
+    for task in tasks:
+        names.append(task.metadata.name)
+        if task.is_aggregate:
+            names.extend(sub.metadata.name for sub in task.metadata.tasks)
+    return list(dict.fromkeys(names))
+
+
+# --------------------------------------------------------------------------- estimates
+
+
+@dataclass(frozen=True)
+class TaskEstimate:
+    """Size of one task's encoding work, from mteb's descriptive statistics."""
+
+    name: str
+    """mteb task name."""
+    type: str
+    """mteb task type."""
+    texts: int = 0
+    """Inputs passed to the encoder, duplicates included."""
+    unique_texts: int = 0
+    """Distinct inputs per side: what is actually encoded."""
+    tokens: int = 0
+    """Estimated tokens of the distinct inputs (prefix and special tokens included)."""
+    document_tokens: int = 0
+    """The part of ``tokens`` spent on the document side (the corpus, for retrieval)."""
+    known: bool = True
+    """False when mteb ships no statistics for the task (its size counts as 0)."""
+
+
+def _side_stats(split_stats: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {
+        key.removesuffix("_text_statistics").removesuffix("_statistics"): value
+        for key, value in split_stats.items()
+        if key.endswith("_statistics")
+        and isinstance(value, Mapping)
+        and "total_text_length" in value
+        and "unique_texts" in value
+    }
+
+
+def _split_parts(task: AbsTask, split_stats: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The statistics of the subsets the task evaluates (a benchmark may keep only some)."""
+    per_subset = split_stats.get("hf_subset_descriptive_stats")
+    if isinstance(per_subset, Mapping) and per_subset:
+        chosen = [per_subset[s] for s in task.hf_subsets if s in per_subset]
+        if chosen:
+            return chosen
+    return [split_stats]
+
+
+def estimate_task(
+    task: AbsTask,
+    *,
+    max_length: int,
+    prompts: Mapping[str, Mapping[str, str]] | None = None,
+    chars_per_token: float = CHARS_PER_TOKEN,
+    special_tokens: int = 2,
+) -> TaskEstimate:
+    """Estimate a task's texts and tokens; aggregate tasks sum their subtasks.
+
+    ``prompts``: ``{task: {"query": prefix, "document": prefix}}`` (``task_prompts``), whose
+    lengths are added to each input of that side.
+    """
+    meta = task.metadata
+    if task.is_aggregate:
+        parts = [
+            estimate_task(
+                sub,
+                max_length=max_length,
+                prompts=prompts,
+                chars_per_token=chars_per_token,
+                special_tokens=special_tokens,
+            )
+            for sub in meta.tasks
+        ]
+        return TaskEstimate(
+            meta.name,
+            meta.type,
+            texts=sum(p.texts for p in parts),
+            unique_texts=sum(p.unique_texts for p in parts),
+            tokens=sum(p.tokens for p in parts),
+            document_tokens=sum(p.document_tokens for p in parts),
+            known=all(p.known for p in parts),
+        )
+    stats = meta.descriptive_stats
+    if not stats or any(split not in stats for split in task.eval_splits):
+        return TaskEstimate(meta.name, meta.type, known=False)
+    prefix = (prompts or {}).get(meta.name, {})
+    texts = unique = tokens = doc_tokens = 0
+
+    def add(side: str, n_texts: int, n_unique: int, avg_chars: float) -> None:
+        nonlocal texts, unique, tokens, doc_tokens
+        kind = "query" if side in QUERY_SIDES else "document"
+        chars = avg_chars + len(prefix.get(kind, ""))
+        per_text = min(max_length, math.ceil(chars / chars_per_token) + special_tokens)
+        texts += n_texts
+        unique += n_unique
+        tokens += n_unique * per_text
+        if kind == "document":
+            doc_tokens += n_unique * per_text
+
+    for split in task.eval_splits:
+        for part in _split_parts(task, stats[split]):
+            sides = _side_stats(part)
+            for side, s in sides.items():
+                avg = float(s.get("average_text_length") or 0.0)
+                n = round(s["total_text_length"] / avg) if avg else 0
+                add(side, n, int(s["unique_texts"]), avg)
+            labels = (part.get("label_statistics") or {}).get("unique_labels")
+            if meta.type == "Classification" and labels and "text" in sides:
+                # Few-shot training texts: samples_per_label x labels, in each experiment.
+                n_train = (
+                    int(getattr(task, "samples_per_label", 8))
+                    * int(labels)
+                    * int(getattr(task, "n_experiments", 10))
+                )
+                add("text", n_train, n_train, float(sides["text"].get("average_text_length", 0)))
+    return TaskEstimate(meta.name, meta.type, texts, unique, tokens, doc_tokens)
+
+
+def shared_corpus_of(name: str, names: Iterable[str]) -> str | None:
+    """The task among ``names`` whose corpus ``name`` reuses (None if it encodes its own)."""
+    present = list(names)
+    for group in SHARED_CORPORA:
+        if name in group:
+            members = [m for m in group if m in present]
+            if members and members[0] != name:
+                return members[0]
+    return None
+
+
+def assign_shards(estimates: Sequence[TaskEstimate], count: int) -> list[list[str]]:
+    """Split tasks over ``count`` shards, balancing estimated tokens (LPT greedy).
+
+    Largest item first onto the least loaded shard (ties: the lower shard); tasks sharing a
+    corpus form one item. Deterministic: every job computes the same split. Each shard lists
+    its tasks in the input order.
+    """
+    if count < 1:
+        raise ConfigError("the number of shards must be at least 1")
+    by_name = {e.name: e for e in estimates}
+    order = [e.name for e in estimates]
+    items: list[tuple[int, list[str]]] = []
+    grouped: set[str] = set()
+    for group in SHARED_CORPORA:
+        members = [m for m in group if m in by_name]
+        if len(members) > 1:
+            tokens = sum(by_name[m].tokens for m in members)
+            tokens -= sum(by_name[m].document_tokens for m in members[1:])
+            items.append((tokens, members))
+            grouped.update(members)
+    items += [(e.tokens, [e.name]) for e in estimates if e.name not in grouped]
+    items.sort(key=lambda item: (-item[0], order.index(item[1][0])))
+    loads = [0] * count
+    members_of: list[set[str]] = [set() for _ in range(count)]
+    for tokens, members in items:
+        target = min(range(count), key=lambda k: (loads[k], k))
+        loads[target] += tokens
+        members_of[target].update(members)
+    return [[n for n in order if n in members_of[k]] for k in range(count)]
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One task of a plan."""
+
+    estimate: TaskEstimate
+    """Its size."""
+    done: bool = False
+    """Its results are complete in the output folder."""
+    shares_corpus_with: str | None = None
+    """A task of the same run whose corpus embeddings it reuses."""
+
+    @property
+    def tokens_to_encode(self) -> int:
+        """Tokens left to encode (0 when done; the corpus counted once when shared)."""
+        if self.done:
+            return 0
+        if self.shares_corpus_with:
+            return self.estimate.tokens - self.estimate.document_tokens
+        return self.estimate.tokens
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The tasks of one run (or shard) with their estimated cost."""
+
+    model: str
+    """Model name as mteb records it."""
+    revision: str
+    """Model revision."""
+    result_folder: str
+    """Where the task results go."""
+    rows: list[PlanRow] = field(default_factory=list)
+    """The tasks of this run (or shard)."""
+    max_length: int = 512
+    """Tokens per input at most."""
+    tokens_per_s: float = DEFAULT_TOKENS_PER_S
+    """Throughput assumed for the time estimate."""
+    shard: Shard | None = None
+    """The shard this plan is for."""
+    all_tasks: int = 0
+    """Tasks of the whole run before sharding."""
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(r.estimate.tokens for r in self.rows)
+
+    @property
+    def tokens_to_encode(self) -> int:
+        return sum(r.tokens_to_encode for r in self.rows)
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.tokens_to_encode / self.tokens_per_s / 3600.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "revision": self.revision,
+            "result_folder": self.result_folder,
+            "shard": str(self.shard) if self.shard else None,
+            "tokens_per_s": self.tokens_per_s,
+            "max_length": self.max_length,
+            "tasks": {
+                r.estimate.name: {
+                    "type": r.estimate.type,
+                    "texts": r.estimate.texts,
+                    "unique_texts": r.estimate.unique_texts,
+                    "tokens": r.estimate.tokens,
+                    "tokens_to_encode": r.tokens_to_encode,
+                    "done": r.done,
+                    "shares_corpus_with": r.shares_corpus_with,
+                    "statistics": r.estimate.known,
+                }
+                for r in self.rows
+            },
+            "total_tokens": self.total_tokens,
+            "tokens_to_encode": self.tokens_to_encode,
+            "gpu_hours": round(self.gpu_hours, 3),
+        }
+
+
+def _human(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as a text table with totals."""
+    lines = [
+        f"# model {plan.model} @ {plan.revision}  ->  {plan.result_folder}",
+    ]
+    if plan.shard:
+        lines.append(f"# shard {plan.shard}: {len(plan.rows)} of {plan.all_tasks} tasks")
+    width = max([len(r.estimate.name) for r in plan.rows] + [4])
+    lines.append(f"{'task':{width}}  {'type':18} {'texts':>8} {'unique':>8} {'tokens':>8}  status")
+    for r in plan.rows:
+        e = r.estimate
+        if r.done:
+            status = "done"
+        elif not e.known:
+            status = "to run (size unknown: no mteb statistics)"
+        elif r.shares_corpus_with:
+            status = f"to run (corpus cached with {r.shares_corpus_with})"
+        else:
+            status = "to run"
+        lines.append(
+            f"{e.name:{width}}  {e.type:18} {_human(e.texts):>8} {_human(e.unique_texts):>8} "
+            f"{_human(e.tokens):>8}  {status}"
+        )
+    done = sum(r.done for r in plan.rows)
+    lines.append(
+        f"# {len(plan.rows)} tasks ({done} done), {_human(plan.total_tokens)} tokens in all, "
+        f"{_human(plan.tokens_to_encode)} to encode (max_length {plan.max_length}, "
+        f"{CHARS_PER_TOKEN:g} chars/token)"
+    )
+    lines.append(
+        f"# estimated {plan.gpu_hours:.2f} GPU-hours at {plan.tokens_per_s:,.0f} tokens/s "
+        "(--tokens-per-s to change)"
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,145 @@
+"""Download a suite's datasets and a model into the Hugging Face cache, for offline runs.
+
+Run on a machine with internet (a login node); compute nodes then run with
+``HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1`` and find everything in the shared cache
+(``HF_HOME``). Each task's data is loaded exactly as the run will load it (mteb's own
+``load_data``), so what prefetch fetched is what the run needs. ``--check`` looks, offline,
+for what is already cached and lists what is missing.
+
+    linq-eval prefetch --model linq-embed-mistral                 # MTEB(eng, v1) + the model
+    linq-eval prefetch --tasks SciFact NFCorpus --model all-minilm-l6-v2
+    HF_HUB_OFFLINE=1 linq-eval prefetch --check                   # on a compute node
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from linq_eval.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mteb.abstasks.abstask import AbsTask
+
+    from linq_eval.profiles import Profile
+
+
+@dataclass(frozen=True)
+class PrefetchItem:
+    """One dataset or model and what prefetch found or did."""
+
+    kind: str
+    """``dataset`` or ``model``."""
+    name: str
+    """Task name (datasets) or hub id (model)."""
+    source: str
+    """Hub repository and revision, or the local folder."""
+    status: str
+    """``fetched``, ``cached``, ``missing``, ``local`` (nothing to fetch) or ``failed``."""
+    detail: str = ""
+    """Why it is missing or failed."""
+
+    def line(self) -> str:
+        text = f"{self.status:8} {self.kind:7} {self.name}  ({self.source})"
+        return text + (f": {self.detail}" if self.detail else "")
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face hub is switched off in this environment."""
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _leaf_tasks(tasks: Sequence[AbsTask]) -> list[AbsTask]:
+    out: list[AbsTask] = []
+    for task in tasks:
+        out.extend(task.metadata.tasks if task.is_aggregate else [task])
+    return out
+
+
+def _dataset_item(task: AbsTask, data_dir: Path | None, check: bool) -> PrefetchItem:
+    name = task.metadata.name
+    path = task.metadata.dataset.get("path", "?")
+    revision = task.metadata.dataset.get("revision")
+    source = f"{path}@{revision}" if revision else str(path)
+    if data_dir is not None:
+        from linq_eval.local_data import find_task_dir
+
+        folder = find_task_dir(name, data_dir)
+        if folder is not None:
+            return PrefetchItem("dataset", name, str(folder), "local")
+    if check:
+        from huggingface_hub import snapshot_download
+
+        try:
+            snapshot_download(
+                repo_id=str(path), repo_type="dataset", revision=revision, local_files_only=True
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure means: not usable offline
+            return PrefetchItem("dataset", name, source, "missing", type(exc).__name__)
+        return PrefetchItem("dataset", name, source, "cached")
+    try:
+        task.load_data()
+    except Exception as exc:  # noqa: BLE001 - report and go on with the other tasks
+        return PrefetchItem("dataset", name, source, "failed", f"{type(exc).__name__}: {exc}")
+    finally:
+        task.unload_data()
+    return PrefetchItem("dataset", name, source, "fetched")
+
+
+def _model_item(profile: Profile, check: bool) -> PrefetchItem:
+    from linq_eval.encoder import resolve_model_path
+
+    model = profile.model
+    if model.startswith(("pkg:", "linq-eval/random-")):
+        return PrefetchItem("model", model, "installed package or random weights", "local")
+    path, _gguf = resolve_model_path(model)
+    if Path(path).exists():
+        return PrefetchItem("model", model, path, "local")
+    source = f"{model}@{profile.revision}" if profile.revision else model
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(repo_id=model, revision=profile.revision, local_files_only=check)
+    except Exception as exc:  # noqa: BLE001
+        return PrefetchItem(
+            "model", model, source, "missing" if check else "failed", type(exc).__name__
+        )
+    return PrefetchItem("model", model, source, "cached" if check else "fetched")
+
+
+def prefetch(
+    tasks: Sequence[AbsTask],
+    profile: Profile | None,
+    *,
+    data_dir: Path | None = None,
+    check: bool = False,
+    echo: Callable[[str], None] | None = None,
+) -> list[PrefetchItem]:
+    """Fetch (or with ``check``, look for) every task's data and the model; one item each.
+
+    Tasks with a folder in ``data_dir`` need nothing. Fetching with the hub switched off is
+    an error that says so.
+    """
+    if not check and hub_offline():
+        raise ConfigError(
+            "HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set: prefetch downloads, so run it where "
+            "the hub is reachable with those unset; --check lists what is already cached."
+        )
+    items: list[PrefetchItem] = []
+    for task in _leaf_tasks(tasks):
+        item = _dataset_item(task, data_dir, check)
+        items.append(item)
+        if echo:
+            echo(item.line())
+    if profile is not None:
+        item = _model_item(profile, check)
+        items.append(item)
+        if echo:
+            echo(item.line())
+    return items

