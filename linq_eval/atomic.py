@@ -24,7 +24,10 @@ import errno
 import fcntl
 import hashlib
 import json
+import fnmatch
 import os
+import shutil
+import signal
 import socket
 import sys
 import time
@@ -38,11 +41,78 @@ import numpy as np
 from linq_eval.errors import LinqEvalError
 
 TMP_MARK = ".tmp-"
-"""Temporary files are named ``.<name>.tmp-<pid>-<random>`` beside their target."""
+"""Temporary files are named ``.<name>.tmp-<host>-<pid>-<random>`` beside their target."""
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class DiskFullError(LinqEvalError):
+    """A write failed for lack of space (or quota); the file it was replacing is unchanged."""
+
+
+def disk_full_error(exc: BaseException, path: str | os.PathLike[str]) -> DiskFullError | None:
+    """The clear error for ``exc`` when it is a full disk or quota, writing ``path``; else None."""
+    if not isinstance(exc, OSError) or exc.errno not in DISK_FULL_ERRNOS:
+        return None
+    what = "The disk quota is exceeded" if exc.errno == errno.EDQUOT else "The disk is full"
+    return DiskFullError(
+        f"{what}: could not write {path}. Its previous content, if any, is unchanged and "
+        f"finished work is kept: free some space (df -h {Path(path).parent}) and rerun."
+    )
+
+
+def _tmp_tag() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-"
 
 
 def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return path.with_name(f".{path.name}{TMP_MARK}{_tmp_tag()}{uuid.uuid4().hex[:8]}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
+
+
+def _dead_owner(tag: str) -> bool:
+    """``<host>-<pid>-<rest>`` names a process of this host that is gone."""
+    parts = tag.rsplit("-", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    return int(parts[1]) != os.getpid() and not _pid_alive(int(parts[1]))
+
+
+def scratch_prefix() -> str:
+    """Prefix for scratch folders, so that ``remove_stale_temporaries`` knows their owner."""
+    return _tmp_tag()
+
+
+def remove_stale_temporaries(root: str | os.PathLike[str], scratch: str | None = None) -> int:
+    """Delete temporary files (and ``scratch`` folders) left under ``root`` by killed processes.
+
+    Only those of dead processes on this host: a live writer, or one on another host sharing
+    the folder, is never disturbed. Returns how many were removed.
+    """
+    root = Path(root)
+    removed = 0
+    if root.is_dir():
+        for tmp in root.rglob(f".*{TMP_MARK}*"):
+            if tmp.is_file() and _dead_owner(tmp.name.rsplit(TMP_MARK, 1)[1]):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                    removed += 1
+    scratch_dir = root / scratch if scratch else None
+    if scratch_dir is not None and scratch_dir.is_dir():
+        for folder in scratch_dir.iterdir():
+            if folder.is_dir() and _dead_owner(folder.name):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 def fsync_dir(folder: Path) -> None:
@@ -78,10 +148,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         fsync_file(tmp)
+        fault = os.environ.get("LINQ_EVAL_FAULT", "")
+        if fault.startswith("kill-before-rename") and fnmatch.fnmatch(
+            target.name, fault.partition(":")[2] or "*"
+        ):  # test hook (tests/test_faults.py): LINQ_EVAL_FAULT=kill-before-rename[:NAME_GLOB]
+            os.kill(os.getpid(), signal.SIGKILL)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        full = disk_full_error(exc, target)
+        if full is not None:
+            raise full from exc
         raise
     fsync_dir(target.parent)
 

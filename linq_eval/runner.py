@@ -44,7 +44,16 @@ from typing import TYPE_CHECKING, Any
 import mteb
 
 from linq_eval import distributed
-from linq_eval.atomic import FileLock, LockHeldError, atomic_path, atomic_write_json, fsync_file
+from linq_eval.atomic import (
+    FileLock,
+    LockHeldError,
+    atomic_path,
+    atomic_write_json,
+    disk_full_error,
+    fsync_file,
+    remove_stale_temporaries,
+    scratch_prefix,
+)
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
 from linq_eval.plan import (
     DEFAULT_TOKENS_PER_S,
@@ -68,6 +77,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RUN_RECORD = "linq_eval_run.json"
+SCRATCH = ".linq_eval/scratch"
+"""Where mteb writes result files before they are renamed into place (under OUTPUT)."""
 """Name of the run record (same as ``linq_eval.results_io.RUN_RECORD``)."""
 
 SCORE_SETTINGS = (
@@ -332,9 +343,21 @@ class AtomicResultCache(mteb.ResultCache):
         target = self.get_task_result_path(
             model_name=model_name, model_revision=model_revision, task_name=task_result.task_name
         ).parent
-        scratch_root = self.cache_path / ".linq_eval" / "scratch"
+        try:
+            self._save(task_result, model_name, model_revision, target, encode_kwargs)
+        except OSError as exc:  # mteb's own writes into the scratch folder
+            full = disk_full_error(exc, target / f"{task_result.task_name}.json")
+            if full is not None:
+                raise full from exc
+            raise
+
+    def _save(
+        self, task_result: Any, model_name: Any, model_revision: str | None, target: Path,
+        encode_kwargs: Any,
+    ) -> None:  # fmt: skip
+        scratch_root = self.cache_path / SCRATCH
         scratch_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=scratch_root) as tmp:
+        with tempfile.TemporaryDirectory(dir=scratch_root, prefix=scratch_prefix()) as tmp:
             scratch = mteb.ResultCache(cache_path=tmp)
             scratch.save_to_cache(
                 task_result, model_name, model_revision, encode_kwargs=encode_kwargs
@@ -820,6 +843,10 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
             t.metadata.name for t in prepared.tasks if task_done(folder, t, move_unreadable=True)
         ]
         task_locks.extend(_lock_tasks(prepared.tasks, done, lock_dir, config.output))
+        # what killed runs of this host left half-written (never the targets themselves)
+        remove_stale_temporaries(config.output, SCRATCH)
+        if config.embedding_cache_dir is not None:
+            remove_stale_temporaries(config.embedding_cache_dir)
         return done
 
     done_names = set(_on_main(group, start))

@@ -9,8 +9,11 @@ run, and a second run that encodes nothing.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -515,3 +518,34 @@ def test_killed_shard_resumes_and_two_shards_equal_one_run(minilm_run, tmp_path)
     assert {t: e["main_score"] for t, e in ra["tasks"].items()} == {
         t: e["main_score"] for t, e in rb["tasks"].items()
     }
+
+
+@pytest.mark.slow
+def test_table_and_compare_read_the_real_run(minilm_run, tmp_path):
+    """The tables and the CI gate on mteb-format folders written by a real run."""
+    from linq_eval.compare import compare
+    from linq_eval.results_io import resolve
+    from linq_eval.tables import build_table, render
+
+    out, _ = minilm_run
+    table = build_table([*resolve(str(out)), *resolve("published")])
+    rows = list(csv.DictReader(io.StringIO(render(table, "csv", per_task=True))))
+    ours = next(r for r in rows if "MiniLM" in r["model"])
+    assert ours["SciFact"] == "64.51" and ours["STSBenchmark"] == "82.03"
+    assert ours["coverage"] == "3/56"
+    # incomplete means are never shown as plain numbers
+    assert ours["Retrieval (15)"] in ("", "—") or "(1/15)" in ours["Retrieval (15)"]
+    assert ours["Average (56)"] in ("", "—") or "(3/56)" in ours["Average (56)"]
+    assert "64.51" in render(table, "markdown", per_task=True)
+    # the run against itself passes the gate; against a reference 1 point higher it fails
+    assert compare(str(out), str(out), tasks=["SciFact"]).passed
+    higher = tmp_path / "higher"
+    shutil.copytree(out / "results", higher / "results")
+    scifact = higher / MINILM_FOLDER / "SciFact.json"
+    data = json.loads(scifact.read_text())
+    data["scores"]["test"][0]["ndcg_at_10"] += 0.01
+    data["scores"]["test"][0]["main_score"] += 0.01
+    scifact.write_text(json.dumps(data))
+    (higher / MINILM_FOLDER / "linq_eval_run.json").unlink(missing_ok=True)
+    result = compare(str(out), str(higher), tasks=["SciFact"], tolerance=0.5)
+    assert not result.passed and [t.task for t in result.regressions] == ["SciFact"]
