@@ -22,9 +22,9 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import fnmatch
 import hashlib
 import json
-import fnmatch
 import os
 import shutil
 import signal
