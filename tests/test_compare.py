@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import run_cli
 
 from linq_eval.compare import DriftError, compare
 from linq_eval.results_io import ResultsError, resolve_one
@@ -67,16 +68,6 @@ def published(task: str) -> float:
     return score
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``linq-eval ARGS`` in-process through cli.main; returns (exit code, stdout, stderr)."""
-    from linq_eval import cli
-
-    monkeypatch.setattr(sys, "argv", ["linq-eval", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (0 if code is None else int(code)), out.out, out.err
 
 
 def test_pass_within_tolerance(tmp_path, monkeypatch, capsys):

@@ -10,7 +10,6 @@ Run: HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python -m pytest tests/test_hostile_
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 
 from linq_eval.encoder import (
     DecoderEncoder,
@@ -104,16 +104,6 @@ def plain_ids(tok, text: str) -> list[int]:
     return tok(text, add_special_tokens=False)["input_ids"]
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``linq-eval ARGS`` in-process through cli.main: (exit code, stdout, stderr)."""
-    from linq_eval import cli
-
-    monkeypatch.setattr(sys, "argv", ["linq-eval", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (0 if code is None else int(code)), out.out, out.err
 
 
 # =========================================================================== texts

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 
 from linq_eval.atomic import FileLock
 from linq_eval.errors import ConfigError, UnknownNameError
@@ -48,16 +49,6 @@ PUBLISHED_MINILM = {  # all-MiniLM-L6-v2 on the MTEB leaderboard (x100)
 }
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``linq-eval ARGS`` in-process through cli.main; (exit code, stdout, stderr)."""
-    from linq_eval import cli
-
-    monkeypatch.setattr(sys, "argv", ["linq-eval", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (0 if code is None else int(code)), out.out, out.err
 
 
 def cli_subprocess(*args: str, **kwargs) -> subprocess.Popen:

@@ -12,12 +12,12 @@ import json
 import math
 import os
 import re
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import run_cli
 
 from linq_eval.results_io import ResultsError, load_baselines, load_results, resolve
 from linq_eval.tables import MISSING, build_table, get_benchmark_spec, render
@@ -369,16 +369,6 @@ def test_html_report_is_self_contained(partial_run, tmp_path):
 # ------------------------------------------------------------------ command line
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run ``linq-eval ARGS`` in-process through cli.main (exit code 2 on user errors)."""
-    from linq_eval import cli
-
-    monkeypatch.setattr(sys, "argv", ["linq-eval", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    out = capsys.readouterr()
-    code = exc.value.code
-    return (0 if code is None else int(code)), out.out, out.err
 
 
 def test_cli_table_card(monkeypatch, capsys):
