@@ -66,6 +66,7 @@ from linq_eval.plan import (
     select_tasks,
     shared_corpus_of,
 )
+from linq_eval.results_io import RUN_RECORD
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -76,10 +77,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RUN_RECORD = "linq_eval_run.json"
 SCRATCH = ".linq_eval/scratch"
 """Where mteb writes result files before they are renamed into place (under OUTPUT)."""
-"""Name of the run record (same as ``linq_eval.results_io.RUN_RECORD``)."""
 
 SCORE_SETTINGS = (
     "model",
