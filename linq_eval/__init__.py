@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from linq_eval.encoder import DecoderEncoder
+    from linq_eval.model.encoder import DecoderEncoder
 
 
 def load_encoder(model: str = "linq-embed-mistral", **options: Any) -> DecoderEncoder:
@@ -20,7 +20,7 @@ def load_encoder(model: str = "linq-embed-mistral", **options: Any) -> DecoderEn
     Options override the profile's fields (``max_length``, ``dtype``, ``policy``,
     ``instructions``, ``device``, ``revision``, ``token_budget`` ...).
     """
-    from linq_eval.encoder import load_encoder as _load
+    from linq_eval.model.encoder import load_encoder as _load
 
     return _load(model, **options)
 

@@ -69,7 +69,7 @@ if [ -z "${LINQ_EVAL_SCIFACT:-}" ] && [ -f .benchdata/scifact/corpus.jsonl ]; th
     export LINQ_EVAL_SCIFACT=$REPO/.benchdata/scifact
 fi
 MIX=both
-python3 -c "import sys; from linq_eval.lengthmix import scifact_dir; sys.exit(scifact_dir() is None)" \
+python3 -c "import sys; from linq_eval.bench.lengthmix import scifact_dir; sys.exit(scifact_dir() is None)" \
     || MIX=synthetic
 
 {

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from linq_eval.bench import (
+from linq_eval.bench.throughput import (
     BenchConfig,
     format_ablation,
     format_table,
@@ -25,7 +25,7 @@ from linq_eval.bench import (
     run_bench,
 )
 from linq_eval.errors import ConfigError
-from linq_eval.lengthmix import (
+from linq_eval.bench.lengthmix import (
     BIG_CORPORA,
     length_mix,
     scifact_dir,
@@ -131,7 +131,7 @@ def test_all_three_ways_agree(small_bench):
 def test_all_three_ways_agree_on_a_trained_model():
     # SmolLM2-135M-Instruct: a real Llama-architecture decoder whose tokenizer has a chat
     # template (sentence-transformers must not apply it) and rebuilds its post-processor.
-    from linq_eval.random_models import smollm2_gguf_path
+    from linq_eval.model.random_models import smollm2_gguf_path
 
     r = run_bench(
         model=str(smollm2_gguf_path()),
@@ -146,7 +146,7 @@ def test_all_three_ways_agree_on_a_trained_model():
 
 
 def test_flops_formula():
-    from linq_eval.random_models import random_mistral
+    from linq_eval.model.random_models import random_mistral
 
     model = random_mistral("tiny")
     c = model.config
@@ -228,8 +228,8 @@ def test_bench_runs_without_mteb_and_datasets():
         import sys
         sys.modules["mteb"] = None
         sys.modules["datasets"] = None
-        import linq_eval.bench, linq_eval.encoder
-        r = linq_eval.bench.run_bench(random_init="tiny", device="cpu", n_texts=8, repeats=1,
+        import linq_eval.bench.throughput, linq_eval.model.encoder
+        r = linq_eval.bench.throughput.run_bench(random_init="tiny", device="cpu", n_texts=8, repeats=1,
                                       mix="synthetic")
         assert r["padding_efficiency"] == 1.0
         st = r["ways"]["sentence_transformers"]

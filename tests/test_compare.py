@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from cli_helpers import run_cli
 
-from linq_eval.compare import DriftError, compare
-from linq_eval.results_io import ResultsError, resolve_one
-from linq_eval.tables import get_benchmark_spec, score_task
+from linq_eval.results.compare import DriftError, compare
+from linq_eval.results.reading import ResultsError, resolve_one
+from linq_eval.results.tables import get_benchmark_spec, score_task
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from linq_eval import distributed
+from linq_eval.run import distributed
 from linq_eval.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from linq_eval.atomic import (
     atomic_write_text,
     sha256_file,
 )
-from linq_eval.embedding_cache import (
+from linq_eval.run.cache import (
     EmbeddingCache,
     cache_identity,
     chunk_order,
@@ -182,7 +182,7 @@ def test_corrupt_chunk_is_detected_moved_aside_and_missed(tmp_path, damage, capl
     else:
         (cache.chunk_dir / f"{name}.keys.npy").write_bytes(b"\x93NUMPY garbage")
     fresh = EmbeddingCache(tmp_path, IDENTITY)
-    with caplog.at_level(logging.WARNING, logger="linq_eval.embedding_cache"):
+    with caplog.at_level(logging.WARNING, logger="linq_eval.run.cache"):
         found, _ = fresh.lookup(fresh.keys(texts))
     assert found.sum() == 10  # the damaged chunk's texts are missing, the other is fine
     assert fresh.stats.corrupt_chunks == 1
@@ -214,7 +214,7 @@ def test_chunk_order_is_longest_first_and_stable():
 
 @pytest.fixture(scope="module")
 def tiny_encoder():
-    from linq_eval.random_models import random_encoder
+    from linq_eval.model.random_models import random_encoder
 
     return random_encoder("tiny", device="cpu", progress=False)
 

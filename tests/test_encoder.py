@@ -16,17 +16,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from linq_eval.encoder import DecoderEncoder, EncodingError, load_encoder
+from linq_eval.model.encoder import DecoderEncoder, EncodingError, load_encoder
 from linq_eval.errors import ConfigError
-from linq_eval.profiles import get_profile
-from linq_eval.random_models import (
+from linq_eval.model.profiles import get_profile
+from linq_eval.model.random_models import (
     MISTRAL_TOKENIZER_SHA256,
     mistral_tokenizer,
     mistral_tokenizer_file,
     random_mistral,
     smollm2_gguf_path,
 )
-from linq_eval.tokenization import tokenize
+from linq_eval.model.tokenization import tokenize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SCIFACT = SHARED / "data" / "scifact"

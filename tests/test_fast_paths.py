@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 import torch
 
-from linq_eval.encoder import (
+from linq_eval.model.encoder import (
     DecoderEncoder,
     _attention_reference,
     _Packed,
     _packed_attention,
     load_encoder,
 )
-from linq_eval.lengthmix import length_mix, synthetic_texts
-from linq_eval.profiles import get_profile
-from linq_eval.random_models import mistral_tokenizer, random_mistral, smollm2_gguf_path
-from linq_eval.tokenization import tokenize
+from linq_eval.bench.lengthmix import length_mix, synthetic_texts
+from linq_eval.model.profiles import get_profile
+from linq_eval.model.random_models import mistral_tokenizer, random_mistral, smollm2_gguf_path
+from linq_eval.model.tokenization import tokenize
 
 CPU_ATOL = 1e-5
 BF16_ATOL = 3e-2
@@ -125,7 +125,7 @@ def test_automatic_choice_on_cpu(tok, tiny):
 
 
 def test_a_failing_kernel_is_skipped(tok, tiny, monkeypatch):
-    from linq_eval import encoder
+    from linq_eval.model import encoder
 
     monkeypatch.setattr(encoder, "_packed_kernels", lambda device, dtype: ["bogus", "segments"])
     enc = make(tiny, tok)
@@ -135,7 +135,7 @@ def test_a_failing_kernel_is_skipped(tok, tiny, monkeypatch):
 
 def test_wrong_attention_is_caught(tok, tiny, monkeypatch):
     # A kernel that ignores causality must fail the self-check, leaving the padded path.
-    from linq_eval import encoder
+    from linq_eval.model import encoder
 
     real = encoder._packed_attention
 
@@ -154,7 +154,7 @@ def test_a_model_that_ignores_the_packing_is_caught(tok, tiny, monkeypatch):
     # other through the model's own SDPA: the encoder must notice and stay padded.
     import contextlib
 
-    from linq_eval import encoder
+    from linq_eval.model import encoder
 
     monkeypatch.setattr(encoder, "_attention_implementation", lambda m, n: contextlib.nullcontext())
     enc = make(tiny, tok)

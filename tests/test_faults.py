@@ -23,8 +23,8 @@ import pytest
 
 from linq_eval import atomic
 from linq_eval.atomic import TMP_MARK, DiskFullError, FileLock
-from linq_eval.embedding_cache import EmbeddingCache, round_to_storage
-from linq_eval.runner import RUN_RECORD, AtomicResultCache, read_run_record
+from linq_eval.run.cache import EmbeddingCache, round_to_storage
+from linq_eval.run.runner import RUN_RECORD, AtomicResultCache, read_run_record
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -19,7 +19,7 @@ import pytest
 import torch
 from cli_helpers import run_cli
 
-from linq_eval.encoder import (
+from linq_eval.model.encoder import (
     DecoderEncoder,
     EncodeStats,
     EncodingError,
@@ -27,10 +27,10 @@ from linq_eval.encoder import (
     load_encoder,
 )
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.instructions import load_instruction_set, resolve_benchmark_tasks
-from linq_eval.policies import get_policy
-from linq_eval.profiles import get_profile, profile_for_model
-from linq_eval.random_models import mistral_tokenizer, random_mistral
+from linq_eval.prompts.instruction_sets import load_instruction_set, resolve_benchmark_tasks
+from linq_eval.model.policies import get_policy
+from linq_eval.model.profiles import get_profile, profile_for_model
+from linq_eval.model.random_models import mistral_tokenizer, random_mistral
 
 MAX_LENGTH = 64
 SCIFACT = SimpleNamespace(name="SciFact", type="Retrieval")
@@ -422,7 +422,7 @@ def write_scifact(data_dir: Path, corpus: bytes) -> Path:
 def load_scifact(data_dir: Path):
     import mteb
 
-    from linq_eval.local_data import load_local_task
+    from linq_eval.run.local_data import load_local_task
 
     task = mteb.get_task("SciFact")
     assert load_local_task(task, data_dir)
@@ -430,7 +430,7 @@ def load_scifact(data_dir: Path):
 
 
 def test_bad_data_file_names_file_and_line(tmp_path):
-    from linq_eval.local_data import DataError
+    from linq_eval.run.local_data import DataError
 
     folder = write_scifact(tmp_path, b'{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": oops}\n')
     with pytest.raises(DataError, match=f"{folder / 'corpus.jsonl'}:2: not valid JSON"):
@@ -438,7 +438,7 @@ def test_bad_data_file_names_file_and_line(tmp_path):
 
 
 def test_data_file_not_utf8_names_file_and_line(tmp_path):
-    from linq_eval.local_data import DataError
+    from linq_eval.run.local_data import DataError
 
     corpus = '{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": "café"}\n'.encode("latin-1")
     folder = write_scifact(tmp_path, corpus)
@@ -450,7 +450,7 @@ def test_data_file_not_utf8_names_file_and_line(tmp_path):
 
 
 def test_data_file_with_a_lone_surrogate_escape(tmp_path):
-    from linq_eval.local_data import DataError
+    from linq_eval.run.local_data import DataError
 
     corpus = (
         b'{"_id": "d1", "text": "emoji \\ud83d\\ude00 is a valid pair"}\n'

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from linq_eval.cli import app
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.instructions import (
+from linq_eval.prompts.instruction_sets import (
     DEFAULT_INSTRUCTIONS_DIR,
     InstructionSet,
     available_instruction_sets,
@@ -440,10 +440,10 @@ def test_import_does_not_import_mteb() -> None:
         )
         return done.stdout.strip()
 
-    assert run("import sys, linq_eval.instructions; print('mteb' in sys.modules)") == "False"
+    assert run("import sys, linq_eval.prompts.instruction_sets; print('mteb' in sys.modules)") == "False"
     # As on a machine without mteb: a named set still loads (registry check skipped).
     blocked = (
-        "import sys; sys.modules['mteb'] = None; import linq_eval.instructions as m; "
+        "import sys; sys.modules['mteb'] = None; import linq_eval.prompts.instruction_sets as m; "
         "print(m.load_instruction_set('e5').get('SciFact'))"
     )
     assert run(blocked) == load_instruction_set("e5").get("SciFact")

@@ -1,4 +1,4 @@
-"""Tests for linq_eval.local_data: folder matching, parsers, bad files, real-data structure.
+"""Tests for linq_eval.run.local_data: folder matching, parsers, bad files, real-data structure.
 
 Fast tests write small files into tmp_path; structure tests read ../shared/data; the slow tests
 run mteb.evaluate with all-MiniLM-L6-v2 and compare with its published MTEB scores.
@@ -14,7 +14,7 @@ import mteb
 import pytest
 
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.local_data import DataError, find_task_dir, load_local_task
+from linq_eval.run.local_data import DataError, find_task_dir, load_local_task
 
 # --------------------------------------------------------------------------- helpers
 

@@ -6,12 +6,12 @@ import mteb
 import numpy as np
 import pytest
 
-import linq_eval.encoder as encoder_module
-from linq_eval.encoder import DecoderEncoder
+import linq_eval.model.encoder as encoder_module
+from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.errors import UnknownNameError
-from linq_eval.instructions import load_instruction_set, task_prompts
-from linq_eval.profiles import get_profile
-from linq_eval.random_models import mistral_tokenizer, random_mistral
+from linq_eval.prompts.instruction_sets import load_instruction_set, task_prompts
+from linq_eval.model.profiles import get_profile
+from linq_eval.model.random_models import mistral_tokenizer, random_mistral
 
 E5 = load_instruction_set("e5")
 

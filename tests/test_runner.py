@@ -1,6 +1,6 @@
 """The suite runner: options, planning, sharding, records, locks, and real runs through mteb.
 
-Fast tests use the tiny random Mistral (linq_eval.random_models) on STSBenchmark, or no model at
+Fast tests use the tiny random Mistral (linq_eval.model.random_models) on STSBenchmark, or no model at
 all. The slow tests run the ``linq-eval`` command line in subprocesses with all-MiniLM-L6-v2 on
 the real SciFact, STSBenchmark and Banking77 files of ../shared/data, and check the published
 MTEB scores, a SIGKILL-and-resume in the middle of SciFact's corpus, two shards against one
@@ -26,8 +26,8 @@ from cli_helpers import run_cli
 
 from linq_eval.atomic import FileLock
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.plan import Shard, TaskEstimate, assign_shards, select_tasks
-from linq_eval.runner import (
+from linq_eval.run.plan import Shard, TaskEstimate, assign_shards, select_tasks
+from linq_eval.run.runner import (
     RUN_RECORD,
     RunConfig,
     read_run_record,
@@ -150,7 +150,7 @@ def test_instruction_set_missing_a_task_fails_before_any_model_is_loaded(
     def no_model(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr("linq_eval.runner.load_run_encoder", no_model)
+    monkeypatch.setattr("linq_eval.run.runner.load_run_encoder", no_model)
     code, _, err = run_cli(
         monkeypatch, capsys, "run", "--random-init", "tiny", "--tasks", "SciFact", "STS12",
         "NFCorpus", "--instructions", str(tmp_path / "partial.yaml"),
@@ -342,7 +342,7 @@ def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
     script = (
         "import sys, mteb\n"
         "from pathlib import Path\n"
-        "from linq_eval.runner import AtomicResultCache\n"
+        "from linq_eval.run.runner import AtomicResultCache\n"
         f"result = mteb.TaskResult.from_disk(Path({str(source)!r}))\n"
         "meta = mteb.get_model_meta('sentence-transformers/all-MiniLM-L6-v2')\n"
         "AtomicResultCache(Path(sys.argv[1])).save_to_cache(result, meta)\n"
@@ -369,8 +369,8 @@ def test_retrieval_scores_the_corpus_in_chunks(tmp_path, monkeypatch):
     import mteb
     from mteb.abstasks import retrieval
 
-    from linq_eval.local_data import load_local_task
-    from linq_eval.random_models import random_encoder
+    from linq_eval.run.local_data import load_local_task
+    from linq_eval.model.random_models import random_encoder
 
     beir = tmp_path / "data" / "scifact"
     (beir / "qrels").mkdir(parents=True)
@@ -527,9 +527,9 @@ def test_killed_shard_resumes_and_two_shards_equal_one_run(minilm_run, tmp_path)
 @pytest.mark.slow
 def test_table_and_compare_read_the_real_run(minilm_run, tmp_path):
     """The tables and the CI gate on mteb-format folders written by a real run."""
-    from linq_eval.compare import compare
-    from linq_eval.results_io import resolve
-    from linq_eval.tables import build_table, render
+    from linq_eval.results.compare import compare
+    from linq_eval.results.reading import resolve
+    from linq_eval.results.tables import build_table, render
 
     out, _ = minilm_run
     table = build_table([*resolve(str(out)), *resolve("published")])

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from cli_helpers import run_cli
 
-from linq_eval.results_io import ResultsError, load_baselines, load_results, resolve
-from linq_eval.tables import MISSING, build_table, get_benchmark_spec, render
+from linq_eval.results.reading import ResultsError, load_baselines, load_results, resolve
+from linq_eval.results.tables import MISSING, build_table, get_benchmark_spec, render
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -404,7 +404,7 @@ def test_cli_table_errors_exit_2(monkeypatch, capsys, tmp_path):
 
 
 def test_partial_mean_never_passes_for_full():
-    from linq_eval.tables import Mean
+    from linq_eval.results.tables import Mean
 
     assert Mean(59.8, 14, 15).format(2) == "59.80 (14/15)"
     assert Mean(59.8, 15, 15).format(1) == "59.8"
@@ -417,7 +417,7 @@ def test_remote_results_go_through_mteb_result_cache(tmp_path, monkeypatch):
     """--remote uses mteb's ResultCache.download_from_remote (replaced here: no network)."""
     import mteb
 
-    from linq_eval.results_io import load_remote
+    from linq_eval.results.reading import load_remote
 
     monkeypatch.setenv("MTEB_CACHE", str(tmp_path))  # mteb's default cache path, kept in tmp
 

@@ -10,8 +10,8 @@ incomplete set is shown with its coverage, ``59.80 (14/15)``, and never passes f
 
 Example::
 
-    from linq_eval.results_io import load_baselines
-    from linq_eval.tables import build_table, render
+    from linq_eval.results.reading import load_baselines
+    from linq_eval.results.tables import build_table, render
     print(render(build_table(load_baselines()), "markdown", decimals=1))
 """
 
@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.results_io import BASELINE_PREFIX, ResultSet
+from linq_eval.results.reading import BASELINE_PREFIX, ResultSet
 
 if TYPE_CHECKING:
     from mteb import TaskResult
@@ -657,7 +657,7 @@ def render(
     if decimals < 0 or decimals > 6:
         raise ConfigError(f"--round must be between 0 and 6, got {decimals}")
     if fmt == "html":
-        from linq_eval.report import render_html
+        from linq_eval.results.report import render_html
 
         return render_html(table, decimals=decimals)
     renderers = {

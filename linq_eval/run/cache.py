@@ -26,7 +26,7 @@ float16 before use, exactly as it is stored, so a resumed or cached run gives th
 as an uninterrupted one. The texts to encode are cut into chunks of a fixed number of texts
 (longest first), so the chunks computed after a restart are the ones an uninterrupted run
 would have computed; each chunk is one call of the encoder's batching, whichever process of
-a multi-GPU run embeds it (``linq_eval.distributed``).
+a multi-GPU run embeds it (``linq_eval.run.distributed``).
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from linq_eval import distributed
+from linq_eval.run import distributed
 from linq_eval.atomic import atomic_save_npy, atomic_write_json, sha256_file
 from linq_eval.errors import ConfigError
 
 if TYPE_CHECKING:
-    from linq_eval.encoder import DecoderEncoder
+    from linq_eval.model.encoder import DecoderEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -428,7 +428,7 @@ def encode_unique(
     torchrun, chunk ``k`` of each round of ``world_size`` chunks is embedded by rank ``k`` and
     all-gathered; rank 0 decides what is cached and writes the new chunks.
     """
-    from linq_eval.tokenization import tokenize
+    from linq_eval.model.tokenization import tokenize
 
     group = distributed.current()
     main = group is None or group.is_main

@@ -99,7 +99,7 @@ def select_tasks(
     """
     import mteb
 
-    from linq_eval.instructions import UnknownNamesError, _mteb_task_names, _quiet_mteb
+    from linq_eval.prompts.instruction_sets import UnknownNamesError, _mteb_task_names, _quiet_mteb
 
     if benchmark and tasks:
         raise ConfigError("Give either --benchmark or --tasks, not both.")

@@ -3,7 +3,7 @@
 What it guarantees, for every input:
 - the task instruction (``"Instruct: {instruction}\\nQuery: "``) exactly where the policy says,
   never mteb's generic fallback prompt: a task without an instruction is an error;
-- BOS first and EOS last, also after truncation (see linq_eval.tokenization);
+- BOS first and EOS last, also after truncation (see linq_eval.model.tokenization);
 - last-token pooling that is right under left and right padding (the position of the last
   real token is read from the attention mask, not assumed);
 - length-sorted batches under a token budget, results returned in input order, identical
@@ -34,9 +34,9 @@ import numpy as np
 import torch
 
 from linq_eval.errors import ConfigError, LinqEvalError
-from linq_eval.policies import Policy, get_policy
-from linq_eval.profiles import MIN_MAX_LENGTH, Profile, profile_for_model
-from linq_eval.tokenization import SpecialTokens, needs_repair, special_tokens_for, tokenize
+from linq_eval.model.policies import Policy, get_policy
+from linq_eval.model.profiles import MIN_MAX_LENGTH, Profile, profile_for_model
+from linq_eval.model.tokenization import SpecialTokens, needs_repair, special_tokens_for, tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -207,15 +207,15 @@ class DecoderEncoder:
             )
         self.instruction_set = instruction_set
         if profile.instructions and instruction_set is None and self.policy.instruct:
-            from linq_eval.instructions import load_instruction_set
+            from linq_eval.prompts.instruction_sets import load_instruction_set
 
             self.instruction_set = load_instruction_set(profile.instructions)
         self._model_meta = model_meta
         self.progress = progress
         self.stats = EncodeStats()
-        # Set by the suite runner (linq_eval.runner): an on-disk EmbeddingCache, and the size
+        # Set by the suite runner (linq_eval.run.runner): an on-disk EmbeddingCache, and the size
         # of the chunks encode_texts persists. Either one switches on chunked encoding with
-        # embeddings rounded to float16 as stored (linq_eval.embedding_cache.encode_unique).
+        # embeddings rounded to float16 as stored (linq_eval.run.cache.encode_unique).
         self.embedding_cache: Any | None = None
         self.chunk_texts: int | None = None
 
@@ -324,7 +324,7 @@ class DecoderEncoder:
 
     def task_prompts(self, task_names: Sequence[str]) -> dict[str, dict[str, str]]:
         """The exact prefix each task's query side and document side receive (needs mteb)."""
-        from linq_eval.instructions import input_prompt_types, task_types
+        from linq_eval.prompts.instruction_sets import input_prompt_types, task_types
 
         types = task_types(task_names)
         sides = input_prompt_types(task_names)
@@ -376,7 +376,7 @@ class DecoderEncoder:
         show = self.progress if progress is None else progress
         cache_counts: dict[str, int] = {}
         if self._chunked:
-            from linq_eval.embedding_cache import encode_unique
+            from linq_eval.run.cache import encode_unique
 
             chunked = encode_unique(self, full_texts, progress=show, label=label or where)
             emb, n_tokens = chunked.embeddings, chunked.tokens
@@ -1192,7 +1192,7 @@ def load_encoder(
     get_policy(profile.policy)  # unknown policy: error before any weights are read
     instruction_set = None
     if profile.instructions and get_policy(profile.policy).instruct:
-        from linq_eval.instructions import load_instruction_set
+        from linq_eval.prompts.instruction_sets import load_instruction_set
 
         instruction_set = load_instruction_set(profile.instructions)
     dev = resolve_device(device)

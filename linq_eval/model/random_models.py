@@ -58,7 +58,7 @@ def mistral_tokenizer_file() -> Path:
 
 def mistral_tokenizer() -> Any:
     """A fast tokenizer identical in its ids to Mistral-7B-v0.1's, built offline."""
-    from linq_eval.tokenization import mistral_tokenizer_from_sentencepiece
+    from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
 
     return mistral_tokenizer_from_sentencepiece(mistral_tokenizer_file())
 
@@ -120,8 +120,8 @@ def random_encoder(
     the model replaced by ``linq-eval/random-mistral-<size>`` at revision ``seed-<seed>``:
     results land in their own folder, never mixed with a real model's.
     """
-    from linq_eval.encoder import DecoderEncoder, build_model_meta, resolve_device, resolve_dtype
-    from linq_eval.profiles import get_profile
+    from linq_eval.model.encoder import DecoderEncoder, build_model_meta, resolve_device, resolve_dtype
+    from linq_eval.model.profiles import get_profile
 
     if size not in CONFIGS:
         raise UnknownNameError("model size", size, CONFIGS)

@@ -1,4 +1,4 @@
-"""MTEB-like length mixes: the texts the throughput benchmark (linq_eval.bench) encodes.
+"""MTEB-like length mixes: the texts the throughput benchmark (linq_eval.bench.throughput) encodes.
 
 Two sources, both deterministic for a given seed:
 
@@ -26,7 +26,7 @@ Where the synthetic statistics come from:
 Every text is distinct (a bench must not be flattered by deduplication), and the mix is
 shuffled, as mteb hands a corpus over in its own order.
 
-    from linq_eval.lengthmix import length_mix
+    from linq_eval.bench.lengthmix import length_mix
     texts = length_mix("both", 2000, seed=0)
 """
 
@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from linq_eval.errors import ConfigError, UnknownNameError
+from linq_eval.paths import shared_data_candidates
 
 MIXES = ("scifact", "synthetic", "both")
 
@@ -119,8 +120,7 @@ def scifact_dir() -> Path | None:
         if not (path / "corpus.jsonl").is_file():
             raise ConfigError(f"LINQ_EVAL_SCIFACT={env} has no corpus.jsonl")
         return path
-    repo = Path(__file__).resolve().parents[1]
-    for path in (repo.parent / "shared" / "data" / "scifact", repo / "shared" / "data" / "scifact"):
+    for path in shared_data_candidates("scifact"):
         if (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file():
             return path
     return None

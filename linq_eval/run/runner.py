@@ -2,7 +2,7 @@
 
 ``run_suite(RunConfig(...))`` is the library call behind ``linq-eval run``:
 
-    from linq_eval.runner import RunConfig, run_suite
+    from linq_eval.run.runner import RunConfig, run_suite
     summary = run_suite(RunConfig(model="all-minilm-l6-v2", tasks=("SciFact",),
                                   data_dir=Path("../shared/data"), output=Path("runs/minilm")))
 
@@ -15,7 +15,7 @@ What it writes, under ``output``:
   and per task its wall time, tokens/s, texts and dataset revision), merged across resumed runs
   and shards, and checked: a run whose score-changing settings differ from the record's is an
   error unless ``allow_settings_change``;
-- ``embeddings/``: the embedding cache (``linq_eval.embedding_cache``), unless ``cache_dir``
+- ``embeddings/``: the embedding cache (``linq_eval.run.cache``), unless ``cache_dir``
   puts it elsewhere or ``use_cache`` is off;
 - ``.linq_eval/locks/``: one lock per task being evaluated, so two runs cannot write the same
   task of the same folder at once (shards of one run, which hold different tasks, can).
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import mteb
 
-from linq_eval import distributed
+from linq_eval.run import distributed
 from linq_eval.atomic import (
     FileLock,
     LockHeldError,
@@ -55,7 +55,7 @@ from linq_eval.atomic import (
     scratch_prefix,
 )
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
-from linq_eval.plan import (
+from linq_eval.run.plan import (
     DEFAULT_TOKENS_PER_S,
     Plan,
     PlanRow,
@@ -66,14 +66,14 @@ from linq_eval.plan import (
     select_tasks,
     shared_corpus_of,
 )
-from linq_eval.results_io import RUN_RECORD
+from linq_eval.results.reading import RUN_RECORD
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
     from mteb.models.model_meta import ModelMeta
 
-    from linq_eval.encoder import DecoderEncoder
-    from linq_eval.profiles import Profile
+    from linq_eval.model.encoder import DecoderEncoder
+    from linq_eval.model.profiles import Profile
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class RunConfig:
     output: Path = Path("results")
     """Output folder: mteb's results/ tree, the run record, the embedding cache."""
     data_dir: Path | None = None
-    """Folder of local task data (linq_eval.local_data); tasks without a folder use the hub."""
+    """Folder of local task data (linq_eval.run.local_data); tasks without a folder use the hub."""
     cache_dir: Path | None = None
     """Embedding cache folder (None: ``<output>/embeddings``)."""
     use_cache: bool = True
@@ -180,8 +180,8 @@ class RunConfig:
 
     def check(self) -> None:
         """Raise one ConfigError listing every unusable or conflicting option."""
-        from linq_eval.encoder import _DTYPE_ALIASES, _DTYPES, MIN_MAX_LENGTH
-        from linq_eval.random_models import CONFIGS
+        from linq_eval.model.encoder import _DTYPE_ALIASES, _DTYPES, MIN_MAX_LENGTH
+        from linq_eval.model.random_models import CONFIGS
 
         problems: list[str] = []
         if self.benchmark and self.tasks:
@@ -239,11 +239,11 @@ class RunConfig:
 
 def resolve_profile(config: RunConfig) -> Profile:
     """The profile the run will use, with the config's overrides (no weights are read)."""
-    from linq_eval.policies import get_policy
-    from linq_eval.profiles import get_profile, profile_for_model
+    from linq_eval.model.policies import get_policy
+    from linq_eval.model.profiles import get_profile, profile_for_model
 
     if config.random_init:
-        from linq_eval.random_models import CONFIGS
+        from linq_eval.model.random_models import CONFIGS
 
         if config.random_init not in CONFIGS:
             raise UnknownNameError("model size", config.random_init, CONFIGS)
@@ -275,15 +275,15 @@ def resolve_profile(config: RunConfig) -> Profile:
 
 def model_meta_for(profile: Profile) -> ModelMeta:
     """mteb's ModelMeta the results will be filed under (name and revision)."""
-    from linq_eval.encoder import build_model_meta
+    from linq_eval.model.encoder import build_model_meta
 
     return build_model_meta(profile)
 
 
 def check_instructions(profile: Profile, task_names: Sequence[str]) -> Any | None:
     """The instruction set, after checking that it covers every task (error listing all)."""
-    from linq_eval.instructions import load_instruction_set
-    from linq_eval.policies import get_policy
+    from linq_eval.prompts.instruction_sets import load_instruction_set
+    from linq_eval.model.policies import get_policy
 
     if not get_policy(profile.policy).instruct:
         return None
@@ -299,8 +299,8 @@ def check_instructions(profile: Profile, task_names: Sequence[str]) -> Any | Non
 
 def profile_prompts(profile: Profile, task_names: Sequence[str]) -> dict[str, dict[str, str]]:
     """The prefixes each task's sides receive under this profile (for estimates)."""
-    from linq_eval.instructions import task_prompts
-    from linq_eval.policies import get_policy
+    from linq_eval.prompts.instruction_sets import task_prompts
+    from linq_eval.model.policies import get_policy
 
     policy = get_policy(profile.policy)
     if not policy.instruct or not profile.instructions:
@@ -736,7 +736,7 @@ def load_run_encoder(config: RunConfig, device: str | None) -> DecoderEncoder:
         "progress": config.progress,
     }
     if config.random_init:
-        from linq_eval.random_models import random_encoder
+        from linq_eval.model.random_models import random_encoder
 
         return random_encoder(config.random_init, **options)
     from linq_eval import load_encoder
@@ -769,7 +769,7 @@ def _load_local(task: AbsTask, data_dir: Path | None) -> str:
     """Feed the task (or an aggregate's subtasks) from ``data_dir``; where its data comes from."""
     if data_dir is None:
         return "hub"
-    from linq_eval.local_data import load_local_task
+    from linq_eval.run.local_data import load_local_task
 
     parts = list(task.metadata.tasks) if task.is_aggregate else [task]
     loaded = [load_local_task(part, data_dir) for part in parts]
@@ -854,7 +854,7 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
         encoder.chunk_texts = config.chunk_texts
         cache_dir = config.embedding_cache_dir
         if cache_dir is not None and main:
-            from linq_eval.embedding_cache import open_cache
+            from linq_eval.run.cache import open_cache
 
             encoder.embedding_cache = open_cache(cache_dir, encoder)
         settings = encoder.settings()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linq_eval.errors import ConfigError, UnknownNameError, did_you_mean
-from linq_eval.tokenization import needs_repair
+from linq_eval.model.tokenization import needs_repair
 
 if TYPE_CHECKING:
     from datasets import Dataset

@@ -76,7 +76,7 @@ class BenchConfig:
     n_texts: int = 2000
     """Texts in the length mix."""
     mix: str = "both"
-    """scifact, synthetic or both (linq_eval.lengthmix)."""
+    """scifact, synthetic or both (linq_eval.bench.lengthmix)."""
     seed: int = 0
     """Seed of the mix and the random weights."""
     token_budget: int | None = None
@@ -105,8 +105,8 @@ def run_bench(config: BenchConfig | None = None, **overrides: Any) -> dict[str, 
     """
     config = dataclasses.replace(config or BenchConfig(), **overrides)
     _validate(config)
-    from linq_eval.encoder import resolve_device, resolve_dtype
-    from linq_eval.lengthmix import length_mix
+    from linq_eval.model.encoder import resolve_device, resolve_dtype
+    from linq_eval.bench.lengthmix import length_mix
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -122,7 +122,7 @@ def run_bench(config: BenchConfig | None = None, **overrides: Any) -> dict[str, 
         encoder._fit_token_budget()
 
     texts = length_mix(config.mix, config.n_texts, seed=config.seed)
-    from linq_eval.tokenization import tokenize
+    from linq_eval.model.tokenization import tokenize
 
     tokenized = tokenize(tokenizer, texts, encoder.special, config.max_length)
     lengths = [len(ids) for ids in tokenized.ids]
@@ -337,13 +337,13 @@ def run_ablation(
     """
     config = dataclasses.replace(config or BenchConfig(), **overrides)
     _validate(config)
-    from linq_eval.encoder import (
+    from linq_eval.model.encoder import (
         _packed_kernels,
         resolve_device,
         resolve_dtype,
     )
-    from linq_eval.lengthmix import length_mix
-    from linq_eval.tokenization import tokenize
+    from linq_eval.bench.lengthmix import length_mix
+    from linq_eval.model.tokenization import tokenize
 
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -584,7 +584,7 @@ def _validate(config: BenchConfig) -> None:
 
 def _build_encoder_like(base: Any, token_budget: int) -> Any:
     """A fresh encoder over ``base``'s model, tokenizer and profile (its own knobs and stats)."""
-    from linq_eval.encoder import DecoderEncoder
+    from linq_eval.model.encoder import DecoderEncoder
 
     return DecoderEncoder(
         base.model,
@@ -599,7 +599,7 @@ def _build_encoder_like(base: Any, token_budget: int) -> Any:
 
 def _build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype) -> Any:
     """Our encoder, built without mteb: no instructions (the mix carries its own prefixes)."""
-    from linq_eval.encoder import DecoderEncoder, load_encoder
+    from linq_eval.model.encoder import DecoderEncoder, load_encoder
 
     if config.random_init is None:
         return load_encoder(
@@ -612,8 +612,8 @@ def _build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype
             token_budget=config.token_budget,
             progress=False,
         )
-    from linq_eval.profiles import get_profile
-    from linq_eval.random_models import mistral_tokenizer, random_mistral
+    from linq_eval.model.profiles import get_profile
+    from linq_eval.model.random_models import mistral_tokenizer, random_mistral
 
     profile = get_profile("linq-embed-mistral").with_overrides(
         name=f"random-{config.random_init}",

@@ -24,7 +24,7 @@ from linq_eval.errors import ConfigError
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
 
-    from linq_eval.profiles import Profile
+    from linq_eval.model.profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _dataset_item(task: AbsTask, data_dir: Path | None, check: bool) -> Prefetch
     revision = task.metadata.dataset.get("revision")
     source = f"{path}@{revision}" if revision else str(path)
     if data_dir is not None:
-        from linq_eval.local_data import find_task_dir
+        from linq_eval.run.local_data import find_task_dir
 
         folder = find_task_dir(name, data_dir)
         if folder is not None:
@@ -93,7 +93,7 @@ def _dataset_item(task: AbsTask, data_dir: Path | None, check: bool) -> Prefetch
 
 
 def _model_item(profile: Profile, check: bool) -> PrefetchItem:
-    from linq_eval.encoder import resolve_model_path
+    from linq_eval.model.encoder import resolve_model_path
 
     model = profile.model
     if model.startswith(("pkg:", "linq-eval/random-")):

@@ -2,10 +2,10 @@
 
 An instruction set maps each task to one instruction sentence; its ``template`` turns that
 sentence into the prefix an instructed input receives. Which inputs are instructed is the
-policy's business (``linq_eval.policies``), not the set's. A task without an instruction is an
+policy's business (``linq_eval.model.policies``), not the set's. A task without an instruction is an
 error, never a silent generic fallback.
 
-    from linq_eval.instructions import load_instruction_set, task_prompts
+    from linq_eval.prompts.instruction_sets import load_instruction_set, task_prompts
     e5 = load_instruction_set("e5")
     e5.prefix("SciFact")            # 'Instruct: Given a scientific claim, ...\\nQuery: '
     task_prompts(["SciFact", "STS12"], "e5", e5)
@@ -32,13 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from linq_eval import paths
 from linq_eval.errors import ConfigError, UnknownNameError, did_you_mean
-from linq_eval.policies import Policy, get_policy
+from linq_eval.model.policies import Policy, get_policy
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
 
-DEFAULT_INSTRUCTIONS_DIR = Path(__file__).resolve().parent.parent / "task_instructions"
+DEFAULT_INSTRUCTIONS_DIR = paths.instructions_root()
 """The repository's ``task_instructions/`` folder."""
 INSTRUCTIONS_DIR_ENV = "LINQ_EVAL_INSTRUCTIONS_DIR"
 """Environment variable that points the registry at another folder."""

@@ -35,7 +35,7 @@ class Profile:
     template: str
     """Prefix for instructed inputs; ``{instruction}`` is replaced by the task instruction."""
     policy: str
-    """Instruction policy name (see linq_eval.policies)."""
+    """Instruction policy name (see linq_eval.model.policies)."""
     instructions: str | None
     """Instruction set in task_instructions/ (None: the model takes no instructions)."""
     max_length: int

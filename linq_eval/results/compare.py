@@ -9,7 +9,7 @@ treated as drifting, and the report says so.
 
 Example::
 
-    from linq_eval.compare import compare, render_comparison
+    from linq_eval.results.compare import compare, render_comparison
     result = compare("runs/ci", "published:Linq-AI-Research/Linq-Embed-Mistral",
                      tasks=["SciFact", "NFCorpus"], tolerance=0.5)
     print(render_comparison(result)); raise SystemExit(0 if result.passed else 1)
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
-from linq_eval.results_io import ResultsError, ResultSet, resolve_one
-from linq_eval.tables import (
+from linq_eval.results.reading import ResultsError, ResultSet, resolve_one
+from linq_eval.results.tables import (
     DEFAULT_BENCHMARK,
     format_score,
     get_benchmark_spec,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from linq_eval import paths
 from linq_eval.errors import LinqEvalError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -241,7 +242,7 @@ def baselines_root() -> Path:
     env = os.environ.get("LINQ_EVAL_BASELINES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[1] / "results" / "baselines"
+    return paths.baselines_root()
 
 
 def available_baselines() -> list[str]:

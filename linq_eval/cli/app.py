@@ -1,0 +1,61 @@
+"""The typer application, the console entry point and the option parsing every command shares."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from linq_eval.errors import LinqEvalError
+
+app = typer.Typer(
+    name="linq-eval",
+    help="Evaluate instruction-tuned decoder embedding models (Linq-Embed-Mistral) on MTEB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Evaluate instruction-tuned decoder embedding models (Linq-Embed-Mistral) on MTEB."""
+
+
+class ListOptionsCommand(typer.core.TyperCommand):
+    """Lets ``--tasks A B C`` stand for ``--tasks A --tasks B --tasks C`` (give RUN first)."""
+
+    list_options = ("--tasks", "--task-types")
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        expanded: list[str] = []
+        current: str | None = None
+        for arg in args:
+            if arg.startswith("-"):
+                current = arg if arg in self.list_options else None
+                expanded.append(arg)
+            elif current is not None and expanded[-1] != current:
+                expanded += [current, arg]
+            else:
+                expanded.append(arg)
+        return super().parse_args(ctx, expanded)
+
+
+class RunCommand(ListOptionsCommand):
+    """``--tasks A B``, ``--task-types A B`` and ``--devices 0 1`` take several values; the
+    arguments as given are kept for relaunching under torchrun."""
+
+    list_options = ("--tasks", "--task-types", "--devices")
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        ctx.meta["linq_eval_args"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+def main() -> None:
+    """Console entry point: user errors print one clear line and exit 2."""
+    try:
+        app()
+    except LinqEvalError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

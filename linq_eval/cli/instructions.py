@@ -1,0 +1,118 @@
+"""``linq-eval instructions`` and ``validate-instructions``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from linq_eval.cli.app import app
+from linq_eval.errors import LinqEvalError
+
+
+@app.command("instructions")
+def instructions_command(
+    task_args: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
+        None, metavar="[TASK]...", help="Task names (same as --tasks)."
+    ),
+    benchmark: str | None = typer.Option(
+        None, "--benchmark", help="mteb benchmark whose tasks to show (default: MTEB(eng, v1))."
+    ),
+    tasks: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+        None, "--tasks", help="Exact mteb task name; repeat, or list names after it."
+    ),
+    policy: str = typer.Option("e5", "--policy", help="Instruction policy: e5, mteb or none."),
+    instruction_set: str = typer.Option(
+        "e5", "--instructions", help="Instruction set name (task_instructions/) or YAML path."
+    ),
+    output_format: str = typer.Option("table", "--format", help="table or json"),
+) -> None:
+    """Show the exact prefix that each task's queries and documents receive.
+
+    JSON output is {task: {"query": prefix, "document": prefix}}; "" means no prefix.
+
+    \b
+    Examples:
+      linq-eval instructions                     # MTEB(eng, v1), policy e5
+      linq-eval instructions --format json --policy mteb --instructions mteb-v2
+      linq-eval instructions --tasks SciFact STS12
+      linq-eval instructions --tasks SciFact --tasks STS12
+      linq-eval instructions SciDocsRR --policy mteb
+    """
+    from linq_eval.errors import ConfigError
+    from linq_eval.model.policies import get_policy
+    from linq_eval.prompts.instruction_sets import (
+        load_instruction_set,
+        resolve_benchmark_tasks,
+        task_prompts,
+        task_types,
+    )
+
+    if output_format not in ("table", "json"):
+        raise ConfigError(f"Unknown --format {output_format!r}; use table or json.")
+    pol = get_policy(policy)
+    iset = load_instruction_set(instruction_set)
+    names = resolve_benchmark_tasks(benchmark, [*(tasks or []), *(task_args or [])] or None)
+    prompts = task_prompts(names, pol, iset)
+    if output_format == "json":
+        typer.echo(json.dumps(prompts, indent=2, ensure_ascii=False))
+        return
+    types = task_types(names)
+    used = names if pol.instruct else []
+    typer.echo(
+        f"# instructions {iset.name} {iset.version} ({iset.path}); policy {pol.name}; "
+        f"prompt_hash {iset.prompt_hash(used)}"
+    )
+    typer.echo(f"# prefix = template {json.dumps(iset.template)} with the instruction filled in")
+    width = max(len(n) for n in names)
+    typer.echo(f"{'task':{width}}  {'type':18}  query  document  instruction")
+    for name in names:
+        query, document = prompts[name]["query"], prompts[name]["document"]
+        shown = json.dumps(iset.get(name), ensure_ascii=False) if query or document else "-"
+        typer.echo(
+            f"{name:{width}}  {types[name]:18}  {'yes' if query else 'no':5}  "
+            f"{'yes' if document else 'no':8}  {shown}"
+        )
+
+
+@app.command("validate-instructions")
+def validate_instructions_command(
+    sets: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
+        None, metavar="[NAME_OR_PATH]...", help="Sets to check (default: every named set)."
+    ),
+    benchmark: str = typer.Option(
+        "MTEB(eng, v1)", "--benchmark", help="Benchmark every task of which must be covered."
+    ),
+    coverage: bool = typer.Option(True, "--coverage/--no-coverage", help="Check coverage."),
+) -> None:
+    """Check instruction YAML files without running a model.
+
+    Lists every problem of each file with its line number, then missing benchmark tasks.
+
+    \b
+    Examples:
+      linq-eval validate-instructions
+      linq-eval validate-instructions ./my_instructions.yaml --no-coverage
+      linq-eval validate-instructions e5 --benchmark "MTEB(eng, v2)"
+    """
+    from linq_eval.errors import ConfigError
+    from linq_eval.prompts.instruction_sets import (
+        available_instruction_sets,
+        validate_instruction_file,
+    )
+
+    failures: list[str] = []
+    for item in sets or available_instruction_sets():
+        try:
+            iset = validate_instruction_file(item, benchmark if coverage else None)
+        except LinqEvalError as exc:
+            failures.append(f"{item}: {exc}")
+            typer.echo(f"FAIL {item}", err=True)
+            continue
+        covered = f", covers {benchmark}" if coverage else ""
+        typer.echo(
+            f"ok   {iset.name} {iset.version}: {len(iset.instructions)} tasks, "
+            f"prompt_hash {iset.prompt_hash()}{covered}"
+        )
+    if failures:
+        raise ConfigError("\n".join(failures))

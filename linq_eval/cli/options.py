@@ -1,0 +1,54 @@
+"""Options shared by ``run``, ``plan`` and ``prefetch``, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from linq_eval.run.plan import Shard
+from linq_eval.run.runner import RunConfig
+
+MODEL_OPT = typer.Option(
+    "linq-embed-mistral", "--model", help="Profile name, hub id (org/name) or model directory."
+)
+REVISION_OPT = typer.Option(None, "--revision", help="Model revision (default: the profile's pin).")
+BENCHMARK_OPT = typer.Option(
+    None, "--benchmark", help="mteb benchmark (default: MTEB(eng, v1) when --tasks is not given)."
+)
+TASKS_OPT = typer.Option(None, "--tasks", help="Exact mteb task names: repeat, or list after it.")
+TASK_TYPES_OPT = typer.Option(
+    None, "--task-types", help="Keep only these task types of the benchmark (Retrieval STS ...)."
+)
+MAX_LENGTH_OPT = typer.Option(None, "--max-length", help="Tokens per input (default: profile's).")
+DTYPE_OPT = typer.Option(None, "--dtype", help="auto, bfloat16, float16 or float32.")
+POLICY_OPT = typer.Option(None, "--policy", help="Instruction policy: e5, mteb or none.")
+INSTRUCTIONS_OPT = typer.Option(
+    None, "--instructions", help="Instruction set name (task_instructions/) or YAML path."
+)
+OUTPUT_OPT = typer.Option(
+    "results", "--output", help="Output folder (mteb's results/ tree, run record, cache)."
+)
+DATA_DIR_OPT = typer.Option(
+    None, "--data-dir", help="Local task data, one folder per task (see linq_eval.run.local_data)."
+)
+SHARD_OPT = typer.Option(
+    None, "--shard", metavar="INDEX/COUNT", help="Run job INDEX of COUNT (1-based), e.g. 2/4."
+)
+RANDOM_OPT = typer.Option(
+    None, "--random-init", help="Randomly initialised Mistral of this size (tiny, mistral-7b)."
+)
+TPS_OPT = typer.Option(
+    20000.0, "--tokens-per-s", help="Throughput assumed for the GPU-hours estimate."
+)
+
+
+def run_config(**options: object) -> RunConfig:
+    """A RunConfig from the CLI's option values (paths and lists normalised)."""
+    shard = options.pop("shard", None)
+    for key in ("output", "data_dir", "cache_dir"):
+        if options.get(key) is not None:
+            options[key] = Path(str(options[key]))
+    options["tasks"] = tuple(options.get("tasks") or ())
+    options["task_types"] = tuple(options.get("task_types") or ())
+    return RunConfig(shard=Shard.parse(str(shard)) if shard else None, **options)  # type: ignore[arg-type]

@@ -1,0 +1,122 @@
+"""``linq-eval table`` and ``compare``."""
+
+from __future__ import annotations
+
+import typer
+
+from linq_eval.cli.app import ListOptionsCommand, app
+
+
+@app.command("table")
+def table_command(
+    folders: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
+        None,
+        metavar="[FOLDER]...",
+        help="Result folders: `run --output` folders, mteb result folders, or shipped "
+        "baselines (published:<org/model>).",
+    ),
+    baselines: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+        None, "--baselines", help="Add a shipped baseline set (published)."
+    ),
+    remote: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+        None,
+        "--remote",
+        help="Add ORG/MODEL[@REVISION] from mteb's results repository (downloads it).",
+    ),
+    benchmark: str = typer.Option("MTEB(eng, v1)", "--benchmark", help="mteb benchmark."),
+    output_format: str = typer.Option(
+        "markdown", "--format", help="markdown, csv, json, latex or html."
+    ),
+    per_task: bool = typer.Option(False, "--per-task", help="Also show every task's score."),
+    output: str | None = typer.Option(None, "--output", help="Write to FILE instead of stdout."),
+    reference: str | None = typer.Option(
+        None, "--reference", help="Row to show deltas against (label or org/model)."
+    ),
+    decimals: int = typer.Option(2, "--round", help="Decimals (1 gives the card's format)."),
+    sort: str = typer.Option("input", "--sort", help="Row order: input, average or retrieval."),
+) -> None:
+    """Leaderboard table of result folders and baselines: the card's columns, type means,
+    Mean(TaskType), and optionally every task. Missing tasks show as "—"; a mean over an
+    incomplete set shows its coverage, e.g. 59.80 (14/15).
+
+    \b
+    Examples:
+      linq-eval table --baselines published --round 1          # the card's table
+      linq-eval table runs/linq --baselines published --reference published:Linq-AI-Research/Linq-Embed-Mistral
+      linq-eval table runs/linq --per-task --format csv --output scores.csv
+      linq-eval table runs/linq --baselines published --format html --output report.html
+      linq-eval table --remote intfloat/e5-mistral-7b-instruct   # needs internet
+    """
+    from pathlib import Path
+
+    from linq_eval.results.reading import load_baselines, load_remote, resolve
+    from linq_eval.results.tables import build_table, render
+
+    sets = []
+    for folder in folders or []:
+        sets += resolve(folder)
+    for spec in remote or []:
+        model, _, revision = spec.partition("@")
+        sets += load_remote(model, revision or None)
+    for name in baselines or []:
+        sets += load_baselines(name)
+    table = build_table(sets, benchmark, reference=reference, sort=sort)
+    text = render(table, output_format, per_task=per_task, decimals=decimals)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command("compare", cls=ListOptionsCommand)
+def compare_command(
+    run: str = typer.Argument(..., help="Run folder (what `linq-eval run --output` writes)."),
+    reference: str = typer.Option(
+        ...,
+        "--reference",
+        help="Reference folder or shipped baseline (published:<org/model>).",
+    ),
+    task_types: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+        None, "--task-types", help="Only these task types (Retrieval STS ...)."
+    ),
+    tasks: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+        None, "--tasks", help="Only these tasks (exact mteb names)."
+    ),
+    tolerance: float = typer.Option(
+        0.5, "--tolerance", help="Largest allowed drop per task, in points x100."
+    ),
+    output_format: str = typer.Option("text", "--format", help="text, json or markdown."),
+    allow_drift: bool = typer.Option(
+        False, "--allow-drift", help="Compare even if score-changing settings differ."
+    ),
+    benchmark: str = typer.Option("MTEB(eng, v1)", "--benchmark", help="mteb benchmark."),
+) -> None:
+    """Compare a run with a reference task by task and gate on it.
+
+    Exit 0: no task falls more than --tolerance below the reference. Exit 1: a regression
+    or a task missing from the run. Exit 2: unusable input (missing or malformed folder,
+    unknown task, or settings drift without --allow-drift). Default tasks: every benchmark
+    task the reference has a score for.
+
+    \b
+    Examples:
+      linq-eval compare runs/ci --reference published:Linq-AI-Research/Linq-Embed-Mistral \\
+          --tasks SciFact NFCorpus --tolerance 0.5
+      linq-eval compare runs/new --reference runs/old --task-types Retrieval --format markdown
+      linq-eval compare runs/new --reference runs/old --allow-drift --format json
+    """
+    from linq_eval.results.compare import compare, render_comparison
+
+    result = compare(
+        run,
+        reference,
+        benchmark=benchmark,
+        task_types=task_types or None,
+        tasks=tasks or None,
+        tolerance=tolerance,
+        allow_drift=allow_drift,
+    )
+    typer.echo(render_comparison(result, output_format), nl=False)
+    if not result.passed:
+        raise typer.Exit(1)

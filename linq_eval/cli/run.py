@@ -1,0 +1,231 @@
+"""``linq-eval run``, ``plan`` and ``prefetch``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from linq_eval.cli.app import RunCommand, app
+from linq_eval.cli.options import (
+    BENCHMARK_OPT,
+    DATA_DIR_OPT,
+    DTYPE_OPT,
+    INSTRUCTIONS_OPT,
+    MAX_LENGTH_OPT,
+    MODEL_OPT,
+    OUTPUT_OPT,
+    POLICY_OPT,
+    RANDOM_OPT,
+    REVISION_OPT,
+    SHARD_OPT,
+    TASK_TYPES_OPT,
+    TASKS_OPT,
+    TPS_OPT,
+    run_config,
+)
+
+
+@app.command("run", cls=RunCommand)
+def run_command(
+    ctx: typer.Context,
+    model: str = MODEL_OPT,
+    revision: str | None = REVISION_OPT,
+    benchmark: str | None = BENCHMARK_OPT,
+    tasks: list[str] | None = TASKS_OPT,
+    task_types: list[str] | None = TASK_TYPES_OPT,
+    max_length: int | None = MAX_LENGTH_OPT,
+    dtype: str | None = DTYPE_OPT,
+    policy: str | None = POLICY_OPT,
+    instructions: str | None = INSTRUCTIONS_OPT,
+    output: str = OUTPUT_OPT,
+    data_dir: str | None = DATA_DIR_OPT,
+    cache_dir: str | None = typer.Option(
+        None, "--cache-dir", help="Embedding cache folder (default: OUTPUT/embeddings)."
+    ),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Keep embeddings on disk."),
+    chunk_texts: int = typer.Option(
+        2048, "--chunk-texts", help="Texts per saved chunk: a kill loses at most one chunk."
+    ),
+    shard: str | None = SHARD_OPT,
+    devices: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+        None, "--devices", help="GPUs to use, e.g. 0 1 2 3: starts torchrun (cpu cpu: 2 CPU procs)."
+    ),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (one process)."),
+    token_budget: int | None = typer.Option(
+        None, "--token-budget", help="Padded tokens per batch (default: 65536 on GPU)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and stop."),
+    tokens_per_s: float = TPS_OPT,
+    random_init: str | None = RANDOM_OPT,
+    allow_settings_change: bool = typer.Option(
+        False, "--allow-settings-change", help="Add to a folder recorded with other settings."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+) -> None:
+    """Evaluate a model on a benchmark's tasks: resumable, cached, sharded, multi-GPU.
+
+    Results go to OUTPUT/results/<org__model>/<revision>/<Task>.json (mteb's layout) with
+    linq_eval_run.json beside them. Rerun the same command to resume: finished tasks are
+    skipped and the embedding cache (OUTPUT/embeddings) keeps finished chunks of the task
+    that was interrupted. Exit 1 if a task failed, 2 for unusable options.
+
+    \b
+    Examples:
+      linq-eval run                                          # Linq-Embed-Mistral, MTEB(eng, v1)
+      linq-eval run --model all-minilm-l6-v2 --tasks SciFact STSBenchmark \\
+          Banking77Classification --data-dir ../shared/data --output runs/minilm
+      linq-eval run --task-types Retrieval --devices 0 1 2 3 4 5 6 7
+      linq-eval run --shard 2/4 --output /shared/runs/linq   # job 2 of 4 (scripts/slurm_array.sh)
+      linq-eval run --dry-run                                # tasks, sizes, GPU-hours
+    """
+    from linq_eval.run import distributed
+    from linq_eval.run.plan import render_plan
+    from linq_eval.run.runner import format_summary, prepare, run_suite
+
+    config = run_config(
+        model=model,
+        revision=revision,
+        benchmark=benchmark,
+        tasks=tasks,
+        task_types=task_types,
+        max_length=max_length,
+        dtype=dtype,
+        policy=policy,
+        instructions=instructions,
+        output=output,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        use_cache=cache,
+        chunk_texts=chunk_texts,
+        shard=shard,
+        device=device,
+        token_budget=token_budget,
+        dry_run=dry_run,
+        tokens_per_s=tokens_per_s,
+        random_init=random_init,
+        allow_settings_change=allow_settings_change,
+        progress=progress,
+    )
+    if devices:
+        from linq_eval.errors import ConfigError
+
+        if device is not None:
+            raise ConfigError("Give --devices (several processes) or --device (one), not both.")
+        distributed.parse_devices(devices)
+        prepare(config)  # option, task and instruction errors show here, once
+        args = distributed.strip_option(ctx.meta.get("linq_eval_args", []), "--devices")
+        raise typer.Exit(distributed.launch(devices, ["run", *args]))
+    if dry_run:
+        typer.echo(render_plan(prepare(config).plan), nl=False)
+        return
+    summary = run_suite(config, echo=typer.echo)  # type: ignore[arg-type]
+    group = distributed.current()
+    if group is None or group.is_main:
+        typer.echo(format_summary(summary), nl=False)
+    distributed.shutdown()
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("plan", cls=RunCommand)
+def plan_command(
+    model: str = MODEL_OPT,
+    revision: str | None = REVISION_OPT,
+    benchmark: str | None = BENCHMARK_OPT,
+    tasks: list[str] | None = TASKS_OPT,
+    task_types: list[str] | None = TASK_TYPES_OPT,
+    max_length: int | None = MAX_LENGTH_OPT,
+    policy: str | None = POLICY_OPT,
+    instructions: str | None = INSTRUCTIONS_OPT,
+    output: str = OUTPUT_OPT,
+    shard: str | None = SHARD_OPT,
+    tokens_per_s: float = TPS_OPT,
+    random_init: str | None = RANDOM_OPT,
+    output_format: str = typer.Option("table", "--format", help="table or json"),
+) -> None:
+    """Show what a run would do, without loading a model: its tasks, their texts and
+    estimated tokens (from mteb's descriptive statistics), what OUTPUT already holds, and the
+    GPU-hours at --tokens-per-s.
+
+    \b
+    Examples:
+      linq-eval plan                                  # the full MTEB(eng, v1) suite
+      linq-eval plan --tokens-per-s 35000 --max-length 512
+      linq-eval plan --task-types Retrieval --shard 1/4
+      linq-eval plan --tasks SciFact NFCorpus --output runs/linq --format json
+    """
+    from linq_eval.errors import ConfigError
+    from linq_eval.run.plan import render_plan
+    from linq_eval.run.runner import plan_run
+
+    if output_format not in ("table", "json"):
+        raise ConfigError(f"Unknown --format {output_format!r}; use table or json.")
+    config = run_config(
+        model=model,
+        revision=revision,
+        benchmark=benchmark,
+        tasks=tasks,
+        task_types=task_types,
+        max_length=max_length,
+        policy=policy,
+        instructions=instructions,
+        output=output,
+        shard=shard,
+        tokens_per_s=tokens_per_s,
+        random_init=random_init,
+    )
+    plan = plan_run(config)  # type: ignore[arg-type]
+    if output_format == "json":
+        typer.echo(json.dumps(plan.as_dict(), indent=2))
+    else:
+        typer.echo(render_plan(plan), nl=False)
+
+
+@app.command("prefetch", cls=RunCommand)
+def prefetch_command(
+    model: str = MODEL_OPT,
+    revision: str | None = REVISION_OPT,
+    benchmark: str | None = BENCHMARK_OPT,
+    tasks: list[str] | None = TASKS_OPT,
+    task_types: list[str] | None = TASK_TYPES_OPT,
+    data_dir: str | None = DATA_DIR_OPT,
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Only look (offline) for what is cached; exit 1 if anything is missing.",
+    ),
+    no_model: bool = typer.Option(False, "--no-model", help="Datasets only."),
+) -> None:
+    """Download a suite's datasets and the model into the Hugging Face cache, so that compute
+    nodes can run with HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 (share the cache via HF_HOME).
+
+    \b
+    Examples:
+      linq-eval prefetch                                     # MTEB(eng, v1) + Linq-Embed-Mistral
+      linq-eval prefetch --tasks SciFact NFCorpus --model all-minilm-l6-v2
+      HF_HUB_OFFLINE=1 linq-eval prefetch --check            # on the compute node
+    """
+    from linq_eval.run.plan import select_tasks
+    from linq_eval.run.prefetch import prefetch
+    from linq_eval.run.runner import resolve_profile
+
+    config = run_config(
+        model=model,
+        revision=revision,
+        benchmark=benchmark,
+        tasks=tasks,
+        task_types=task_types,
+        data_dir=data_dir,
+    )
+    config.check()  # type: ignore[attr-defined]
+    selected = select_tasks(benchmark, tuple(tasks or ()), tuple(task_types or ()))
+    profile = None if no_model else resolve_profile(config)  # type: ignore[arg-type]
+    items = prefetch(selected, profile, data_dir=config.data_dir, check=check, echo=typer.echo)  # type: ignore[attr-defined]
+    bad = [i for i in items if i.status in ("missing", "failed")]
+    typer.echo(
+        f"# {len(items) - len(bad)} of {len(items)} ready"
+        + ("" if not bad else f", {len(bad)} not")
+    )
+    if bad:
+        raise typer.Exit(1)
