@@ -1,0 +1,5 @@
+"""``python -m linq_eval``: the same as the ``linq-eval`` command."""
+
+from linq_eval.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m linq_eval.cli``: the same as the ``linq-eval`` command."""
+
+from linq_eval.cli.app import main
+
+main()
