@@ -1,0 +1,365 @@
+"""Per-query evidence of retrieval and reranking tasks: what a run writes beside mteb's result
+file, and how two runs' queries are compared.
+
+For every retrieval-style task (mteb 2 evaluates reranking tasks as retrieval over their
+candidates) a run keeps, per query, the task's main metric and the ids of its top-10 documents,
+in ``<Task>.queries.json.gz`` beside ``<Task>.json`` (mteb's loaders only read ``*.json``). The
+per-query values are computed from mteb's own predictions with pytrec_eval and the task's own
+filters, so their mean is the task's main score.
+
+Comparing two runs, :func:`diff_task` pairs the queries, counts how many went up, down or stayed,
+lists those that lost most (with the documents that entered or left their top 10) and gives a
+paired sign-flip permutation test over queries, the significance test retrieval papers use.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytrec_eval
+
+from linq_eval.atomic import atomic_write_bytes
+
+SUFFIX = ".queries.json.gz"
+"""File name suffix of a task's per-query evidence (beside ``<Task>.json``)."""
+TOP_K = 10
+"""Documents kept per query."""
+FORMAT_VERSION = 1
+PERMUTATIONS = 10_000
+"""Sign flips of the paired permutation test (p-values resolve to about 1e-4)."""
+
+_MEASURES = {
+    "ndcg_at": "ndcg_cut",
+    "map_at": "map_cut",
+    "recall_at": "recall",
+    "precision_at": "P",
+}
+"""mteb metric prefix -> pytrec_eval measure (``ndcg_at_10`` -> ``ndcg_cut.10``)."""
+FALLBACK_METRIC = "ndcg_at_10"
+"""Per-query metric of tasks whose main score pytrec_eval does not compute per query."""
+
+
+def pytrec_measure(metric: str) -> tuple[str, str] | None:
+    """``(measure, result key)`` of pytrec_eval for an mteb metric name, or None."""
+    match = re.fullmatch(r"(ndcg_at|map_at|recall_at|precision_at)_(\d+)", metric)
+    if not match:
+        return None
+    name = _MEASURES[match.group(1)]
+    return f"{name}.{match.group(2)}", f"{name}_{match.group(2)}"
+
+
+@dataclass(frozen=True)
+class QueryEvidence:
+    """One query of one split: its text, its score on the task's metric, its top documents."""
+
+    text: str
+    score: float
+    top: tuple[str, ...]
+
+
+@dataclass
+class EvidencePart:
+    """The queries of one subset and split of a task."""
+
+    subset: str
+    split: str
+    metric: str
+    queries: dict[str, QueryEvidence] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.subset}/{self.split}"
+
+    def mean(self) -> float | None:
+        scores = [q.score for q in self.queries.values()]
+        return float(np.mean(scores)) if scores else None
+
+
+@dataclass
+class TaskEvidence:
+    """Everything a run keeps per query of one task."""
+
+    task: str
+    parts: list[EvidencePart] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "task": self.task,
+            "parts": [
+                {
+                    "subset": p.subset,
+                    "split": p.split,
+                    "metric": p.metric,
+                    "queries": {
+                        qid: {"text": q.text, "score": q.score, "top": list(q.top)}
+                        for qid, q in p.queries.items()
+                    },
+                }
+                for p in self.parts
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskEvidence:
+        parts = [
+            EvidencePart(
+                p["subset"],
+                p["split"],
+                p["metric"],
+                {
+                    qid: QueryEvidence(q["text"], float(q["score"]), tuple(q["top"]))
+                    for qid, q in p["queries"].items()
+                },
+            )
+            for p in data["parts"]
+        ]
+        return cls(data["task"], parts)
+
+
+def evidence_path(folder: Path, task: str) -> Path:
+    """Where a task's evidence lies in a result folder."""
+    return Path(folder) / f"{task}{SUFFIX}"
+
+
+def write_evidence(folder: Path, evidence: TaskEvidence) -> Path:
+    """Write ``evidence`` atomically (gzip, reproducible bytes); returns the path."""
+    path = evidence_path(folder, evidence.task)
+    raw = json.dumps(evidence.as_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+    atomic_write_bytes(path, gzip.compress(raw, compresslevel=6, mtime=0))
+    return path
+
+
+def read_evidence(folder: Path, task: str) -> TaskEvidence | None:
+    """A task's evidence from a result folder, or None when the run kept none."""
+    path = evidence_path(folder, task)
+    if not path.is_file():
+        return None
+    return TaskEvidence.from_dict(json.loads(gzip.decompress(path.read_bytes())))
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _query_texts(queries: Any) -> dict[str, str]:
+    """``{id: text}`` of an mteb queries dataset (a conversation's turns joined)."""
+    texts: dict[str, str] = {}
+    for row in queries:
+        text = row.get("text")
+        texts[str(row["id"])] = " | ".join(map(str, text)) if isinstance(text, list) else str(text)
+    return texts
+
+
+def _filtered_results(
+    results: Mapping[str, Mapping[str, float]], ignore_identical_ids: bool, skip_first: bool
+) -> dict[str, dict[str, float]]:
+    """The ranking mteb scores: without a query's own id where the task says so, without the
+    first result where it says so."""
+    out: dict[str, dict[str, float]] = {}
+    for qid, docs in results.items():
+        ranked = sorted(docs.items(), key=lambda kv: kv[1], reverse=True)
+        if ignore_identical_ids:
+            ranked = [(d, s) for d, s in ranked if d != qid]
+        if skip_first:
+            ranked = ranked[1:]
+        out[qid] = dict(ranked)
+    return out
+
+
+def part_evidence(
+    results: Mapping[str, Mapping[str, float]],
+    qrels: Mapping[str, Mapping[str, int]],
+    query_texts: Mapping[str, str],
+    *,
+    metric: str,
+    subset: str,
+    split: str,
+    ignore_identical_ids: bool = False,
+    skip_first_result: bool = False,
+) -> EvidencePart:
+    """Per-query scores of one split from a ranking (``{qid: {doc id: score}}``) and qrels."""
+    measure = pytrec_measure(metric) or pytrec_measure(FALLBACK_METRIC)
+    assert measure is not None
+    if pytrec_measure(metric) is None:
+        metric = FALLBACK_METRIC
+    ranking = _filtered_results(results, ignore_identical_ids, skip_first_result)
+    positives = {q: dict(d) for q, d in qrels.items() if any(v > 0 for v in d.values())}
+    run = {q: docs for q, docs in ranking.items() if q in positives}
+    scores = pytrec_eval.RelevanceEvaluator(positives, {measure[0]}).evaluate(run)
+    part = EvidencePart(subset, split, metric)
+    for qid, values in scores.items():
+        top = tuple(list(ranking[qid])[:TOP_K])
+        part.queries[qid] = QueryEvidence(query_texts.get(qid, ""), values[measure[1]], top)
+    return part
+
+
+def task_evidence(task: Any, predictions: Mapping[str, Any]) -> TaskEvidence:
+    """Evidence of a retrieval-style mteb task from its predictions file's content (mteb's
+    ``{subset: {split: {qid: {doc id: score}}}}``) and the task's loaded data."""
+    name = task.metadata.name
+    evidence = TaskEvidence(name)
+    for subset, splits in predictions.items():
+        if subset == "mteb_model_meta" or not isinstance(splits, Mapping):
+            continue
+        for split, results in splits.items():
+            data = task.dataset[subset][split]
+            evidence.parts.append(
+                part_evidence(
+                    results,
+                    data["relevant_docs"],
+                    _query_texts(data["queries"]),
+                    metric=task.metadata.main_score,
+                    subset=subset,
+                    split=split,
+                    ignore_identical_ids=bool(getattr(task, "ignore_identical_ids", False)),
+                    skip_first_result=bool(getattr(task, "skip_first_result", False)),
+                )
+            )
+    return evidence
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+@dataclass(frozen=True)
+class QueryChange:
+    """One query whose score moved between reference and run."""
+
+    query_id: str
+    text: str
+    before: float
+    after: float
+    entered: tuple[str, ...]
+    """Documents in the run's top 10 that were not in the reference's."""
+    left: tuple[str, ...]
+    """Documents in the reference's top 10 that are not in the run's."""
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+
+@dataclass(frozen=True)
+class TaskQueryDiff:
+    """Query-level comparison of one task between a run and a reference."""
+
+    task: str
+    metric: str
+    queries: int
+    up: int
+    down: int
+    unchanged: int
+    mean_delta: float
+    p_value: float
+    worst: tuple[QueryChange, ...]
+    only_in_one: int = 0
+    """Queries present in one side only (left out of the comparison)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "queries": self.queries,
+            "up": self.up,
+            "down": self.down,
+            "unchanged": self.unchanged,
+            "mean_delta": self.mean_delta,
+            "p_value": self.p_value,
+            "only_in_one": self.only_in_one,
+            "worst": [
+                {
+                    "query_id": c.query_id,
+                    "text": c.text,
+                    "before": c.before,
+                    "after": c.after,
+                    "entered": list(c.entered),
+                    "left": list(c.left),
+                }
+                for c in self.worst
+            ],
+        }
+
+
+def paired_permutation_p(
+    deltas: Sequence[float], permutations: int = PERMUTATIONS, seed: int = 0
+) -> float:
+    """Two-sided p-value of a paired sign-flip permutation test that the mean of ``deltas``
+    (run minus reference, per query) is zero. Deterministic for a given seed."""
+    d = np.asarray(deltas, dtype=np.float64)
+    if d.size == 0 or not np.any(d):
+        return 1.0
+    observed = abs(d.mean())
+    rng = np.random.default_rng(seed)
+    extreme, done, block = 0, 0, max(1, 2_000_000 // d.size)
+    while done < permutations:
+        n = min(block, permutations - done)
+        signs = rng.integers(0, 2, size=(n, d.size), dtype=np.int8) * 2 - 1
+        extreme += int(np.sum(np.abs(signs @ d) / d.size >= observed - 1e-12))
+        done += n
+    return (extreme + 1) / (permutations + 1)
+
+
+def _pairs(run: TaskEvidence, ref: TaskEvidence) -> tuple[list[tuple[str, Any, Any]], int, str]:
+    """Queries of both sides matched by subset, split and id; how many had no partner."""
+    ref_parts = {p.key: p for p in ref.parts}
+    pairs: list[tuple[str, Any, Any]] = []
+    unmatched, metric = 0, ""
+    for part in run.parts:
+        other = ref_parts.get(part.key)
+        if other is None:
+            unmatched += len(part.queries)
+            continue
+        metric = part.metric
+        for qid, q in part.queries.items():
+            if qid in other.queries:
+                label = qid if len(run.parts) == 1 else f"{part.key}:{qid}"
+                pairs.append((label, q, other.queries[qid]))
+            else:
+                unmatched += 1
+        unmatched += len(set(other.queries) - set(part.queries))
+    return pairs, unmatched, metric
+
+
+def diff_task(
+    run: TaskEvidence,
+    ref: TaskEvidence,
+    *,
+    worst: int = 5,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+) -> TaskQueryDiff:
+    """Compare two runs' evidence of one task query by query."""
+    pairs, unmatched, metric = _pairs(run, ref)
+    deltas = np.array([after.score - before.score for _, after, before in pairs])
+    changes = [
+        QueryChange(
+            qid,
+            after.text or before.text,
+            before.score,
+            after.score,
+            tuple(d for d in after.top if d not in before.top),
+            tuple(d for d in before.top if d not in after.top),
+        )
+        for qid, after, before in pairs
+    ]
+    losers = sorted((c for c in changes if c.delta < 0), key=lambda c: (c.delta, c.query_id))
+    eps = 1e-9
+    return TaskQueryDiff(
+        task=run.task,
+        metric=metric,
+        queries=len(pairs),
+        up=int(np.sum(deltas > eps)),
+        down=int(np.sum(deltas < -eps)),
+        unchanged=int(np.sum(np.abs(deltas) <= eps)),
+        mean_delta=float(deltas.mean()) if deltas.size else 0.0,
+        p_value=paired_permutation_p(deltas, permutations, seed),
+        worst=tuple(losers[:worst]),
+        only_in_one=unmatched,
+    )
