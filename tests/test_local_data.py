@@ -14,7 +14,7 @@ import mteb
 import pytest
 
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.run.local_data import DataError, find_task_dir, load_local_task
+from linq_eval.run.local_data import SUPPORTED_TYPES, DataError, find_task_dir, load_local_task
 
 # --------------------------------------------------------------------------- helpers
 
@@ -152,16 +152,22 @@ def test_find_task_dir_missing_data_dir(tmp_path: Path) -> None:
 
 
 def test_unsupported_task_type(tmp_path: Path) -> None:
-    (tmp_path / "TwentyNewsgroupsClustering").mkdir()
-    with pytest.raises(ConfigError, match="Retrieval, STS, Classification tasks only"):
-        load_local_task(mteb.get_task("TwentyNewsgroupsClustering"), tmp_path)
+    (tmp_path / "SciRepEvalFoSClassification").mkdir()
+    with pytest.raises(ConfigError, match=f"{', '.join(SUPPORTED_TYPES)} tasks only"):
+        load_local_task(mteb.get_task("SciRepEvalFoSClassification"), tmp_path)
 
 
-def test_task_with_dataset_transform_is_refused(tmp_path: Path) -> None:
-    # mteb subsamples this task's test split after loading; local files would skip that.
-    (tmp_path / "ToxicConversationsClassification").mkdir()
-    with pytest.raises(ConfigError, match="dataset_transform"):
-        load_local_task(mteb.get_task("ToxicConversationsClassification"), tmp_path)
+def test_task_with_dataset_transform_gets_it_applied(tmp_path: Path) -> None:
+    # mteb subsamples this task's test split to 2048 after loading; local files get the same.
+    folder = tmp_path / "ToxicConversationsClassification"
+    rows = [{"text": f"comment {i}", "label": i % 2} for i in range(2100)]
+    write_jsonl(folder / "test.jsonl", rows)
+    write_jsonl(folder / "train.jsonl", rows[:10])
+    task = load("ToxicConversationsClassification", tmp_path)
+    test = task.dataset["test"]
+    assert test.num_rows == 2048
+    assert set(test["text"]) < {r["text"] for r in rows}
+    assert task.dataset["train"].num_rows == 10
 
 
 # --------------------------------------------------------------------------- retrieval
