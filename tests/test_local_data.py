@@ -12,18 +12,12 @@ from typing import Any
 
 import mteb
 import pytest
+from data_helpers import write_jsonl
 
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.run.local_data import SUPPORTED_TYPES, DataError, find_task_dir, load_local_task
 
 # --------------------------------------------------------------------------- helpers
-
-
-def write_jsonl(path: Path, rows: list[Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def write_beir(
