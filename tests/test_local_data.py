@@ -12,10 +12,18 @@ from typing import Any
 
 import mteb
 import pytest
+from cli_helpers import run_cli
 from data_helpers import write_jsonl
 
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.run.local_data import SUPPORTED_TYPES, DataError, find_task_dir, load_local_task
+from linq_eval.run.local_data import (
+    SUPPORTED_TYPES,
+    DataError,
+    TaskDataMissing,
+    find_task_dir,
+    load_local_task,
+    require_task_data,
+)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -456,3 +464,37 @@ def test_published_minilm_scores(task_name: str, shared_data: Path, minilm_path:
     (scores,) = result.task_results[0].scores["test"]
     assert result.task_results[0].task_name == task_name
     assert scores[metric] == pytest.approx(published, abs=tolerance)
+
+
+# --------------------------------------------------------------------------- missing tasks
+
+
+def test_missing_task_offline_names_the_data_folder(tmp_path: Path) -> None:
+    write_beir(tmp_path / "scifact")
+    (tmp_path / "stsbenchmark").mkdir()
+    tasks = [mteb.get_task("SciFact"), mteb.get_task("SciDocsRR")]
+    with pytest.raises(TaskDataMissing) as info:
+        require_task_data(tasks, tmp_path)
+    message = str(info.value)
+    assert f"1 task(s) not found under the data folder {tmp_path}: SciDocsRR " in message
+    assert "(folders there: scifact, stsbenchmark)" in message
+    assert "`linq-eval prefetch --tasks SciDocsRR`" in message
+    require_task_data(tasks[:1], tmp_path)  # every task found: nothing to say
+
+
+def test_run_offline_without_the_task_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = tmp_path / "data"
+    (data / "scifact").mkdir(parents=True)
+    (data / "banking77").mkdir()
+    code, out, err = run_cli(
+        monkeypatch, capsys, "run", "--model", "all-minilm-l6-v2", "--tasks", "SciDocsRR",
+        "--data-dir", str(data), "--output", str(tmp_path / "out"), "--device", "cpu",
+    )  # fmt: skip
+    assert code == 2, (out, err)
+    assert "not found under the data folder" in err and "SciDocsRR" in err
+    assert "folders there: banking77, scifact" in err
+    assert "linq-eval prefetch" in err
+    assert "Couldn't reach" not in err + out
