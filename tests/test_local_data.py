@@ -469,7 +469,10 @@ def test_published_minilm_scores(task_name: str, shared_data: Path, minilm_path:
 # --------------------------------------------------------------------------- missing tasks
 
 
-def test_missing_task_offline_names_the_data_folder(tmp_path: Path) -> None:
+def test_missing_task_offline_names_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # empty cache
     write_beir(tmp_path / "scifact")
     (tmp_path / "stsbenchmark").mkdir()
     tasks = [mteb.get_task("SciFact"), mteb.get_task("SciDocsRR")]
@@ -486,6 +489,7 @@ def test_run_offline_without_the_task_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # empty cache
     data = tmp_path / "data"
     (data / "scifact").mkdir(parents=True)
     (data / "banking77").mkdir()
