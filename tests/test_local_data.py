@@ -12,18 +12,20 @@ from typing import Any
 
 import mteb
 import pytest
+from cli_helpers import run_cli
+from data_helpers import write_jsonl
 
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.run.local_data import DataError, find_task_dir, load_local_task
+from linq_eval.run.local_data import (
+    SUPPORTED_TYPES,
+    DataError,
+    TaskDataMissing,
+    find_task_dir,
+    load_local_task,
+    require_task_data,
+)
 
 # --------------------------------------------------------------------------- helpers
-
-
-def write_jsonl(path: Path, rows: list[Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def write_beir(
@@ -152,16 +154,22 @@ def test_find_task_dir_missing_data_dir(tmp_path: Path) -> None:
 
 
 def test_unsupported_task_type(tmp_path: Path) -> None:
-    (tmp_path / "TwentyNewsgroupsClustering").mkdir()
-    with pytest.raises(ConfigError, match="Retrieval, STS, Classification tasks only"):
-        load_local_task(mteb.get_task("TwentyNewsgroupsClustering"), tmp_path)
+    (tmp_path / "SciRepEvalFoSClassification").mkdir()
+    with pytest.raises(ConfigError, match=f"{', '.join(SUPPORTED_TYPES)} tasks only"):
+        load_local_task(mteb.get_task("SciRepEvalFoSClassification"), tmp_path)
 
 
-def test_task_with_dataset_transform_is_refused(tmp_path: Path) -> None:
-    # mteb subsamples this task's test split after loading; local files would skip that.
-    (tmp_path / "ToxicConversationsClassification").mkdir()
-    with pytest.raises(ConfigError, match="dataset_transform"):
-        load_local_task(mteb.get_task("ToxicConversationsClassification"), tmp_path)
+def test_task_with_dataset_transform_gets_it_applied(tmp_path: Path) -> None:
+    # mteb subsamples this task's test split to 2048 after loading; local files get the same.
+    folder = tmp_path / "ToxicConversationsClassification"
+    rows = [{"text": f"comment {i}", "label": i % 2} for i in range(2100)]
+    write_jsonl(folder / "test.jsonl", rows)
+    write_jsonl(folder / "train.jsonl", rows[:10])
+    task = load("ToxicConversationsClassification", tmp_path)
+    test = task.dataset["test"]
+    assert test.num_rows == 2048
+    assert set(test["text"]) < {r["text"] for r in rows}
+    assert task.dataset["train"].num_rows == 10
 
 
 # --------------------------------------------------------------------------- retrieval
@@ -456,3 +464,41 @@ def test_published_minilm_scores(task_name: str, shared_data: Path, minilm_path:
     (scores,) = result.task_results[0].scores["test"]
     assert result.task_results[0].task_name == task_name
     assert scores[metric] == pytest.approx(published, abs=tolerance)
+
+
+# --------------------------------------------------------------------------- missing tasks
+
+
+def test_missing_task_offline_names_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # empty cache
+    write_beir(tmp_path / "scifact")
+    (tmp_path / "stsbenchmark").mkdir()
+    tasks = [mteb.get_task("SciFact"), mteb.get_task("SciDocsRR")]
+    with pytest.raises(TaskDataMissing) as info:
+        require_task_data(tasks, tmp_path)
+    message = str(info.value)
+    assert f"1 task(s) not found under the data folder {tmp_path}: SciDocsRR " in message
+    assert "(folders there: scifact, stsbenchmark)" in message
+    assert "`linq-eval prefetch --tasks SciDocsRR`" in message
+    require_task_data(tasks[:1], tmp_path)  # every task found: nothing to say
+
+
+def test_run_offline_without_the_task_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # empty cache
+    data = tmp_path / "data"
+    (data / "scifact").mkdir(parents=True)
+    (data / "banking77").mkdir()
+    code, out, err = run_cli(
+        monkeypatch, capsys, "run", "--model", "all-minilm-l6-v2", "--tasks", "SciDocsRR",
+        "--data-dir", str(data), "--output", str(tmp_path / "out"), "--device", "cpu",
+    )  # fmt: skip
+    assert code == 2, (out, err)
+    assert "not found under the data folder" in err and "SciDocsRR" in err
+    assert "folders there: banking77, scifact" in err
+    assert "linq-eval prefetch" in err
+    assert "Couldn't reach" not in err + out

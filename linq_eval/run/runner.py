@@ -55,6 +55,7 @@ from linq_eval.atomic import (
     scratch_prefix,
 )
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
+from linq_eval.run.local_data import require_task_data
 from linq_eval.run.plan import (
     DEFAULT_TOKENS_PER_S,
     Plan,
@@ -66,6 +67,7 @@ from linq_eval.run.plan import (
     select_tasks,
     shared_corpus_of,
 )
+from linq_eval.run.prefetch import hub_offline
 from linq_eval.results.reading import RUN_RECORD
 
 if TYPE_CHECKING:
@@ -841,6 +843,10 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
         done = [
             t.metadata.name for t in prepared.tasks if task_done(folder, t, move_unreadable=True)
         ]
+        if config.data_dir is not None and hub_offline():  # a clear error, not the hub's
+            require_task_data(
+                [t for t in prepared.tasks if t.metadata.name not in done], config.data_dir
+            )
         task_locks.extend(_lock_tasks(prepared.tasks, done, lock_dir, config.output))
         # what killed runs of this host left half-written (never the targets themselves)
         remove_stale_temporaries(config.output, SCRATCH)

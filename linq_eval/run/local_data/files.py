@@ -1,0 +1,244 @@
+"""Reading local data files: JSONL and CSV rows with every problem reported as ``file:line``.
+
+Files are UTF-8 (a leading byte-order mark, as Excel writes, is ignored). A problem of one row
+does not stop the reading: a file's problems are collected (``Problems``) and raised together as
+one ``DataError``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from linq_eval.errors import ConfigError
+from linq_eval.model.tokenization import needs_repair
+
+MAX_REPORTED = 20
+"""At most this many problems of one file are spelled out in an error message."""
+
+SPLIT_FILE_SUFFIXES = (".jsonl", ".csv")
+"""A split of a plain table is ``<split>.jsonl`` or ``<split>.csv``."""
+
+Rows = list[tuple[int, dict[str, Any]]]
+"""(line number, row) pairs, in file order."""
+
+
+class DataError(ConfigError):
+    """A local data file that cannot be used: names the file and the line of each problem."""
+
+    def __init__(self, path: Path, problems: Sequence[tuple[int | None, str]]) -> None:
+        self.path = Path(path)
+        self.problems = list(problems)
+        self.line = self.problems[0][0] if self.problems else None
+        shown = [
+            f"{self.path}:{line}: {msg}" if line is not None else f"{self.path}: {msg}"
+            for line, msg in self.problems[:MAX_REPORTED]
+        ]
+        if len(self.problems) > MAX_REPORTED:
+            shown.append(f"... and {len(self.problems) - MAX_REPORTED} more problems")
+        if len(shown) == 1:
+            msg = shown[0]
+        else:
+            msg = f"{len(self.problems)} problems in {self.path}:\n  " + "\n  ".join(shown)
+        super().__init__(msg)
+
+
+class Problems:
+    """Collects the problems of one file, to raise them together."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[tuple[int | None, str]] = []
+
+    def add(self, line: int | None, msg: str) -> None:
+        self.items.append((line, msg))
+
+    def raise_if_any(self, empty: str | None = None) -> None:
+        """Raise the collected problems; ``empty`` is the problem when nothing was read."""
+        if empty is not None and not self.items:
+            self.items.append((None, empty))
+        if self.items:
+            raise DataError(self.path, self.items)
+
+
+def not_utf8(folder: Path) -> DataError:
+    """A DataError naming the first file under ``folder`` that is not UTF-8, and its line."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = raw.count(b"\n", 0, e.start) + 1
+            column = e.start - raw.rfind(b"\n", 0, e.start)
+            msg = f"not UTF-8 (byte 0x{raw[e.start]:02x} at column {column}); save it as UTF-8"
+            return DataError(path, [(line, msg)])
+    return DataError(folder, [(None, "a file is not UTF-8")])
+
+
+def require_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise DataError(path, [(None, f"missing file ({what})")])
+
+
+def read_jsonl(path: Path, problems: Problems) -> Rows:
+    """(line number, object) per non-blank line; malformed lines go to ``problems``."""
+    rows: Rows = []
+    with path.open(encoding="utf-8-sig") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.add(lineno, f"not valid JSON ({e.msg} at column {e.colno})")
+                continue
+            if not isinstance(obj, dict):
+                problems.add(lineno, f"expected a JSON object, got {type(obj).__name__}")
+                continue
+            if "\\u" in line and _has_lone_surrogate(obj):
+                problems.add(lineno, "a lone surrogate escape (\\ud800-\\udfff): not Unicode")
+                continue
+            rows.append((lineno, obj))
+    return rows
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """An escaped lone surrogate anywhere in the object: not Unicode text."""
+    if isinstance(value, str):
+        return needs_repair(value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+def read_csv(path: Path, problems: Problems, required: Sequence[str]) -> Rows:
+    """(line number, row) of an RFC-4180 CSV file whose header holds the required columns.
+
+    Malformed rows go to ``problems``; a missing header or column raises at once.
+    """
+    rows: Rows = []
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError(path, [(1, "empty file: expected a header line")]) from None
+        except csv.Error as e:
+            raise DataError(path, [(1, f"unreadable CSV ({e})")]) from None
+        check_columns(path, header, required, 1)
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                problems.add(start, f"unreadable CSV ({e})")
+                break
+            if row and any(cell.strip() for cell in row):
+                if len(row) != len(header):
+                    problems.add(
+                        start, f"expected {len(header)} fields ({','.join(header)}), got {len(row)}"
+                    )
+                else:
+                    rows.append((start, dict(zip(header, row, strict=True))))
+            start = reader.line_num + 1
+    return rows
+
+
+def check_columns(path: Path, present: Sequence[str], required: Sequence[str], line: int) -> None:
+    missing = [c for c in required if c not in present]
+    if missing:
+        raise DataError(
+            path,
+            [(line, f"missing column(s) {', '.join(missing)}; found: {', '.join(present) or '-'}")],
+        )
+
+
+def read_table(path: Path, required: Sequence[str], problems: Problems) -> Rows:
+    """Rows of a plain ``.jsonl`` or ``.csv`` file holding the required columns."""
+    if path.suffix == ".csv":
+        return read_csv(path, problems, required)
+    out = []
+    for lineno, obj in read_jsonl(path, problems):
+        missing = [c for c in required if c not in obj]
+        if missing:
+            problems.add(lineno, f"missing key(s) {', '.join(missing)}")
+        else:
+            out.append((lineno, obj))
+    return out
+
+
+def plain_split_file(folder: Path, split: str, kind: str) -> Path:
+    """``<split>.jsonl`` or ``<split>.csv`` in ``folder``; errors list the splits present."""
+    found = [folder / f"{split}{ext}" for ext in SPLIT_FILE_SUFFIXES]
+    found = [p for p in found if p.is_file()]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise DataError(folder, [(None, f"both {found[0].name} and {found[1].name}; keep one")])
+    present = sorted({p.stem for p in folder.iterdir() if p.suffix in SPLIT_FILE_SUFFIXES})
+    msg = (
+        f"missing file: split {split!r} not found for {kind} data (expected {split}.jsonl or "
+        f"{split}.csv; splits present: {', '.join(present) or 'none'})"
+    )
+    raise DataError(folder / f"{split}.jsonl", [(None, msg)])
+
+
+def text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def ident(value: Any) -> str | None:
+    """A document or query id: a string, or an integer written as one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str | int):
+        return str(value)
+    return None
+
+
+def label(value: Any, from_csv: bool) -> int | str | None:
+    """A class or cluster label: an integer or a string (CSV digits are integers)."""
+    if from_csv and isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    return value
+
+
+def cell_list(value: Any, from_csv: bool) -> list[Any] | None:
+    """A list-valued field: a JSON list, or in CSV a cell holding one (``["a", "b"]``)."""
+    if from_csv and isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+def number(raw: Any, low: float, high: float) -> tuple[float | None, str | None]:
+    """``raw`` as a float within [low, high], or an explanation of why it is not usable."""
+    if isinstance(raw, bool):
+        return None, f"score {raw!r} is not a number"
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None, f"score {raw!r} is not a number"
+    if not math.isfinite(value) or not low <= value <= high:
+        return None, f"score {value:g} outside the task's range [{low:g}, {high:g}]"
+    return value, None
+
+
+def one_kind(values: Sequence[Any], problems: Problems, what: str) -> str:
+    """The datasets dtype of ``values`` (int64 or string); mixing both is a problem."""
+    kinds = {type(v) for v in values}
+    if len(kinds) > 1:
+        problems.add(None, f"{what} mix integers and strings")
+    return "int64" if kinds == {int} else "string"
