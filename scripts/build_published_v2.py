@@ -89,7 +89,7 @@ def model_entry(model: str, rows: list[dict[str, str]]) -> dict[str, object]:
     }
 
 
-def main(csv_path: str) -> None:
+def main(csv_path: str, out: Path = OUT) -> None:
     import mteb
 
     tasks = {t.metadata.name: t for t in mteb.get_benchmark(BENCHMARK).tasks}
@@ -97,7 +97,7 @@ def main(csv_path: str) -> None:
     for model, model_rows in rows.items():
         names = [r["task"] for r in model_rows]
         assert sorted(names) == sorted(tasks), (model, sorted(set(tasks) ^ set(names)))
-    for child in OUT.glob("*"):
+    for child in out.glob("*"):
         if child.is_dir():
             shutil.rmtree(child)
     index = []
@@ -107,7 +107,7 @@ def main(csv_path: str) -> None:
     for model in by_mean:
         model_rows = rows[model]
         for row in model_rows:
-            folder = OUT / model.replace("/", "__") / row["revision"]
+            folder = out / model.replace("/", "__") / row["revision"]
             folder.mkdir(parents=True, exist_ok=True)
             write_result(tasks[row["task"]], row, folder)
         index.append(model_entry(model, model_rows))
@@ -129,9 +129,9 @@ def main(csv_path: str) -> None:
         },
         "models": index,
     }
-    (OUT / "linq_eval_baseline.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    (out / "linq_eval_baseline.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     print(
-        f"wrote {sum(len(r) for r in rows.values())} result files for {len(index)} models to {OUT}"
+        f"wrote {sum(len(r) for r in rows.values())} result files for {len(index)} models to {out}"
     )
 
 
