@@ -189,7 +189,7 @@ def _check_tasks(
             continue
         task_lines[task] = line
         if isinstance(value_node, yaml.MappingNode):
-            value_node = _check_entry(task, value_node, problems, origins)
+            value_node = _check_entry(task, line, value_node, problems, origins)
             if value_node is None:
                 continue
         if not _is_str(value_node):
@@ -207,6 +207,7 @@ def _check_tasks(
 
 def _check_entry(
     task: str,
+    task_line: int,
     node: yaml.MappingNode,
     problems: list[tuple[int, str]],
     origins: dict[str, dict[str, str]],
@@ -226,7 +227,7 @@ def _check_entry(
             problems.append((line, f"{key!r} of {task!r} must be a non-empty string"))
         else:
             entry[key] = value_node
-    line = node.start_mark.line + 1
+    line = task_line
     if "instruction" not in entry:
         problems.append((line, f"the entry of {task!r} has no 'instruction'"))
         return None
