@@ -9,7 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -322,6 +326,33 @@ def test_compare_against_published_v2(tmp_path: Path, published, monkeypatch, ca
     assert code == 1 and "MISSING" in out and "Touche2020Retrieval.v3" in out
 
 
+def test_ci_gate_against_published_v2(tmp_path: Path, published) -> None:
+    linq = {r["task"]: float(r["main_score"]) / 100 for r in published if r["model"] == LINQ}
+    run = _write_v2_run(tmp_path / "ci", {t: linq[t] for t in ("SCIDOCS", "FEVERHardNegatives")})
+    env = dict(
+        os.environ,
+        SKIP_RUN="1",
+        TASKS="SCIDOCS FEVERHardNegatives",
+        BENCHMARK=V2,
+        BASELINES=SET,
+        REFERENCE=f"{SET}:{LINQ}",
+        LINQ_EVAL=f"{sys.executable} -m linq_eval.cli",
+    )
+    script = REPO / "scripts" / "ci_retrieval_gate.sh"
+    proc = subprocess.run(
+        ["bash", str(script), str(run)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "retrieval gate: PASS" in proc.stderr
+    assert "FEVERHardNegatives" in (run / "compare.md").read_text(encoding="utf-8")
+    assert "Mean (Task)" in (run / "report.html").read_text(encoding="utf-8")
+
+
 # ------------------------------------------------------------------ plan
 
 
@@ -408,8 +439,6 @@ def test_cache_estimate_follows_the_prompts_and_the_cache(
     assert plan["tasks"]["FEVERHardNegatives"]["cached_from"]["sides"] == ["documents"]
     assert plan["tasks"]["FEVERHardNegatives"]["tokens_to_encode"] > 0
     # No embedding cache: nothing is counted as cached.
-    import shutil
-
     bare = tmp_path / "bare"
     shutil.copytree(v1_run / "results", bare / "results")
     plan = _plan(monkeypatch, capsys, bare)
