@@ -7,6 +7,7 @@ repository); the run folders here are built with mteb's own classes and claim no
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from cli_helpers import run_cli
@@ -181,8 +183,6 @@ def test_missing_instructions_are_listed_with_how_to_supply_them(
 
 def _expected_means(published: list[dict[str, str]]) -> dict[str, dict[str, float]]:
     """Per model: Mean (Task), Mean (TaskType) and each type's mean, computed from the CSV."""
-    import pandas as pd
-
     df = pd.read_csv(SCORES_V2)
     out = {}
     for model, rows in df.groupby("model"):
@@ -228,8 +228,6 @@ def test_shipped_files_hold_the_published_scores(published) -> None:
 
 
 def test_build_script_regenerates_the_shipped_files(tmp_path: Path) -> None:
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("build", REPO / "scripts/build_published_v2.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
