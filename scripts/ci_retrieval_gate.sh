@@ -9,10 +9,15 @@
 #   TASKS         space-separated mteb task names     SciFact NFCorpus ArguAna
 #   REFERENCE     result folder or shipped baseline   published:Linq-AI-Research/Linq-Embed-Mistral
 #   TOLERANCE     largest allowed drop per task       0.5   (points x100)
+#   BENCHMARK     benchmark the tasks are scored on   MTEB(eng, v1)
+#   BASELINES     baseline set shown in report.html   published
 #   RUN_ARGS      extra arguments for `linq-eval run`     e.g. "--dtype float16"
 #   COMPARE_ARGS  extra arguments for `linq-eval compare` e.g. "--allow-drift"
 #   SKIP_RUN=1    gate an existing OUTPUT_DIR without running the model again
 #   LINQ_EVAL     the command to call                 linq-eval
+#
+# Against today's leaderboard scores: BENCHMARK="MTEB(eng, v2)" BASELINES=published-v2
+#   REFERENCE=published-v2:Linq-AI-Research/Linq-Embed-Mistral TASKS="SCIDOCS FEVERHardNegatives".
 #
 # Writes OUTPUT_DIR/compare.md (also appended to $GITHUB_STEP_SUMMARY when set) and
 # OUTPUT_DIR/report.html. Exit status: that of `linq-eval compare` (0 pass, 1 regression or
@@ -24,6 +29,8 @@ MODEL=${MODEL:-Linq-AI-Research/Linq-Embed-Mistral}
 TASKS=${TASKS:-SciFact NFCorpus ArguAna}
 REFERENCE=${REFERENCE:-published:Linq-AI-Research/Linq-Embed-Mistral}
 TOLERANCE=${TOLERANCE:-0.5}
+BENCHMARK=${BENCHMARK:-MTEB(eng, v1)}
+BASELINES=${BASELINES:-published}
 read -r -a tasks <<<"$TASKS"
 read -r -a run_args <<<"${RUN_ARGS:-}"
 read -r -a compare_args <<<"${COMPARE_ARGS:-}"
@@ -39,7 +46,7 @@ mkdir -p "$OUT"
 echo "== linq-eval compare: $OUT vs $REFERENCE (tolerance $TOLERANCE)" >&2
 status=0
 "${linq_eval[@]}" compare "$OUT" --reference "$REFERENCE" --tasks "${tasks[@]}" \
-  --tolerance "$TOLERANCE" --format markdown ${compare_args[@]+"${compare_args[@]}"} \
+  --tolerance "$TOLERANCE" --benchmark "$BENCHMARK" --format markdown ${compare_args[@]+"${compare_args[@]}"} \
   >"$OUT/compare.md" || status=$?
 cat "$OUT/compare.md"
 if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
@@ -50,7 +57,7 @@ if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
 fi
 
 # The HTML report is for people; it never decides the gate.
-"${linq_eval[@]}" table "$OUT" --baselines published --per-task --format html \
+"${linq_eval[@]}" table "$OUT" --baselines "$BASELINES" --benchmark "$BENCHMARK" --per-task --format html \
   --output "$OUT/report.html" || echo "warning: could not write $OUT/report.html" >&2
 
 case $status in

@@ -34,6 +34,7 @@ from linq_eval.prompts.instruction_sets import (
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "e5_instructions.yaml"
 BENCHMARK = "MTEB(eng, v1)"
+BENCHMARK_V2 = "MTEB(eng, v2)"
 SUBFORUMS = [
     f"CQADupstack{s}Retrieval"
     for s in [
@@ -57,6 +58,13 @@ TEMPLATE = "Instruct: {instruction}\nQuery: "
 @pytest.fixture(scope="module")
 def benchmark_tasks() -> list[str]:
     return resolve_benchmark_tasks(BENCHMARK)
+
+
+@pytest.fixture(scope="module")
+def v2_additions(benchmark_tasks: list[str]) -> list[str]:
+    """The MTEB(eng, v2) tasks that MTEB(eng, v1) (with its subforums) does not have."""
+    v1 = set(resolve_benchmark_tasks(BENCHMARK, expand_aggregates=True))
+    return [t for t in resolve_benchmark_tasks(BENCHMARK_V2) if t not in v1]
 
 
 @pytest.fixture(scope="module")
@@ -91,22 +99,33 @@ def test_named_sets_are_available() -> None:
 
 
 @pytest.mark.parametrize("name", ["e5", "mteb-v2"])
-def test_set_covers_benchmark_and_subforums_exactly(name: str, benchmark_tasks: list[str]) -> None:
+def test_set_covers_benchmark_and_subforums_exactly(
+    name: str, benchmark_tasks: list[str], v2_additions: list[str]
+) -> None:
     iset = load_instruction_set(name)
     assert iset.name == name
     assert iset.version == "1.0.0"
     assert iset.template == TEMPLATE
     assert iset.source
-    assert set(iset.instructions) == set(benchmark_tasks) | set(SUBFORUMS)
-    assert len(iset.instructions) == 68
+    v1_entries = set(benchmark_tasks) | set(SUBFORUMS)
+    assert len(v1_entries) == 68
+    assert len(v2_additions) == 14
+    # The 68 MTEB(eng, v1) entries, and beside them exactly the 14 tasks MTEB(eng, v2) adds.
+    assert set(iset.instructions) == v1_entries | set(v2_additions)
     covered = validate_against_benchmark(iset, BENCHMARK)
-    assert set(covered) == set(iset.instructions)
+    assert set(covered) == v1_entries
+    covered_v2 = validate_against_benchmark(iset, BENCHMARK_V2)
+    assert len(covered_v2) == 41 and set(covered_v2) <= set(iset.instructions)
 
 
 def test_e5_strings_are_verbatim(e5: InstructionSet, reference: dict[str, dict[str, str]]) -> None:
-    assert dict(e5.instructions) == {
-        task: entry["instruction"] for task, entry in reference.items()
-    }
+    v1_entries = {task: e5.instructions[task] for task in e5.instructions if task in reference}
+    assert v1_entries == {task: entry["instruction"] for task, entry in reference.items()}
+    # Every other entry names the v1 task whose verbatim e5 instruction it carries.
+    for task in set(e5.instructions) - set(reference):
+        origin = e5.origins[task]
+        source = origin.get("parent") or origin["borrowed_from"]
+        assert e5.get(task) == reference[source]["instruction"], task
 
 
 def test_mteb_v2_differs_from_e5_only_where_reference_says(
@@ -116,7 +135,7 @@ def test_mteb_v2_differs_from_e5_only_where_reference_says(
         task: entry.get("mteb_v2_prompt_differs", entry["instruction"])
         for task, entry in reference.items()
     }
-    assert dict(mteb_v2.instructions) == expected
+    assert {t: mteb_v2.instructions[t] for t in reference} == expected
     differing = {t for t, e in reference.items() if "mteb_v2_prompt_differs" in e}
     assert differing == {"SummEval", "CQADupstackRetrieval", *SUBFORUMS}
 
@@ -144,7 +163,7 @@ def _mteb_linq_encoder() -> object:
 
 
 def test_mteb_v2_set_equals_what_installed_mteb_produces(
-    mteb_v2: InstructionSet, benchmark_tasks: list[str]
+    mteb_v2: InstructionSet, benchmark_tasks: list[str], v2_additions: list[str]
 ) -> None:
     import mteb
     from mteb.types import PromptType
@@ -153,7 +172,7 @@ def test_mteb_v2_set_equals_what_installed_mteb_produces(
     produced: dict[str, str] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name in benchmark_tasks:
+        for name in [*benchmark_tasks, *v2_additions]:
             task = mteb.get_task(name)
             # An aggregate (CQADupstackRetrieval) encodes nothing itself: its subtasks do.
             for sub in task.metadata.tasks if task.is_aggregate else [task]:
@@ -423,7 +442,7 @@ def test_cli_validate_instructions(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(app, ["validate-instructions"])
     assert ok.exit_code == 0, ok.output
-    assert "ok   e5 1.0.0: 68 tasks" in ok.stdout and "ok   mteb-v2" in ok.stdout
+    assert "ok   e5 1.0.0: 82 tasks" in ok.stdout and "ok   mteb-v2" in ok.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text(_yaml_file(tasks={"SciFacts": "x"}), encoding="utf-8")
     result = runner.invoke(app, ["validate-instructions", str(bad), "--no-coverage"])

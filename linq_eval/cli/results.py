@@ -16,7 +16,7 @@ def table_command(
         "baselines (published:<org/model>).",
     ),
     baselines: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
-        None, "--baselines", help="Add a shipped baseline set (published)."
+        None, "--baselines", help="Add a shipped baseline set (published, published-v2)."
     ),
     remote: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
         None,
@@ -42,6 +42,7 @@ def table_command(
     \b
     Examples:
       linq-eval table --baselines published --round 1          # the card's table
+      linq-eval table --baselines published-v2 --benchmark "MTEB(eng, v2)"   # leaderboard today
       linq-eval table runs/linq --baselines published --reference published:Linq-AI-Research/Linq-Embed-Mistral
       linq-eval table runs/linq --per-task --format csv --output scores.csv
       linq-eval table runs/linq --baselines published --format html --output report.html

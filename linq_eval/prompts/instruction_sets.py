@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import string
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +29,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from linq_eval import paths
 from linq_eval.errors import ConfigError, UnknownNameError, did_you_mean
 from linq_eval.model.policies import Policy, get_policy
+from linq_eval.prompts.instruction_file import read_instruction_file
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -48,10 +46,6 @@ INSTRUCTIONS_DIR = Path(os.environ.get(INSTRUCTIONS_DIR_ENV) or DEFAULT_INSTRUCT
 
 DEFAULT_BENCHMARK = "MTEB(eng, v1)"
 
-REQUIRED_KEYS = ("name", "version", "source", "template", "tasks")
-"""Top-level keys every instruction file has, and the only ones it may have."""
-
-_STR_TAG = "tag:yaml.org,2002:str"
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -92,9 +86,14 @@ class InstructionSet:
     """Exact mteb task name -> instruction sentence (read-only)."""
     path: Path | None = None
     """The file it was loaded from (None when built in code)."""
+    origins: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    """Task -> where its instruction comes from (``parent`` or ``borrowed_from``, ``reason``),
+    for the entries that say so (read-only)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "instructions", MappingProxyType(dict(self.instructions)))
+        frozen = {t: MappingProxyType(dict(o)) for t, o in self.origins.items()}
+        object.__setattr__(self, "origins", MappingProxyType(frozen))
 
     def __hash__(self) -> int:
         return hash((self.name, self.version, self.template, self.prompt_hash()))
@@ -120,12 +119,14 @@ class InstructionSet:
         """Raise one error listing every task of ``task_names`` that has no instruction."""
         missing = sorted({t for t in task_names if t not in self.instructions})
         if missing:
-            raise UnknownNamesError(
+            error = UnknownNamesError(
                 "task",
                 missing,
                 self.instructions,
                 what=f"Instruction set {self.name!r} ({self._where()}) has no instruction for",
             )
+            error.args = (f"{error.args[0]} {SUPPLY_HINT}",)
+            raise error
 
     def prefix(self, task_name: str, template: str | None = None) -> str:
         """The full prefix of an instructed input of this task (template filled in)."""
@@ -153,6 +154,16 @@ class InstructionSet:
 
     def _where(self) -> str:
         return str(self.path) if self.path else "built in code"
+
+
+SUPPLY_HINT = (
+    "To run them, give an instruction set that covers them: copy task_instructions/e5.yaml "
+    '(keys name, version, source, template, and tasks: one `TaskName: "instruction"` line '
+    "per task; the format is in task_instructions/README.md), add the tasks listed, check it "
+    "with `linq-eval validate-instructions PATH --benchmark NAME` and pass it with "
+    "`--instructions PATH`."
+)
+"""How to supply instructions for tasks a set lacks (appended to the missing-task error)."""
 
 
 def prompt_hash(instructions: Mapping[str, str], template: str) -> str:
@@ -225,165 +236,9 @@ def parse_instruction_file(
     path: Path, *, expected_name: str | None = None, check_registry: bool = True
 ) -> InstructionSet:
     """Parse and validate one instruction file (uncached); see ``load_instruction_set``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Cannot read instruction file {str(path)!r}: {exc}") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
-
-    problems: list[tuple[int, str]] = []
-    values, value_lines, tasks, task_lines = _check_structure(root, problems)
-
-    name = values.get("name")
-    if expected_name is not None and name is not None and name != expected_name:
-        message = f"name {name!r} must equal the file stem {expected_name!r} (sets go by file name)"
-        problems.append((value_lines["name"], message))
-    if check_registry and task_lines:
-        known = _mteb_task_names()
-        for task, line in task_lines.items():
-            if task not in known:
-                close = did_you_mean(task, known)
-                hint = f"; did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
-                problems.append((line, f"task {task!r} is not an mteb task{hint}"))
-
-    if problems:
-        problems.sort(key=lambda p: p[0])
-        listing = "\n".join(f"  {path}:{line}: {msg}" for line, msg in problems)
-        raise ConfigError(
-            f"Instruction file {str(path)!r} has {len(problems)} problem(s):\n{listing}"
-        )
-    return InstructionSet(
-        name=values["name"],
-        version=values["version"],
-        source=values["source"],
-        template=values["template"],
-        instructions=tasks,
-        path=path,
-    )
-
-
-def _check_structure(
-    root: yaml.Node | None, problems: list[tuple[int, str]]
-) -> tuple[dict[str, str], dict[str, int], dict[str, str], dict[str, int]]:
-    """Check the node tree, filling ``problems`` with (line, message).
-
-    Returns the valid top-level values, their lines, the valid tasks and the tasks' lines.
-    """
-    values: dict[str, str] = {}
-    value_lines: dict[str, int] = {}
-    tasks: dict[str, str] = {}
-    task_lines: dict[str, int] = {}
-    if not isinstance(root, yaml.MappingNode):
-        line = root.start_mark.line + 1 if root is not None else 1
-        problems.append((line, f"the file must be a mapping with keys {list(REQUIRED_KEYS)}"))
-        return values, value_lines, tasks, task_lines
-
-    seen: dict[str, int] = {}
-    for key_node, value_node in root.value:
-        line = key_node.start_mark.line + 1
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-        if not isinstance(key, str):
-            problems.append((line, "top-level keys must be plain strings"))
-            continue
-        if key in seen:
-            problems.append((line, f"duplicate key {key!r} (first on line {seen[key]})"))
-            continue
-        seen[key] = line
-        if key not in REQUIRED_KEYS:
-            close = did_you_mean(key, REQUIRED_KEYS)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append(
-                (line, f"unknown key {key!r}{hint} (valid keys: {', '.join(REQUIRED_KEYS)})")
-            )
-            continue
-        if key == "tasks":
-            _check_tasks(value_node, problems, tasks, task_lines)
-            continue
-        value_line = value_node.start_mark.line + 1
-        if not _is_str(value_node):
-            shown = getattr(value_node, "value", "")
-            shown = shown if isinstance(shown, str) else type(value_node).__name__
-            problems.append((value_line, f"{key!r} must be a string (quote it), got {shown!r}"))
-            continue
-        value = value_node.value
-        if not value.strip():
-            problems.append((value_line, f"{key!r} must not be empty"))
-            continue
-        if key == "template":
-            fields = _format_fields(value)
-            if fields is None:
-                problems.append((value_line, "template is not a valid format string"))
-                continue
-            if "instruction" not in fields:
-                problems.append((value_line, "template must contain '{instruction}'"))
-                continue
-            if fields - {"instruction"}:
-                other = ", ".join(sorted(fields - {"instruction"}))
-                problems.append(
-                    (value_line, f"template may only use '{{instruction}}', not {other}")
-                )
-                continue
-        values[key] = value
-        value_lines[key] = value_line
-
-    start_line = root.start_mark.line + 1
-    for key in REQUIRED_KEYS:
-        if key not in seen:
-            problems.append((start_line, f"missing required key {key!r}"))
-    return values, value_lines, tasks, task_lines
-
-
-def _check_tasks(
-    node: yaml.Node,
-    problems: list[tuple[int, str]],
-    tasks: dict[str, str],
-    task_lines: dict[str, int],
-) -> None:
-    if not isinstance(node, yaml.MappingNode):
-        problems.append(
-            (node.start_mark.line + 1, "'tasks' must be a mapping of task name -> instruction")
-        )
-        return
-    if not node.value:
-        problems.append((node.start_mark.line + 1, "'tasks' is empty"))
-    for key_node, value_node in node.value:
-        line = key_node.start_mark.line + 1
-        if not _is_str(key_node) or not key_node.value.strip():
-            problems.append((line, "task names must be non-empty strings"))
-            continue
-        task = key_node.value
-        if task in task_lines:
-            problems.append((line, f"duplicate task {task!r} (first on line {task_lines[task]})"))
-            continue
-        task_lines[task] = line
-        if not _is_str(value_node):
-            problems.append((line, f"instruction of {task!r} must be a string (quote it)"))
-            continue
-        instruction = value_node.value
-        if not instruction.strip():
-            problems.append((line, f"instruction of {task!r} is empty"))
-            continue
-        if instruction != instruction.strip():
-            problems.append((line, f"instruction of {task!r} has leading or trailing whitespace"))
-            continue
-        tasks[task] = instruction
-
-
-def _is_str(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG
-
-
-def _format_fields(template: str) -> set[str] | None:
-    try:
-        return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError:
-        return None
+    registry = (_mteb_task_names(), _mteb_parent_of) if check_registry else None
+    parsed = read_instruction_file(path, expected_name=expected_name, registry=registry)
+    return InstructionSet(**parsed, path=path)
 
 
 # --- mteb look-ups (lazy: mteb is imported only here) ---
@@ -410,6 +265,16 @@ def _mteb_task_names() -> frozenset[str]:
             exclude_beta=False,
         )
     return frozenset(t.metadata.name for t in tasks)
+
+
+def _mteb_parent_of(task: str, parent: str) -> bool:
+    """Whether mteb records ``task`` as adapted from ``parent`` (or ``parent`` superseded by
+    it); False when either name is not an mteb task."""
+    known = _mteb_task_names()
+    if task not in known or parent not in known:
+        return False
+    adapted = _mteb_task(task).metadata.adapted_from or []
+    return parent in adapted or _mteb_task(parent).metadata.superseded_by == task
 
 
 def _mteb_task(name: str) -> AbsTask:

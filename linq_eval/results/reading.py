@@ -82,10 +82,15 @@ class ResultSet:
         return sorted(self.task_files)
 
     @property
+    def is_baseline(self) -> bool:
+        """True for a model of a shipped baseline set (its source is the set's name)."""
+        return self.source not in ("run", "mteb", "remote")
+
+    @property
     def ref(self) -> str:
-        """How to name this result set on the command line."""
-        if self.source == BASELINE_PREFIX:
-            return f"{BASELINE_PREFIX}:{self.model}"
+        """How to name this result set on the command line (``published:<org/model>``)."""
+        if self.is_baseline:
+            return f"{self.source}:{self.model}"
         return f"{self.model}@{self.revision}"
 
     def task_result(self, task_name: str) -> TaskResult | None:
@@ -269,17 +274,32 @@ def _load_baseline_folder(folder: Path, *, validate: bool) -> list[ResultSet]:
     set_name = index.get("name", folder.name)
     sets = []
     for entry in models:
-        sub = folder / entry["folder"]
-        if not _has_task_files(sub):
-            raise ResultsError(f"{sub}: baseline folder listed in the index holds no results")
-        rs = _read_revision_folder(sub, source=set_name)
+        subs = [folder / f for f in entry.get("folders") or [entry["folder"]]]
+        for sub in subs:
+            if not _has_task_files(sub):
+                raise ResultsError(f"{sub}: baseline folder listed in the index holds no results")
+        rs = _read_revision_folder(subs[0], source=set_name)
+        if len(subs) > 1:
+            _join_revision_folders(rs, subs, entry)
         rs.model = entry.get("model", rs.model)
         rs.label = entry.get("label") or rs.label
-        rs.provenance = {k: v for k, v in entry.items() if k not in {"folder", "label"}}
+        rs.provenance = {k: v for k, v in entry.items() if k not in {"folder", "folders", "label"}}
         sets.append(rs)
     if validate:
         _validate(sets)
     return sets
+
+
+def _join_revision_folders(rs: ResultSet, subs: list[Path], entry: dict[str, Any]) -> None:
+    """One model's results kept in several revision folders, read as one result set (what
+    mteb's leaderboard shows after ``join_revisions``); a task in two folders is an error."""
+    for sub in subs[1:]:
+        for name, path in _task_files(sub).items():
+            if name in rs.task_files:
+                raise ResultsError(f"{path}: task {name} is also in {rs.task_files[name]}")
+            rs.task_files[name] = path
+    rs.path = subs[0].parent
+    rs.revision = entry.get("revision") or rs.revision
 
 
 def load_remote(

@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.results.reading import BASELINE_PREFIX, ResultSet
+from linq_eval.results.reading import ResultSet
 
 if TYPE_CHECKING:
     from mteb import TaskResult
@@ -50,6 +50,15 @@ TYPE_ORDER = (
 LEAD_TYPE = "Retrieval"
 """The type the card shows first."""
 MEAN_TASK_TYPE = "Mean(TaskType)"
+"""The card layout's name for the mean of the type means."""
+CARD_LAYOUT_BENCHMARKS = frozenset({"MTEB(eng, v1)"})
+"""Benchmarks tabulated in the Linq-Embed-Mistral card's layout: ``Retrieval (15)``,
+``Average (56)``, ``Mean(TaskType)``, then the other types. Every other benchmark gets the
+leaderboard's layout: ``Mean (Task)``, ``Mean (TaskType)``, then one column per type."""
+LEADERBOARD_MEAN_TASK = "Mean (Task)"
+"""mteb leaderboard's column of the plain mean over all tasks."""
+LEADERBOARD_MEAN_TASK_TYPE = "Mean (TaskType)"
+"""mteb leaderboard's column of the mean of the type means."""
 FORMATS = ("markdown", "csv", "json", "latex", "html")
 SORTS = ("input", "average", "retrieval")
 Format = Literal["markdown", "csv", "json", "latex", "html"]
@@ -281,7 +290,7 @@ class Row:
     @property
     def is_baseline(self) -> bool:
         """True for a shipped baseline row."""
-        return self.result_set.source == BASELINE_PREFIX
+        return self.result_set.is_baseline
 
 
 def type_column(spec: BenchmarkSpec, task_type: str) -> str:
@@ -289,13 +298,27 @@ def type_column(spec: BenchmarkSpec, task_type: str) -> str:
     return f"{task_type} ({len(spec.of_type(task_type))})"
 
 
+def card_layout(spec: BenchmarkSpec) -> bool:
+    """Whether the benchmark is tabulated in the card's layout (else the leaderboard's)."""
+    return spec.name in CARD_LAYOUT_BENCHMARKS
+
+
 def average_column(spec: BenchmarkSpec) -> str:
-    """Column name of the plain mean of all tasks: ``Average (56)``."""
-    return f"Average ({len(spec.tasks)})"
+    """Column name of the plain mean of all tasks: ``Average (56)``, or ``Mean (Task)``."""
+    return f"Average ({len(spec.tasks)})" if card_layout(spec) else LEADERBOARD_MEAN_TASK
+
+
+def mean_type_column(spec: BenchmarkSpec) -> str:
+    """Column name of the mean of the type means: ``Mean(TaskType)``, or ``Mean (TaskType)``."""
+    return MEAN_TASK_TYPE if card_layout(spec) else LEADERBOARD_MEAN_TASK_TYPE
 
 
 def summary_columns(spec: BenchmarkSpec) -> list[str]:
-    """The card's columns first (Retrieval, Average), then Mean(TaskType) and the other types."""
+    """Card layout: the card's columns first (Retrieval, Average), then Mean(TaskType) and the
+    other types. Leaderboard layout: Mean (Task), Mean (TaskType), then every type."""
+    if not card_layout(spec):
+        types = [type_column(spec, t) for t in spec.types]
+        return [average_column(spec), mean_type_column(spec), *types]
     cols = []
     if LEAD_TYPE in spec.types:
         cols.append(type_column(spec, LEAD_TYPE))
@@ -318,7 +341,9 @@ def summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
     means[average_column(spec)] = Mean(
         _plain_mean(s.score for s in available), len(available), len(spec.tasks)
     )
-    means[MEAN_TASK_TYPE] = Mean(_plain_mean(present_types), len(available), len(spec.tasks))
+    means[mean_type_column(spec)] = Mean(
+        _plain_mean(present_types), len(available), len(spec.tasks)
+    )
     if len(available) == len(spec.tasks):
         means.update(_mteb_means(spec, [s.result for s in available]))
     ordered = {c: means[c] for c in summary_columns(spec)}
@@ -338,7 +363,7 @@ def _mteb_means(spec: BenchmarkSpec, results: list[TaskResult | None]) -> dict[s
     if mean_task is not None:
         out[average_column(spec)] = Mean(mean_task * 100, n, n)
     if mean_type is not None:
-        out[MEAN_TASK_TYPE] = Mean(mean_type * 100, n, n)
+        out[mean_type_column(spec)] = Mean(mean_type * 100, n, n)
     for t, value in by_type.items():
         if value is not None and t in spec.types:
             k = len(spec.of_type(t))
@@ -423,9 +448,7 @@ def _unique_labels(sets: Sequence[ResultSet]) -> list[str]:
     for i, rs in enumerate(sets):
         if original.count(rs.label) > 1:
             labels[i] = (
-                f"{rs.label} ({rs.source})"
-                if rs.source == BASELINE_PREFIX
-                else f"{rs.label} @{rs.revision[:8]}"
+                f"{rs.label} ({rs.source})" if rs.is_baseline else f"{rs.label} @{rs.revision[:8]}"
             )
     seen: dict[str, int] = {}
     for i, label in enumerate(labels):

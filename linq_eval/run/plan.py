@@ -24,6 +24,8 @@ from linq_eval.errors import ConfigError, UnknownNameError
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
 
+    from linq_eval.run.cache_reuse import CacheReuse
+
 DEFAULT_BENCHMARK = "MTEB(eng, v1)"
 
 CHARS_PER_TOKEN = 4.0
@@ -173,6 +175,8 @@ class TaskEstimate:
     """The part of ``tokens`` spent on the document side (the corpus, for retrieval)."""
     known: bool = True
     """False when mteb ships no statistics for the task (its size counts as 0)."""
+    side_tokens: Mapping[str, int] = field(default_factory=dict, compare=False)
+    """``tokens`` by input side (``queries``, ``documents``, ``text``, ``text1`` ...)."""
 
 
 def _side_stats(split_stats: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -221,6 +225,10 @@ def estimate_task(
             )
             for sub in meta.tasks
         ]
+        sides: dict[str, int] = {}
+        for part in parts:
+            for side, n in part.side_tokens.items():
+                sides[side] = sides.get(side, 0) + n
         return TaskEstimate(
             meta.name,
             meta.type,
@@ -229,21 +237,24 @@ def estimate_task(
             tokens=sum(p.tokens for p in parts),
             document_tokens=sum(p.document_tokens for p in parts),
             known=all(p.known for p in parts),
+            side_tokens=sides,
         )
     stats = meta.descriptive_stats
     if not stats or any(split not in stats for split in task.eval_splits):
         return TaskEstimate(meta.name, meta.type, known=False)
     prefix = (prompts or {}).get(meta.name, {})
     texts = unique = tokens = doc_tokens = 0
+    side_tokens: dict[str, int] = {}
 
     def add(side: str, n_texts: int, n_unique: int, avg_chars: float) -> None:
         nonlocal texts, unique, tokens, doc_tokens
-        kind = "query" if side in QUERY_SIDES else "document"
+        kind = side_kind(side)
         chars = avg_chars + len(prefix.get(kind, ""))
         per_text = min(max_length, math.ceil(chars / chars_per_token) + special_tokens)
         texts += n_texts
         unique += n_unique
         tokens += n_unique * per_text
+        side_tokens[side] = side_tokens.get(side, 0) + n_unique * per_text
         if kind == "document":
             doc_tokens += n_unique * per_text
 
@@ -263,7 +274,14 @@ def estimate_task(
                     * int(getattr(task, "n_experiments", 10))
                 )
                 add("text", n_train, n_train, float(sides["text"].get("average_text_length", 0)))
-    return TaskEstimate(meta.name, meta.type, texts, unique, tokens, doc_tokens)
+    return TaskEstimate(
+        meta.name, meta.type, texts, unique, tokens, doc_tokens, side_tokens=side_tokens
+    )
+
+
+def side_kind(side: str) -> str:
+    """``query`` or ``document``: which prompt an input side of the statistics receives."""
+    return "query" if side in QUERY_SIDES else "document"
 
 
 def shared_corpus_of(name: str, names: Iterable[str]) -> str | None:
@@ -321,15 +339,25 @@ class PlanRow:
     """Its results are complete in the output folder."""
     shares_corpus_with: str | None = None
     """A task of the same run whose corpus embeddings it reuses."""
+    cached: CacheReuse | None = None
+    """Estimated part of its tokens that earlier tasks in the folder left in the embedding
+    cache (``linq_eval.run.cache_reuse``)."""
+
+    @property
+    def cached_tokens(self) -> int:
+        """Estimated tokens already in the embedding cache (0 when done: nothing to encode)."""
+        return 0 if self.done or self.cached is None else self.cached.tokens
 
     @property
     def tokens_to_encode(self) -> int:
-        """Tokens left to encode (0 when done; the corpus counted once when shared)."""
+        """Tokens left to encode (0 when done; the corpus counted once when shared; less the
+        estimated cached tokens)."""
         if self.done:
             return 0
+        tokens = self.estimate.tokens
         if self.shares_corpus_with:
-            return self.estimate.tokens - self.estimate.document_tokens
-        return self.estimate.tokens
+            tokens -= self.estimate.document_tokens
+        return max(0, tokens - self.cached_tokens)
 
 
 @dataclass(frozen=True)
@@ -362,6 +390,16 @@ class Plan:
         return sum(r.tokens_to_encode for r in self.rows)
 
     @property
+    def done_tokens(self) -> int:
+        """Tokens of the tasks whose results the folder already holds."""
+        return sum(r.estimate.tokens for r in self.rows if r.done)
+
+    @property
+    def cached_tokens(self) -> int:
+        """Estimated tokens of the other tasks already in the embedding cache."""
+        return sum(r.cached_tokens for r in self.rows)
+
+    @property
     def gpu_hours(self) -> float:
         return self.tokens_to_encode / self.tokens_per_s / 3600.0
 
@@ -382,14 +420,24 @@ class Plan:
                     "tokens_to_encode": r.tokens_to_encode,
                     "done": r.done,
                     "shares_corpus_with": r.shares_corpus_with,
+                    "cached_tokens_estimate": r.cached_tokens,
+                    "cached_from": _cached_from(r),
                     "statistics": r.estimate.known,
                 }
                 for r in self.rows
             },
             "total_tokens": self.total_tokens,
+            "done_tokens": self.done_tokens,
+            "cached_tokens_estimate": self.cached_tokens,
             "tokens_to_encode": self.tokens_to_encode,
             "gpu_hours": round(self.gpu_hours, 3),
         }
+
+
+def _cached_from(row: PlanRow) -> dict[str, Any] | None:
+    if not row.cached_tokens or row.cached is None:
+        return None
+    return {"task": row.cached.source, "basis": row.cached.basis, "sides": list(row.cached.sides)}
 
 
 def _human(n: float) -> str:
@@ -416,6 +464,10 @@ def render_plan(plan: Plan) -> str:
             status = "to run (size unknown: no mteb statistics)"
         elif r.shares_corpus_with:
             status = f"to run (corpus cached with {r.shares_corpus_with})"
+        elif r.cached_tokens and r.cached is not None:
+            share = r.cached_tokens / e.tokens if e.tokens else 0.0
+            shown = f"{share:.0%}" if share >= 0.005 else "<1%"
+            status = f"to run (~{shown} cached: {r.cached.basis} as {r.cached.source})"
         else:
             status = "to run"
         lines.append(
@@ -428,6 +480,14 @@ def render_plan(plan: Plan) -> str:
         f"{_human(plan.tokens_to_encode)} to encode (max_length {plan.max_length}, "
         f"{CHARS_PER_TOKEN:g} chars/token)"
     )
+    if plan.cached_tokens:
+        total = plan.total_tokens or 1
+        lines.append(
+            f"# already here: {_human(plan.done_tokens)} tokens in done tasks "
+            f"({plan.done_tokens / total:.0%}), ~{_human(plan.cached_tokens)} more in the "
+            f"embedding cache ({plan.cached_tokens / total:.0%}, an estimate: texts that done "
+            "tasks share with these)"
+        )
     lines.append(
         f"# estimated {plan.gpu_hours:.2f} GPU-hours at {plan.tokens_per_s:,.0f} tokens/s "
         "(--tokens-per-s to change)"

@@ -55,6 +55,7 @@ from linq_eval.atomic import (
     scratch_prefix,
 )
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
+from linq_eval.run.cache_reuse import estimate_reuse
 from linq_eval.run.local_data import require_task_data
 from linq_eval.run.plan import (
     DEFAULT_TOKENS_PER_S,
@@ -697,11 +698,19 @@ def prepare(config: RunConfig) -> _Prepared:
     meta = model_meta_for(profile)
     folder = result_folder(config.output, meta)
     chosen_names = [e.name for e in chosen]
+    cached = estimate_reuse(
+        tasks,
+        chosen,
+        folder,
+        prompts_of=lambda names: profile_prompts(profile, names),
+        cache_dir=config.embedding_cache_dir,
+    )
     rows = [
         PlanRow(
             e,
             done=task_done(folder, t) if folder.is_dir() else False,
             shares_corpus_with=shared_corpus_of(e.name, chosen_names),
+            cached=cached.get(e.name),
         )
         for e, t in zip(chosen, tasks, strict=True)
     ]

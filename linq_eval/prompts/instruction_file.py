@@ -1,0 +1,284 @@
+"""Reading instruction YAML files: their format, and every check a file must pass.
+
+The format is described in ``task_instructions/README.md``. ``read_instruction_file`` collects
+all of a file's problems, each with its line number, into one ``ConfigError``; mteb's task
+registry is passed in by the caller (``linq_eval.prompts.instruction_sets``), so this module
+never imports mteb.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from linq_eval.errors import ConfigError, did_you_mean
+
+REQUIRED_KEYS = ("name", "version", "source", "template", "tasks")
+"""Top-level keys every instruction file has, and the only ones it may have."""
+
+ENTRY_KEYS = ("instruction", "parent", "borrowed_from", "reason")
+"""Keys of a task entry written as a mapping (a plain string entry is just the instruction).
+
+``parent``: the task this one is a versioned successor of (mteb lists it in the task's
+``adapted_from``); its instruction must be the parent's, verbatim. ``borrowed_from``: a task
+whose instruction this one reuses without descending from it; needs a ``reason``."""
+ORIGIN_KEYS = ("parent", "borrowed_from")
+"""Entry keys that name the task an instruction comes from (at most one per entry)."""
+
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def read_instruction_file(
+    path: Path,
+    *,
+    expected_name: str | None = None,
+    registry: tuple[frozenset[str], Callable[[str, str], bool]] | None = None,
+) -> dict[str, Any]:
+    """Parse and validate one instruction file: every problem in one ``ConfigError``.
+
+    ``registry``: mteb's task names and a ``(task, parent) -> bool`` check of mteb's
+    adapted_from / superseded_by relation; None skips the registry checks. Returns the
+    keyword arguments of an ``InstructionSet`` (name, version, source, template,
+    instructions, origins).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read instruction file {str(path)!r}: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+
+    problems: list[tuple[int, str]] = []
+    origins: dict[str, dict[str, str]] = {}
+    values, value_lines, tasks, task_lines = _check_structure(root, problems, origins)
+    _check_origins(tasks, task_lines, origins, problems, registry=registry)
+
+    name = values.get("name")
+    if expected_name is not None and name is not None and name != expected_name:
+        message = f"name {name!r} must equal the file stem {expected_name!r} (sets go by file name)"
+        problems.append((value_lines["name"], message))
+    if registry is not None and task_lines:
+        known = registry[0]
+        for task, line in task_lines.items():
+            if task not in known:
+                close = did_you_mean(task, known)
+                hint = f"; did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
+                problems.append((line, f"task {task!r} is not an mteb task{hint}"))
+
+    if problems:
+        problems.sort(key=lambda p: p[0])
+        listing = "\n".join(f"  {path}:{line}: {msg}" for line, msg in problems)
+        raise ConfigError(
+            f"Instruction file {str(path)!r} has {len(problems)} problem(s):\n{listing}"
+        )
+    return {
+        "name": values["name"],
+        "version": values["version"],
+        "source": values["source"],
+        "template": values["template"],
+        "instructions": tasks,
+        "origins": origins,
+    }
+
+
+def _check_structure(
+    root: yaml.Node | None,
+    problems: list[tuple[int, str]],
+    origins: dict[str, dict[str, str]],
+) -> tuple[dict[str, str], dict[str, int], dict[str, str], dict[str, int]]:
+    """Check the node tree, filling ``problems`` with (line, message) and ``origins`` with the
+    entries that name where their instruction comes from.
+
+    Returns the valid top-level values, their lines, the valid tasks and the tasks' lines.
+    """
+    values: dict[str, str] = {}
+    value_lines: dict[str, int] = {}
+    tasks: dict[str, str] = {}
+    task_lines: dict[str, int] = {}
+    if not isinstance(root, yaml.MappingNode):
+        line = root.start_mark.line + 1 if root is not None else 1
+        problems.append((line, f"the file must be a mapping with keys {list(REQUIRED_KEYS)}"))
+        return values, value_lines, tasks, task_lines
+
+    seen: dict[str, int] = {}
+    for key_node, value_node in root.value:
+        line = key_node.start_mark.line + 1
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            problems.append((line, "top-level keys must be plain strings"))
+            continue
+        if key in seen:
+            problems.append((line, f"duplicate key {key!r} (first on line {seen[key]})"))
+            continue
+        seen[key] = line
+        if key not in REQUIRED_KEYS:
+            close = did_you_mean(key, REQUIRED_KEYS)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(
+                (line, f"unknown key {key!r}{hint} (valid keys: {', '.join(REQUIRED_KEYS)})")
+            )
+            continue
+        if key == "tasks":
+            _check_tasks(value_node, problems, tasks, task_lines, origins)
+            continue
+        value_line = value_node.start_mark.line + 1
+        if not _is_str(value_node):
+            shown = getattr(value_node, "value", "")
+            shown = shown if isinstance(shown, str) else type(value_node).__name__
+            problems.append((value_line, f"{key!r} must be a string (quote it), got {shown!r}"))
+            continue
+        value = value_node.value
+        if not value.strip():
+            problems.append((value_line, f"{key!r} must not be empty"))
+            continue
+        if key == "template":
+            fields = _format_fields(value)
+            if fields is None:
+                problems.append((value_line, "template is not a valid format string"))
+                continue
+            if "instruction" not in fields:
+                problems.append((value_line, "template must contain '{instruction}'"))
+                continue
+            if fields - {"instruction"}:
+                other = ", ".join(sorted(fields - {"instruction"}))
+                problems.append(
+                    (value_line, f"template may only use '{{instruction}}', not {other}")
+                )
+                continue
+        values[key] = value
+        value_lines[key] = value_line
+
+    start_line = root.start_mark.line + 1
+    for key in REQUIRED_KEYS:
+        if key not in seen:
+            problems.append((start_line, f"missing required key {key!r}"))
+    return values, value_lines, tasks, task_lines
+
+
+def _check_tasks(
+    node: yaml.Node,
+    problems: list[tuple[int, str]],
+    tasks: dict[str, str],
+    task_lines: dict[str, int],
+    origins: dict[str, dict[str, str]],
+) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        problems.append(
+            (node.start_mark.line + 1, "'tasks' must be a mapping of task name -> instruction")
+        )
+        return
+    if not node.value:
+        problems.append((node.start_mark.line + 1, "'tasks' is empty"))
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if not _is_str(key_node) or not key_node.value.strip():
+            problems.append((line, "task names must be non-empty strings"))
+            continue
+        task = key_node.value
+        if task in task_lines:
+            problems.append((line, f"duplicate task {task!r} (first on line {task_lines[task]})"))
+            continue
+        task_lines[task] = line
+        if isinstance(value_node, yaml.MappingNode):
+            value_node = _check_entry(task, line, value_node, problems, origins)
+            if value_node is None:
+                continue
+        if not _is_str(value_node):
+            problems.append((line, f"instruction of {task!r} must be a string (quote it)"))
+            continue
+        instruction = value_node.value
+        if not instruction.strip():
+            problems.append((line, f"instruction of {task!r} is empty"))
+            continue
+        if instruction != instruction.strip():
+            problems.append((line, f"instruction of {task!r} has leading or trailing whitespace"))
+            continue
+        tasks[task] = instruction
+
+
+def _check_entry(
+    task: str,
+    task_line: int,
+    node: yaml.MappingNode,
+    problems: list[tuple[int, str]],
+    origins: dict[str, dict[str, str]],
+) -> yaml.Node | None:
+    """A task entry written as a mapping: record its origin keys, return its instruction node."""
+    entry: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        key = key_node.value if _is_str(key_node) else None
+        if key not in ENTRY_KEYS:
+            close = did_you_mean(str(key), ENTRY_KEYS)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            valid = ", ".join(ENTRY_KEYS)
+            message = f"unknown key {key!r} in the entry of {task!r}{hint} (valid keys: {valid})"
+            problems.append((line, message))
+        elif not _is_str(value_node) or not value_node.value.strip():
+            problems.append((line, f"{key!r} of {task!r} must be a non-empty string"))
+        else:
+            entry[key] = value_node
+    line = task_line
+    if "instruction" not in entry:
+        problems.append((line, f"the entry of {task!r} has no 'instruction'"))
+        return None
+    origin = {k: v.value for k, v in entry.items() if k != "instruction"}
+    if all(k in origin for k in ORIGIN_KEYS):
+        problems.append((line, f"{task!r}: give either 'parent' or 'borrowed_from', not both"))
+    elif "borrowed_from" in origin and "reason" not in origin:
+        problems.append((line, f"{task!r}: 'borrowed_from' needs a 'reason'"))
+    if origin:
+        origins[task] = origin
+    return entry["instruction"]
+
+
+def _check_origins(
+    tasks: Mapping[str, str],
+    task_lines: Mapping[str, int],
+    origins: Mapping[str, Mapping[str, str]],
+    problems: list[tuple[int, str]],
+    *,
+    registry: tuple[frozenset[str], Callable[[str, str], bool]] | None,
+) -> None:
+    """An entry's instruction must equal its parent's (or lender's), verbatim; with the
+    registry, mteb must list a ``parent`` as what the task is adapted from."""
+    for task, origin in origins.items():
+        line = task_lines[task]
+        for key in ORIGIN_KEYS:
+            source = origin.get(key)
+            if source is None or task not in tasks:
+                continue
+            if source not in tasks:
+                problems.append((line, f"{key} {source!r} of {task!r} has no instruction here"))
+            elif tasks[task] != tasks[source]:
+                message = (
+                    f"instruction of {task!r} must equal its {key} {source!r}'s, "
+                    f"verbatim: {tasks[task]!r} != {tasks[source]!r}"
+                )
+                problems.append((line, message))
+            if key == "parent" and registry is not None and not registry[1](task, source):
+                message = (
+                    f"mteb does not list {source!r} as a parent of {task!r} "
+                    "(adapted_from / superseded_by); use 'borrowed_from' with a 'reason'"
+                )
+                problems.append((line, message))
+
+
+def _is_str(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG
+
+
+def _format_fields(template: str) -> set[str] | None:
+    try:
+        return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError:
+        return None

@@ -1,0 +1,173 @@
+"""How much of a run the embedding cache of earlier runs already holds: an estimate.
+
+The embedding cache (``linq_eval.run.cache``) keys every vector by its exact input, instruction
+prefix and text, under one encoder identity, whatever task the input came from. So a task whose
+texts another task of the same folder already encoded costs only what is new, e.g. MTEB(eng, v2)
+after MTEB(eng, v1) in the same ``--output``. Which texts two tasks share is only known from the
+texts themselves, which a plan does not load; instead a side of a task (its queries, its corpus,
+its sentences ...) counts as cached when a task with a result file in the folder is
+
+- ``same dataset``: a task that reads the same dataset (path and revision); or
+- ``hard-negative subset``: the task's parent (mteb's ``adapted_from``) and the task is a
+  hard-negative version (``...HardNegatives``: the parent's test queries, a subset of them, and
+  the top 250 documents per query of the parent's corpus); or
+- ``same statistics``: the task's parent, and that side's statistics on the same subsets
+  (unique texts, average length) equal the parent's;
+
+and, under the run's policy and instruction set, that side gets the same instruction prefix as
+in the relative. Everything else counts as new, so the estimate errs towards encoding: a
+successor whose dataset changed (BiorxivClusteringP2P.v2, Touche2020Retrieval.v3's corpus) may
+share more texts than counted. It also assumes the cache folder still holds what the earlier
+runs encoded with the same model settings (a plan has no model to check the cache identity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from linq_eval.errors import LinqEvalError
+from linq_eval.run.plan import TaskEstimate, _side_stats, side_kind
+
+if TYPE_CHECKING:
+    from mteb.abstasks.abstask import AbsTask
+
+HARD_NEGATIVE_SUFFIX = "HardNegatives"
+"""mteb's name suffix of the hard-negative versions of retrieval tasks."""
+SAME_LENGTH = 1e-3
+"""Relative difference of average text lengths under which two sides count as equal."""
+
+Prompts = Mapping[str, Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class CacheReuse:
+    """The estimated part of one task's tokens that the embedding cache already holds."""
+
+    tokens: int
+    """Estimated tokens already cached."""
+    source: str
+    """The task with a result file here whose texts they are."""
+    basis: str
+    """``same dataset``, ``hard-negative subset`` or ``same statistics``."""
+    sides: tuple[str, ...]
+    """The input sides counted (``queries``, ``documents``, ``text`` ...)."""
+
+
+def estimate_reuse(
+    tasks: Sequence[AbsTask],
+    estimates: Sequence[TaskEstimate],
+    folder: Path,
+    *,
+    prompts_of: Callable[[list[str]], Prompts],
+    cache_dir: Path | None,
+) -> dict[str, CacheReuse]:
+    """Task name -> what the cache already holds of it, for tasks without a result file in
+    ``folder`` that have a relative with one. Empty without a (non-empty) cache folder."""
+    if cache_dir is None or not cache_dir.is_dir() or not any(cache_dir.iterdir()):
+        return {}
+    present = _result_tasks(folder)
+    if not present:
+        return {}
+    by_dataset: dict[tuple[str, str], list[str]] = {}
+    for name, task in present.items():
+        by_dataset.setdefault(_dataset_key(task), []).append(name)
+    reuse = {}
+    for task, estimate in zip(tasks, estimates, strict=True):
+        name = task.metadata.name
+        if name in present:
+            continue
+        candidates = [
+            _reuse_from(task, estimate, present[relative], basis, prompts_of)
+            for relative, basis in _relatives(task, present, by_dataset)
+        ]
+        best = max((c for c in candidates if c is not None), key=lambda c: c.tokens, default=None)
+        if best is not None:
+            reuse[name] = best
+    return reuse
+
+
+def _result_tasks(folder: Path) -> dict[str, AbsTask]:
+    """The mteb tasks that have a result file in ``folder``."""
+    from linq_eval.prompts.instruction_sets import _mteb_task, _mteb_task_names
+
+    if not folder.is_dir():
+        return {}
+    known = _mteb_task_names()
+    names = sorted(p.stem for p in folder.glob("*.json") if p.stem in known)
+    return {n: _mteb_task(n) for n in names}
+
+
+def _dataset_key(task: AbsTask) -> tuple[str, str]:
+    dataset = task.metadata.dataset or {}
+    return str(dataset.get("path")), str(dataset.get("revision"))
+
+
+def _relatives(
+    task: AbsTask, present: Mapping[str, AbsTask], by_dataset: Mapping[tuple[str, str], list[str]]
+) -> list[tuple[str, str]]:
+    """(task with a result here, basis) pairs whose texts this task may share."""
+    found = [(n, "same dataset") for n in by_dataset.get(_dataset_key(task), [])]
+    hard_negative = task.metadata.name.endswith(HARD_NEGATIVE_SUFFIX)
+    for parent in task.metadata.adapted_from or []:
+        if parent in present:
+            found.append((parent, "hard-negative subset" if hard_negative else "same statistics"))
+    return found
+
+
+def _reuse_from(
+    task: AbsTask,
+    estimate: TaskEstimate,
+    relative: AbsTask,
+    basis: str,
+    prompts_of: Callable[[list[str]], Prompts],
+) -> CacheReuse | None:
+    """What ``task`` shares with ``relative`` on this basis, or None."""
+    name, other = task.metadata.name, relative.metadata.name
+    sides = list(estimate.side_tokens)
+    if basis == "same statistics":
+        mine, theirs = (
+            _side_profile(task, task.hf_subsets),
+            _side_profile(relative, task.hf_subsets),
+        )
+        sides = [s for s in sides if s in mine and s in theirs and _same(mine[s], theirs[s])]
+    try:
+        prompts = prompts_of([name, other])
+    except LinqEvalError:  # the relative has no instruction in this set: nothing is shared
+        return None
+    sides = [
+        s for s in sides if prompts[name].get(side_kind(s)) == prompts[other].get(side_kind(s))
+    ]
+    tokens = sum(estimate.side_tokens[s] for s in sides)
+    if not tokens:
+        return None
+    return CacheReuse(tokens, other, basis, tuple(sides))
+
+
+def _side_profile(task: AbsTask, subsets: Sequence[str]) -> dict[str, tuple[int, float]]:
+    """Side -> (unique texts, average length) over the task's splits and ``subsets``."""
+    stats = task.metadata.descriptive_stats or {}
+    totals: dict[str, tuple[int, float, int]] = {}
+    for split in task.eval_splits:
+        split_stats = stats.get(split)
+        if not isinstance(split_stats, Mapping):
+            return {}
+        per_subset = split_stats.get("hf_subset_descriptive_stats") or {}
+        parts = [per_subset[s] for s in subsets if s in per_subset] or [split_stats]
+        for part in parts:
+            for side, s in _side_stats(part).items():
+                unique, chars, texts = totals.get(side, (0, 0.0, 0))
+                avg = float(s.get("average_text_length") or 0.0)
+                n = round(s["total_text_length"] / avg) if avg else 0
+                totals[side] = (
+                    unique + int(s["unique_texts"]),
+                    chars + s["total_text_length"],
+                    texts + n,
+                )
+    return {side: (u, c / t if t else 0.0) for side, (u, c, t) in totals.items()}
+
+
+def _same(a: tuple[int, float], b: tuple[int, float]) -> bool:
+    return a[0] == b[0] and abs(a[1] - b[1]) <= SAME_LENGTH * max(a[1], b[1], 1.0)
