@@ -13,7 +13,7 @@ What it guarantees, for every input:
 How fast it computes is declared in ``SpeedOptions`` (linq_eval.model.speed). The step that
 turns distinct input texts into raw vectors can be replaced per call (``encode_texts(...,
 embed=...)``): that is how an on-disk cache wraps an encoder from outside
-(linq_eval.run.cache.CachedEncoder).
+(linq_eval.run.cached_encoder.CachedEncoder).
 
 Only torch and transformers are needed at import: the GPU benchmark machine has no mteb,
 which is imported only where mteb objects are needed (ModelMeta, task metadata).
