@@ -16,15 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from linq_eval.bench.throughput import (
-    BenchConfig,
-    format_ablation,
-    format_table,
-    model_flops,
-    run_ablation,
-    run_bench,
-)
-from linq_eval.errors import ConfigError
+from linq_eval.bench.ablation import format_ablation, run_ablation
 from linq_eval.bench.lengthmix import (
     BIG_CORPORA,
     length_mix,
@@ -32,6 +24,9 @@ from linq_eval.bench.lengthmix import (
     scifact_texts,
     synthetic_word_counts,
 )
+from linq_eval.bench.measure import model_flops
+from linq_eval.bench.throughput import BenchConfig, format_table, run_bench
+from linq_eval.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 TOP_KEYS = {

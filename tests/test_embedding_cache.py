@@ -23,13 +23,8 @@ from linq_eval.atomic import (
     atomic_write_text,
     sha256_file,
 )
-from linq_eval.run.cache import (
-    EmbeddingCache,
-    cache_identity,
-    chunk_order,
-    open_cache,
-    round_to_storage,
-)
+from linq_eval.run.cache import EmbeddingCache, cache_identity, open_cache, round_to_storage
+from linq_eval.run.cached_encoder import CachedEncoder, chunk_order
 
 IDENTITY = {"model": "org/model", "revision": "abc", "dtype": "float32", "max_length": 512}
 
@@ -226,71 +221,59 @@ def sample_texts(n: int) -> list[str]:
 
 
 def test_cached_encoding_encodes_nothing_the_second_time(tiny_encoder, tmp_path):
-    enc = tiny_encoder
-    enc.chunk_texts = 16
-    enc.embedding_cache = open_cache(tmp_path, enc)
-    try:
-        texts = sample_texts(60) + ["dup", "dup"]
-        first = enc.encode_texts(texts, prefix="Q: ", label="t1")
-        assert enc.stats.per_task["t1"]["encoded_texts"] == 61
-        second = enc.encode_texts(texts, prefix="Q: ", label="t2")
-        assert enc.stats.per_task["t2"]["encoded_texts"] == 0
-        assert enc.stats.per_task["t2"]["cached_texts"] == 61
-        assert enc.stats.per_task["t2"]["tokens"] == 0
-        np.testing.assert_array_equal(first, second)
-        third = enc.encode_texts(texts, prefix="D: ", label="t3")  # other prefix: other key
-        assert enc.stats.per_task["t3"]["encoded_texts"] == 61
-        assert not np.array_equal(first, third)
-    finally:
-        enc.embedding_cache, enc.chunk_texts = None, None
+    enc = CachedEncoder(tiny_encoder, open_cache(tmp_path, tiny_encoder), chunk_texts=16)
+    texts = sample_texts(60) + ["dup", "dup"]
+    first = enc.encode_texts(texts, prefix="Q: ", label="t1")
+    assert enc.stats.per_task["t1"]["encoded_texts"] == 61
+    second = enc.encode_texts(texts, prefix="Q: ", label="t2")
+    assert enc.stats.per_task["t2"]["encoded_texts"] == 0
+    assert enc.stats.per_task["t2"]["cached_texts"] == 61
+    assert enc.stats.per_task["t2"]["tokens"] == 0
+    np.testing.assert_array_equal(first, second)
+    third = enc.encode_texts(texts, prefix="D: ", label="t3")  # other prefix: other key
+    assert enc.stats.per_task["t3"]["encoded_texts"] == 61
+    assert not np.array_equal(first, third)
 
 
-def test_resumed_encoding_equals_uninterrupted(tiny_encoder, tmp_path):
+def test_resumed_encoding_equals_uninterrupted(tiny_encoder, tmp_path, monkeypatch):
     """Chunks persisted before a 'kill' plus the rest afterwards == one uninterrupted pass."""
-    enc = tiny_encoder
+    inner = tiny_encoder
     texts = sample_texts(100)
-    enc.chunk_texts = 16
-    try:
-        enc.embedding_cache = open_cache(tmp_path / "a", enc)
-        uninterrupted = enc.encode_texts(texts, normalize=False, label="full")
+    full = CachedEncoder(inner, open_cache(tmp_path / "a", inner), chunk_texts=16)
+    uninterrupted = full.encode_texts(texts, normalize=False, label="full")
 
-        enc.embedding_cache = open_cache(tmp_path / "b", enc)
-        original_embed = enc._embed_ids
-        calls = {"n": 0}
+    killed = CachedEncoder(inner, open_cache(tmp_path / "b", inner), chunk_texts=16)
+    original_embed = inner.embed_ids
+    calls = {"n": 0}
 
-        def dying(ids, **kw):
-            calls["n"] += 1
-            if calls["n"] == 4:
-                raise KeyboardInterrupt  # killed during the 4th chunk
-            return original_embed(ids, **kw)
+    def dying(ids, **kw):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # killed during the 4th chunk
+        return original_embed(ids, **kw)
 
-        enc._embed_ids = dying
+    with monkeypatch.context() as patch:
+        patch.setattr(inner, "embed_ids", dying)
         with pytest.raises(KeyboardInterrupt):
-            enc.encode_texts(texts, normalize=False, label="killed")
-        del enc._embed_ids
-        assert len(list((enc.embedding_cache.chunk_dir).glob("*.json"))) == 3
+            killed.encode_texts(texts, normalize=False, label="killed")
+    assert len(list(killed.cache.chunk_dir.glob("*.json"))) == 3
 
-        enc.embedding_cache = open_cache(tmp_path / "b", enc)  # a new process
-        resumed = enc.encode_texts(texts, normalize=False, label="resumed")
-        assert enc.stats.per_task["resumed"]["cached_texts"] == 48
-        assert enc.stats.per_task["resumed"]["encoded_texts"] == 52
-        np.testing.assert_array_equal(resumed, uninterrupted)
-    finally:
-        enc.embedding_cache, enc.chunk_texts = None, None
+    resumed_enc = CachedEncoder(inner, open_cache(tmp_path / "b", inner), chunk_texts=16)
+    resumed = resumed_enc.encode_texts(texts, normalize=False, label="resumed")  # a new process
+    assert inner.stats.per_task["resumed"]["cached_texts"] == 48
+    assert inner.stats.per_task["resumed"]["encoded_texts"] == 52
+    np.testing.assert_array_equal(resumed, uninterrupted)
 
 
 def test_chunked_without_cache_matches_cached_rounding(tiny_encoder, tmp_path):
-    enc = tiny_encoder
+    inner = tiny_encoder
     texts = sample_texts(40)
-    try:
-        enc.chunk_texts = 8
-        no_cache = enc.encode_texts(texts, label="nc")
-        enc.embedding_cache = open_cache(tmp_path, enc)
-        cached = enc.encode_texts(texts, label="c")
-        np.testing.assert_array_equal(no_cache, cached)
-        assert enc.settings()["embedding_precision"] == "float16"
-    finally:
-        enc.embedding_cache, enc.chunk_texts = None, None
-    assert enc.settings()["embedding_precision"] == "float32"
-    plain = enc.encode_texts(texts, label="plain")
+    chunked = CachedEncoder(inner, None, chunk_texts=8)
+    no_cache = chunked.encode_texts(texts, label="nc")
+    cached = CachedEncoder(inner, open_cache(tmp_path, inner), chunk_texts=8)
+    np.testing.assert_array_equal(no_cache, cached.encode_texts(texts, label="c"))
+    assert chunked.settings()["embedding_precision"] == "float16"
+    assert cached.settings()["embedding_precision"] == "float16"
+    assert inner.settings()["embedding_precision"] == "float32"
+    plain = inner.encode_texts(texts, label="plain")
     np.testing.assert_allclose(plain, no_cache, atol=2e-3)

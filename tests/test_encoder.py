@@ -16,8 +16,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from linq_eval.model.encoder import DecoderEncoder, EncodingError, load_encoder
 from linq_eval.errors import ConfigError
+from linq_eval.model.encoder import DecoderEncoder, EncodingError
+from linq_eval.model.loading import load_encoder
+from linq_eval.model.packed_attention import Packed
 from linq_eval.model.profiles import get_profile
 from linq_eval.model.random_models import (
     MISTRAL_TOKENIZER_SHA256,
@@ -26,6 +28,7 @@ from linq_eval.model.random_models import (
     random_mistral,
     smollm2_gguf_path,
 )
+from linq_eval.model.speed import SpeedOptions
 from linq_eval.model.tokenization import tokenize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -50,7 +53,7 @@ def tiny():
 def make_encoder(model, tok, token_budget=None, **overrides) -> DecoderEncoder:
     profile = get_profile("linq-embed-mistral").with_overrides(**overrides)
     return DecoderEncoder(model, tok, profile, device="cpu", progress=False,
-                          token_budget=token_budget)
+                          speed=SpeedOptions(token_budget=token_budget))
 
 
 def reference_embed(model, tok, texts, max_length=512, padding_side="right"):
@@ -175,41 +178,47 @@ def test_none_text_names_task_split_and_row(tok, tiny):
 
 def test_nan_embedding_is_an_error(tok, tiny):
     enc = make_encoder(tiny, tok, instructions=None, policy="none")
-    real_forward = enc._forward
 
-    def poisoned(batch):
-        out = real_forward(batch)
-        out[-1] = np.nan
-        return out
+    def poisoned(module, args, output):
+        output.last_hidden_state[:, -1] = np.nan  # the last token of the batch's last input
 
-    enc._forward = poisoned
-    with pytest.raises(EncodingError, match="NaN or inf"):
-        enc.encode_texts(["a fine text", "another"])
+    handle = tiny.register_forward_hook(poisoned)
+    try:
+        with pytest.raises(EncodingError, match="NaN or inf"):
+            enc.encode_texts(["a fine text", "another"])
+    finally:
+        handle.remove()
 
 
 def test_out_of_memory_halves_the_batch(tok, tiny):
     texts = scifact_texts(16)
     enc = make_encoder(tiny, tok, instructions=None, policy="none", max_length=64)
     expected = enc.encode_texts(texts)
-    real_forward = enc._forward
 
-    def small_only(batch):
-        if len(batch) > 3:
-            raise torch.OutOfMemoryError("injected")
-        return real_forward(batch)
+    def out_of_memory_above(rows: int):
+        def hook(module, args, kwargs):
+            packed: Packed | None = kwargs.get("linq_packed")
+            inputs = len(packed.bounds) - 1 if packed else kwargs["input_ids"].shape[0]
+            if inputs > rows:
+                raise torch.OutOfMemoryError("injected")
 
-    enc._forward = small_only
-    got = enc.encode_texts(texts)
+        return tiny.register_forward_pre_hook(hook, with_kwargs=True)
+
+    handle = out_of_memory_above(3)
+    try:
+        got = enc.encode_texts(texts)
+    finally:
+        handle.remove()
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert enc.stats.oom_retries > 0
     assert enc.token_budget < 8192
 
-    def always(batch):
-        raise torch.OutOfMemoryError("injected")
-
-    enc._forward = always
-    with pytest.raises(EncodingError, match="single input"):
-        enc.encode_texts(["x"])
+    handle = out_of_memory_above(0)
+    try:
+        with pytest.raises(EncodingError, match="single input"):
+            enc.encode_texts(["x"])
+    finally:
+        handle.remove()
 
 
 def test_settings_are_validated(tok, tiny):

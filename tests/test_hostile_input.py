@@ -19,18 +19,15 @@ import pytest
 import torch
 from cli_helpers import run_cli
 
-from linq_eval.model.encoder import (
-    DecoderEncoder,
-    EncodeStats,
-    EncodingError,
-    check_poolable,
-    load_encoder,
-)
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.prompts.instruction_sets import load_instruction_set, resolve_benchmark_tasks
+from linq_eval.model.encoder import DecoderEncoder, EncodeStats, EncodingError
+from linq_eval.model.loading import load_encoder
+from linq_eval.model.meta import check_poolable
 from linq_eval.model.policies import get_policy
 from linq_eval.model.profiles import get_profile, profile_for_model
 from linq_eval.model.random_models import mistral_tokenizer, random_mistral
+from linq_eval.model.speed import SpeedOptions
+from linq_eval.prompts.instruction_sets import load_instruction_set, resolve_benchmark_tasks
 
 MAX_LENGTH = 64
 SCIFACT = SimpleNamespace(name="SciFact", type="Retrieval")
@@ -53,7 +50,7 @@ def make_encoder(model, tok, **overrides) -> DecoderEncoder:
     token_budget = overrides.pop("token_budget", None)
     profile = get_profile("linq-embed-mistral").with_overrides(**overrides)
     enc = DecoderEncoder(model, tok, profile, device="cpu", progress=False,
-                         token_budget=token_budget)  # fmt: skip
+                         speed=SpeedOptions(token_budget=token_budget))  # fmt: skip
     return enc
 
 

@@ -6,12 +6,11 @@ import mteb
 import numpy as np
 import pytest
 
-import linq_eval.model.encoder as encoder_module
-from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.errors import UnknownNameError
-from linq_eval.prompts.instruction_sets import load_instruction_set, task_prompts
+from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.profiles import get_profile
 from linq_eval.model.random_models import mistral_tokenizer, random_mistral
+from linq_eval.prompts.instruction_sets import load_instruction_set, task_prompts
 
 E5 = load_instruction_set("e5")
 
@@ -30,13 +29,13 @@ def encoder(parts, policy: str) -> DecoderEncoder:
 def sent_texts(enc, monkeypatch, task: str, prompt_type: str | None, texts=("one", "two")):
     """Encode through the mteb protocol; return the exact strings tokenized and the output."""
     seen: list[str] = []
-    real = encoder_module.tokenize
+    real = enc.tokenize
 
-    def spy(tokenizer, full_texts, special, max_length):
+    def spy(full_texts):
         seen.extend(full_texts)
-        return real(tokenizer, full_texts, special, max_length)
+        return real(full_texts)
 
-    monkeypatch.setattr(encoder_module, "tokenize", spy)
+    monkeypatch.setattr(enc, "tokenize", spy)
     meta = mteb.get_task(task).metadata
     out = enc.encode([{"text": list(texts)}], task_metadata=meta, hf_split="test",
                      hf_subset="default", prompt_type=prompt_type)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import platform
 import sys
+from pathlib import Path
 
 import typer
 
+from linq_eval.bench.ablation import format_ablation, run_ablation
+from linq_eval.bench.throughput import WAYS, BenchConfig, format_table, run_bench
 from linq_eval.cli.app import app
 
 
@@ -56,18 +60,6 @@ def bench_command(
       linq-eval bench --model linq-embed-mistral --mix scifact --way linq_eval --way naive
       linq-eval bench --random-init tiny --device cpu --ablation
     """
-    import platform
-    from pathlib import Path
-
-    from linq_eval.bench.throughput import (
-        WAYS,
-        BenchConfig,
-        format_ablation,
-        format_table,
-        run_ablation,
-        run_bench,
-    )
-
     config = BenchConfig(
         model=model,
         random_init=random_init if random_init or model else "tiny",

@@ -10,7 +10,16 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+import torch
+from transformers import MistralConfig, MistralModel
+
 from linq_eval.errors import ConfigError, UnknownNameError
+from linq_eval.model.devices import resolve_device, resolve_dtype
+from linq_eval.model.encoder import DecoderEncoder
+from linq_eval.model.meta import build_model_meta
+from linq_eval.model.profiles import get_profile
+from linq_eval.model.speed import SpeedOptions
+from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
 
 MISTRAL_TOKENIZER_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
 
@@ -58,8 +67,6 @@ def mistral_tokenizer_file() -> Path:
 
 def mistral_tokenizer() -> Any:
     """A fast tokenizer identical in its ids to Mistral-7B-v0.1's, built offline."""
-    from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
-
     return mistral_tokenizer_from_sentencepiece(mistral_tokenizer_file())
 
 
@@ -68,9 +75,6 @@ def random_mistral(
     attn_implementation: str = "sdpa",
 ) -> Any:
     """A randomly initialised ``MistralModel`` of a named size (see CONFIGS)."""
-    import torch
-    from transformers import MistralConfig, MistralModel
-
     if size not in CONFIGS:
         raise UnknownNameError("model size", size, CONFIGS)
     config = MistralConfig(**CONFIGS[size], attn_implementation=attn_implementation)
@@ -113,16 +117,13 @@ def random_encoder(
     token_budget: int | None = None,
     padding_side: str | None = None,
     progress: bool = True,
-) -> Any:
+) -> DecoderEncoder:
     """A ``DecoderEncoder`` over a randomly initialised Mistral of a named size.
 
     Linq-Embed-Mistral's profile (EOS, last-token pooling, e5 policy and instructions) with
     the model replaced by ``linq-eval/random-mistral-<size>`` at revision ``seed-<seed>``:
     results land in their own folder, never mixed with a real model's.
     """
-    from linq_eval.model.encoder import DecoderEncoder, build_model_meta, resolve_device, resolve_dtype
-    from linq_eval.model.profiles import get_profile
-
     if size not in CONFIGS:
         raise UnknownNameError("model size", size, CONFIGS)
     overrides = {
@@ -147,7 +148,7 @@ def random_encoder(
         mistral_tokenizer(),
         profile,
         device=dev,
-        token_budget=token_budget,
+        speed=SpeedOptions(token_budget=token_budget),
         model_meta=build_model_meta(profile),
         progress=progress,
         attn_implementation="sdpa",

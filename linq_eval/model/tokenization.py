@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tokenizers import Tokenizer, decoders, models, normalizers, processors
+from transformers import PreTrainedTokenizerFast
+from transformers.convert_slow_tokenizer import SentencePieceExtractor, generate_merges
+
 from linq_eval.errors import ConfigError
 
 
@@ -140,10 +144,6 @@ def mistral_tokenizer_from_sentencepiece(model_file: str | Path) -> Any:
     build the byte-fallback BPE from the sentencepiece model with merges ordered by piece score
     (as sentencepiece itself does) and the legacy "prepend ▁, spaces to ▁" normaliser.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, processors
-    from transformers import PreTrainedTokenizerFast
-    from transformers.convert_slow_tokenizer import SentencePieceExtractor, generate_merges
-
     extractor = SentencePieceExtractor(str(model_file))
     extracted = extractor.extract(models.BPE)
     vocab = extracted["vocab"]

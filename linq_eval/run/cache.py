@@ -1,4 +1,4 @@
-"""The on-disk embedding cache, and the chunked, resumable encoding that fills it.
+"""The on-disk embedding cache (filled by ``linq_eval.run.cached_encoder.CachedEncoder``).
 
 What is stored: the raw pooled vector of each input (before any L2 normalisation, which
 depends on the task type), in float16, under a key that is the sha256 of everything that
@@ -40,18 +40,15 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from linq_eval.run import distributed
 from linq_eval.atomic import atomic_save_npy, atomic_write_json, sha256_file
 from linq_eval.errors import ConfigError
-
-if TYPE_CHECKING:
-    from linq_eval.model.encoder import DecoderEncoder
+from linq_eval.model.encoder import DecoderEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +72,9 @@ IDENTITY_KEYS = (
     "attn_implementation",
 )
 """Fields of ``DecoderEncoder.settings()`` that determine a stored (raw) embedding."""
+
+EMBEDDING_PRECISION = "float16"
+"""How embeddings are stored, and so used, when they go through the cache (round_to_storage)."""
 
 FP16_MAX = float(np.finfo(np.float16).max)
 MAX_OPEN_CHUNKS = 256
@@ -384,132 +384,6 @@ class EmbeddingCache:
         return name
 
 
-# --------------------------------------------------------------------------- chunked encoding
-
-
-@dataclass
-class ChunkedResult:
-    """Embeddings of a list of unique texts, and how they were obtained."""
-
-    embeddings: np.ndarray
-    """float32 [n, dim], raw (not normalised), rounded as stored."""
-    encoded_texts: int = 0
-    """Texts run through the model (by all processes)."""
-    cached_texts: int = 0
-    """Texts found in the cache."""
-    tokens: int = 0
-    """Tokens of the encoded texts, special tokens included."""
-    truncated: int = 0
-    """Encoded texts cut at max_length."""
-    chunks: list[int] = field(default_factory=list)
-    """Sizes of the chunks encoded."""
-
-
-def chunk_order(texts: Sequence[str], missing: np.ndarray) -> np.ndarray:
-    """The missing positions, longest text first (ties: input order): the chunking order.
-
-    Lengths are in characters, so every process agrees without tokenizing; the encoder sorts
-    each chunk by tokens itself.
-    """
-    lengths = np.fromiter((len(texts[i]) for i in missing), dtype=np.int64, count=len(missing))
-    return missing[np.lexsort((missing, -lengths))]
-
-
-def encode_unique(
-    encoder: DecoderEncoder,
-    texts: Sequence[str],
-    *,
-    progress: bool,
-    label: str,
-) -> ChunkedResult:
-    """Embed unique full input texts in fixed-size chunks, through the cache when there is one.
-
-    Used by ``DecoderEncoder.encode_texts`` when a cache or a chunk size is set. Under
-    torchrun, chunk ``k`` of each round of ``world_size`` chunks is embedded by rank ``k`` and
-    all-gathered; rank 0 decides what is cached and writes the new chunks.
-    """
-    from linq_eval.model.tokenization import tokenize
-
-    group = distributed.current()
-    main = group is None or group.is_main
-    cache: EmbeddingCache | None = encoder.embedding_cache
-    size = int(encoder.chunk_texts or DEFAULT_CHUNK_TEXTS)
-    n = len(texts)
-    dim = int(encoder.model.config.hidden_size)
-    out = np.empty((n, dim), dtype=np.float32)
-    result = ChunkedResult(out)
-    keys = cache.keys(texts) if cache is not None and main else None
-
-    found = np.zeros(n, dtype=bool)
-    cached = None
-    if cache is not None and main:
-        found, cached = cache.lookup(keys)
-    found = distributed.broadcast_object(found, group)
-    n_found = int(found.sum())
-    if n_found:
-        cached = distributed.broadcast_array(cached, (n_found, dim), group)
-        out[found] = cached
-    result.cached_texts = n_found
-
-    order = chunk_order(texts, np.flatnonzero(~found))
-    chunks = [order[i : i + size] for i in range(0, len(order), size)]
-    world = group.world_size if group else 1
-    rank = group.rank if group else 0
-    bar = None
-    if progress and main and len(chunks) > 1:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=len(order),
-            desc=f"{label}",
-            unit="text",
-            dynamic_ncols=True,
-            leave=False,
-        )
-        if n_found:
-            bar.set_postfix_str(f"{n_found:,} cached", refresh=False)
-    started = time.perf_counter()
-    for first in range(0, len(chunks), world):
-        round_chunks = chunks[first : first + world]
-        mine = round_chunks[rank] if rank < len(round_chunks) else order[:0]
-        local = np.empty((0, dim), dtype=np.float32)
-        tokens = truncated = 0
-        if len(mine):
-            tokenized = tokenize(
-                encoder.tokenizer,
-                [texts[i] for i in mine],
-                encoder.special,
-                encoder.profile.max_length,
-            )
-            raw = encoder._embed_ids(
-                tokenized.ids, progress=progress and main and bar is None, label=label
-            )
-            local, _ = round_to_storage(raw)
-            tokens = sum(len(ids) for ids in tokenized.ids)
-            truncated = tokenized.n_truncated
-        counts = [len(c) for c in round_chunks] + [0] * (world - len(round_chunks))
-        gathered = distributed.all_gather_rows(local, counts, dim, group)
-        for stats in distributed.all_gather_object((tokens, truncated), group):
-            result.tokens += stats[0]
-            result.truncated += stats[1]
-        for idx, vectors in zip(round_chunks, gathered, strict=False):
-            out[idx] = vectors
-            result.chunks.append(len(idx))
-            if cache is not None and main:
-                cache.put(keys[idx], vectors)
-        done = sum(len(c) for c in round_chunks)
-        result.encoded_texts += done
-        if bar is not None:
-            bar.update(done)
-            rate = result.tokens / max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix_str(
-                f"{rate:,.0f} tok/s" + (f", {n_found:,} cached" if n_found else ""), refresh=True
-            )
-    if bar is not None:
-        bar.close()
-    return result
-
-
 def open_cache(
     root: str | os.PathLike[str], encoder: DecoderEncoder, *, writable: bool = True
 ) -> EmbeddingCache:
@@ -521,11 +395,10 @@ def open_cache(
 
 __all__ = [
     "DEFAULT_CHUNK_TEXTS",
+    "EMBEDDING_PRECISION",
     "CacheStats",
-    "ChunkedResult",
     "EmbeddingCache",
     "cache_identity",
-    "encode_unique",
     "open_cache",
     "round_to_storage",
 ]

@@ -93,7 +93,7 @@ def _dataset_item(task: AbsTask, data_dir: Path | None, check: bool) -> Prefetch
 
 
 def _model_item(profile: Profile, check: bool) -> PrefetchItem:
-    from linq_eval.model.encoder import resolve_model_path
+    from linq_eval.model.loading import resolve_model_path
 
     model = profile.model
     if model.startswith(("pkg:", "linq-eval/random-")):

@@ -55,7 +55,9 @@ from linq_eval.atomic import (
     scratch_prefix,
 )
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
+from linq_eval.run.cache import open_cache
 from linq_eval.run.cache_reuse import estimate_reuse
+from linq_eval.run.cached_encoder import CachedEncoder
 from linq_eval.run.local_data import require_task_data
 from linq_eval.run.plan import (
     DEFAULT_TOKENS_PER_S,
@@ -183,7 +185,9 @@ class RunConfig:
 
     def check(self) -> None:
         """Raise one ConfigError listing every unusable or conflicting option."""
-        from linq_eval.model.encoder import _DTYPE_ALIASES, _DTYPES, MIN_MAX_LENGTH
+        from linq_eval.model.devices import DTYPE_ALIASES as _DTYPE_ALIASES
+        from linq_eval.model.devices import DTYPES as _DTYPES
+        from linq_eval.model.profiles import MIN_MAX_LENGTH
         from linq_eval.model.random_models import CONFIGS
 
         problems: list[str] = []
@@ -278,7 +282,7 @@ def resolve_profile(config: RunConfig) -> Profile:
 
 def model_meta_for(profile: Profile) -> ModelMeta:
     """mteb's ModelMeta the results will be filed under (name and revision)."""
-    from linq_eval.model.encoder import build_model_meta
+    from linq_eval.model.meta import build_model_meta
 
     return build_model_meta(profile)
 
@@ -865,13 +869,10 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
 
     done_names = set(_on_main(group, start))
     try:
-        encoder = load_run_encoder(config, group.device if group else config.device)
-        encoder.chunk_texts = config.chunk_texts
+        inner = load_run_encoder(config, group.device if group else config.device)
         cache_dir = config.embedding_cache_dir
-        if cache_dir is not None and main:
-            from linq_eval.run.cache import open_cache
-
-            encoder.embedding_cache = open_cache(cache_dir, encoder)
+        cache = open_cache(cache_dir, inner) if cache_dir is not None and main else None
+        encoder = CachedEncoder(inner, cache, chunk_texts=config.chunk_texts)
         settings = encoder.settings()
         if group is not None:
             settings["device"] = f"{encoder.device.type} x {group.world_size}"
@@ -910,8 +911,8 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
                     _on_main(group, lambda name=name, entry=entry: record({name: entry}))
             summary.tasks.append(outcome)
             say(format_outcome(outcome, position))
-        if encoder.embedding_cache is not None:
-            summary.cache = encoder.embedding_cache.stats.as_dict()
+        if encoder.cache is not None:
+            summary.cache = encoder.cache.stats.as_dict()
     finally:
         for lock in task_locks:
             lock.release()

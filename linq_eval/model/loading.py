@@ -1,0 +1,144 @@
+"""Loading a model by profile name, hub id, local directory or ``.gguf`` file, as an encoder."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from linq_eval.errors import ConfigError
+from linq_eval.model.devices import best_attn_implementation, resolve_device, resolve_dtype
+from linq_eval.model.encoder import DecoderEncoder
+from linq_eval.model.meta import check_poolable
+from linq_eval.model.policies import get_policy
+from linq_eval.model.profiles import Profile, profile_for_model
+from linq_eval.model.speed import SpeedOptions
+from linq_eval.prompts.instruction_sets import load_instruction_set
+
+
+def resolve_model_path(model: str) -> tuple[str, str | None]:
+    """Where to load weights from: ``(path_or_hub_id, gguf_file)``.
+
+    ``pkg:<module>`` is a model shipped inside a Python package exposing ``get_model_path()``.
+    """
+    if model.startswith("pkg:"):
+        module = model[4:]
+        try:
+            return str(importlib.import_module(module).get_model_path()), None
+        except ImportError as exc:
+            raise ConfigError(
+                f"The model package {module!r} is not installed (pip install "
+                f"{module.replace('_', '-')})"
+            ) from exc
+    path = Path(model)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ConfigError(f"GGUF file not found: {path}")
+        return str(path.parent), path.name
+    if path.exists() or model.startswith((".", "/", "~")):
+        path = path.expanduser()
+        if not path.is_dir():
+            raise ConfigError(f"Model directory not found: {path}")
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{path} has no config.json: not a transformers model directory")
+        weights = [*path.glob("*.safetensors"), *path.glob("*.bin"), *path.glob("*.gguf")]
+        if not weights:
+            raise ConfigError(
+                f"{path} has no weights (*.safetensors, *.bin or *.gguf): "
+                "did the download finish?"
+            )
+        return str(path), None
+    return model, None
+
+
+def load_encoder(
+    model: str = "linq-embed-mistral",
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    max_length: int | None = None,
+    policy: str | None = None,
+    instructions: str | None = None,
+    revision: str | None = None,
+    token_budget: int | None = None,
+    attn_implementation: str | None = None,
+    padding_side: str | None = None,
+    progress: bool = True,
+    speed: SpeedOptions | None = None,
+) -> DecoderEncoder:
+    """Load a model by profile name, hub id or local directory (or ``.gguf`` file).
+
+    Options left as None keep the profile's setting; every effective setting is reported by
+    ``encoder.settings()`` and recorded in each run. ``token_budget`` is ``speed``'s (given
+    alone for short); None on CUDA: the largest that fits in memory.
+    """
+    overrides: dict[str, Any] = {
+        "max_length": max_length,
+        "policy": policy,
+        "instructions": instructions,
+        "revision": revision,
+        "dtype": dtype,
+        "padding_side": padding_side,
+    }
+    profile = profile_for_model(model).with_overrides(
+        **{k: v for k, v in overrides.items() if v is not None}
+    )
+    instruct = get_policy(profile.policy).instruct  # unknown policy: error before any weights
+    instruction_set = None
+    if profile.instructions and instruct:
+        instruction_set = load_instruction_set(profile.instructions)
+    dev = resolve_device(device)
+    attn = attn_implementation or best_attn_implementation(dev)
+    hf_model, tokenizer, attn = _load_weights(profile, resolve_dtype(profile.dtype, dev), attn)
+    hf_model.to(dev)
+    speed = speed or SpeedOptions()
+    if token_budget is not None:
+        speed = dataclasses.replace(speed, token_budget=token_budget)
+    encoder = DecoderEncoder(
+        hf_model,
+        tokenizer,
+        profile,
+        device=dev,
+        speed=speed,
+        instruction_set=instruction_set,
+        progress=progress,
+        attn_implementation=attn,
+    )
+    if speed.token_budget is None and dev.type == "cuda":
+        encoder.fit_token_budget()  # the largest budget that fits; recorded in settings()
+    return encoder
+
+
+def _load_weights(profile: Profile, torch_dtype: Any, attn: str) -> tuple[Any, Any, str]:
+    """``(model, tokenizer, attention implementation)``; the config is checked first."""
+    path, gguf_file = resolve_model_path(profile.model)
+    hub_kwargs: dict[str, Any] = {}
+    if gguf_file:
+        hub_kwargs["gguf_file"] = gguf_file
+    elif profile.revision and not Path(path).exists():
+        hub_kwargs["revision"] = profile.revision
+    if not gguf_file:  # (a GGUF config takes seconds to read; DecoderEncoder checks it)
+        try:
+            config = AutoConfig.from_pretrained(path, **hub_kwargs)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot load the model {profile.model!r}: {exc} (Offline, a hub model must be "
+                "in the cache: run `linq-eval prefetch --model ...` where there is internet.)"
+            ) from None
+        check_poolable(config)  # before any weights are read
+    tokenizer = AutoTokenizer.from_pretrained(path, **hub_kwargs)
+    try:
+        hf_model = AutoModel.from_pretrained(
+            path, dtype=torch_dtype, attn_implementation=attn, **hub_kwargs
+        )
+    except ValueError as exc:
+        if "attn_implementation" not in str(exc) and "sdpa" not in str(exc).lower():
+            raise
+        attn = "eager"
+        hf_model = AutoModel.from_pretrained(
+            path, dtype=torch_dtype, attn_implementation=attn, **hub_kwargs
+        )
+    return hf_model, tokenizer, attn

@@ -1,0 +1,143 @@
+"""How fast the encoder computes, as declared options: ``SpeedOptions``.
+
+None of these options changes an embedding beyond floating-point rounding (each fast path is
+tested against the padded reference); all of them are recorded in ``settings()["speed"]``.
+The encoder takes them at construction (``DecoderEncoder(..., speed=...)``); the throughput
+benchmark varies them through the same argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from linq_eval.errors import ConfigError
+from linq_eval.model.elementwise import ELEMENTWISE_MODES
+from linq_eval.model.packed_attention import ATTENTION_MODES
+
+logger = logging.getLogger(__name__)
+
+AUTO = "auto"
+"""Attention mode chosen by the encoder: the fastest packed kernel that passes its self-check."""
+
+DEFAULT_TOKEN_BUDGET = {"cuda": 65536, "cpu": 8192}
+"""Tokens per forward pass by device type (on CUDA ``load_encoder`` fits it to memory)."""
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """The encoder's speed techniques, each one a declared switch."""
+
+    attention: str = AUTO
+    """``auto``, ``padded`` (rows padded to the longest, the model's own attention) or
+    ``varlen-<kernel>`` (every input of a batch packed into one row; see
+    ``linq_eval.model.packed_attention.PACKED_KERNELS``)."""
+    token_budget: int | None = None
+    """Tokens per forward pass (rows x longest row when padded, the sum when packed);
+    None: the device's default (``DEFAULT_TOKEN_BUDGET``)."""
+    pinned_memory: bool = True
+    """CUDA: host-to-device copies through pinned memory, asynchronously (ignored on CPU)."""
+    kv_cache: bool = False
+    """Let the model build its KV cache (an encoder never needs one; on only to measure it)."""
+    elementwise: str = "eager"
+    """``eager``, ``fused`` or ``compiled`` (linq_eval.model.elementwise)."""
+    tokenization_overlap: int | None = None
+    """None: tokenize all texts first. N: tokenize N texts at a time, the next N in a
+    background thread while these are encoded."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.attention not in (AUTO, *ATTENTION_MODES):
+            problems.append(
+                f"Unknown attention mode {self.attention!r}; valid: "
+                + ", ".join((AUTO, *ATTENTION_MODES))
+            )
+        if self.elementwise not in ELEMENTWISE_MODES:
+            problems.append(
+                f"Unknown elementwise mode {self.elementwise!r}; valid: "
+                + ", ".join(ELEMENTWISE_MODES)
+            )
+        if self.token_budget is not None and self.token_budget < 1:
+            problems.append(f"token_budget={self.token_budget} must be at least 1")
+        if self.tokenization_overlap is not None and self.tokenization_overlap < 1:
+            problems.append(f"tokenization_overlap={self.tokenization_overlap} must be at least 1")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @classmethod
+    def for_device(cls, device: torch.device | str, **changes: Any) -> SpeedOptions:
+        """The shipped options on ``device`` (``changes`` replace some), resolved by ``on``."""
+        return cls(**changes).on(device)
+
+    def on(self, device: torch.device | str) -> SpeedOptions:
+        """These options as they apply on ``device``: the token budget filled in with the
+        device's default, pinned memory only on CUDA."""
+        kind = torch.device(device).type
+        return dataclasses.replace(
+            self,
+            token_budget=self.token_budget or DEFAULT_TOKEN_BUDGET.get(kind, DEFAULT_TOKEN_BUDGET["cpu"]),
+            pinned_memory=self.pinned_memory and kind == "cuda",
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def check_token_budget(token_budget: int, max_length: int) -> None:
+    """The longest input must fit in one batch."""
+    if token_budget < max_length:
+        raise ConfigError(
+            f"token_budget={token_budget} is smaller than max_length={max_length}: the longest "
+            "input would not fit in a batch"
+        )
+
+
+def fit_token_budget(
+    probe: Callable[[int], None],
+    device: torch.device,
+    length: int,
+    *,
+    limit: int = 65536,
+    headroom: float = 0.85,
+) -> int:
+    """CUDA: the largest token budget that fits in memory, up to ``limit``.
+
+    ``probe(tokens)`` runs one forward pass of ``tokens // length`` inputs of ``length``
+    tokens. Measures the memory such a pass takes per token, sizes the budget to ``headroom``
+    of the free memory, then runs one batch of that size to confirm it (halving on
+    out-of-memory). Matrix products of 64k rows already run at the GPU's rate; larger batches
+    only make the last, partial batch of a task a larger share of its time.
+    """
+    free_cuda_memory()
+    start = max(length, min(limit, 8192) // length * length)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    probe(start)
+    per_token = max(1.0, (torch.cuda.max_memory_allocated(device) - base) / start)
+    free_cuda_memory()
+    free, _ = torch.cuda.mem_get_info(device)
+    budget = int(min(limit, headroom * free / per_token)) // length * length
+    budget = max(budget, length)
+    while True:
+        try:
+            probe(budget)
+            break
+        except torch.OutOfMemoryError:
+            free_cuda_memory()
+            if budget <= length:
+                raise
+            budget = max(length, budget // 2 // length * length)
+    logger.info("token budget %d (%.0f KiB per token)", budget, per_token / 1024)
+    return budget
+
+
+def free_cuda_memory() -> None:
+    gc.collect()
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
