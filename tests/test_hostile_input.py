@@ -27,7 +27,8 @@ from linq_eval.model.encoder import (
     load_encoder,
 )
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.prompts.instruction_sets import load_instruction_set, resolve_benchmark_tasks
+from linq_eval.benchmarks import task_names
+from linq_eval.prompts.instruction_sets import load_instruction_set
 from linq_eval.model.policies import get_policy
 from linq_eval.model.profiles import get_profile, profile_for_model
 from linq_eval.model.random_models import mistral_tokenizer, random_mistral
@@ -221,8 +222,8 @@ def test_empty_list_of_texts(enc):
 @pytest.mark.parametrize(
     ("lookup", "bad", "closest"),
     [
-        (lambda n: resolve_benchmark_tasks(tasks=[n]), "SciFac", "SciFact"),
-        (resolve_benchmark_tasks, "MTEB(eng,v1)", "MTEB(eng, v1)"),
+        (lambda n: task_names(tasks=[n]), "SciFac", "SciFact"),
+        (task_names, "MTEB(eng,v1)", "MTEB(eng, v1)"),
         (profile_for_model, "linq-embed-mistal", "linq-embed-mistral"),
         (get_policy, "e55", "e5"),
         (load_instruction_set, "e6", "e5"),

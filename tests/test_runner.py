@@ -25,14 +25,11 @@ import pytest
 from cli_helpers import run_cli
 
 from linq_eval.atomic import FileLock
+from linq_eval.benchmarks import select_tasks
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.run.plan import Shard, TaskEstimate, assign_shards, select_tasks
-from linq_eval.run.runner import (
-    RUN_RECORD,
-    RunConfig,
-    read_run_record,
-    update_run_record,
-)
+from linq_eval.run.config import RunConfig
+from linq_eval.run.plan import Shard, TaskEstimate, assign_shards
+from linq_eval.run.result_store import RUN_RECORD, read_run_record, update_run_record
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -342,7 +339,7 @@ def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
     script = (
         "import sys, mteb\n"
         "from pathlib import Path\n"
-        "from linq_eval.run.runner import AtomicResultCache\n"
+        "from linq_eval.run.result_store import AtomicResultCache\n"
         f"result = mteb.TaskResult.from_disk(Path({str(source)!r}))\n"
         "meta = mteb.get_model_meta('sentence-transformers/all-MiniLM-L6-v2')\n"
         "AtomicResultCache(Path(sys.argv[1])).save_to_cache(result, meta)\n"

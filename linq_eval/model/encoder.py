@@ -17,11 +17,9 @@ mteb, which is imported lazily where mteb objects are needed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import importlib.util
 import inspect
-import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
@@ -37,6 +35,7 @@ from linq_eval.errors import ConfigError, LinqEvalError
 from linq_eval.model.policies import Policy, get_policy
 from linq_eval.model.profiles import MIN_MAX_LENGTH, Profile, profile_for_model
 from linq_eval.model.tokenization import SpecialTokens, needs_repair, special_tokens_for, tokenize
+from linq_eval.prompts import builder
 
 logger = logging.getLogger(__name__)
 
@@ -269,14 +268,10 @@ class DecoderEncoder:
     # ----------------------------------------------------------------- prompts
     def prompt_for(self, task_name: str, task_type: str, prompt_type: str | None) -> str:
         """The exact prefix of an input of this task and prompt type ('' when none)."""
-        if not self.policy.applies(task_type, prompt_type):
-            return ""
-        if self.instruction_set is None:
-            raise ConfigError(
-                f"Policy {self.policy.name!r} instructs {task_type} inputs but the profile "
-                f"{self.profile.name!r} has no instruction set"
-            )
-        return self.profile.template.format(instruction=self.instruction_set.get(task_name))
+        return builder.prompt_for(
+            self.policy, self.instruction_set, self.profile.template, task_name, task_type,
+            prompt_type,
+        )  # fmt: skip
 
     def _check_prompt_fits(self, prefix: str, where: str) -> None:
         """Truncation cuts the text after the prompt: a prompt that fills max_length would give
@@ -302,7 +297,9 @@ class DecoderEncoder:
             "model_source": self.profile.model,
             "pooling": self.profile.pooling,
             "policy": self.policy.name,
-            "template": self.profile.template,
+            "template": builder.effective_template(
+                self.policy, self.profile.template, self.instruction_set
+            ),
             "instructions": getattr(iset, "name", None),
             "instructions_version": getattr(iset, "version", None),
             "max_length": self.profile.max_length,
@@ -324,25 +321,15 @@ class DecoderEncoder:
 
     def task_prompts(self, task_names: Sequence[str]) -> dict[str, dict[str, str]]:
         """The exact prefix each task's query side and document side receive (needs mteb)."""
-        from linq_eval.prompts.instruction_sets import input_prompt_types, task_types
-
-        types = task_types(task_names)
-        sides = input_prompt_types(task_names)
-        return {
-            name: {
-                side: self.prompt_for(name, types[name], ptype) for side, ptype in sides[name].items()
-            }
-            for name in task_names
-        }
+        return builder.task_prompts(
+            task_names, self.policy, self.instruction_set, self.profile.template
+        )
 
     def prompt_hash(self, task_names: Sequence[str]) -> str:
         """A short hash of every prefix these tasks' inputs receive under this encoder."""
-        prompts = self.task_prompts(sorted(set(task_names)))
-        blob = json.dumps(
-            {"template": self.profile.template, "prompts": prompts}, sort_keys=True,
-            ensure_ascii=False,
-        ).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return builder.tasks_prompt_hash(
+            task_names, self.policy, self.instruction_set, self.profile.template
+        )
 
     # ----------------------------------------------------------------- encoding
     def encode_texts(
