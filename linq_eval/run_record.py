@@ -166,7 +166,9 @@ def missing_keys(
     return [key for key in keys if (key in a) != (key in b)]
 
 
-def task_settings(record: Mapping[str, Any] | None, task: str) -> tuple[dict[str, Any] | None, bool]:
+def task_settings(
+    record: Mapping[str, Any] | None, task: str
+) -> tuple[dict[str, Any] | None, bool]:
     """The settings a task's result was made with, and whether they are the task's own.
 
     A task entry carries its own ``settings`` (with its own ``prompt_hash``); records written

@@ -19,6 +19,8 @@ import pytest
 import torch
 from cli_helpers import run_cli
 
+from linq_eval.benchmarks import task_names
+from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.model.encoder import (
     DecoderEncoder,
     EncodeStats,
@@ -26,12 +28,10 @@ from linq_eval.model.encoder import (
     check_poolable,
     load_encoder,
 )
-from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.benchmarks import task_names
-from linq_eval.prompts.instruction_sets import load_instruction_set
 from linq_eval.model.policies import get_policy
 from linq_eval.model.profiles import get_profile, profile_for_model
 from linq_eval.model.random_models import mistral_tokenizer, random_mistral
+from linq_eval.prompts.instruction_sets import load_instruction_set
 
 MAX_LENGTH = 64
 SCIFACT = SimpleNamespace(name="SciFact", type="Retrieval")

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from linq_eval.benchmarks import task_names
 from linq_eval.cli import app
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.benchmarks import task_names
 from linq_eval.prompts.builder import instruction_set_hash, task_prompts, task_types
 from linq_eval.prompts.instruction_sets import (
     DEFAULT_INSTRUCTIONS_DIR,

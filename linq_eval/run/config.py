@@ -25,6 +25,7 @@ from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
 if TYPE_CHECKING:
     from mteb.models.model_meta import ModelMeta
 
+
 @dataclass(frozen=True)
 class RunConfig:
     """One ``linq-eval run``: which model, which tasks, which settings, where to write."""

@@ -178,7 +178,6 @@ def describe_device(encoder: DecoderEncoder, world_size: int) -> str:
     return text
 
 
-
 # --------------------------------------------------------------------------- running
 
 
@@ -278,7 +277,9 @@ class _Suite:
 
         def start() -> list[str]:
             tasks = self.prepared.tasks
-            done = [t.metadata.name for t in tasks if task_done(self.folder, t, move_unreadable=True)]
+            done = [
+                t.metadata.name for t in tasks if task_done(self.folder, t, move_unreadable=True)
+            ]
             self.lock([t for t in tasks if t.metadata.name not in done])
             remove_stale_temporaries(self.config.output, SCRATCH)
             if self.config.embedding_cache_dir is not None:
