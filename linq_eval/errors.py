@@ -40,3 +40,26 @@ class ConfigError(LinqEvalError, ValueError):
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """The closest valid names to ``name``."""
     return difflib.get_close_matches(name, sorted(set(choices)), n=n, cutoff=0.5)
+
+
+class UnknownNamesError(UnknownNameError):
+    """Several unknown names at once, each listed with its closest valid names."""
+
+    def __init__(self, kind: str, names: list[str], choices: Iterable[str], what: str) -> None:
+        choices = sorted(set(choices))
+        super().__init__(kind, names[0], choices)
+        self.names = list(names)
+        self.suggestions_by_name = {n: did_you_mean(n, choices) for n in names}
+        parts = []
+        for n in names:
+            close = self.suggestions_by_name[n]
+            hint = f" (did you mean: {', '.join(repr(c) for c in close)}?)" if close else ""
+            parts.append(f"{n!r}{hint}")
+        self.args = (f"{what} {len(names)} {kind}(s): {'; '.join(parts)}.",)
+
+
+def unknown_names(kind: str, names: list[str], choices: Iterable[str]) -> UnknownNameError:
+    """The error for unknown ``names``: one with suggestions, or all of them listed."""
+    if len(names) == 1:
+        return UnknownNameError(kind, names[0], choices)
+    return UnknownNamesError(kind, names, choices, what="Unknown")

@@ -16,6 +16,7 @@ from cli_helpers import run_cli
 from linq_eval.results.compare import DriftError, compare
 from linq_eval.results.reading import ResultsError, resolve_one
 from linq_eval.results.tables import get_benchmark_spec, score_task
+from linq_eval.run_record import ScoreSettings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -35,10 +36,28 @@ SETTINGS = {
 }
 
 
+TASK_SETTINGS = ScoreSettings(
+    model=LINQ, revision=SETTINGS["revision"], model_source=LINQ, dtype="bfloat16",
+    max_length=512, pooling="last", eos="append", bos="require",
+    special_tokens={"prefix": [1], "suffix": [2]}, padding_side="right",
+    attn_implementation="sdpa", policy="e5",
+    unnormalised_task_types=("Classification", "MultilabelClassification"),
+    template="Instruct: {instruction}\nQuery: ", instructions="e5",
+    instructions_version="1.0.0", prompt_hash="0123456789abcdef",
+    embedding_precision="float16", mteb_version="2.26.24",
+).as_record()  # fmt: skip
+"""Every score-deciding setting of a task, as a run records it in the task's entry."""
+
+
 def write_run(
-    root: Path, scores: dict[str, float], settings: dict[str, Any] | None = None, model: str = LINQ
+    root: Path,
+    scores: dict[str, float],
+    settings: dict[str, Any] | None = None,
+    model: str = LINQ,
+    task_settings: dict[str, Any] | None = None,
 ) -> Path:
-    """mteb TaskResult files (main scores as fractions) written by mteb's ResultCache."""
+    """mteb TaskResult files (main scores as fractions) written by mteb's ResultCache, and
+    a run record with the folder's ``settings`` and each task's own ``task_settings``."""
     import mteb
 
     spec = get_benchmark_spec()
@@ -54,8 +73,10 @@ def write_run(
         )
         cache.save_to_cache(result, model_name=model, model_revision="rev")
     folder = root / "results" / model.replace("/", "__") / "rev"
-    if settings is not None:
-        record = {"linq_eval_version": "0.1.0", "settings": settings, "tasks": {}, "device": "cpu"}
+    if settings is not None or task_settings is not None:
+        tasks = {name: {"settings": task_settings} for name in scores} if task_settings else {}
+        record = {"linq_eval_version": "0.1.0", "settings": settings or task_settings,
+                  "tasks": tasks, "device": "cpu"}  # fmt: skip
         (folder / "linq_eval_run.json").write_text(json.dumps(record), encoding="utf-8")
     return root
 
@@ -134,6 +155,39 @@ def test_drift_is_refused_then_allowed(tmp_path, monkeypatch, capsys):
     assert "settings drift (allowed): dtype: run 'float16' vs reference 'bf16'" in out
     assert "settings drift (allowed): max_length: run 512 vs reference 4096" in out
     with pytest.raises(DriftError):
+        compare(str(run), str(ref), tasks=["SciFact"])
+
+
+@pytest.mark.parametrize(
+    ("key", "other"),
+    [("pooling", "mean"), ("embedding_precision", "float32"), ("instructions_version", "1.0.1")],
+)
+def test_a_run_differing_in_one_score_setting_is_refused(tmp_path, monkeypatch, capsys, key,
+                                                         other):  # fmt: skip
+    run, ref = tmp_path / "run", tmp_path / "ref"
+    write_run(run, {"SciFact": 0.78, "NFCorpus": 0.4}, task_settings={**TASK_SETTINGS, key: other})
+    write_run(ref, {"SciFact": 0.78, "NFCorpus": 0.4}, task_settings=TASK_SETTINGS)
+    args = ["compare", str(run), "--reference", str(ref), "--tasks", "SciFact", "NFCorpus"]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2, err
+    expected = f"{key}: run {other!r} vs reference {TASK_SETTINGS[key]!r} (NFCorpus, SciFact)"
+    assert expected in err and "--allow-drift" in err
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--allow-drift")
+    assert code == 0, out
+    assert f"settings drift (allowed): {expected}" in out
+    with pytest.raises(DriftError):
+        compare(str(run), str(ref), tasks=["SciFact"])
+
+
+def test_only_score_settings_of_the_compared_tasks_count(tmp_path):
+    """The attention kernel separates cached embeddings but does not decide a score; a task's
+    own prompt hash is compared, and only for the tasks compared."""
+    run, ref = tmp_path / "run", tmp_path / "ref"
+    write_run(run, {"SciFact": 0.78}, task_settings={**TASK_SETTINGS, "attn_implementation": "eager"})
+    write_run(ref, {"SciFact": 0.78}, task_settings=TASK_SETTINGS)
+    assert compare(str(run), str(ref), tasks=["SciFact"]).drift == []
+    write_run(run, {"SciFact": 0.78}, task_settings={**TASK_SETTINGS, "prompt_hash": "f" * 16})
+    with pytest.raises(DriftError, match="prompt_hash: run 'ffff"):
         compare(str(run), str(ref), tasks=["SciFact"])
 
 

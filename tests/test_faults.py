@@ -24,7 +24,7 @@ import pytest
 from linq_eval import atomic
 from linq_eval.atomic import TMP_MARK, DiskFullError, FileLock
 from linq_eval.run.cache import EmbeddingCache, round_to_storage
-from linq_eval.run.runner import RUN_RECORD, AtomicResultCache, read_run_record
+from linq_eval.run.result_store import RUN_RECORD, AtomicResultCache, read_run_record
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -19,6 +19,7 @@ import pytest
 import torch
 from cli_helpers import run_cli
 
+from linq_eval.benchmarks import task_names
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.model.encoder import DecoderEncoder, EncodeStats, EncodingError
 from linq_eval.model.loading import load_encoder
@@ -27,7 +28,7 @@ from linq_eval.model.policies import get_policy
 from linq_eval.model.profiles import get_profile, profile_for_model
 from linq_eval.model.random_models import mistral_tokenizer, random_mistral
 from linq_eval.model.speed import SpeedOptions
-from linq_eval.prompts.instruction_sets import load_instruction_set, resolve_benchmark_tasks
+from linq_eval.prompts.instruction_sets import load_instruction_set
 
 MAX_LENGTH = 64
 SCIFACT = SimpleNamespace(name="SciFact", type="Retrieval")
@@ -218,8 +219,8 @@ def test_empty_list_of_texts(enc):
 @pytest.mark.parametrize(
     ("lookup", "bad", "closest"),
     [
-        (lambda n: resolve_benchmark_tasks(tasks=[n]), "SciFac", "SciFact"),
-        (resolve_benchmark_tasks, "MTEB(eng,v1)", "MTEB(eng, v1)"),
+        (lambda n: task_names(tasks=[n]), "SciFac", "SciFact"),
+        (task_names, "MTEB(eng,v1)", "MTEB(eng, v1)"),
         (profile_for_model, "linq-embed-mistal", "linq-embed-mistral"),
         (get_policy, "e55", "e5"),
         (load_instruction_set, "e6", "e5"),

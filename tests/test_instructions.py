@@ -17,17 +17,16 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from linq_eval.benchmarks import task_names
 from linq_eval.cli import app
 from linq_eval.errors import ConfigError, UnknownNameError
+from linq_eval.prompts.builder import instruction_set_hash, task_prompts, task_types
 from linq_eval.prompts.instruction_sets import (
     DEFAULT_INSTRUCTIONS_DIR,
     InstructionSet,
     available_instruction_sets,
     load_instruction_set,
     parse_instruction_file,
-    resolve_benchmark_tasks,
-    task_prompts,
-    task_types,
     validate_against_benchmark,
     validate_instruction_file,
 )
@@ -57,14 +56,14 @@ TEMPLATE = "Instruct: {instruction}\nQuery: "
 
 @pytest.fixture(scope="module")
 def benchmark_tasks() -> list[str]:
-    return resolve_benchmark_tasks(BENCHMARK)
+    return task_names(BENCHMARK)
 
 
 @pytest.fixture(scope="module")
 def v2_additions(benchmark_tasks: list[str]) -> list[str]:
     """The MTEB(eng, v2) tasks that MTEB(eng, v1) (with its subforums) does not have."""
-    v1 = set(resolve_benchmark_tasks(BENCHMARK, expand_aggregates=True))
-    return [t for t in resolve_benchmark_tasks(BENCHMARK_V2) if t not in v1]
+    v1 = set(task_names(BENCHMARK, expand_aggregates=True))
+    return [t for t in task_names(BENCHMARK_V2) if t not in v1]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +89,7 @@ def mteb_v2() -> InstructionSet:
 def test_benchmark_has_56_tasks(benchmark_tasks: list[str]) -> None:
     assert len(benchmark_tasks) == 56
     assert "CQADupstackRetrieval" in benchmark_tasks
-    expanded = resolve_benchmark_tasks(BENCHMARK, expand_aggregates=True)
+    expanded = task_names(BENCHMARK, expand_aggregates=True)
     assert sorted(set(expanded) - set(benchmark_tasks)) == sorted(SUBFORUMS)
 
 
@@ -206,21 +205,24 @@ def test_require_lists_every_missing_task(e5: InstructionSet) -> None:
 
 def test_prefix_and_prompt_hash(e5: InstructionSet) -> None:
     assert e5.prefix("STS12") == "Instruct: Retrieve semantically similar text.\nQuery: "
-    full = e5.prompt_hash()
+    full = instruction_set_hash(e5)
     assert len(full) == 16 and int(full, 16) >= 0
-    assert e5.prompt_hash() == full
-    assert e5.prompt_hash(["SciFact", "STS12"]) == e5.prompt_hash(["STS12", "SciFact"])
-    assert e5.prompt_hash(["SciFact"]) != full
+    assert instruction_set_hash(e5) == full
+    pair = instruction_set_hash(e5, ["SciFact", "STS12"])
+    assert pair == instruction_set_hash(e5, ["STS12", "SciFact"])
+    assert instruction_set_hash(e5, ["SciFact"]) != full
 
     changed = dict(e5.instructions, STS12="Retrieve semantically similar text")
     other = dataclasses.replace(e5, instructions=changed)
-    assert other.prompt_hash() != full
-    assert other.prompt_hash(["SciFact"]) == e5.prompt_hash(["SciFact"])
+    assert instruction_set_hash(other) != full
+    assert instruction_set_hash(other, ["SciFact"]) == instruction_set_hash(e5, ["SciFact"])
     renamed = dataclasses.replace(e5, name="copy", version="9.9.9")
-    assert renamed.prompt_hash() == full  # the hash covers the strings only
+    assert instruction_set_hash(renamed) == full  # the hash covers the strings only
     retemplated = dataclasses.replace(e5, template="Instruct: {instruction}\nQuery:")
-    assert retemplated.prompt_hash() != full
-    assert e5.prompt_hash(template=retemplated.template) == retemplated.prompt_hash()
+    assert instruction_set_hash(retemplated) != full
+    assert instruction_set_hash(e5, template=retemplated.template) == instruction_set_hash(
+        retemplated
+    )
 
 
 def test_instruction_set_is_read_only(e5: InstructionSet) -> None:
@@ -235,10 +237,10 @@ def test_unknown_set_and_benchmark() -> None:
         load_instruction_set("e6")
     assert "e5" in info.value.suggestions
     with pytest.raises(UnknownNameError) as info:
-        resolve_benchmark_tasks("MTEB(eng,v1)")
+        task_names("MTEB(eng,v1)")
     assert "MTEB(eng, v1)" in info.value.suggestions
     with pytest.raises(UnknownNameError) as info:
-        resolve_benchmark_tasks(tasks=["SciFact", "NFCorpuss"])
+        task_names(tasks=["SciFact", "NFCorpuss"])
     assert "NFCorpus" in info.value.suggestions
 
 
@@ -388,7 +390,7 @@ def test_cli_json_default_benchmark(benchmark_tasks: list[str], e5: InstructionS
     assert list(out) == benchmark_tasks
     types = task_types(benchmark_tasks)
     for task, prompts in out.items():
-        assert set(prompts) == {"query", "document"}
+        assert set(prompts) == {"query", "document", "prompt_hash"}
         assert prompts["query"] == f"Instruct: {e5.get(task)}\nQuery: "
         if types[task] == "Retrieval":
             assert prompts["document"] == ""

@@ -10,7 +10,8 @@ from linq_eval.errors import UnknownNameError
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.profiles import get_profile
 from linq_eval.model.random_models import mistral_tokenizer, random_mistral
-from linq_eval.prompts.instruction_sets import load_instruction_set, task_prompts
+from linq_eval.prompts.builder import task_prompts
+from linq_eval.prompts.instruction_sets import load_instruction_set
 
 E5 = load_instruction_set("e5")
 

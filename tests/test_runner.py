@@ -25,14 +25,11 @@ import pytest
 from cli_helpers import run_cli
 
 from linq_eval.atomic import FileLock
+from linq_eval.benchmarks import select_tasks
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.run.plan import Shard, TaskEstimate, assign_shards, select_tasks
-from linq_eval.run.runner import (
-    RUN_RECORD,
-    RunConfig,
-    read_run_record,
-    update_run_record,
-)
+from linq_eval.run.config import RunConfig
+from linq_eval.run.plan import Shard, TaskEstimate, assign_shards
+from linq_eval.run.result_store import RUN_RECORD, read_run_record, update_run_record
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -342,7 +339,7 @@ def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
     script = (
         "import sys, mteb\n"
         "from pathlib import Path\n"
-        "from linq_eval.run.runner import AtomicResultCache\n"
+        "from linq_eval.run.result_store import AtomicResultCache\n"
         f"result = mteb.TaskResult.from_disk(Path({str(source)!r}))\n"
         "meta = mteb.get_model_meta('sentence-transformers/all-MiniLM-L6-v2')\n"
         "AtomicResultCache(Path(sys.argv[1])).save_to_cache(result, meta)\n"
@@ -369,8 +366,8 @@ def test_retrieval_scores_the_corpus_in_chunks(tmp_path, monkeypatch):
     import mteb
     from mteb.abstasks import retrieval
 
-    from linq_eval.run.local_data import load_local_task
     from linq_eval.model.random_models import random_encoder
+    from linq_eval.run.local_data import load_local_task
 
     beir = tmp_path / "data" / "scifact"
     (beir / "qrels").mkdir(parents=True)
@@ -553,3 +550,48 @@ def test_table_and_compare_read_the_real_run(minilm_run, tmp_path):
     (higher / MINILM_FOLDER / "linq_eval_run.json").unlink(missing_ok=True)
     result = compare(str(out), str(higher), tasks=["SciFact"], tolerance=0.5)
     assert not result.passed and [t.task for t in result.regressions] == ["SciFact"]
+
+
+PUBLISHED_MINILM_STS16 = 78.99
+"""all-MiniLM-L6-v2 on STS16 (cosine_spearman x100) on the MTEB leaderboard, at 256 tokens."""
+
+
+@pytest.mark.slow
+def test_a_task_made_with_other_settings_is_refused_or_run_again(tmp_path):
+    """STS16 at 256 tokens, then at 16: refused without --allow-settings-change; with it the
+    task runs again and its entry records the 16-token score with max_length 16."""
+    from linq_eval.results.compare import DriftError, compare
+
+    out, first, fresh = tmp_path / "out", tmp_path / "first", tmp_path / "fresh"
+    args = ("run", "--model", "all-minilm-l6-v2", "--tasks", "STS16", "--data-dir",
+            str(SHARED_DATA / "sts"), "--no-progress")  # fmt: skip
+    run_ok(*args, "--output", str(out))
+    folder = out / MINILM_FOLDER
+    entry = read_run_record(folder)["tasks"]["STS16"]
+    assert entry["settings"]["max_length"] == 256
+    assert 100 * entry["main_score"] == pytest.approx(PUBLISHED_MINILM_STS16, abs=0.05)
+    shutil.copytree(out / "results", first / "results")
+
+    proc = cli_subprocess(*args, "--output", str(out), "--max-length", "16")
+    refused, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 2, refused
+    assert "STS16: max_length: 256 (recorded) vs 16 (this run)" in refused
+    assert read_run_record(folder)["tasks"]["STS16"] == entry
+
+    again = run_ok(*args, "--output", str(out), "--max-length", "16", "--allow-settings-change")
+    assert "(done earlier)" not in again and "[1/1] STS16  cosine_spearman" in again
+    entry = read_run_record(folder)["tasks"]["STS16"]
+    assert entry["settings"]["max_length"] == 16
+    stored = task_json(folder, "STS16")["scores"]["test"][0]["main_score"]
+    assert stored == pytest.approx(entry["main_score"], abs=1e-6)  # the file rounds to 6 digits
+    assert abs(100 * entry["main_score"] - PUBLISHED_MINILM_STS16) > 1  # not the 256-token one
+
+    # a fresh 16-token run (from the same embeddings) scores the same
+    run_ok(*args, "--output", str(fresh), "--max-length", "16", "--cache-dir",
+           str(out / "embeddings"))  # fmt: skip
+    fresh_entry = read_run_record(fresh / MINILM_FOLDER)["tasks"]["STS16"]
+    assert fresh_entry["encoded_texts"] == 0
+    assert fresh_entry["main_score"] == pytest.approx(entry["main_score"], abs=1e-12)
+    assert compare(str(out), str(fresh), tasks=["STS16"]).drift == []
+    with pytest.raises(DriftError, match="max_length: run 16 vs reference 256 \\(STS16\\)"):
+        compare(str(out), str(first), tasks=["STS16"])

@@ -22,11 +22,11 @@ import pytest
 import yaml
 from cli_helpers import run_cli
 
+from linq_eval.benchmarks import task_names
 from linq_eval.errors import ConfigError
 from linq_eval.prompts.instruction_sets import (
     load_instruction_set,
     parse_instruction_file,
-    resolve_benchmark_tasks,
 )
 from linq_eval.results.reading import load_baselines
 from linq_eval.results.tables import (
@@ -91,7 +91,7 @@ def test_v2_instructions_list_41_tasks_with_parent_prompts(
     assert code == 0, err
     prompts = json.loads(out)
     assert len(prompts) == 41
-    assert set(prompts) == set(resolve_benchmark_tasks(V2))
+    assert set(prompts) == set(task_names(V2))
     assert {"CQADupstackGamingRetrieval", "CQADupstackUnixRetrieval"} <= set(prompts)
     assert not any(
         t.startswith("CQADupstack")
@@ -407,7 +407,7 @@ def _plan(monkeypatch, capsys, output: Path, *extra: str) -> dict:
 def test_plan_estimates_what_a_v1_run_left_in_the_cache(v1_run: Path, monkeypatch, capsys) -> None:
     plan = _plan(monkeypatch, capsys, v1_run)
     tasks = plan["tasks"]
-    v1_names = set(resolve_benchmark_tasks(V1, expand_aggregates=True))
+    v1_names = set(task_names(V1, expand_aggregates=True))
     assert {t for t, e in tasks.items() if e["done"]} == set(tasks) & v1_names
     assert sum(e["done"] for e in tasks.values()) == 27
     for name in ("FEVERHardNegatives", "HotpotQAHardNegatives", "ClimateFEVERHardNegatives"):

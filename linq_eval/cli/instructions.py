@@ -6,8 +6,21 @@ import json
 
 import typer
 
+from linq_eval.benchmarks import DEFAULT_BENCHMARK, expanded_names, select_tasks
 from linq_eval.cli.app import app
-from linq_eval.errors import LinqEvalError
+from linq_eval.errors import ConfigError, LinqEvalError
+from linq_eval.model.policies import get_policy
+from linq_eval.prompts.builder import (
+    instruction_set_hash,
+    prompts_with_hashes,
+    task_types,
+    tasks_prompt_hash,
+)
+from linq_eval.prompts.instruction_sets import (
+    available_instruction_sets,
+    load_instruction_set,
+    validate_instruction_file,
+)
 
 
 @app.command("instructions")
@@ -16,7 +29,7 @@ def instructions_command(
         None, metavar="[TASK]...", help="Task names (same as --tasks)."
     ),
     benchmark: str | None = typer.Option(
-        None, "--benchmark", help="mteb benchmark whose tasks to show (default: MTEB(eng, v1))."
+        None, "--benchmark", help=f"mteb benchmark whose tasks to show (default: {DEFAULT_BENCHMARK})."
     ),
     tasks: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
         None, "--tasks", help="Exact mteb task name; repeat, or list names after it."
@@ -29,7 +42,9 @@ def instructions_command(
 ) -> None:
     """Show the exact prefix that each task's queries and documents receive.
 
-    JSON output is {task: {"query": prefix, "document": prefix}}; "" means no prefix.
+    JSON output is {task: {"query": prefix, "document": prefix, "prompt_hash": hash}}; ""
+    means no prefix, and prompt_hash is the hash a run of the task with this policy and
+    instruction set records in its run record (linq_eval_run.json).
 
     \b
     Examples:
@@ -39,39 +54,30 @@ def instructions_command(
       linq-eval instructions --tasks SciFact --tasks STS12
       linq-eval instructions SciDocsRR --policy mteb
     """
-    from linq_eval.errors import ConfigError
-    from linq_eval.model.policies import get_policy
-    from linq_eval.prompts.instruction_sets import (
-        load_instruction_set,
-        resolve_benchmark_tasks,
-        task_prompts,
-        task_types,
-    )
-
     if output_format not in ("table", "json"):
         raise ConfigError(f"Unknown --format {output_format!r}; use table or json.")
     pol = get_policy(policy)
     iset = load_instruction_set(instruction_set)
-    names = resolve_benchmark_tasks(benchmark, [*(tasks or []), *(task_args or [])] or None)
-    prompts = task_prompts(names, pol, iset)
+    selected = select_tasks(benchmark, [*(tasks or []), *(task_args or [])])
+    prompts = prompts_with_hashes(selected, pol, iset)
     if output_format == "json":
         typer.echo(json.dumps(prompts, indent=2, ensure_ascii=False))
         return
+    names = list(prompts)
     types = task_types(names)
-    used = names if pol.instruct else []
     typer.echo(
         f"# instructions {iset.name} {iset.version} ({iset.path}); policy {pol.name}; "
-        f"prompt_hash {iset.prompt_hash(used)}"
+        f"prompt_hash {tasks_prompt_hash(expanded_names(selected), pol, iset)} (all tasks)"
     )
     typer.echo(f"# prefix = template {json.dumps(iset.template)} with the instruction filled in")
     width = max(len(n) for n in names)
-    typer.echo(f"{'task':{width}}  {'type':18}  query  document  instruction")
+    typer.echo(f"{'task':{width}}  {'type':18}  query  document  {'prompt_hash':16}  instruction")
     for name in names:
         query, document = prompts[name]["query"], prompts[name]["document"]
         shown = json.dumps(iset.get(name), ensure_ascii=False) if query or document else "-"
         typer.echo(
             f"{name:{width}}  {types[name]:18}  {'yes' if query else 'no':5}  "
-            f"{'yes' if document else 'no':8}  {shown}"
+            f"{'yes' if document else 'no':8}  {prompts[name]['prompt_hash']}  {shown}"
         )
 
 
@@ -81,13 +87,14 @@ def validate_instructions_command(
         None, metavar="[NAME_OR_PATH]...", help="Sets to check (default: every named set)."
     ),
     benchmark: str = typer.Option(
-        "MTEB(eng, v1)", "--benchmark", help="Benchmark every task of which must be covered."
+        DEFAULT_BENCHMARK, "--benchmark", help="Benchmark every task of which must be covered."
     ),
     coverage: bool = typer.Option(True, "--coverage/--no-coverage", help="Check coverage."),
 ) -> None:
     """Check instruction YAML files without running a model.
 
     Lists every problem of each file with its line number, then missing benchmark tasks.
+    Each valid set is shown with its fingerprint (a hash of its template and strings).
 
     \b
     Examples:
@@ -95,12 +102,6 @@ def validate_instructions_command(
       linq-eval validate-instructions ./my_instructions.yaml --no-coverage
       linq-eval validate-instructions e5 --benchmark "MTEB(eng, v2)"
     """
-    from linq_eval.errors import ConfigError
-    from linq_eval.prompts.instruction_sets import (
-        available_instruction_sets,
-        validate_instruction_file,
-    )
-
     failures: list[str] = []
     for item in sets or available_instruction_sets():
         try:
@@ -112,7 +113,7 @@ def validate_instructions_command(
         covered = f", covers {benchmark}" if coverage else ""
         typer.echo(
             f"ok   {iset.name} {iset.version}: {len(iset.instructions)} tasks, "
-            f"prompt_hash {iset.prompt_hash()}{covered}"
+            f"fingerprint {instruction_set_hash(iset)}{covered}"
         )
     if failures:
         raise ConfigError("\n".join(failures))

@@ -6,16 +6,20 @@ from pathlib import Path
 
 import typer
 
-from linq_eval.run.plan import Shard
-from linq_eval.run.runner import RunConfig
+from linq_eval.benchmarks import DEFAULT_BENCHMARK
+from linq_eval.model.profiles import DEFAULT_PROFILE
+from linq_eval.run.config import RunConfig
+from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
 
 MODEL_OPT = typer.Option(
-    "linq-embed-mistral", "--model", help="Profile name, hub id (org/name) or model directory."
+    DEFAULT_PROFILE, "--model", help="Profile name, hub id (org/name) or model directory."
 )
 REVISION_OPT = typer.Option(None, "--revision", help="Model revision (default: the profile's pin).")
 BENCHMARK_OPT = typer.Option(
-    None, "--benchmark", help="mteb benchmark (default: MTEB(eng, v1) when --tasks is not given)."
+    None, "--benchmark", help=f"mteb benchmark (default: {DEFAULT_BENCHMARK} without --tasks)."
 )
+BENCHMARK_DEFAULT_OPT = typer.Option(DEFAULT_BENCHMARK, "--benchmark", help="mteb benchmark.")
+"""--benchmark where a benchmark is always used (table, compare, validate-instructions)."""
 TASKS_OPT = typer.Option(None, "--tasks", help="Exact mteb task names: repeat, or list after it.")
 TASK_TYPES_OPT = typer.Option(
     None, "--task-types", help="Keep only these task types of the benchmark (Retrieval STS ...)."
@@ -39,7 +43,7 @@ RANDOM_OPT = typer.Option(
     None, "--random-init", help="Randomly initialised Mistral of this size (tiny, mistral-7b)."
 )
 TPS_OPT = typer.Option(
-    20000.0, "--tokens-per-s", help="Throughput assumed for the GPU-hours estimate."
+    DEFAULT_TOKENS_PER_S, "--tokens-per-s", help="Throughput assumed for the GPU-hours estimate."
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from linq_eval.cli.app import ListOptionsCommand, app
+from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT
 
 
 @app.command("table")
@@ -23,7 +24,7 @@ def table_command(
         "--remote",
         help="Add ORG/MODEL[@REVISION] from mteb's results repository (downloads it).",
     ),
-    benchmark: str = typer.Option("MTEB(eng, v1)", "--benchmark", help="mteb benchmark."),
+    benchmark: str = BENCHMARK_DEFAULT_OPT,
     output_format: str = typer.Option(
         "markdown", "--format", help="markdown, csv, json, latex or html."
     ),
@@ -91,7 +92,7 @@ def compare_command(
     allow_drift: bool = typer.Option(
         False, "--allow-drift", help="Compare even if score-changing settings differ."
     ),
-    benchmark: str = typer.Option("MTEB(eng, v1)", "--benchmark", help="mteb benchmark."),
+    benchmark: str = BENCHMARK_DEFAULT_OPT,
 ) -> None:
     """Compare a run with a reference task by task and gate on it.
 

@@ -81,7 +81,8 @@ def run_command(
     """
     from linq_eval.run import distributed
     from linq_eval.run.plan import render_plan
-    from linq_eval.run.runner import format_summary, prepare, run_suite
+    from linq_eval.run.runner import prepare, run_suite
+    from linq_eval.run.summary import format_summary
 
     config = run_config(
         model=model,
@@ -206,9 +207,9 @@ def prefetch_command(
       linq-eval prefetch --tasks SciFact NFCorpus --model all-minilm-l6-v2
       HF_HUB_OFFLINE=1 linq-eval prefetch --check            # on the compute node
     """
-    from linq_eval.run.plan import select_tasks
+    from linq_eval.benchmarks import select_tasks
+    from linq_eval.run.config import resolve_profile
     from linq_eval.run.prefetch import prefetch
-    from linq_eval.run.runner import resolve_profile
 
     config = run_config(
         model=model,

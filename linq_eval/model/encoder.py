@@ -21,8 +21,6 @@ which is imported only where mteb objects are needed (ModelMeta, task metadata).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,11 +48,8 @@ from linq_eval.model.tokenization import (
     special_tokens_for,
     tokenize,
 )
-from linq_eval.prompts.instruction_sets import (
-    input_prompt_types,
-    load_instruction_set,
-    task_types,
-)
+from linq_eval.prompts import builder
+from linq_eval.prompts.instruction_sets import load_instruction_set
 
 logger = logging.getLogger(__name__)
 
@@ -271,14 +266,10 @@ class DecoderEncoder:
     # ----------------------------------------------------------------- prompts
     def prompt_for(self, task_name: str, task_type: str, prompt_type: str | None) -> str:
         """The exact prefix of an input of this task and prompt type ('' when none)."""
-        if not self.policy.applies(task_type, prompt_type):
-            return ""
-        if self.instruction_set is None:
-            raise ConfigError(
-                f"Policy {self.policy.name!r} instructs {task_type} inputs but the profile "
-                f"{self.profile.name!r} has no instruction set"
-            )
-        return self.profile.template.format(instruction=self.instruction_set.get(task_name))
+        return builder.prompt_for(
+            self.policy, self.instruction_set, self.profile.template, task_name, task_type,
+            prompt_type,
+        )  # fmt: skip
 
     def _check_prompt_fits(self, prefix: str, where: str) -> None:
         """Truncation cuts the text after the prompt: a prompt that fills max_length would give
@@ -304,7 +295,9 @@ class DecoderEncoder:
             "model_source": self.profile.model,
             "pooling": self.profile.pooling,
             "policy": self.policy.name,
-            "template": self.profile.template,
+            "template": builder.effective_template(
+                self.policy, self.profile.template, self.instruction_set
+            ),
             "instructions": getattr(iset, "name", None),
             "instructions_version": getattr(iset, "version", None),
             "max_length": self.profile.max_length,
@@ -322,23 +315,15 @@ class DecoderEncoder:
 
     def task_prompts(self, task_names: Sequence[str]) -> dict[str, dict[str, str]]:
         """The exact prefix each task's query side and document side receive (needs mteb)."""
-        types = task_types(task_names)
-        sides = input_prompt_types(task_names)
-        return {
-            name: {
-                side: self.prompt_for(name, types[name], ptype) for side, ptype in sides[name].items()
-            }
-            for name in task_names
-        }
+        return builder.task_prompts(
+            task_names, self.policy, self.instruction_set, self.profile.template
+        )
 
     def prompt_hash(self, task_names: Sequence[str]) -> str:
         """A short hash of every prefix these tasks' inputs receive under this encoder."""
-        prompts = self.task_prompts(sorted(set(task_names)))
-        blob = json.dumps(
-            {"template": self.profile.template, "prompts": prompts}, sort_keys=True,
-            ensure_ascii=False,
-        ).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return builder.tasks_prompt_hash(
+            task_names, self.policy, self.instruction_set, self.profile.template
+        )
 
     # ----------------------------------------------------------------- speed
     def speed_settings(self) -> dict[str, Any]:

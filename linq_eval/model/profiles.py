@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from linq_eval.errors import ConfigError, UnknownNameError
 
-INSTRUCT_TEMPLATE = "Instruct: {instruction}\nQuery: "
 MIN_MAX_LENGTH = 8
 """The smallest max_length accepted: BOS, EOS and a few tokens of text."""
 
@@ -32,8 +31,9 @@ class Profile:
     """Pinned hub revision; None for local models."""
     pooling: Literal["last", "mean"]
     """``last``: hidden state of the last real token (EOS); ``mean``: masked mean."""
-    template: str
-    """Prefix for instructed inputs; ``{instruction}`` is replaced by the task instruction."""
+    template: str | None
+    """Prefix for instructed inputs, ``{instruction}`` replaced by the task instruction
+    (None: the instruction set's template)."""
     policy: str
     """Instruction policy name (see linq_eval.model.policies)."""
     instructions: str | None
@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
             mteb_name="Linq-AI-Research/Linq-Embed-Mistral",
             revision="0c1a0b0589177079acc552433cad51d7c9132379",
             pooling="last",
-            template=INSTRUCT_TEMPLATE,
+            template=None,
             policy="e5",
             instructions="e5",
             max_length=512,
@@ -99,7 +99,7 @@ PROFILES: dict[str, Profile] = {
             mteb_name="intfloat/e5-mistral-7b-instruct",
             revision="07163b72af1488142a360786df853f237b1a3ca1",
             pooling="last",
-            template=INSTRUCT_TEMPLATE,
+            template=None,
             policy="e5",
             instructions="e5",
             max_length=512,
@@ -114,7 +114,7 @@ PROFILES: dict[str, Profile] = {
             mteb_name="Salesforce/SFR-Embedding-Mistral",
             revision="938c560d1c236aa563b2dbdf084f28ab28bccb11",
             pooling="last",
-            template=INSTRUCT_TEMPLATE,
+            template=None,
             policy="e5",
             instructions="e5",
             max_length=512,
@@ -153,12 +153,14 @@ def get_profile(name: str) -> Profile:
         raise UnknownNameError("profile", name, PROFILES) from None
 
 
-def profile_for_model(model: str) -> Profile:
-    """A profile for a profile name, a hub id or a local directory.
+def profile_for_model(model: str | Profile) -> Profile:
+    """A profile for a profile name, a hub id or a local directory (a Profile: itself).
 
     Hub ids of profiled models get their profile; any other hub id or directory gets the
     decoder defaults of ``linq-embed-mistral`` with the model replaced and no pinned revision.
     """
+    if isinstance(model, Profile):
+        return model
     if model in PROFILES:
         return PROFILES[model]
     for p in PROFILES.values():

@@ -17,7 +17,7 @@ from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import build_model_meta
-from linq_eval.model.profiles import get_profile
+from linq_eval.model.profiles import Profile, get_profile
 from linq_eval.model.speed import SpeedOptions
 from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
 
@@ -105,6 +105,19 @@ def smollm2_gguf_path() -> Path:
     return files[0]
 
 
+def random_profile(size: str = "tiny", seed: int = 0) -> Profile:
+    """Linq-Embed-Mistral's profile with the model replaced by a random Mistral of ``size``."""
+    if size not in CONFIGS:
+        raise UnknownNameError("model size", size, CONFIGS)
+    return get_profile("linq-embed-mistral").with_overrides(
+        name=f"random-{size}",
+        model=f"linq-eval/random-mistral-{size}",
+        mteb_name=None,
+        revision=f"seed-{seed}",
+        description=f"randomly initialised Mistral ({size}), seed {seed}",
+    )
+
+
 def random_encoder(
     size: str = "tiny",
     *,
@@ -117,12 +130,14 @@ def random_encoder(
     token_budget: int | None = None,
     padding_side: str | None = None,
     progress: bool = True,
+    profile: Profile | None = None,
 ) -> DecoderEncoder:
     """A ``DecoderEncoder`` over a randomly initialised Mistral of a named size.
 
     Linq-Embed-Mistral's profile (EOS, last-token pooling, e5 policy and instructions) with
     the model replaced by ``linq-eval/random-mistral-<size>`` at revision ``seed-<seed>``:
-    results land in their own folder, never mixed with a real model's.
+    results land in their own folder, never mixed with a real model's. ``profile``: use this
+    one (``random_profile``, overrides applied) instead of the option arguments.
     """
     if size not in CONFIGS:
         raise UnknownNameError("model size", size, CONFIGS)
@@ -133,13 +148,8 @@ def random_encoder(
         "dtype": dtype,
         "padding_side": padding_side,
     }
-    profile = get_profile("linq-embed-mistral").with_overrides(
-        name=f"random-{size}",
-        model=f"linq-eval/random-mistral-{size}",
-        mteb_name=None,
-        revision=f"seed-{seed}",
-        description=f"randomly initialised Mistral ({size}), seed {seed}",
-        **{k: v for k, v in overrides.items() if v is not None},
+    profile = profile or random_profile(size, seed).with_overrides(
+        **{k: v for k, v in overrides.items() if v is not None}
     )
     dev = resolve_device(device)
     model = random_mistral(size, dtype=resolve_dtype(profile.dtype, dev), device=dev, seed=seed)

@@ -1,11 +1,14 @@
 """Compare a run with a reference, task by task, and gate on regressions (the CI check).
 
 A task regresses when the run's main score falls more than ``tolerance`` points (x100) below the
-reference's; a task the reference has but the run lacks is a failure too. Runs whose settings
-differ in ways that change scores (model, revision, max_length, dtype, policy, prompt hash) are
-refused unless drift is allowed, and then the differences are printed. A folder without
-``linq_eval_run.json`` (a baseline, a plain mteb folder) has unknown settings: it is not
-treated as drifting, and the report says so.
+reference's; a task the reference has but the run lacks is a failure too. A run whose tasks
+were made with other score-deciding settings than the reference's (every field of
+``linq_eval.run_record.ScoreSettings`` marked ``score``: model, pooling, embedding precision,
+instruction-set version, prompt hash ...) is refused (``DriftError``) unless drift is allowed,
+and then the differences are printed. Each task's own settings are compared (the run record
+keeps them per task). A folder without ``linq_eval_run.json`` (a baseline, a plain mteb
+folder) has unknown settings: it is not treated as drifting, and the report says so; a
+setting only one side records (an older record) is noted, not compared.
 
 Example::
 
@@ -22,18 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
 from linq_eval.results.reading import ResultsError, ResultSet, resolve_one
-from linq_eval.results.tables import (
-    DEFAULT_BENCHMARK,
-    format_score,
-    get_benchmark_spec,
-    round_score,
-    score_task,
-)
+from linq_eval.results.tables import format_score, get_benchmark_spec, round_score, score_task
+from linq_eval.run_record import SCORE_KEYS, differing_keys, missing_keys, task_settings
 
-DRIFT_KEYS = ("model", "revision", "max_length", "dtype", "policy", "prompt_hash")
+DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
+_NO_HASH = tuple(k for k in DRIFT_KEYS if k != "prompt_hash")
 COMPARE_FORMATS = ("text", "json", "markdown")
 
 
@@ -51,6 +51,14 @@ class SettingDiff:
     """The run's value (None when the run does not record it)."""
     reference: Any
     """The reference's value."""
+    tasks: tuple[str, ...] = ()
+    """The compared tasks whose settings differ so."""
+
+    def describe(self) -> str:
+        """``max_length: run 512 vs reference 4096 (SciFact, NFCorpus)``."""
+        shown = ", ".join(self.tasks) if len(self.tasks) <= 5 else f"{len(self.tasks)} tasks"
+        where = f" ({shown})" if self.tasks else ""
+        return f"{self.key}: run {self.run!r} vs reference {self.reference!r}{where}"
 
 
 @dataclass(frozen=True)
@@ -117,23 +125,48 @@ class Comparison:
         return not self.regressions and not self.missing
 
 
-def check_drift(run: ResultSet, reference: ResultSet) -> tuple[list[SettingDiff], list[str]]:
-    """Differences in score-changing settings, and notes on sides whose settings are unknown."""
-    notes = []
-    for role, rs in (("run", run), ("reference", reference)):
-        if rs.settings is None:
-            notes.append(
-                f"The {role} ({rs.ref}) records no settings (no linq_eval_run.json): "
-                "drift not checked against it."
-            )
+def check_drift(
+    run: ResultSet, reference: ResultSet, tasks: Sequence[str]
+) -> tuple[list[SettingDiff], list[str]]:
+    """Score-deciding settings that differ between run and reference on ``tasks`` (each
+    task's own settings), and notes on unknown or unrecorded settings."""
+    notes = [
+        f"The {role} ({rs.ref}) records no settings (no linq_eval_run.json): "
+        "drift not checked against it."
+        for role, rs in (("run", run), ("reference", reference))
+        if rs.settings is None
+    ]
     if run.settings is None or reference.settings is None:
         return [], notes
-    diffs = []
-    for key in DRIFT_KEYS:
-        a, b = run.settings.get(key), reference.settings.get(key)
-        if a != b:
-            diffs.append(SettingDiff(key, a, b))
+    found: dict[tuple[str, str, str], list[str]] = {}
+    values: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+    unrecorded: set[str] = set()
+    for task in tasks:
+        (a, own_a), (b, own_b) = (task_settings(rs.run_record, task) for rs in (run, reference))
+        if a is None or b is None:
+            continue
+        # a folder's prompt hash covers all its tasks: only tasks' own hashes are comparable
+        keys = DRIFT_KEYS if own_a and own_b else _NO_HASH
+        unrecorded.update(missing_keys(a, b, keys))
+        for key in differing_keys(a, b, keys=keys):
+            ident = (key, repr(a.get(key)), repr(b.get(key)))
+            found.setdefault(ident, []).append(task)
+            values[ident] = (a.get(key), b.get(key))
+    diffs = [SettingDiff(k[0], *values[k], tasks=tuple(t)) for k, t in found.items()]
+    if unrecorded:
+        notes.append(
+            f"Recorded by only one side, not compared: {', '.join(sorted(unrecorded))}."
+        )
     return diffs, notes
+
+
+def _refuse_drift(drift: list[SettingDiff]) -> None:
+    if drift:
+        listing = "; ".join(d.describe() for d in drift)
+        raise DriftError(
+            f"Run and reference differ in settings that change scores ({listing}). "
+            "Compare runs made with the same settings, or pass --allow-drift."
+        )
 
 
 def _status(run: float | None, ref: float, tolerance: float) -> str:
@@ -161,13 +194,6 @@ def compare_results(
     reference has a score for, narrowed by ``task_types``)."""
     if tolerance < 0:
         raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
-    drift, notes = check_drift(run, reference)
-    if drift and not allow_drift:
-        listing = "; ".join(f"{d.key}: run {d.run!r} vs reference {d.reference!r}" for d in drift)
-        raise DriftError(
-            f"Run and reference differ in settings that change scores ({listing}). "
-            "Compare runs made with the same settings, or pass --allow-drift."
-        )
     spec = get_benchmark_spec(benchmark)
     chosen = spec.select(task_types, tasks)
     if not chosen:
@@ -175,6 +201,9 @@ def compare_results(
             f"No task of {spec.name} matches --task-types {list(task_types or [])} "
             f"and --tasks {list(tasks or [])}."
         )
+    drift, notes = check_drift(run, reference, [bt.name for bt in chosen])
+    if not allow_drift:
+        _refuse_drift(drift)
     rows: list[TaskDelta] = []
     no_reference = []
     for bt in chosen:
@@ -284,10 +313,7 @@ def _verdict(c: Comparison) -> str:
 
 
 def _drift_lines(c: Comparison) -> list[str]:
-    return [
-        f"settings drift (allowed): {d.key}: run {d.run!r} vs reference {d.reference!r}"
-        for d in c.drift
-    ]
+    return [f"settings drift (allowed): {d.describe()}" for d in c.drift]
 
 
 def _grid(c: Comparison, decimals: int) -> tuple[list[str], list[list[str]]]:
@@ -386,7 +412,10 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
         ],
         "regressions": [t.task for t in c.regressions],
         "missing": [t.task for t in c.missing],
-        "drift": [{"key": d.key, "run": d.run, "reference": d.reference} for d in c.drift],
+        "drift": [
+            {"key": d.key, "run": d.run, "reference": d.reference, "tasks": list(d.tasks)}
+            for d in c.drift
+        ],
         "notes": c.notes,
     }
     return json.dumps(doc, indent=2, default=str) + "\n"

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.results.reading import ResultSet
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from mteb import TaskResult
     from mteb.abstasks.abstask import AbsTask
 
-DEFAULT_BENCHMARK = "MTEB(eng, v1)"
 MISSING = "—"
 """What a table shows for a task without a score."""
 TYPE_ORDER = (

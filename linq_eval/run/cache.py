@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from linq_eval import run_record
 from linq_eval.atomic import atomic_save_npy, atomic_write_json, sha256_file
 from linq_eval.errors import ConfigError
 from linq_eval.model.encoder import DecoderEncoder
@@ -58,19 +59,7 @@ FORMAT_VERSION = 1
 DEFAULT_CHUNK_TEXTS = 2048
 """Texts per chunk: the unit of persistence (a kill loses at most one chunk per process)."""
 
-IDENTITY_KEYS = (
-    "model",
-    "revision",
-    "model_source",
-    "dtype",
-    "max_length",
-    "pooling",
-    "special_tokens",
-    "eos",
-    "bos",
-    "padding_side",
-    "attn_implementation",
-)
+IDENTITY_KEYS = run_record.IDENTITY_KEYS
 """Fields of ``DecoderEncoder.settings()`` that determine a stored (raw) embedding."""
 
 EMBEDDING_PRECISION = "float16"
@@ -82,7 +71,7 @@ MAX_OPEN_CHUNKS = 256
 
 def cache_identity(settings: Mapping[str, Any], device_type: str) -> dict[str, Any]:
     """The part of an encoder's settings that determines its raw embeddings."""
-    identity = {key: settings.get(key) for key in IDENTITY_KEYS}
+    identity = run_record.embedding_identity(settings)
     identity["device_type"] = device_type
     identity["format"] = FORMAT_VERSION
     return identity

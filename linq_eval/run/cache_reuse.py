@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from linq_eval.benchmarks import mteb_task, mteb_task_names
 from linq_eval.errors import LinqEvalError
 from linq_eval.run.plan import TaskEstimate, _side_stats, side_kind
 
@@ -91,13 +92,11 @@ def estimate_reuse(
 
 def _result_tasks(folder: Path) -> dict[str, AbsTask]:
     """The mteb tasks that have a result file in ``folder``."""
-    from linq_eval.prompts.instruction_sets import _mteb_task, _mteb_task_names
-
     if not folder.is_dir():
         return {}
-    known = _mteb_task_names()
+    known = mteb_task_names()
     names = sorted(p.stem for p in folder.glob("*.json") if p.stem in known)
-    return {n: _mteb_task(n) for n in names}
+    return {n: mteb_task(n) for n in names}
 
 
 def _dataset_key(task: AbsTask) -> tuple[str, str]:

@@ -1,7 +1,7 @@
 """What a run will do: its tasks, their size in texts and tokens, and how to split them.
 
-Everything here is offline and needs no model: the task list comes from mteb's registry and
-benchmarks, the sizes from the descriptive statistics mteb ships for each task (number of
+Everything here is offline and needs no model: the tasks come from linq_eval.benchmarks (mteb's
+registry and benchmarks), the sizes from the descriptive statistics mteb ships per task (number of
 texts, unique texts and characters per input side). Tokens are estimated from characters
 (``CHARS_PER_TOKEN``), with the instruction prefix added and truncation at max_length.
 
@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import math
 import re
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from linq_eval.errors import ConfigError, UnknownNameError
+from linq_eval.errors import ConfigError
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
 
     from linq_eval.run.cache_reuse import CacheReuse
-
-DEFAULT_BENCHMARK = "MTEB(eng, v1)"
 
 CHARS_PER_TOKEN = 4.0
 """English characters per token: 3.9 for Mistral's tokenizer on SciFact, 4.5 for BERT's."""
@@ -76,82 +73,6 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-
-# --------------------------------------------------------------------------- task selection
-
-
-def task_type_names() -> list[str]:
-    """Every task type mteb knows (``Retrieval``, ``STS`` ...)."""
-    from mteb.abstasks.task_metadata import TaskType
-
-    return list(typing.get_args(TaskType))
-
-
-def select_tasks(
-    benchmark: str | None = None,
-    tasks: Sequence[str] = (),
-    task_types: Sequence[str] = (),
-) -> list[AbsTask]:
-    """The mteb task objects of a run, in the benchmark's (or the given) order.
-
-    ``benchmark`` (default MTEB(eng, v1)) keeps the benchmark's subset filters (e.g. the
-    English subsets of STS17); ``task_types`` keeps only those types of its tasks; ``tasks``
-    names tasks explicitly and excludes the other two. Unknown names raise with suggestions.
-    """
-    import mteb
-
-    from linq_eval.prompts.instruction_sets import UnknownNamesError, _mteb_task_names, _quiet_mteb
-
-    if benchmark and tasks:
-        raise ConfigError("Give either --benchmark or --tasks, not both.")
-    if tasks and task_types:
-        raise ConfigError(
-            "--task-types selects task types of a benchmark; with --tasks, list the tasks "
-            "themselves."
-        )
-    valid_types = task_type_names()
-    bad_types = [t for t in dict.fromkeys(task_types) if t not in valid_types]
-    if len(bad_types) == 1:
-        raise UnknownNameError("task type", bad_types[0], valid_types)
-    if bad_types:
-        raise UnknownNamesError("task type", bad_types, valid_types, what="Unknown")
-    if tasks:
-        names = list(dict.fromkeys(tasks))
-        known = _mteb_task_names()
-        unknown = [t for t in names if t not in known]
-        if len(unknown) == 1:
-            raise UnknownNameError("task", unknown[0], known)
-        if unknown:
-            raise UnknownNamesError("task", unknown, known, what="Unknown")
-        with _quiet_mteb():
-            return [mteb.get_task(name) for name in names]
-    name = benchmark or DEFAULT_BENCHMARK
-    try:
-        with _quiet_mteb():
-            bench = mteb.get_benchmark(name)
-    except (KeyError, ValueError):
-        raise UnknownNameError("benchmark", name, [b.name for b in mteb.get_benchmarks()]) from None
-    selected = list(bench.tasks)
-    if task_types:
-        selected = [t for t in selected if t.metadata.type in task_types]
-        if not selected:
-            present = sorted({t.metadata.type for t in bench.tasks})
-            raise ConfigError(
-                f"Benchmark {name!r} has no task of type {', '.join(task_types)}; "
-                f"its types: {', '.join(present)}."
-            )
-    return selected
-
-
-def expanded_names(tasks: Iterable[AbsTask]) -> list[str]:
-    """Task names with the subtasks of aggregate tasks (CQADupstack's forums) after each."""
-    names: list[str] = []
-    for task in tasks:
-        names.append(task.metadata.name)
-        if task.is_aggregate:
-            names.extend(sub.metadata.name for sub in task.metadata.tasks)
-    return list(dict.fromkeys(names))
 
 
 # --------------------------------------------------------------------------- estimates

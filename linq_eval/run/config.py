@@ -1,0 +1,200 @@
+"""What one ``linq-eval run`` is asked to do: ``RunConfig``, its checks, and the profile,
+instruction set and prompts it resolves to, all decided before any model is loaded.
+
+    from linq_eval.run.config import RunConfig, resolve_profile
+    config = RunConfig(model="all-minilm-l6-v2", tasks=("SciFact",), max_length=128)
+    config.check()                      # one ConfigError listing every bad option
+    resolve_profile(config).max_length  # 128: the profile with the config's overrides
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from linq_eval.errors import ConfigError
+from linq_eval.model.devices import DTYPE_ALIASES, DTYPES
+from linq_eval.model.meta import build_model_meta
+from linq_eval.model.policies import get_policy
+from linq_eval.model.profiles import DEFAULT_PROFILE, MIN_MAX_LENGTH, Profile, profile_for_model
+from linq_eval.model.random_models import CONFIGS, random_profile
+from linq_eval.prompts.builder import task_prompts
+from linq_eval.prompts.instruction_sets import InstructionSet, load_instruction_set
+from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
+
+if TYPE_CHECKING:
+    from mteb.models.model_meta import ModelMeta
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One ``linq-eval run``: which model, which tasks, which settings, where to write."""
+
+    model: str = DEFAULT_PROFILE
+    """Profile name, hub id (org/name) or local model directory."""
+    revision: str | None = None
+    """Hub revision of the model (None: the profile's pinned revision)."""
+    benchmark: str | None = None
+    """mteb benchmark whose tasks to run (None with no ``tasks``: the default benchmark)."""
+    tasks: tuple[str, ...] = ()
+    """Exact mteb task names to run instead of a benchmark."""
+    task_types: tuple[str, ...] = ()
+    """Keep only the benchmark's tasks of these types (Retrieval, STS ...)."""
+    max_length: int | None = None
+    """Tokens per input, special tokens included (None: the profile's)."""
+    dtype: str | None = None
+    """auto, bfloat16, float16 or float32 (None: the profile's)."""
+    policy: str | None = None
+    """Instruction policy: e5, mteb or none (None: the profile's)."""
+    instructions: str | None = None
+    """Instruction set name or YAML path (None: the profile's)."""
+    output: Path = Path("results")
+    """Output folder: mteb's results/ tree, the run record, the embedding cache."""
+    data_dir: Path | None = None
+    """Folder of local task data (linq_eval.run.local_data); tasks without a folder use the hub."""
+    cache_dir: Path | None = None
+    """Embedding cache folder (None: ``<output>/embeddings``)."""
+    use_cache: bool = True
+    """Keep embeddings on disk (False: nothing cached; a killed task restarts from zero)."""
+    chunk_texts: int = 2048
+    """Texts per persisted chunk: a kill loses at most one chunk per process."""
+    shard: Shard | None = None
+    """Run only this share of the tasks (balanced by estimated tokens)."""
+    device: str | None = None
+    """cpu, cuda or cuda:N (None: CUDA when available); under torchrun each rank's own GPU."""
+    token_budget: int | None = None
+    """Padded tokens per batch (None: the encoder's default for the device)."""
+    dry_run: bool = False
+    """Only show the plan: tasks, sizes, what is done, estimated GPU-hours."""
+    tokens_per_s: float = DEFAULT_TOKENS_PER_S
+    """Throughput assumed by the plan's time estimate."""
+    random_init: str | None = None
+    """Use a randomly initialised Mistral of this size (tiny, mistral-7b): tests, speed."""
+    allow_settings_change: bool = False
+    """Let this run add to a folder whose tasks were made with other score-deciding settings,
+    and run again (replacing them) the tasks of this run that were."""
+    progress: bool = True
+    """Show progress bars."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output", Path(self.output))
+        for name in ("data_dir", "cache_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "task_types", tuple(self.task_types))
+
+    def check(self) -> None:
+        """Raise one ConfigError listing every unusable or conflicting option."""
+        problems = [*self._option_problems(), *self._random_init_problems()]
+        if self.output.exists() and not self.output.is_dir():
+            problems.append(f"--output {self.output} exists and is not a folder")
+        if self.data_dir is not None and not self.data_dir.is_dir():
+            problems.append(f"--data-dir {self.data_dir} is not a folder")
+        if not self.use_cache and self.cache_dir is not None:
+            problems.append("--cache-dir given together with --no-cache")
+        if problems:
+            raise ConfigError("Conflicting or invalid options:\n  " + "\n  ".join(problems))
+
+    def _option_problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.benchmark and self.tasks:
+            problems.append("--benchmark and --tasks both given: choose one")
+        if self.tasks and self.task_types:
+            problems.append(
+                "--task-types selects among a benchmark's tasks; with --tasks list the tasks"
+            )
+        if self.max_length is not None and self.max_length < MIN_MAX_LENGTH:
+            problems.append(f"--max-length {self.max_length} is below {MIN_MAX_LENGTH}")
+        if self.dtype is not None:
+            name = DTYPE_ALIASES.get(self.dtype, self.dtype)
+            if name != "auto" and name not in DTYPES:
+                problems.append(f"--dtype {self.dtype!r}: valid are auto, {', '.join(DTYPES)}")
+        if self.chunk_texts < 1:
+            problems.append(f"--chunk-texts {self.chunk_texts}: must be at least 1")
+        if self.tokens_per_s <= 0:
+            problems.append("--tokens-per-s must be positive")
+        return problems
+
+    def _random_init_problems(self) -> list[str]:
+        if self.random_init is None:
+            return []
+        problems: list[str] = []
+        if self.random_init not in CONFIGS:
+            problems.append(
+                f"--random-init {self.random_init!r}: valid sizes are {', '.join(CONFIGS)}"
+            )
+        if self.model != DEFAULT_PROFILE:
+            problems.append("--random-init replaces the model: do not give --model with it")
+        if self.revision is not None:
+            problems.append("--random-init has no revision: do not give --revision with it")
+        return problems
+
+    @property
+    def embedding_cache_dir(self) -> Path | None:
+        if not self.use_cache:
+            return None
+        return self.cache_dir if self.cache_dir is not None else self.output / "embeddings"
+
+
+def resolve_profile(config: RunConfig) -> Profile:
+    """The profile the run will use, the config's overrides applied (the only place they are;
+    no weights are read). Checks the policy and that the token budget holds the longest input.
+    """
+    if config.random_init:
+        profile = random_profile(config.random_init)
+    else:
+        profile = profile_for_model(config.model)
+    overrides: dict[str, Any] = {
+        "max_length": config.max_length,
+        "policy": config.policy,
+        "instructions": config.instructions,
+        "dtype": config.dtype,
+    }
+    if config.revision and not config.random_init:
+        overrides["revision"] = config.revision
+    profile = profile.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+    get_policy(profile.policy)
+    if config.token_budget is not None and config.token_budget < profile.max_length:
+        raise ConfigError(
+            f"--token-budget {config.token_budget} is below max_length {profile.max_length}: "
+            "the longest input would not fit in a batch"
+        )
+    return profile
+
+
+def model_meta_for(profile: Profile) -> ModelMeta:
+    """mteb's ModelMeta the results will be filed under (name and revision)."""
+    return build_model_meta(profile)
+
+
+def check_instructions(profile: Profile, task_names: Sequence[str]) -> InstructionSet | None:
+    """The instruction set, after checking that it covers every task (error listing all)."""
+    if not get_policy(profile.policy).instruct:
+        return None
+    if not profile.instructions:
+        raise ConfigError(
+            f"Policy {profile.policy!r} instructs inputs but no instruction set is given "
+            "(--instructions)"
+        )
+    iset = load_instruction_set(profile.instructions)
+    iset.require(task_names)
+    return iset
+
+
+def profile_prompts(profile: Profile, task_names: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The prefixes each task's sides receive under this profile (for estimates)."""
+    iset = check_instructions(profile, task_names)
+    return task_prompts(task_names, profile.policy, iset, template=profile.template)
+
+
+__all__ = [
+    "RunConfig",
+    "check_instructions",
+    "model_meta_for",
+    "profile_prompts",
+    "resolve_profile",
+]

@@ -1,0 +1,199 @@
+"""What decides an embedding and a score: one frozen record, and everything derived from it.
+
+``ScoreSettings`` lists every setting that decides a raw embedding or a score. Its field
+metadata says which is which:
+
+- ``embedding``: the setting determines the raw (pooled, unnormalised) vector of an input, so
+  the embedding cache's identity is made of these fields (``IDENTITY_KEYS``);
+- ``score``: two results are comparable only when these fields are equal (``SCORE_KEYS``):
+  the run record keeps them per task, the runner counts a task as done only when they equal
+  the requested ones, ``compare`` refuses a run and reference that differ in one of them.
+
+Nothing else lists these settings: the runner, the cache and ``compare`` derive their lists
+from this type.
+
+    from linq_eval.run_record import ScoreSettings, SCORE_KEYS
+    settings = ScoreSettings.from_encoder_settings(encoder.settings(), prompt_hash="0123...")
+    settings.as_record()["max_length"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from linq_eval.errors import UnknownNameError
+from linq_eval.model.policies import get_policy
+
+_BOTH = {"embedding": True, "score": True}
+_EMBEDDING = {"embedding": True, "score": False}
+_SCORE = {"embedding": False, "score": True}
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Every setting that decides an embedding or a score (see the module docstring)."""
+
+    model: str | None = field(default=None, metadata=_BOTH)
+    """Model name as mteb files it (org/name)."""
+    revision: str | None = field(default=None, metadata=_BOTH)
+    """Model revision (hub commit, or seed-N for a random model)."""
+    model_source: str | None = field(default=None, metadata=_BOTH)
+    """Where the weights come from: hub id, local folder or pkg:<module>."""
+    dtype: str | None = field(default=None, metadata=_BOTH)
+    """Weights' dtype: bfloat16, float16 or float32."""
+    max_length: int | None = field(default=None, metadata=_BOTH)
+    """Tokens per input, special tokens included."""
+    pooling: str | None = field(default=None, metadata=_BOTH)
+    """last or mean."""
+    eos: str | None = field(default=None, metadata=_BOTH)
+    """append (every input ends with EOS) or none."""
+    bos: str | None = field(default=None, metadata=_BOTH)
+    """require (every input starts with BOS) or tokenizer."""
+    special_tokens: Mapping[str, Any] | None = field(default=None, metadata=_BOTH)
+    """The token ids put before and after every input (``{"prefix": [...], "suffix": [...]}``)."""
+    padding_side: str | None = field(default=None, metadata=_BOTH)
+    """left or right (pooling reads the mask, yet kernels may round differently)."""
+    attn_implementation: str | None = field(default=None, metadata=_EMBEDDING)
+    """sdpa, flash_attention_2, eager: changes the vectors' rounding, not what is computed, so
+    it separates cached embeddings but does not make two scores incomparable."""
+    policy: str | None = field(default=None, metadata=_SCORE)
+    """Instruction policy: which inputs are instructed, which task types are normalised."""
+    unnormalised_task_types: tuple[str, ...] | None = field(default=None, metadata=_SCORE)
+    """Task types whose embeddings are not L2-normalised (from the policy); the others are."""
+    template: str | None = field(default=None, metadata=_SCORE)
+    """The template instructed inputs use ("" when the policy never instructs)."""
+    instructions: str | None = field(default=None, metadata=_SCORE)
+    """Instruction set name."""
+    instructions_version: str | None = field(default=None, metadata=_SCORE)
+    """Instruction set version."""
+    prompt_hash: str | None = field(default=None, metadata=_SCORE)
+    """Hash of every prefix the inputs received (``linq_eval.prompts.builder.prompt_hash``)."""
+    embedding_precision: str | None = field(default=None, metadata=_SCORE)
+    """Precision embeddings are scored in: float16 when chunked through the cache, else float32."""
+    mteb_version: str | None = field(default=None, metadata=_SCORE)
+    """mteb's version (it computes the metrics)."""
+
+    @classmethod
+    def from_encoder_settings(
+        cls, settings: Mapping[str, Any], *, prompt_hash: str | None = None
+    ) -> ScoreSettings:
+        """From ``DecoderEncoder.settings()`` (keys it lacks stay None), the policy's
+        normalisation, this process's mteb version and the given prompt hash."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in settings.items() if k in known}
+        values["unnormalised_task_types"] = unnormalised_task_types(settings.get("policy"))
+        values["mteb_version"] = settings.get("mteb_version") or package_version("mteb")
+        values["prompt_hash"] = prompt_hash
+        return cls(**values)
+
+    def as_record(self) -> dict[str, Any]:
+        """The fields as the run record stores them (JSON values: tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+
+def _keys(kind: str) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(ScoreSettings) if f.metadata[kind])
+
+
+SCORE_KEYS = _keys("score")
+"""Settings that decide a score: equal for two results to be compared."""
+IDENTITY_KEYS = _keys("embedding")
+"""Settings that determine a raw embedding: the embedding cache's identity."""
+
+
+def package_version(name: str) -> str | None:
+    """An installed package's version (None when it is not installed)."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def unnormalised_task_types(policy: str | None) -> tuple[str, ...] | None:
+    """The task types a policy leaves unnormalised, sorted (None for an unknown policy)."""
+    try:
+        return tuple(sorted(get_policy(policy).unnormalised_for)) if policy else None
+    except UnknownNameError:
+        return None
+
+
+def embedding_identity(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of encoder settings that determines raw embeddings (``IDENTITY_KEYS``)."""
+    return {key: settings.get(key) for key in IDENTITY_KEYS}
+
+
+def score_part(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The score-deciding part of a settings mapping (``SCORE_KEYS``; absent keys: None)."""
+    return {key: settings.get(key) for key in SCORE_KEYS}
+
+
+def record_settings(encoder_settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's settings for its record: the encoder's, with every score-deciding field
+    (normalisation, mteb version) filled in; ``prompt_hash`` is added per task set."""
+    full = ScoreSettings.from_encoder_settings(encoder_settings).as_record()
+    del full["prompt_hash"]
+    return {**encoder_settings, **full}
+
+
+def differing_keys(
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    *,
+    keys: tuple[str, ...] = SCORE_KEYS,
+    compare_missing: bool = False,
+) -> list[str]:
+    """The keys (of ``keys``) whose values differ between ``a`` and ``b``.
+
+    A key that one side does not record (an older record) counts as differing only with
+    ``compare_missing``; see ``missing_keys`` to report it.
+    """
+    return [
+        key
+        for key in keys
+        if (compare_missing or (key in a and key in b)) and a.get(key) != b.get(key)
+    ]
+
+
+def missing_keys(
+    a: Mapping[str, Any], b: Mapping[str, Any], keys: tuple[str, ...] = SCORE_KEYS
+) -> list[str]:
+    """The keys (of ``keys``) that exactly one of ``a`` and ``b`` records."""
+    return [key for key in keys if (key in a) != (key in b)]
+
+
+def task_settings(
+    record: Mapping[str, Any] | None, task: str
+) -> tuple[dict[str, Any] | None, bool]:
+    """The settings a task's result was made with, and whether they are the task's own.
+
+    A task entry carries its own ``settings`` (with its own ``prompt_hash``); records written
+    before that have only the folder's ``settings`` (whose prompt hash covers every task of
+    the folder): then those, and False. ``(None, False)`` without a record.
+    """
+    if not record:
+        return None, False
+    entry = (record.get("tasks") or {}).get(task)
+    if isinstance(entry, Mapping) and isinstance(entry.get("settings"), Mapping):
+        return dict(entry["settings"]), True
+    folder = record.get("settings")
+    return (dict(folder), False) if isinstance(folder, Mapping) else (None, False)
+
+
+__all__ = [
+    "IDENTITY_KEYS",
+    "SCORE_KEYS",
+    "ScoreSettings",
+    "differing_keys",
+    "embedding_identity",
+    "missing_keys",
+    "package_version",
+    "record_settings",
+    "score_part",
+    "task_settings",
+    "unnormalised_task_types",
+]

@@ -1,0 +1,98 @@
+"""One record of what decides a score: the lists derived from it, the prompt hash a run records
+(equal to what ``linq-eval instructions`` prints), and each task's own settings in the record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_helpers import run_cli
+
+from linq_eval import run_record
+from linq_eval.atomic import FileLock
+from linq_eval.benchmarks import DEFAULT_BENCHMARK, select_tasks
+from linq_eval.errors import ConfigError
+from linq_eval.results import compare
+from linq_eval.run import cache
+from linq_eval.run.config import RunConfig
+from linq_eval.run.result_store import read_run_record, update_run_record
+from linq_eval.run.runner import load_run_encoder, task_prompt_hash
+
+ISSUE_LIST = ("model", "revision", "model_source", "dtype", "max_length", "pooling",
+              "unnormalised_task_types", "eos", "bos", "special_tokens", "padding_side", "policy",
+              "template", "instructions", "instructions_version", "prompt_hash",
+              "embedding_precision", "mteb_version")  # fmt: skip
+"""Every setting the project says decides a score."""
+
+
+def test_every_list_of_settings_is_derived_from_the_one_type():
+    assert set(run_record.SCORE_KEYS) == set(ISSUE_LIST)
+    assert compare.DRIFT_KEYS == run_record.SCORE_KEYS
+    assert cache.IDENTITY_KEYS == run_record.IDENTITY_KEYS
+    # the cache's identity is what it was (its folders keep their names): raw-vector settings
+    assert set(run_record.IDENTITY_KEYS) == {
+        "model", "revision", "model_source", "dtype", "max_length", "pooling", "special_tokens",
+        "eos", "bos", "padding_side", "attn_implementation",
+    }  # fmt: skip
+    settings = {k: f"v-{k}" for k in (*ISSUE_LIST, "attn_implementation", "device", "profile")}
+    identity = cache.cache_identity(settings, "cpu")
+    assert set(identity) == {*run_record.IDENTITY_KEYS, "device_type", "format"}
+    assert "policy" not in identity and "embedding_precision" not in identity
+
+
+def test_record_settings_fill_the_policy_normalisation_and_mteb_version():
+    full = run_record.record_settings({"policy": "e5", "max_length": 512, "device": "cpu"})
+    assert full["unnormalised_task_types"] == ["Classification", "MultilabelClassification"]
+    assert full["mteb_version"] == run_record.package_version("mteb")
+    assert full["device"] == "cpu" and "prompt_hash" not in full
+    assert run_record.record_settings({"policy": "mteb"})["unnormalised_task_types"] == []
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder():
+    """The encoder a ``--random-init tiny`` run uses, built the way the runner builds it."""
+    return load_run_encoder(RunConfig(random_init="tiny", progress=False), "cpu")
+
+
+def test_instructions_prints_the_prompt_hash_a_run_records(tiny_encoder, monkeypatch, capsys):
+    code, out, err = run_cli(monkeypatch, capsys, "instructions", "--format", "json")
+    assert code == 0, err
+    printed = json.loads(out)
+    tasks = select_tasks(DEFAULT_BENCHMARK)
+    assert list(printed) == [t.metadata.name for t in tasks] and len(tasks) == 56
+    for task in tasks:
+        name = task.metadata.name
+        assert printed[name]["prompt_hash"] == task_prompt_hash(tiny_encoder, task), name
+        prompts = tiny_encoder.task_prompts([name])[name]
+        assert {k: printed[name][k] for k in ("query", "document")} == prompts
+    hashes = {p["prompt_hash"] for p in printed.values()}
+    assert len(hashes) == 56  # every task's prompts differ, CQADupstack's subforums included
+    code, out, _ = run_cli(monkeypatch, capsys, "instructions", "--format", "json",
+                           "--policy", "mteb", "SciDocsRR")  # fmt: skip
+    assert json.loads(out)["SciDocsRR"]["prompt_hash"] != printed["SciDocsRR"]["prompt_hash"]
+
+
+def test_each_task_keeps_its_own_settings(tmp_path):
+    lock = FileLock(tmp_path / "record.lock")
+    settings = {"model": "m", "max_length": 512, "pooling": "last", "policy": "e5"}
+    common = {"prompt_hash": lambda names: "h" + "-".join(sorted(names)), "device": "cpu"}
+    legacy = {"settings": {**settings, "prompt_hash": "folder"}, "tasks": {"Old": {}}}
+    (tmp_path / "linq_eval_run.json").write_text(json.dumps(legacy), encoding="utf-8")
+    update_run_record(tmp_path, lock, settings, tasks={"A": {}}, allow_settings_change=False,
+                      **common)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"Old: max_length: 512 \(recorded\) vs 16"):
+        update_run_record(tmp_path, lock, {**settings, "max_length": 16}, tasks={"B": {}},
+                          allow_settings_change=False, **common)  # fmt: skip
+    update_run_record(tmp_path, lock, {**settings, "max_length": 16}, tasks={"B": {}},
+                      allow_settings_change=True, **common)  # fmt: skip
+    tasks = read_run_record(tmp_path)["tasks"]
+    assert tasks["Old"]["settings"]["max_length"] == 512  # the older record's folder settings
+    assert "prompt_hash" not in tasks["Old"]["settings"]  # the folder's hash was not its own
+    assert (
+        tasks["A"]["settings"]["max_length"] == 512
+        and tasks["A"]["settings"]["prompt_hash"] == "hA"
+    )
+    assert (
+        tasks["B"]["settings"]["max_length"] == 16 and tasks["B"]["settings"]["prompt_hash"] == "hB"
+    )
+    assert read_run_record(tmp_path)["settings"]["max_length"] == 16  # the latest run's
