@@ -46,7 +46,7 @@ import torch
 from linq_eval.atomic import FileLock, LockHeldError, describe_holder, remove_stale_temporaries
 from linq_eval.benchmarks import expanded_names, select_tasks
 from linq_eval.errors import ConfigError, LinqEvalError
-from linq_eval.model.encoder import load_encoder
+from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import random_encoder
 from linq_eval.run import distributed
 from linq_eval.run.config import (
