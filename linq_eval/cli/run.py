@@ -41,7 +41,7 @@ def run_command(
     output: str = OUTPUT_OPT,
     data_dir: str | None = DATA_DIR_OPT,
     cache_dir: str | None = typer.Option(
-        None, "--cache-dir", help="Embedding cache folder (default: OUTPUT/embeddings)."
+        None, "--cache-dir", help="Embedding cache folder (default: OUTPUT/.linq_eval/embeddings)."
     ),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Keep embeddings on disk."),
     chunk_texts: int = typer.Option(
@@ -61,14 +61,27 @@ def run_command(
     allow_settings_change: bool = typer.Option(
         False, "--allow-settings-change", help="Add to a folder recorded with other settings."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Bars of the current encode call."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", help="No progress output (CI logs): only a line per finished task."
+    ),
+    per_query: bool = typer.Option(
+        True,
+        "--per-query/--no-per-query",
+        help="Keep each retrieval query's score and top-10 ids (for compare --per-query).",
+    ),
 ) -> None:
     """Evaluate a model on a benchmark's tasks: resumable, cached, sharded, multi-GPU.
 
-    Results go to OUTPUT/results/<org__model>/<revision>/<Task>.json (mteb's layout) with
-    linq_eval_run.json beside them. Rerun the same command to resume: finished tasks are
-    skipped and the embedding cache (OUTPUT/embeddings) keeps finished chunks of the task
-    that was interrupted. Exit 1 if a task failed, 2 for unusable options.
+    Results go to OUTPUT/<org__model>/<revision>/<Task>.json (the layout of mteb's results
+    repository) with linq_eval_run.json beside them, and per-query evidence
+    (<Task>.queries.json.gz) for retrieval and reranking tasks. Progress: one line for the
+    whole suite (tasks, tokens, tokens/s, ETA) on stderr. Rerun the same command to resume:
+    finished tasks are skipped and the embedding cache (OUTPUT/.linq_eval/embeddings) keeps
+    finished chunks of the task that was interrupted. Exit 1 if a task failed, 2 for
+    unusable options.
 
     \b
     Examples:
@@ -106,7 +119,9 @@ def run_command(
         tokens_per_s=tokens_per_s,
         random_init=random_init,
         allow_settings_change=allow_settings_change,
-        progress=progress,
+        progress=progress and not quiet,
+        quiet=quiet,
+        per_query=per_query,
     )
     if devices:
         from linq_eval.errors import ConfigError

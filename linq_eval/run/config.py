@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from mteb.models.model_meta import ModelMeta
 
 
+CACHE_SUBDIR = ".linq_eval/embeddings"
+"""Default place of the embedding cache inside the output folder (hidden, beside the locks and
+scratch files, so that readers of the result tree never mistake it for a model)."""
+
 @dataclass(frozen=True)
 class RunConfig:
     """One ``linq-eval run``: which model, which tasks, which settings, where to write."""
@@ -55,7 +59,7 @@ class RunConfig:
     data_dir: Path | None = None
     """Folder of local task data (linq_eval.run.local_data); tasks without a folder use the hub."""
     cache_dir: Path | None = None
-    """Embedding cache folder (None: ``<output>/embeddings``)."""
+    """Embedding cache folder (None: ``<output>/.linq_eval/embeddings``)."""
     use_cache: bool = True
     """Keep embeddings on disk (False: nothing cached; a killed task restarts from zero)."""
     chunk_texts: int = 2048
@@ -76,7 +80,12 @@ class RunConfig:
     """Let this run add to a folder whose tasks were made with other score-deciding settings,
     and run again (replacing them) the tasks of this run that were."""
     progress: bool = True
-    """Show progress bars."""
+    """Show progress bars (the current encode call's)."""
+    quiet: bool = False
+    """No progress output at all (CI logs): neither bars nor the suite's progress lines."""
+    per_query: bool = True
+    """Keep per-query evidence of retrieval and reranking tasks beside their result files
+    (``<Task>.queries.json.gz``: each query's main metric and top-10 ids)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output", Path(self.output))
@@ -137,7 +146,7 @@ class RunConfig:
     def embedding_cache_dir(self) -> Path | None:
         if not self.use_cache:
             return None
-        return self.cache_dir if self.cache_dir is not None else self.output / "embeddings"
+        return self.cache_dir if self.cache_dir is not None else self.output / CACHE_SUBDIR
 
 
 def resolve_profile(config: RunConfig) -> Profile:

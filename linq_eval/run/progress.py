@@ -21,6 +21,28 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
+import datasets
+
+
+def shows_bars(wanted: bool) -> bool:
+    """Whether per-call progress bars (ours, mteb's, datasets') are drawn: only when wanted
+    and stderr is a terminal; in a log file the suite's plain lines stand for them."""
+    return wanted and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def library_bars(enabled: bool) -> Iterator[None]:
+    """Switch the datasets library's progress bars off while the block runs (unless
+    ``enabled``), then back to what they were."""
+    was = datasets.is_progress_bar_enabled()
+    if not enabled:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was and not enabled:
+            datasets.enable_progress_bars()
+
 
 def human(n: float) -> str:
     """``1.2G``, ``340k``, ``12``."""

@@ -81,14 +81,27 @@ class AtomicResultCache(mteb.ResultCache):
     folder's record lock (shards share it) and kept sorted, so a folder filled by shards is
     byte-identical to one filled by a single run. ``writable=False`` (ranks other than 0)
     only reads.
+
+    The output folder is itself a results tree, ``<output>/<org__model>/<revision>/<Task>.json``
+    (the layout of mteb's results repository), not a cache root with a ``results/`` level of
+    its own: mteb reads it as ``mteb.ResultCache(cache_path=<parent>)`` when the folder is named
+    ``results`` (the default output), and ``linq-eval export`` copies it for a submission.
     """
 
     def __init__(
-        self, cache_path: str | Path, *, writable: bool = True, lock: FileLock | None = None
+        self, output: str | Path, *, writable: bool = True, lock: FileLock | None = None
     ) -> None:
-        super().__init__(cache_path=cache_path)
+        self.output = Path(output)
+        super().__init__(cache_path=self.output / ".linq_eval" / "mteb")
         self.writable = writable
         self.lock = lock
+
+    def get_task_result_path(self, *args: Any, **kwargs: Any) -> Path:
+        """mteb's path of a task's result, with ``<output>`` in place of mteb's
+        ``<cache>/results``: the output folder is itself a results tree."""
+        path = super().get_task_result_path(*args, **kwargs)
+        local = self.cache_path / "results"
+        return self.output / path.relative_to(local) if path.is_relative_to(local) else path
 
     def save_to_cache(
         self,
@@ -115,7 +128,7 @@ class AtomicResultCache(mteb.ResultCache):
         self, task_result: Any, model_name: Any, model_revision: str | None, target: Path,
         encode_kwargs: Any,
     ) -> None:  # fmt: skip
-        scratch_root = self.cache_path / SCRATCH
+        scratch_root = self.output / SCRATCH
         scratch_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch_root, prefix=scratch_prefix()) as tmp:
             scratch = mteb.ResultCache(cache_path=tmp)
@@ -189,8 +202,8 @@ def read_score(folder: Path, task: AbsTask) -> float | None:
 
 
 def result_folder(output: Path, meta: ModelMeta) -> Path:
-    """``<output>/results/<org__model>/<revision>``: where mteb's ResultCache files a model."""
-    return output / "results" / meta.model_name_as_path() / str(meta.revision)
+    """``<output>/<org__model>/<revision>``: where a run files a model's results."""
+    return output / meta.model_name_as_path() / str(meta.revision)
 
 
 # --------------------------------------------------------------------------- run record

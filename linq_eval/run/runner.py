@@ -9,14 +9,15 @@
 
 What it writes, under ``output``:
 
-- ``results/<org__model>/<revision>/<Task>.json``: mteb's own result files and layout (through
-  ``mteb.evaluate`` and a ``ResultCache`` rooted at ``output``), so mteb can read them; every
-  file is written atomically (``linq_eval.run.result_store``);
+- ``<org__model>/<revision>/<Task>.json``: mteb's own result files, in the layout of mteb's
+  results repository (``output`` is the results tree itself), each written atomically
+  (``linq_eval.run.result_store``); beside each retrieval or reranking task's file, its
+  per-query evidence ``<Task>.queries.json.gz`` (``linq_eval.run.evidence``);
 - ``linq_eval_run.json`` beside them: the run record (settings, versions, device, and per task
   the score-deciding settings it was made with, its wall time, tokens/s, texts and dataset
   revision), merged across resumed runs and shards;
-- ``embeddings/``: the embedding cache (``linq_eval.run.cache``), unless ``cache_dir``
-  puts it elsewhere or ``use_cache`` is off;
+- ``.linq_eval/embeddings/``: the embedding cache (``linq_eval.run.cache``), unless
+  ``cache_dir`` puts it elsewhere or ``use_cache`` is off;
 - ``.linq_eval/locks/``: one lock per task being evaluated, so two runs cannot write the same
   task of the same folder at once (shards of one run, which hold different tasks, can).
 
@@ -49,6 +50,9 @@ from linq_eval.errors import ConfigError, LinqEvalError
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import random_encoder
 from linq_eval.run import distributed
+from linq_eval.run.cache import open_cache
+from linq_eval.run.cache_reuse import estimate_reuse
+from linq_eval.run.cached_encoder import CachedEncoder
 from linq_eval.run.config import (
     RunConfig,
     check_instructions,
@@ -56,12 +60,11 @@ from linq_eval.run.config import (
     profile_prompts,
     resolve_profile,
 )
-from linq_eval.run.cache import open_cache
-from linq_eval.run.cache_reuse import estimate_reuse
-from linq_eval.run.cached_encoder import CachedEncoder
+from linq_eval.run.evidence import keeps_evidence, prediction_folder, save_evidence
 from linq_eval.run.local_data import load_local_task, require_task_data
 from linq_eval.run.plan import Plan, PlanRow, assign_shards, estimate_task, shared_corpus_of
 from linq_eval.run.prefetch import hub_offline
+from linq_eval.run.progress import SuiteProgress, library_bars, shows_bars
 from linq_eval.run.result_store import (
     SCRATCH,
     AtomicResultCache,
@@ -87,8 +90,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ENCODE_KWARGS = {"batch_size": 512}
-"""What mteb passes to encode (only the size of its data loader's batches: the encoder forms its
-own batches by tokens). Constant, because mteb records it in run_settings.jsonl."""
+"""What mteb passes to encode (the size of its data loader's batches: the encoder forms its own
+batches by tokens), plus ``show_progress_bar``. mteb records them in run_settings.jsonl."""
 
 
 # --------------------------------------------------------------------------- planning
@@ -361,8 +364,9 @@ class _Suite:
             return TaskOutcome(name, meta.type, "done earlier", meta.main_score, score=score)
         distributed.barrier(self.group)
         outcome = _run_task(
-            task, self.encoder, results_cache, self.config, self.group, overwrite=name in self.rerun
-        )
+            task, self.encoder, results_cache, self.config, self.group, self.folder,
+            overwrite=name in self.rerun,
+        )  # fmt: skip
         if outcome.status == "evaluated":
             entry = _record_entry(task, outcome, self.config, self.group) if self.main else {}
             _on_main(self.group, lambda: self.record({name: entry}))
@@ -399,16 +403,34 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
         suite.check_settings()  # before any work
         results_cache = AtomicResultCache(config.output, writable=main, lock=suite.record_lock)
         n = len(prepared.tasks)
-        for i, task in enumerate(prepared.tasks, start=1):
-            outcome = suite.run(task, results_cache)
-            summary.tasks.append(outcome)
-            say(format_outcome(outcome, f"[{i}/{n}]"))
+        progress = suite_progress(prepared.plan, quiet=config.quiet or not main)
+        with (
+            progress.watch(lambda: encoder.stats.tokens),
+            library_bars(shows_bars(config.progress)),
+        ):
+            for i, task in enumerate(prepared.tasks, start=1):
+                name = task.metadata.name
+                done = name in suite.done
+                if done:
+                    progress.skip(name)
+                else:
+                    progress.start(name)
+                outcome = suite.run(task, results_cache)
+                if not done:
+                    progress.finish(name, outcome.status)
+                summary.tasks.append(outcome)
+                say(format_outcome(outcome, f"[{i}/{n}]"))
         if encoder.cache is not None:
             summary.cache = encoder.cache.stats.as_dict()
     finally:
         suite.release()
     summary.wall_s = time.perf_counter() - started
     return summary
+
+
+def suite_progress(plan: Plan, *, quiet: bool) -> SuiteProgress:
+    """The suite's progress view, sized by the plan's tokens still to encode per task."""
+    return SuiteProgress([(r.estimate.name, r.tokens_to_encode) for r in plan.rows], quiet=quiet)
 
 
 def _lock_tasks(tasks: Sequence[AbsTask], lock_dir: Path, output: Path) -> list[FileLock]:
@@ -442,29 +464,37 @@ def _run_task(
     results_cache: Any,
     config: RunConfig,
     group: distributed.Group | None,
+    folder: Path,
     *,
     overwrite: bool = False,
 ) -> TaskOutcome:
-    """Evaluate one task through mteb (``overwrite``: replace its complete result file)."""
+    """Evaluate one task through mteb (``overwrite``: replace its complete result file); keep
+    its per-query evidence in ``folder`` when it is ranked per query."""
     name, meta = task.metadata.name, task.metadata
     outcome = TaskOutcome(name, meta.type, "evaluated", meta.main_score)
     t0 = time.perf_counter()
     before = _stats_snapshot(encoder)
     try:
         source = _load_local(task, config.data_dir)
-        with _quiet_superseded():
+        evidence = config.per_query and keeps_evidence(task)
+        bars = shows_bars(config.progress and not config.quiet)
+        if evidence and not task.is_aggregate and not task.data_loaded:
+            task.load_data()  # kept loaded: the evidence needs the qrels after the evaluation
+        with _quiet_superseded(), prediction_folder(config.output / SCRATCH, evidence) as preds:
             result = mteb.evaluate(
                 encoder,
                 task,
                 cache=results_cache,
                 overwrite_strategy="always" if overwrite else "only-missing",
-                encode_kwargs=dict(ENCODE_KWARGS),
-                show_progress_bar=config.progress,
+                encode_kwargs={**ENCODE_KWARGS, "show_progress_bar": bars},
+                show_progress_bar=bars,
+                prediction_folder=preds,
             )
-        if result.exceptions:
-            raise RuntimeError("; ".join(str(e.exception) for e in result.exceptions))
-        task_result = result.task_results[0]
-        outcome.score = float(task_result.get_score())
+            if result.exceptions:
+                raise RuntimeError("; ".join(str(e.exception) for e in result.exceptions))
+            outcome.score = float(result.task_results[0].get_score())
+            if preds is not None and (group is None or group.is_main):
+                save_evidence(task, preds, folder)
     except KeyboardInterrupt:
         raise
     except Exception as exc:

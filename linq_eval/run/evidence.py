@@ -1,0 +1,65 @@
+"""Keeping per-query evidence while a run evaluates retrieval and reranking tasks.
+
+mteb writes a task's full ranking (top 1,000 documents per query) to
+``<folder>/<Task>_predictions.json`` when ``mteb.evaluate`` gets a ``prediction_folder``. That
+file can reach hundreds of MB (MSMARCO dev), so a run lets mteb write it into a private scratch
+folder, turns it into the compact evidence of ``linq_eval.results.per_query`` (per query: the
+main metric and the top-10 ids) beside the task's result file, and deletes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mteb.abstasks.retrieval import AbsTaskRetrieval
+
+from linq_eval.atomic import scratch_prefix
+from linq_eval.results.per_query import task_evidence, write_evidence
+
+if TYPE_CHECKING:
+    from mteb.abstasks.abstask import AbsTask
+
+
+def parts_of(task: AbsTask) -> list[AbsTask]:
+    """The task itself, or an aggregate's subtasks (CQADupstackRetrieval)."""
+    return list(task.metadata.tasks) if task.is_aggregate else [task]
+
+
+def keeps_evidence(task: AbsTask) -> bool:
+    """Whether a task is ranked per query (mteb 2 evaluates reranking as retrieval)."""
+    return any(isinstance(part, AbsTaskRetrieval) for part in parts_of(task))
+
+
+@contextlib.contextmanager
+def prediction_folder(scratch_root: Path, enabled: bool) -> Iterator[Path | None]:
+    """A private folder for mteb's predictions (None when not ``enabled``), removed after."""
+    if not enabled:
+        yield None
+        return
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=scratch_root, prefix=scratch_prefix()))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def save_evidence(task: AbsTask, predictions: Path, result_folder: Path) -> list[Path]:
+    """Write the evidence of every part of ``task`` whose predictions mteb wrote; returns the
+    files written. A part whose data mteb unloaded is loaded again (aggregates' subtasks)."""
+    written = []
+    for part in parts_of(task):
+        path = predictions / part.prediction_file_name
+        if not path.is_file():
+            continue
+        if not part.data_loaded:
+            part.load_data()
+        content = json.loads(path.read_text(encoding="utf-8"))
+        written.append(write_evidence(result_folder, task_evidence(part, content)))
+    return written
