@@ -1,7 +1,11 @@
 """Compare a run with a reference, task by task, and gate on regressions (the CI check).
 
-A task regresses when the run's main score falls more than ``tolerance`` points (x100) below the
-reference's; a task the reference has but the run lacks is a failure too. Runs whose settings
+A task regresses when the run's score falls more than ``tolerance`` points (x100) below the
+reference's; a task the reference has but the run lacks is a failure too. The run is read in
+the computation the reference's score was made with (``linq_eval.results.metrics``): a run's
+``cosine_ap`` against a published ``cos_sim_ap``, never its ``max_ap``. Where the run has no
+field with that computation (Reranking: ``map_at_1000`` against mteb 1.x's ``map``), the task
+is shown as "metric changed" and kept out of the verdict unless metric changes are allowed. Runs whose settings
 differ in ways that change scores (model, revision, max_length, dtype, policy, prompt hash) are
 refused unless drift is allowed, and then the differences are printed. A folder without
 ``linq_eval_run.json`` (a baseline, a plain mteb folder) has unknown settings: it is not
@@ -23,18 +27,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
+from linq_eval.results.metrics import metric_difference, score_task
 from linq_eval.results.reading import ResultsError, ResultSet, resolve_one
 from linq_eval.results.tables import (
     DEFAULT_BENCHMARK,
     format_score,
     get_benchmark_spec,
     round_score,
-    score_task,
 )
 
 DRIFT_KEYS = ("model", "revision", "max_length", "dtype", "policy", "prompt_hash")
 """Run settings that change scores; they must agree unless drift is allowed."""
 COMPARE_FORMATS = ("text", "json", "markdown")
+STATUS_METRIC_CHANGED = "metric changed"
 
 
 class DriftError(LinqEvalError):
@@ -66,13 +71,15 @@ class TaskDelta:
     reference: float | None
     """The reference's main score x100."""
     status: str
-    """``ok``, ``better``, ``REGRESSION`` or ``MISSING``."""
+    """``ok``, ``better``, ``REGRESSION``, ``MISSING`` or ``metric changed`` (not gated)."""
     run_metric: str | None = None
     """Metric behind the run's score."""
     reference_metric: str | None = None
     """Metric behind the reference's score (the era's cos_sim_ap / map for published files)."""
     note: str = ""
     """Why the run has no score, where it has none."""
+    metric_changed: bool = False
+    """The run's score is another computation than the reference's."""
 
     @property
     def delta(self) -> float | None:
@@ -100,6 +107,8 @@ class Comparison:
     """Settings that differ (only non-empty when drift was allowed)."""
     notes: list[str] = field(default_factory=list)
     """Unknown settings, metric differences, skipped tasks."""
+    allow_metric_change: bool = False
+    """Whether tasks compared across different computations count in the verdict."""
 
     @property
     def regressions(self) -> list[TaskDelta]:
@@ -110,6 +119,11 @@ class Comparison:
     def missing(self) -> list[TaskDelta]:
         """Tasks the run has no score for."""
         return [t for t in self.tasks if t.status == "MISSING"]
+
+    @property
+    def not_gated(self) -> list[TaskDelta]:
+        """Tasks kept out of the verdict: compared across different computations."""
+        return [t for t in self.tasks if t.status == STATUS_METRIC_CHANGED]
 
     @property
     def passed(self) -> bool:
@@ -136,9 +150,11 @@ def check_drift(run: ResultSet, reference: ResultSet) -> tuple[list[SettingDiff]
     return diffs, notes
 
 
-def _status(run: float | None, ref: float, tolerance: float) -> str:
+def _status(run: float | None, ref: float, tolerance: float, ungated: bool = False) -> str:
     if run is None:
         return "MISSING"
+    if ungated:
+        return STATUS_METRIC_CHANGED
     delta = round(run - ref, 9)  # float noise must not turn -0.5 into a regression at 0.5
     if delta < -tolerance:
         return "REGRESSION"
@@ -156,9 +172,11 @@ def compare_results(
     tasks: Sequence[str] | None = None,
     tolerance: float = 0.5,
     allow_drift: bool = False,
+    allow_metric_change: bool = False,
 ) -> Comparison:
     """Compare two result sets on the chosen tasks (default: every benchmark task the
-    reference has a score for, narrowed by ``task_types``)."""
+    reference has a score for, narrowed by ``task_types``); tasks whose run score is another
+    computation than the reference's count only with ``allow_metric_change``."""
     if tolerance < 0:
         raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
     drift, notes = check_drift(run, reference)
@@ -182,17 +200,21 @@ def compare_results(
         if ref_score.score is None:
             no_reference.append(bt.name)
             continue
-        run_score = score_task(run, bt)
+        run_score = score_task(run, bt, ref_score.metric)
+        changed = run_score.changed_from is not None
         rows.append(
             TaskDelta(
                 task=bt.name,
                 type=bt.type,
                 run=run_score.score,
                 reference=ref_score.score,
-                status=_status(run_score.score, ref_score.score, tolerance),
+                status=_status(
+                    run_score.score, ref_score.score, tolerance, changed and not allow_metric_change
+                ),
                 run_metric=run_score.metric,
                 reference_metric=ref_score.metric,
                 note=run_score.note if run_score.score is None else "",
+                metric_changed=changed,
             )
         )
     if tasks and no_reference:
@@ -209,23 +231,7 @@ def compare_results(
             f"Not compared ({len(no_reference)} selected tasks the reference has no score "
             f"for): {', '.join(no_reference)}."
         )
-    metric_pairs = sorted(
-        {
-            (t.run_metric, t.reference_metric)
-            for t in rows
-            if t.run is not None and t.run_metric != t.reference_metric
-        },
-        key=str,
-    )
-    for run_metric, ref_metric in metric_pairs:
-        names = [
-            t.task for t in rows if (t.run_metric, t.reference_metric) == (run_metric, ref_metric)
-        ]
-        notes.append(
-            f"Different metrics on {', '.join(names)}: run {run_metric}, reference {ref_metric} "
-            "(the published files predate mteb's max_ap / map_at_1000); small deltas there "
-            "are expected."
-        )
+    notes += _metric_notes(rows, allow_metric_change)
     return Comparison(
         run=run,
         reference=reference,
@@ -234,7 +240,26 @@ def compare_results(
         tasks=rows,
         drift=drift,
         notes=notes,
+        allow_metric_change=allow_metric_change,
     )
+
+
+def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
+    """One note per pair of different computations, naming the tasks and the difference."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for t in rows:
+        if t.metric_changed and t.run_metric and t.reference_metric:
+            groups.setdefault((t.run_metric, t.reference_metric), []).append(t.task)
+    gate = (
+        "counted in the verdict (--allow-metric-change)"
+        if allowed
+        else "not gated; --allow-metric-change counts them"
+    )
+    return [
+        f"Different metrics on {', '.join(names)}: run {run_metric}, reference {ref_metric} "
+        f"({metric_difference(run_metric, ref_metric)}); {gate}."
+        for (run_metric, ref_metric), names in groups.items()
+    ]
 
 
 def compare(
@@ -246,6 +271,7 @@ def compare(
     tasks: Sequence[str] | None = None,
     tolerance: float = 0.5,
     allow_drift: bool = False,
+    allow_metric_change: bool = False,
 ) -> Comparison:
     """Compare a run folder with a reference folder or shipped baseline (``published:<model>``)."""
     return compare_results(
@@ -256,6 +282,7 @@ def compare(
         tasks=tasks,
         tolerance=tolerance,
         allow_drift=allow_drift,
+        allow_metric_change=allow_metric_change,
     )
 
 
@@ -267,8 +294,16 @@ def _f(value: float | None, decimals: int, signed: bool = False) -> str:
 
 
 def _verdict(c: Comparison) -> str:
+    ungated = ""
+    if c.not_gated:
+        names = ", ".join(t.task for t in c.not_gated)
+        ungated = f" Not gated (metric changed): {names}."
     if c.passed:
-        return f"PASS: {len(c.tasks)} task(s), none more than {c.tolerance:g} below the reference."
+        gated = len(c.tasks) - len(c.not_gated)
+        return (
+            f"PASS: {gated} task(s), none more than {c.tolerance:g} below the reference."
+            + ungated
+        )
     parts = []
     if c.regressions:
         parts.append(
@@ -280,7 +315,7 @@ def _verdict(c: Comparison) -> str:
         parts.append(
             f"{len(c.missing)} missing task(s) (" + ", ".join(t.task for t in c.missing) + ")"
         )
-    return "FAIL: " + "; ".join(parts) + "."
+    return "FAIL: " + "; ".join(parts) + "." + ungated
 
 
 def _drift_lines(c: Comparison) -> list[str]:
@@ -381,11 +416,13 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
                 "run_metric": t.run_metric,
                 "reference_metric": t.reference_metric,
                 "note": t.note,
+                "metric_changed": t.metric_changed,
             }
             for t in c.tasks
         ],
         "regressions": [t.task for t in c.regressions],
         "missing": [t.task for t in c.missing],
+        "not_gated": [t.task for t in c.not_gated],
         "drift": [{"key": d.key, "run": d.run, "reference": d.reference} for d in c.drift],
         "notes": c.notes,
     }
