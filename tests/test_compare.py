@@ -226,17 +226,27 @@ def test_renamed_spearman_is_the_same_metric(tmp_path):
     assert not any("metric" in n for n in result.notes)
 
 
-def test_reranking_metric_change_is_kept_out_of_the_gate(tmp_path, monkeypatch, capsys):
-    """map_at_1000 against mteb 1.x's map: shown, noted, and gated only when allowed."""
+def test_reranking_map_at_1000_is_the_published_map(tmp_path):
+    """mteb 2's map_at_1000 is mteb 1.x's map (tests/test_metrics.py): gated, no note."""
     write_run(tmp_path, {"SciDocsRR": (published("SciDocsRR") - 2.0) / 100})
-    args = ["compare", str(tmp_path), "--reference", PUBLISHED, "--tasks", "SciDocsRR"]
+    result = compare(str(tmp_path), PUBLISHED, tasks=["SciDocsRR"])
+    assert [t.status for t in result.regressions] == ["REGRESSION"]
+    assert result.tasks[0].run_metric == "map_at_1000"
+    assert not any("metric" in n for n in result.notes)
+
+
+def test_metric_change_is_kept_out_of_the_gate(tmp_path, monkeypatch, capsys):
+    """A file with only max_ap has no cos_sim_ap computation: shown, noted, gated if allowed."""
+    name = "TwitterURLCorpus"
+    write_run(tmp_path, {name: (published(name) - 2.0) / 100})
+    args = ["compare", str(tmp_path), "--reference", PUBLISHED, "--tasks", name]
     code, out, _ = run_cli(monkeypatch, capsys, *args)
     assert code == 0, out
     assert "metric changed" in out and "-2.00" in out
-    assert "run map_at_1000, reference map (equal on untied scores" in out
-    assert "Not gated (metric changed): SciDocsRR." in out
+    assert "run max_ap, reference cos_sim_ap (different computations); not gated" in out
+    assert f"Not gated (metric changed): {name}." in out
     code, out, _ = run_cli(monkeypatch, capsys, *args, "--allow-metric-change")
-    assert code == 1 and "FAIL: 1 regression(s) (SciDocsRR -2.00)" in out
+    assert code == 1 and f"FAIL: 1 regression(s) ({name} -2.00)" in out
 
 
 def test_task_types_option_takes_several_values(tmp_path, monkeypatch, capsys):

@@ -304,10 +304,19 @@ def test_run_is_tabulated_in_the_published_metric(tmp_path):
     assert "| SprintDuplicateQuestions | PairClassification | cos_sim_ap / cosine_ap |" in md
     line = next(x for x in md.splitlines() if x.startswith("| SprintDuplicateQuestions |"))
     assert line.count(f"{pub.scores['SprintDuplicateQuestions'].score:.2f}") == 2
-    # what remains different is said once: Reranking's map_at_1000 in place of map
-    notes = table.notes()
-    assert len(notes) == 1 and notes[0].startswith("AskUbuntuDupQuestions, MindSmallReranking")
-    assert "show map_at_1000 / max_over_subqueries_map_at_1000 in place of map" in notes[0]
+    assert table.notes() == []  # no difference remains to be noted
+
+
+def test_a_different_computation_is_noted(tmp_path):
+    """A file with only max_ap beside published cos_sim_ap: shown, and said once."""
+    write_run(tmp_path, LINQ, "rev", {"SprintDuplicateQuestions": 0.97, "TwitterURLCorpus": 0.9})
+    table = build_table(load_results(tmp_path) + resolve(f"published:{LINQ}"))
+    assert table.rows[0].scores["TwitterURLCorpus"].score == pytest.approx(90.0)
+    changed = [n for n in table.notes() if "in place of" in n]
+    assert changed == [
+        "SprintDuplicateQuestions, TwitterURLCorpus: Linq-Embed-Mistral @rev show max_ap in "
+        "place of cos_sim_ap (different computations)."
+    ]
 
 
 # ------------------------------------------------------------------ HTML report

@@ -94,8 +94,8 @@ def compare_command(
     allow_metric_change: bool = typer.Option(
         False,
         "--allow-metric-change",
-        help="Gate also on tasks whose run and reference scores are different computations "
-        "(Reranking map_at_1000 against the published map).",
+        help="Gate also on tasks whose run has no field with the reference's computation "
+        "(a file with only max_ap against a published cos_sim_ap).",
     ),
     benchmark: str = typer.Option("MTEB(eng, v1)", "--benchmark", help="mteb benchmark."),
 ) -> None:
@@ -114,8 +114,8 @@ def compare_command(
           --tasks SciFact NFCorpus --tolerance 0.5
       linq-eval compare runs/new --reference runs/old --task-types Retrieval --format markdown
       linq-eval compare runs/new --reference runs/old --allow-drift --format json
-      linq-eval compare runs/full --reference published:Linq-AI-Research/Linq-Embed-Mistral \
-          --task-types Reranking --allow-metric-change
+      linq-eval compare copied-results --reference published:Linq-AI-Research/Linq-Embed-Mistral \\
+          --task-types PairClassification --allow-metric-change
     """
     from linq_eval.results.compare import compare, render_comparison
 

@@ -4,8 +4,8 @@ A task regresses when the run's score falls more than ``tolerance`` points (x100
 reference's; a task the reference has but the run lacks is a failure too. The run is read in
 the computation the reference's score was made with (``linq_eval.results.metrics``): a run's
 ``cosine_ap`` against a published ``cos_sim_ap``, never its ``max_ap``. Where the run has no
-field with that computation (Reranking: ``map_at_1000`` against mteb 1.x's ``map``), the task
-is shown as "metric changed" and kept out of the verdict unless metric changes are allowed. Runs whose settings
+field with that computation (a file holding only ``max_ap``), the task is shown as "metric
+changed" and kept out of the verdict unless metric changes are allowed. Runs whose settings
 differ in ways that change scores (model, revision, max_length, dtype, policy, prompt hash) are
 refused unless drift is allowed, and then the differences are printed. A folder without
 ``linq_eval_run.json`` (a baseline, a plain mteb folder) has unknown settings: it is not

@@ -9,10 +9,15 @@ that is established. Tables, comparisons and the HTML report all read scores thr
 - PairClassification: published ``cos_sim_ap`` = mteb 2's ``cosine_ap`` (mteb 2's main score
   ``max_ap`` is the best of five similarity functions and never lower);
 - STS, Summarization: ``cos_sim_spearman`` = ``cosine_spearman`` (renamed);
-- Reranking: ``map`` (mteb 1.x RerankingEvaluator) vs ``map_at_1000`` (pytrec_eval), and
-  ``max_over_subqueries_map_at_1000`` for MindSmallReranking: equal on untied scores, different
-  where a positive and a negative candidate tie (see results/baselines/published/README.md and
-  tests/test_metrics.py), so a comparison across them is marked "metric changed".
+- Reranking: ``map`` (mteb 1.x RerankingEvaluator) = ``map_at_1000`` (pytrec_eval), and
+  ``max_over_subqueries_map_at_1000`` for MindSmallReranking: the same samples and candidates,
+  the same average precision to mteb 2's 5 decimals; they can differ only where two positive
+  candidates and a negative one of a sample tie (results/baselines/published/README.md,
+  tests/test_metrics.py).
+
+Where a result file has no field with the reference's computation (a file holding only
+``max_ap`` against a published ``cos_sim_ap``), its score is read all the same and flagged
+(``TaskScore.changed_from``): tables say so in a note, comparisons keep it out of the verdict.
 
 Example::
 
@@ -55,13 +60,15 @@ class MetricPair:
     tasks: tuple[str, ...] = ()
     """Only these tasks of the type (empty: every task of the type not named elsewhere)."""
     difference: str = ""
-    """For a changed pair: what differs."""
+    """What can still differ between the two numbers (for a ``same`` pair: a residual far
+    below any tolerance)."""
 
 
-_RERANKING_DIFFERENCE = (
-    "equal on untied scores (after mteb 2 rounds to 5 decimals); where a positive and a "
-    "negative candidate tie, mteb 1.x (scikit-learn) counts the tied group at once while "
-    "pytrec_eval ranks the negative first (doc id order)"
+_RERANKING_RESIDUAL = (
+    "mteb 2 rounds to 5 decimals (0.0005 points x100); where two positive candidates and a "
+    "negative one of a sample tie (the same text listed twice as positive and once as "
+    "negative), scikit-learn scores the tied group at once while pytrec_eval ranks the "
+    "negative first (doc id order)"
 )
 
 METRIC_PAIRS: tuple[MetricPair, ...] = (
@@ -88,30 +95,32 @@ METRIC_PAIRS: tuple[MetricPair, ...] = (
         "cos_sim_spearman",
         "cosine_spearman",
         "same",
-        "mteb 1.x SummarizationEvaluator and mteb 2.26 AbsTaskSummarization: Spearman "
-        "correlation of the max cosine similarities with the human scores; renamed only",
+        "mteb 1.x and mteb 2.26 SummarizationEvaluator: per text, Spearman correlation of "
+        "the human scores with each machine summary's highest cosine similarity to the human "
+        "summaries, averaged over texts; renamed only",
     ),
     MetricPair(
         "Reranking",
         "map",
         "max_over_subqueries_map_at_1000",
-        "changed",
-        "mteb 1.x RerankingEvaluator (max over subqueries, then sklearn AP per sample) vs "
-        "mteb 2.26 retrieval_metrics.max_over_subqueries (pytrec_eval map_cut.1000); "
-        "tests/test_metrics.py",
+        "same",
+        "mteb 1.x RerankingEvaluator (cosine with the closest subquery, sklearn AP per sample, "
+        "samples without a positive or a negative dropped) and mteb 2.26 "
+        "retrieval_metrics.max_over_subqueries (max over subqueries, pytrec_eval "
+        "map_cut.1000); tests/test_metrics.py",
         tasks=("MindSmallReranking",),
-        difference=_RERANKING_DIFFERENCE,
+        difference=_RERANKING_RESIDUAL,
     ),
     MetricPair(
         "Reranking",
         "map",
         "map_at_1000",
-        "changed",
+        "same",
         "mteb 1.x RerankingEvaluator (sklearn average_precision_score per sample, samples "
-        "without a positive or a negative dropped) vs mteb 2.26 calculate_retrieval_scores "
-        "(pytrec_eval map_cut.1000 over the converted top_ranked lists, same samples dropped); "
-        "tests/test_metrics.py",
-        difference=_RERANKING_DIFFERENCE,
+        "without a positive or a negative dropped) and mteb 2.26 calculate_retrieval_scores "
+        "(pytrec_eval map_cut.1000 over the candidates as AbsTaskReranking converts them: "
+        "each listed candidate kept, the same samples dropped); tests/test_metrics.py",
+        difference=_RERANKING_RESIDUAL,
     ),
 )
 """Published metric <-> mteb 2 field, per task type. A task type not listed here reports the
@@ -169,9 +178,9 @@ def changed_pair(a: str, b: str) -> MetricPair | None:
 
 
 def metric_difference(a: str, b: str) -> str:
-    """Why two metric names are not the same number (a changed pair's difference)."""
+    """Why two metric names are not the same number."""
     pair = changed_pair(a, b)
-    return pair.difference if pair else "different computations"
+    return pair.difference if pair and pair.difference else "different computations"
 
 
 def metric_label(benchmark: str, task: ScoredTask) -> str:
