@@ -392,7 +392,13 @@ class DecoderEncoder:
         if not np.isfinite(emb).all():
             bad_unique = int(np.where(~np.isfinite(emb).all(1))[0][0])
             row = int(np.where(inverse == bad_unique)[0][0])
-            raise EncodingError(f"{where}, row {row}: the embedding contains NaN or inf")
+            hint = (
+                " (float16 overflow: activations beyond float16's range of 65504; rerun with "
+                "--dtype bfloat16, which keeps float32's range, or --dtype float32)"
+                if self.dtype == torch.float16
+                else ""
+            )
+            raise EncodingError(f"{where}, row {row}: the embedding contains NaN or inf{hint}")
         if normalize:
             norms = np.linalg.norm(emb, axis=1, keepdims=True)
             emb = emb / np.maximum(norms, 1e-12)
@@ -1196,7 +1202,7 @@ def load_encoder(
 
         instruction_set = load_instruction_set(profile.instructions)
     dev = resolve_device(device)
-    torch_dtype = resolve_dtype(profile.dtype, dev)
+    torch_dtype = resolve_dtype(profile.dtype_for(dev.type), dev)
     attn = attn_implementation or best_attn_implementation(dev)
     path, gguf_file = resolve_model_path(profile.model)
     hub_kwargs: dict[str, Any] = {}

@@ -55,6 +55,7 @@ from linq_eval.atomic import (
     scratch_prefix,
 )
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
+from linq_eval.model.check_record import check_outcome
 from linq_eval.run.plan import (
     DEFAULT_TOKENS_PER_S,
     Plan,
@@ -541,6 +542,7 @@ def update_run_record(
             "tasks": dict(sorted(merged_tasks.items())),
             "versions": package_versions(),
             "device": device,
+            "model_check": check_outcome(settings.get("model"), settings.get("revision")),
             "updated": _now(),
         }
         folder.mkdir(parents=True, exist_ok=True)
