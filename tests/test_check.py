@@ -94,9 +94,7 @@ def test_offline_mistral_tokenizer_matches_sentencepiece(example):
     texts = tokenizer_texts(example)
     assert len(texts["5,000 characters"]) == 5000
     assert {"double spaces", "leading spaces", "emoji", "CJK"} <= set(texts)
-    assert texts["card query 1"] == (
-        f"Instruct: {example.task}\nQuery: {example.queries[0]}"
-    )
+    assert texts["card query 1"] == (f"Instruct: {example.task}\nQuery: {example.queries[0]}")
     line = check_text_ids(mistral_tokenizer(), sentencepiece_reference(), texts)
     assert line.passed, line.detail
 

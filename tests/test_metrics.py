@@ -132,7 +132,11 @@ def test_reranking_map_differs_only_where_two_positives_tie_with_a_negative():
     samples = [s for s in constructed(5) if s["positive"] and s["negative"]]
     first = samples[0]
     dup = first["positive"][0]
-    samples[0] = {**first, "positive": first["positive"] + [dup], "negative": [*first["negative"], dup]}
+    samples[0] = {
+        **first,
+        "positive": first["positive"] + [dup],
+        "negative": [*first["negative"], dup],
+    }
     assert abs(mteb2_map(samples)[0] - card_era_map(samples)) > 1e-5
 
 
@@ -147,7 +151,10 @@ def test_pairs_are_data_with_sources():
     assert all(p.source for p in METRIC_PAIRS)
     assert all(p.difference for p in METRIC_PAIRS if p.relation == "changed")
     assert same_computation("cosine_ap", "cos_sim_ap") and same_computation("map", "map_at_1000")
-    assert not same_computation("max_ap", "cos_sim_ap") and changed_pair("max_ap", "cos_sim_ap") is None
+    assert (
+        not same_computation("max_ap", "cos_sim_ap")
+        and changed_pair("max_ap", "cos_sim_ap") is None
+    )
 
 
 def test_pairs_cover_the_published_metrics_and_mteb_main_scores():

@@ -314,8 +314,10 @@ def test_a_different_computation_is_noted(tmp_path):
     assert table.rows[0].scores["TwitterURLCorpus"].score == pytest.approx(90.0)
     changed = [n for n in table.notes() if "in place of" in n]
     assert changed == [
-        "SprintDuplicateQuestions, TwitterURLCorpus: Linq-Embed-Mistral @rev show max_ap in "
-        "place of cos_sim_ap (different computations)."
+        (
+            "SprintDuplicateQuestions, TwitterURLCorpus: Linq-Embed-Mistral @rev show max_ap in "
+            "place of cos_sim_ap (different computations)."
+        )
     ]
 
 

@@ -133,7 +133,9 @@ def check_scores(encoder: DecoderEncoder, example: CardExample) -> CheckLine:
     worst = float(np.abs(got - expected).max())
     if worst <= tol:
         return CheckLine(
-            name, True, f"{_matrix(got)}, within {tol:g} of the card's ({worst:.4f} at most, {dtype})"
+            name,
+            True,
+            f"{_matrix(got)}, within {tol:g} of the card's ({worst:.4f} at most, {dtype})",
         )
     return CheckLine(
         name,
@@ -179,12 +181,14 @@ def check_text_ids(
         want = list(reference(text))
         total += len(want)
         if ids != want:
-            i = next((k for k, (a, b) in enumerate(zip(ids, want)) if a != b), min(len(ids), len(want)))
+            i = next(
+                (k for k, (a, b) in enumerate(zip(ids, want)) if a != b), min(len(ids), len(want))
+            )
             return CheckLine(
                 name,
                 False,
-                f"{label!r}: the tokenizer gives {ids[i:i + 6]} at token {i} where sentencepiece "
-                f"gives {want[i:i + 6]} ({len(ids)} vs {len(want)} tokens)",
+                f"{label!r}: the tokenizer gives {ids[i : i + 6]} at token {i} where sentencepiece "
+                f"gives {want[i : i + 6]} ({len(ids)} vs {len(want)} tokens)",
             )
     return CheckLine(
         name, True, f"{len(texts)} texts, {total:,} tokens: the same ids as sentencepiece"

@@ -301,8 +301,7 @@ def _verdict(c: Comparison) -> str:
     if c.passed:
         gated = len(c.tasks) - len(c.not_gated)
         return (
-            f"PASS: {gated} task(s), none more than {c.tolerance:g} below the reference."
-            + ungated
+            f"PASS: {gated} task(s), none more than {c.tolerance:g} below the reference." + ungated
         )
     parts = []
     if c.regressions:

@@ -164,9 +164,7 @@ def same_computation(a: str, b: str) -> bool:
     """Whether two metric names are one computation (equal, or a ``same`` pair)."""
     if a == b:
         return True
-    return any(
-        p.relation == "same" and {a, b} == {p.published, p.current} for p in METRIC_PAIRS
-    )
+    return any(p.relation == "same" and {a, b} == {p.published, p.current} for p in METRIC_PAIRS)
 
 
 def changed_pair(a: str, b: str) -> MetricPair | None:

@@ -283,9 +283,7 @@ def estimate_task(
                     * int(getattr(task, "n_experiments", 10))
                 )
                 add("text", n_train, n_train, float(sides["text"].get("average_text_length", 0)))
-    return TaskEstimate(
-        meta.name, meta.type, texts, unique, tokens, doc_tokens, sides=tuple(sizes)
-    )
+    return TaskEstimate(meta.name, meta.type, texts, unique, tokens, doc_tokens, sides=tuple(sizes))
 
 
 def shared_corpus_of(name: str, names: Iterable[str]) -> str | None:
@@ -481,8 +479,10 @@ def render_plan(plan: Plan) -> str:
 def _max_length_lines(plan: Plan) -> list[str]:
     """What max_length the plan uses, and what the card example's 4096 would cost."""
     lines = [
-        f"# max_length {plan.max_length} (the e5 evaluation code behind the published scores: "
-        f"512; the model card's usage example: {CARD_MAX_LENGTH})"
+        (
+            f"# max_length {plan.max_length} (the e5 evaluation code behind the published "
+            f"scores: 512; the model card's usage example: {CARD_MAX_LENGTH})"
+        )
     ]
     if plan.max_length < CARD_MAX_LENGTH and plan.tokens_to_encode:
         long = plan.card_length_tokens
