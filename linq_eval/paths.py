@@ -6,6 +6,7 @@ these functions are the only places that know where they are.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -28,3 +29,18 @@ def shared_data_candidates(name: str) -> list[Path]:
     """Where a shared data folder may sit: ``../shared/data/NAME`` beside the checkout, or
     ``shared/data/NAME`` inside it."""
     return [REPO_ROOT.parent / "shared" / "data" / name, REPO_ROOT / "shared" / "data" / name]
+
+
+def card_example_file() -> Path:
+    """The model card's usage example as data (``linq-eval check``), inside the package."""
+    return PACKAGE_DIR / "model" / "card_example.json"
+
+
+def user_cache_dir() -> Path:
+    """linq-eval's folder in the user's cache (``LINQ_EVAL_CACHE`` overrides it), where
+    ``linq-eval check`` records its outcomes for later runs to find."""
+    env = os.environ.get("LINQ_EVAL_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "linq-eval"

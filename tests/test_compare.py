@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from cli_helpers import run_cli
+from result_files import write_results
 
 from linq_eval.results.compare import DriftError, compare
+from linq_eval.results.metrics import score_task
 from linq_eval.results.reading import ResultsError, resolve_one
-from linq_eval.results.tables import get_benchmark_spec, score_task
+from linq_eval.results.tables import get_benchmark_spec
 from linq_eval.run_record import ScoreSettings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -55,29 +57,11 @@ def write_run(
     settings: dict[str, Any] | None = None,
     model: str = LINQ,
     task_settings: dict[str, Any] | None = None,
+    extra: dict[str, dict[str, float]] | None = None,
 ) -> Path:
-    """mteb TaskResult files (main scores as fractions) written by mteb's ResultCache, and
-    a run record with the folder's ``settings`` and each task's own ``task_settings``."""
-    import mteb
-
-    spec = get_benchmark_spec()
-    cache = mteb.ResultCache(cache_path=root)
-    for name, value in scores.items():
-        bt = spec.task(name)
-        task = mteb.get_task(name)
-        main = task.metadata.main_score
-        result = mteb.TaskResult.from_task_results(
-            task,
-            {s: {sub: {main: value, "main_score": value} for sub in bt.subsets} for s in bt.splits},
-            evaluation_time=1.0,
-        )
-        cache.save_to_cache(result, model_name=model, model_revision="rev")
-    folder = root / "results" / model.replace("/", "__") / "rev"
-    if settings is not None or task_settings is not None:
-        tasks = {name: {"settings": task_settings} for name in scores} if task_settings else {}
-        record = {"linq_eval_version": "0.1.0", "settings": settings or task_settings,
-                  "tasks": tasks, "device": "cpu"}  # fmt: skip
-        (folder / "linq_eval_run.json").write_text(json.dumps(record), encoding="utf-8")
+    """A run folder of ``model`` at revision ``rev`` under ``root`` (see write_results), with
+    the folder's ``settings`` and each task's own ``task_settings`` in its run record."""
+    write_results(root, model, "rev", scores, settings, extra, task_settings=task_settings)
     return root
 
 
@@ -250,6 +234,68 @@ def test_metric_change_is_noted_and_markdown(tmp_path, monkeypatch, capsys):
     assert out.startswith("**PASS**")
     assert "| SprintDuplicateQuestions | PairClassification |" in out
     assert "run max_ap, reference cos_sim_ap" in out
+
+
+def test_run_is_read_in_the_published_metric(tmp_path, monkeypatch, capsys):
+    """cosine_ap equal to the published cos_sim_ap, max_ap 0.4 higher: a delta of 0.00."""
+    name = "SprintDuplicateQuestions"
+    sprint = published(name)
+    write_run(tmp_path, {name: (sprint + 0.4) / 100}, extra={name: {"cosine_ap": sprint / 100}})
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
+        "--tasks", name, "--format", "json",
+    )  # fmt: skip
+    assert code == 0, out
+    (task,) = json.loads(out)["tasks"]
+    assert (task["run_metric"], task["reference_metric"]) == ("cosine_ap", "cos_sim_ap")
+    assert task["delta"] == 0.0 and task["status"] == "ok" and not task["metric_changed"]
+    assert task["run"] == round(sprint, 2)
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED, "--tasks", name
+    )
+    assert "+0.00" in out and "+0.40" not in out and "Different metrics" not in out
+
+
+def test_regression_cannot_hide_behind_max_ap(tmp_path):
+    """max_ap equal to the published value, cosine_ap 0.8 below: a regression."""
+    name = "TwitterSemEval2015"
+    value = published(name)
+    write_run(tmp_path, {name: value / 100}, extra={name: {"cosine_ap": (value - 0.8) / 100}})
+    result = compare(str(tmp_path), PUBLISHED, tasks=[name])
+    assert [t.task for t in result.regressions] == [name] and not result.passed
+    assert result.tasks[0].delta == pytest.approx(-0.8)
+
+
+def test_renamed_spearman_is_the_same_metric(tmp_path):
+    """cosine_spearman (mteb 2) against cos_sim_spearman (published): no note, gated."""
+    write_run(tmp_path, {"STS12": published("STS12") / 100, "SummEval": 0.2})
+    result = compare(str(tmp_path), PUBLISHED, tasks=["STS12", "SummEval"])
+    assert [t.status for t in result.tasks] == ["ok", "REGRESSION"]
+    assert [t.run_metric for t in result.tasks] == ["cosine_spearman", "cosine_spearman"]
+    assert not any("metric" in n for n in result.notes)
+
+
+def test_reranking_map_at_1000_is_the_published_map(tmp_path):
+    """mteb 2's map_at_1000 is mteb 1.x's map (tests/test_metrics.py): gated, no note."""
+    write_run(tmp_path, {"SciDocsRR": (published("SciDocsRR") - 2.0) / 100})
+    result = compare(str(tmp_path), PUBLISHED, tasks=["SciDocsRR"])
+    assert [t.status for t in result.regressions] == ["REGRESSION"]
+    assert result.tasks[0].run_metric == "map_at_1000"
+    assert not any("metric" in n for n in result.notes)
+
+
+def test_metric_change_is_kept_out_of_the_gate(tmp_path, monkeypatch, capsys):
+    """A file with only max_ap has no cos_sim_ap computation: shown, noted, gated if allowed."""
+    name = "TwitterURLCorpus"
+    write_run(tmp_path, {name: (published(name) - 2.0) / 100})
+    args = ["compare", str(tmp_path), "--reference", PUBLISHED, "--tasks", name]
+    code, out, _ = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, out
+    assert "metric changed" in out and "-2.00" in out
+    assert "run max_ap, reference cos_sim_ap (different computations); not gated" in out
+    assert f"Not gated (metric changed): {name}." in out
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--allow-metric-change")
+    assert code == 1 and f"FAIL: 1 regression(s) ({name} -2.00)" in out
 
 
 def test_task_types_option_takes_several_values(tmp_path, monkeypatch, capsys):

@@ -526,7 +526,8 @@ def test_table_and_compare_read_the_real_run(minilm_run, tmp_path):
     """The tables and the CI gate on mteb-format folders written by a real run."""
     from linq_eval.results.compare import compare
     from linq_eval.results.reading import resolve
-    from linq_eval.results.tables import build_table, render
+    from linq_eval.results.render import render
+    from linq_eval.results.tables import build_table
 
     out, _ = minilm_run
     table = build_table([*resolve(str(out)), *resolve("published")])

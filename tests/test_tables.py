@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 from cli_helpers import run_cli
+from result_files import write_results as write_run
 
 from linq_eval.results.reading import ResultsError, load_baselines, load_results, resolve
-from linq_eval.results.tables import MISSING, build_table, get_benchmark_spec, render
+from linq_eval.results.render import render
+from linq_eval.results.tables import MISSING, build_table, get_benchmark_spec
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -28,46 +30,6 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 GOLDEN = Path(__file__).parent / "golden"
 SHARED = Path(__file__).parents[1].parent / "shared" / "reference"
 LINQ = "Linq-AI-Research/Linq-Embed-Mistral"
-
-
-def write_run(
-    root: Path,
-    model: str,
-    revision: str,
-    scores: dict[str, Any],
-    settings: dict[str, Any] | None = None,
-) -> Path:
-    """Write mteb TaskResult files with mteb's own classes, in ResultCache's layout.
-
-    ``scores`` maps a task to a fraction (for the benchmark's split and subsets) or to
-    ``{split: {subset: fraction}}``. Returns the ``<org__model>/<revision>`` folder.
-    """
-    import mteb
-
-    spec = get_benchmark_spec()
-    cache = mteb.ResultCache(cache_path=root)
-    folder = root / "results" / model.replace("/", "__") / revision
-    for name, value in scores.items():
-        task = mteb.get_task(name)
-        if not isinstance(value, dict):
-            bench_task = spec.task(name) if name in {t.name for t in spec.tasks} else None
-            splits = bench_task.splits if bench_task else tuple(task.eval_splits)
-            subsets = bench_task.subsets if bench_task else tuple(task.hf_subsets)
-            value = {split: {subset: value for subset in subsets} for split in splits}
-        main = task.metadata.main_score
-        result = mteb.TaskResult.from_task_results(
-            task,
-            {
-                split: {sub: {main: v, "main_score": v} for sub, v in subs.items()}
-                for split, subs in value.items()
-            },
-            evaluation_time=1.0,
-        )
-        cache.save_to_cache(result, model_name=model, model_revision=revision)
-    if settings is not None:
-        record = {"linq_eval_version": "0.1.0", "settings": settings, "tasks": {}}
-        (folder / "linq_eval_run.json").write_text(json.dumps(record), encoding="utf-8")
-    return folder
 
 
 def golden(name: str, text: str) -> None:
@@ -316,6 +278,47 @@ def test_reference_deltas_and_latex(partial_run):
     tex = render(table, "latex", per_task=True)
     assert r"\begin{tabular}" in tex and r"\toprule" in tex
     assert "CQADupstack" in tex and "--" in tex and MISSING not in tex
+
+
+def test_run_is_tabulated_in_the_published_metric(tmp_path):
+    """A run with every published Linq score, its PairClassification max_ap 0.4 above the
+    published cos_sim_ap (which its cosine_ap equals): the same numbers as the published row."""
+    (published,) = resolve(f"published:{LINQ}")
+    ref = build_table([published]).rows[0]
+    pairs = {"SprintDuplicateQuestions", "TwitterSemEval2015", "TwitterURLCorpus"}
+    scores, extra = {}, {}
+    for name, s in ref.scores.items():
+        assert s.score is not None
+        scores[name] = (s.score + (0.4 if name in pairs else 0.0)) / 100
+        if name in pairs:
+            extra[name] = {"cosine_ap": s.score / 100}
+    write_run(tmp_path, LINQ, "rev", scores, extra=extra)
+    table = build_table(load_results(tmp_path) + [published])
+    run, pub = table.rows
+    for name in pairs:
+        assert run.scores[name].metric == "cosine_ap"
+        assert run.scores[name].score == pytest.approx(pub.scores[name].score, abs=1e-9)
+    for col in table.columns:
+        assert run.means[col].format(2) == pub.means[col].format(2), col
+    md = render(table, "markdown", per_task=True)
+    assert "| SprintDuplicateQuestions | PairClassification | cos_sim_ap / cosine_ap |" in md
+    line = next(x for x in md.splitlines() if x.startswith("| SprintDuplicateQuestions |"))
+    assert line.count(f"{pub.scores['SprintDuplicateQuestions'].score:.2f}") == 2
+    assert table.notes() == []  # no difference remains to be noted
+
+
+def test_a_different_computation_is_noted(tmp_path):
+    """A file with only max_ap beside published cos_sim_ap: shown, and said once."""
+    write_run(tmp_path, LINQ, "rev", {"SprintDuplicateQuestions": 0.97, "TwitterURLCorpus": 0.9})
+    table = build_table(load_results(tmp_path) + resolve(f"published:{LINQ}"))
+    assert table.rows[0].scores["TwitterURLCorpus"].score == pytest.approx(90.0)
+    changed = [n for n in table.notes() if "in place of" in n]
+    assert changed == [
+        (
+            "SprintDuplicateQuestions, TwitterURLCorpus: Linq-Embed-Mistral @rev show max_ap in "
+            "place of cos_sim_ap (different computations)."
+        )
+    ]
 
 
 # ------------------------------------------------------------------ HTML report

@@ -6,7 +6,7 @@ Run ``linq-eval --help`` for the list of commands and ``linq-eval COMMAND --help
 
 from __future__ import annotations
 
-from linq_eval.cli import bench, instructions, models, results, run  # noqa: F401 - registers
+from linq_eval.cli import bench, check, instructions, models, results, run  # noqa: F401 - registers
 from linq_eval.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -52,7 +52,8 @@ def table_command(
     from pathlib import Path
 
     from linq_eval.results.reading import load_baselines, load_remote, resolve
-    from linq_eval.results.tables import build_table, render
+    from linq_eval.results.render import render
+    from linq_eval.results.tables import build_table
 
     sets = []
     for folder in folders or []:
@@ -92,6 +93,12 @@ def compare_command(
     allow_drift: bool = typer.Option(
         False, "--allow-drift", help="Compare even if score-changing settings differ."
     ),
+    allow_metric_change: bool = typer.Option(
+        False,
+        "--allow-metric-change",
+        help="Gate also on tasks whose run has no field with the reference's computation "
+        "(a file with only max_ap against a published cos_sim_ap).",
+    ),
     benchmark: str = BENCHMARK_DEFAULT_OPT,
 ) -> None:
     """Compare a run with a reference task by task and gate on it.
@@ -99,7 +106,9 @@ def compare_command(
     Exit 0: no task falls more than --tolerance below the reference. Exit 1: a regression
     or a task missing from the run. Exit 2: unusable input (missing or malformed folder,
     unknown task, or settings drift without --allow-drift). Default tasks: every benchmark
-    task the reference has a score for.
+    task the reference has a score for. The run is read in the computation the reference was
+    made with (cosine_ap against a published cos_sim_ap); tasks where it has none are shown as
+    "metric changed" and not gated unless --allow-metric-change.
 
     \b
     Examples:
@@ -107,6 +116,8 @@ def compare_command(
           --tasks SciFact NFCorpus --tolerance 0.5
       linq-eval compare runs/new --reference runs/old --task-types Retrieval --format markdown
       linq-eval compare runs/new --reference runs/old --allow-drift --format json
+      linq-eval compare copied-results --reference published:Linq-AI-Research/Linq-Embed-Mistral \\
+          --task-types PairClassification --allow-metric-change
     """
     from linq_eval.results.compare import compare, render_comparison
 
@@ -118,6 +129,7 @@ def compare_command(
         tasks=tasks or None,
         tolerance=tolerance,
         allow_drift=allow_drift,
+        allow_metric_change=allow_metric_change,
     )
     typer.echo(render_comparison(result, output_format), nl=False)
     if not result.passed:

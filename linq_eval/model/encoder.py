@@ -385,7 +385,7 @@ class DecoderEncoder:
         show = self.progress if progress is None else progress
         done = (embed or self.embed_unique)(list(unique), progress=show, label=label or where)
         emb = done.embeddings
-        _check_finite(emb, inverse, where)
+        _check_finite(emb, inverse, where, self.dtype)
         if normalize:
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         self._count(len(texts), len(unique), done, time.perf_counter() - started, label)
@@ -510,12 +510,19 @@ def _check_strings(texts: Sequence[Any], where: str) -> None:
             )
 
 
-def _check_finite(emb: np.ndarray, inverse: np.ndarray, where: str) -> None:
-    """Raise naming the first input row whose (unique) embedding holds NaN or inf."""
+def _check_finite(emb: np.ndarray, inverse: np.ndarray, where: str, dtype: torch.dtype) -> None:
+    """Raise naming the first input row whose (unique) embedding holds NaN or inf; in float16
+    the likely cause (overflow) and the way out."""
     if not np.isfinite(emb).all():
         bad_unique = int(np.where(~np.isfinite(emb).all(1))[0][0])
         row = int(np.where(inverse == bad_unique)[0][0])
-        raise EncodingError(f"{where}, row {row}: the embedding contains NaN or inf")
+        hint = (
+            " (float16 overflow: activations beyond float16's range of 65504; rerun with "
+            "--dtype bfloat16, which keeps float32's range, or --dtype float32)"
+            if dtype == torch.float16
+            else ""
+        )
+        raise EncodingError(f"{where}, row {row}: the embedding contains NaN or inf{hint}")
 
 
 def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:

@@ -92,7 +92,7 @@ def load_encoder(
         instruction_set = load_instruction_set(profile.instructions)
     dev = resolve_device(device)
     attn = attn_implementation or best_attn_implementation(dev)
-    hf_model, tokenizer, attn = _load_weights(profile, resolve_dtype(profile.dtype, dev), attn)
+    hf_model, tokenizer, attn = _load_weights(profile, resolve_dtype(profile.dtype_for(dev.type), dev), attn)
     hf_model.to(dev)
     speed = speed or SpeedOptions()
     if token_budget is not None:

@@ -13,8 +13,15 @@ from typing import Any, Literal
 
 from linq_eval.errors import ConfigError, UnknownNameError
 
+E5_CODE_DTYPE = "float16"
+"""The precision of the e5 evaluation code the reproduction profiles follow (microsoft/unilm
+e5: fp16 weights, run under torch.autocast), which made the published scores."""
 MIN_MAX_LENGTH = 8
 """The smallest max_length accepted: BOS, EOS and a few tokens of text."""
+CARD_MAX_LENGTH = 4096
+"""max_length of the model card's usage example (``linq-eval check`` encodes it so); the
+reproduction profiles use 512, the setting of the e5 evaluation code behind the published
+scores."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,8 @@ class Profile:
     model_max_length: int
     """The longest input the model supports."""
     dtype: str
-    """``auto`` (bf16 on CUDA, fp32 on CPU), ``bfloat16``, ``float16`` or ``float32``."""
+    """``auto`` (``cuda_dtype`` on CUDA, float32 on CPU), ``bfloat16``, ``float16`` or
+    ``float32`` (on every device)."""
     eos: Literal["append", "none"]
     """``append``: every input ends with the tokenizer's EOS, also after truncation."""
     bos: Literal["require", "tokenizer"] = "require"
@@ -52,6 +60,9 @@ class Profile:
     """Padding side of batches (pooling is correct for both)."""
     description: str = ""
     """One line for ``linq-eval profiles``."""
+    cuda_dtype: str = "bfloat16"
+    """What ``auto`` runs on CUDA: the precision of the evaluation code a profile reproduces
+    (float16 for the e5 code, which ran fp16 weights under autocast)."""
 
     def __post_init__(self) -> None:
         # Checked here, so that a bad --max-length fails before any weights are read.
@@ -74,6 +85,13 @@ class Profile:
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def dtype_for(self, device_type: str) -> str:
+        """The dtype to load weights in on a device type (``cuda``, ``cpu``): ``auto`` is
+        ``cuda_dtype`` on CUDA and float32 elsewhere; any other value holds everywhere."""
+        if self.dtype != "auto":
+            return self.dtype
+        return self.cuda_dtype if device_type == "cuda" else "float32"
+
 
 PROFILES: dict[str, Profile] = {
     p.name: p
@@ -92,6 +110,7 @@ PROFILES: dict[str, Profile] = {
             dtype="auto",
             eos="append",
             description="Linq-Embed-Mistral (7B), e5 evaluation conventions",
+            cuda_dtype=E5_CODE_DTYPE,
         ),
         Profile(
             name="e5-mistral-7b-instruct",
@@ -107,6 +126,7 @@ PROFILES: dict[str, Profile] = {
             dtype="auto",
             eos="append",
             description="e5-mistral-7b-instruct, its own evaluation conventions",
+            cuda_dtype=E5_CODE_DTYPE,
         ),
         Profile(
             name="sfr-embedding-mistral",
@@ -122,6 +142,7 @@ PROFILES: dict[str, Profile] = {
             dtype="auto",
             eos="append",
             description="SFR-Embedding-Mistral, same conventions as e5-mistral",
+            cuda_dtype=E5_CODE_DTYPE,
         ),
         Profile(
             name="all-minilm-l6-v2",
@@ -173,5 +194,5 @@ def profile_for_model(model: str | Profile) -> Profile:
         )
     return dataclasses.replace(
         PROFILES[DEFAULT_PROFILE], name="custom", model=model, mteb_name=None, revision=None,
-        bos="tokenizer", description=f"custom decoder {model}",
+        bos="tokenizer", description=f"custom decoder {model}", cuda_dtype="bfloat16",
     )

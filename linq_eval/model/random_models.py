@@ -152,7 +152,8 @@ def random_encoder(
         **{k: v for k, v in overrides.items() if v is not None}
     )
     dev = resolve_device(device)
-    model = random_mistral(size, dtype=resolve_dtype(profile.dtype, dev), device=dev, seed=seed)
+    dtype_ = resolve_dtype(profile.dtype_for(dev.type), dev)
+    model = random_mistral(size, dtype=dtype_, device=dev, seed=seed)
     return DecoderEncoder(
         model,
         mistral_tokenizer(),

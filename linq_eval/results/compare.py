@@ -1,13 +1,18 @@
 """Compare a run with a reference, task by task, and gate on regressions (the CI check).
 
-A task regresses when the run's main score falls more than ``tolerance`` points (x100) below the
-reference's; a task the reference has but the run lacks is a failure too. A run whose tasks
-were made with other score-deciding settings than the reference's (every field of
-``linq_eval.run_record.ScoreSettings`` marked ``score``: model, pooling, embedding precision,
-instruction-set version, prompt hash ...) is refused (``DriftError``) unless drift is allowed,
-and then the differences are printed. Each task's own settings are compared (the run record
-keeps them per task). A folder without ``linq_eval_run.json`` (a baseline, a plain mteb
-folder) has unknown settings: it is not treated as drifting, and the report says so; a
+A task regresses when the run's score falls more than ``tolerance`` points (x100) below the
+reference's; a task the reference has but the run lacks is a failure too. The run is read in
+the computation the reference's score was made with (``linq_eval.results.metrics``): a run's
+``cosine_ap`` against a published ``cos_sim_ap``, never its ``max_ap``. Where the run has no
+field with that computation (a file holding only ``max_ap``), the task is shown as "metric
+changed" and kept out of the verdict unless metric changes are allowed.
+
+A run whose tasks were made with other score-deciding settings than the reference's (every
+field of ``linq_eval.run_record.ScoreSettings`` marked ``score``: model, pooling, embedding
+precision, instruction-set version, prompt hash ...) is refused (``DriftError``) unless drift
+is allowed, and then the differences are printed. Each task's own settings are compared (the
+run record keeps them per task). A folder without ``linq_eval_run.json`` (a baseline, a plain
+mteb folder) has unknown settings: it is not treated as drifting, and the report says so; a
 setting only one side records (an older record) is noted, not compared.
 
 Example::
@@ -27,14 +32,16 @@ from typing import Any
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
+from linq_eval.results.metrics import metric_difference, score_task
 from linq_eval.results.reading import ResultsError, ResultSet, resolve_one
-from linq_eval.results.tables import format_score, get_benchmark_spec, round_score, score_task
+from linq_eval.results.tables import format_score, get_benchmark_spec, round_score
 from linq_eval.run_record import SCORE_KEYS, differing_keys, missing_keys, task_settings
 
 DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
 _NO_HASH = tuple(k for k in DRIFT_KEYS if k != "prompt_hash")
 COMPARE_FORMATS = ("text", "json", "markdown")
+STATUS_METRIC_CHANGED = "metric changed"
 
 
 class DriftError(LinqEvalError):
@@ -74,13 +81,15 @@ class TaskDelta:
     reference: float | None
     """The reference's main score x100."""
     status: str
-    """``ok``, ``better``, ``REGRESSION`` or ``MISSING``."""
+    """``ok``, ``better``, ``REGRESSION``, ``MISSING`` or ``metric changed`` (not gated)."""
     run_metric: str | None = None
     """Metric behind the run's score."""
     reference_metric: str | None = None
     """Metric behind the reference's score (the era's cos_sim_ap / map for published files)."""
     note: str = ""
     """Why the run has no score, where it has none."""
+    metric_changed: bool = False
+    """The run's score is another computation than the reference's."""
 
     @property
     def delta(self) -> float | None:
@@ -108,6 +117,8 @@ class Comparison:
     """Settings that differ (only non-empty when drift was allowed)."""
     notes: list[str] = field(default_factory=list)
     """Unknown settings, metric differences, skipped tasks."""
+    allow_metric_change: bool = False
+    """Whether tasks compared across different computations count in the verdict."""
 
     @property
     def regressions(self) -> list[TaskDelta]:
@@ -118,6 +129,11 @@ class Comparison:
     def missing(self) -> list[TaskDelta]:
         """Tasks the run has no score for."""
         return [t for t in self.tasks if t.status == "MISSING"]
+
+    @property
+    def not_gated(self) -> list[TaskDelta]:
+        """Tasks kept out of the verdict: compared across different computations."""
+        return [t for t in self.tasks if t.status == STATUS_METRIC_CHANGED]
 
     @property
     def passed(self) -> bool:
@@ -169,9 +185,11 @@ def _refuse_drift(drift: list[SettingDiff]) -> None:
         )
 
 
-def _status(run: float | None, ref: float, tolerance: float) -> str:
+def _status(run: float | None, ref: float, tolerance: float, ungated: bool = False) -> str:
     if run is None:
         return "MISSING"
+    if ungated:
+        return STATUS_METRIC_CHANGED
     delta = round(run - ref, 9)  # float noise must not turn -0.5 into a regression at 0.5
     if delta < -tolerance:
         return "REGRESSION"
@@ -189,9 +207,11 @@ def compare_results(
     tasks: Sequence[str] | None = None,
     tolerance: float = 0.5,
     allow_drift: bool = False,
+    allow_metric_change: bool = False,
 ) -> Comparison:
     """Compare two result sets on the chosen tasks (default: every benchmark task the
-    reference has a score for, narrowed by ``task_types``)."""
+    reference has a score for, narrowed by ``task_types``); tasks whose run score is another
+    computation than the reference's count only with ``allow_metric_change``."""
     if tolerance < 0:
         raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
     spec = get_benchmark_spec(benchmark)
@@ -211,17 +231,21 @@ def compare_results(
         if ref_score.score is None:
             no_reference.append(bt.name)
             continue
-        run_score = score_task(run, bt)
+        run_score = score_task(run, bt, ref_score.metric)
+        changed = run_score.changed_from is not None
         rows.append(
             TaskDelta(
                 task=bt.name,
                 type=bt.type,
                 run=run_score.score,
                 reference=ref_score.score,
-                status=_status(run_score.score, ref_score.score, tolerance),
+                status=_status(
+                    run_score.score, ref_score.score, tolerance, changed and not allow_metric_change
+                ),
                 run_metric=run_score.metric,
                 reference_metric=ref_score.metric,
                 note=run_score.note if run_score.score is None else "",
+                metric_changed=changed,
             )
         )
     if tasks and no_reference:
@@ -238,23 +262,7 @@ def compare_results(
             f"Not compared ({len(no_reference)} selected tasks the reference has no score "
             f"for): {', '.join(no_reference)}."
         )
-    metric_pairs = sorted(
-        {
-            (t.run_metric, t.reference_metric)
-            for t in rows
-            if t.run is not None and t.run_metric != t.reference_metric
-        },
-        key=str,
-    )
-    for run_metric, ref_metric in metric_pairs:
-        names = [
-            t.task for t in rows if (t.run_metric, t.reference_metric) == (run_metric, ref_metric)
-        ]
-        notes.append(
-            f"Different metrics on {', '.join(names)}: run {run_metric}, reference {ref_metric} "
-            "(the published files predate mteb's max_ap / map_at_1000); small deltas there "
-            "are expected."
-        )
+    notes += _metric_notes(rows, allow_metric_change)
     return Comparison(
         run=run,
         reference=reference,
@@ -263,7 +271,26 @@ def compare_results(
         tasks=rows,
         drift=drift,
         notes=notes,
+        allow_metric_change=allow_metric_change,
     )
+
+
+def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
+    """One note per pair of different computations, naming the tasks and the difference."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for t in rows:
+        if t.metric_changed and t.run_metric and t.reference_metric:
+            groups.setdefault((t.run_metric, t.reference_metric), []).append(t.task)
+    gate = (
+        "counted in the verdict (--allow-metric-change)"
+        if allowed
+        else "not gated; --allow-metric-change counts them"
+    )
+    return [
+        f"Different metrics on {', '.join(names)}: run {run_metric}, reference {ref_metric} "
+        f"({metric_difference(run_metric, ref_metric)}); {gate}."
+        for (run_metric, ref_metric), names in groups.items()
+    ]
 
 
 def compare(
@@ -275,6 +302,7 @@ def compare(
     tasks: Sequence[str] | None = None,
     tolerance: float = 0.5,
     allow_drift: bool = False,
+    allow_metric_change: bool = False,
 ) -> Comparison:
     """Compare a run folder with a reference folder or shipped baseline (``published:<model>``)."""
     return compare_results(
@@ -285,6 +313,7 @@ def compare(
         tasks=tasks,
         tolerance=tolerance,
         allow_drift=allow_drift,
+        allow_metric_change=allow_metric_change,
     )
 
 
@@ -296,8 +325,15 @@ def _f(value: float | None, decimals: int, signed: bool = False) -> str:
 
 
 def _verdict(c: Comparison) -> str:
+    ungated = ""
+    if c.not_gated:
+        names = ", ".join(t.task for t in c.not_gated)
+        ungated = f" Not gated (metric changed): {names}."
     if c.passed:
-        return f"PASS: {len(c.tasks)} task(s), none more than {c.tolerance:g} below the reference."
+        gated = len(c.tasks) - len(c.not_gated)
+        return (
+            f"PASS: {gated} task(s), none more than {c.tolerance:g} below the reference." + ungated
+        )
     parts = []
     if c.regressions:
         parts.append(
@@ -309,7 +345,7 @@ def _verdict(c: Comparison) -> str:
         parts.append(
             f"{len(c.missing)} missing task(s) (" + ", ".join(t.task for t in c.missing) + ")"
         )
-    return "FAIL: " + "; ".join(parts) + "."
+    return "FAIL: " + "; ".join(parts) + "." + ungated
 
 
 def _drift_lines(c: Comparison) -> list[str]:
@@ -407,11 +443,13 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
                 "run_metric": t.run_metric,
                 "reference_metric": t.reference_metric,
                 "note": t.note,
+                "metric_changed": t.metric_changed,
             }
             for t in c.tasks
         ],
         "regressions": [t.task for t in c.regressions],
         "missing": [t.task for t in c.missing],
+        "not_gated": [t.task for t in c.not_gated],
         "drift": [
             {"key": d.key, "run": d.run, "reference": d.reference, "tasks": list(d.tasks)}
             for d in c.drift

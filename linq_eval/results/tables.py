@@ -1,8 +1,11 @@
-"""Leaderboard tables: per-task main scores, honest means, and Markdown/CSV/JSON/LaTeX rendering.
+"""Leaderboard tables: per-task scores, honest means, and Markdown/CSV/JSON/LaTeX rendering.
 
-Scores are mteb main scores x100. Each task is scored through mteb itself: the benchmark's task
-objects carry the subset and split filters (AmazonCounterfactual ``en``, STS17 ``en-en``, STS22
-``en``, MSMARCO ``dev``), ``TaskResult.validate_and_filter_scores`` applies them, and
+Scores are x100, read through ``linq_eval.results.metrics``: a table of MTEB(eng, v1) shows
+for every row the computation the published scores were made with (``cosine_ap`` of a run
+beside a published ``cos_sim_ap``), other benchmarks mteb's main scores. Each task is scored
+through mteb itself: the benchmark's task objects carry the subset and split filters
+(AmazonCounterfactual ``en``, STS17 ``en-en``, STS22 ``en``, MSMARCO ``dev``),
+``TaskResult.validate_and_filter_scores`` applies them, and
 CQADupstackRetrieval is built from its 12 subforum files with mteb's aggregate task when a run
 has no aggregate file. Means over a complete task set are mteb's own ``BenchmarkAggregation``
 (Mean(Task) is the card's "Average (56)", Mean(TaskType) the mean of type means); a mean over an
@@ -11,7 +14,8 @@ incomplete set is shown with its coverage, ``59.80 (14/15)``, and never passes f
 Example::
 
     from linq_eval.results.reading import load_baselines
-    from linq_eval.results.tables import build_table, render
+    from linq_eval.results.render import render
+    from linq_eval.results.tables import build_table
     print(render(build_table(load_baselines()), "markdown", decimals=1))
 """
 
@@ -21,14 +25,20 @@ import csv
 import functools
 import io
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, UnknownNameError
+from linq_eval.results.metrics import (
+    TaskScore,
+    metric_difference,
+    metric_label,
+    score_task,
+    table_metric,
+)
 from linq_eval.results.reading import ResultSet
 
 if TYPE_CHECKING:
@@ -59,9 +69,7 @@ LEADERBOARD_MEAN_TASK = "Mean (Task)"
 """mteb leaderboard's column of the plain mean over all tasks."""
 LEADERBOARD_MEAN_TASK_TYPE = "Mean (TaskType)"
 """mteb leaderboard's column of the mean of the type means."""
-FORMATS = ("markdown", "csv", "json", "latex", "html")
 SORTS = ("input", "average", "retrieval")
-Format = Literal["markdown", "csv", "json", "latex", "html"]
 
 
 @dataclass(frozen=True)
@@ -147,79 +155,6 @@ def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
     ]
     tasks.sort(key=lambda t: (order.get(t.type, len(order)), t.type, t.name.casefold()))
     return BenchmarkSpec(name=bench.name, tasks=tuple(tasks))
-
-
-@dataclass(frozen=True)
-class TaskScore:
-    """The main score of one task in one result set."""
-
-    task: str
-    """mteb task name."""
-    type: str
-    """mteb task type."""
-    score: float | None
-    """Main score x100, None when the result set has no complete score for the task."""
-    metric: str | None = None
-    """Name of the metric behind the score (the era's cos_sim_ap for old published files)."""
-    note: str = ""
-    """Why a score is missing, or how it was computed (``mean of 12 subforums``)."""
-    result: TaskResult | None = field(default=None, compare=False, repr=False)
-    """The filtered mteb TaskResult the score comes from."""
-
-
-_NON_METRIC_KEYS = frozenset({"main_score", "hf_subset", "languages", "mteb_version"})
-
-
-def _metric_name(result: TaskResult, expected: str) -> str:
-    """The name of the metric that a result file's main_score holds."""
-    for split_scores in result.scores.values():
-        for entry in split_scores:
-            main = entry.get("main_score")
-            if expected in entry and entry[expected] == main:
-                return expected
-            for key, value in entry.items():
-                if key not in _NON_METRIC_KEYS and isinstance(value, float) and value == main:
-                    return key
-    return expected
-
-
-def score_task(rs: ResultSet, bt: BenchmarkTask) -> TaskScore:
-    """Score one benchmark task of a result set through mteb's own filtering and aggregation."""
-    task = bt.task
-    result = rs.task_result(bt.name)
-    note = ""
-    if result is None and task.is_aggregate:
-        subtasks = [t.metadata.name for t in task.metadata.tasks]
-        found = [r for r in (rs.task_result(n) for n in subtasks) if r is not None]
-        if not found:
-            return TaskScore(bt.name, bt.type, None, note="no result file")
-        if len(found) < len(subtasks):
-            return TaskScore(
-                bt.name, bt.type, None, note=f"only {len(found)}/{len(subtasks)} subtasks"
-            )
-        result = task.combine_task_results(found)  # mteb's aggregation (mean of the subtasks)
-        note = f"mean of its {len(subtasks)} subtask files"
-    if result is None:
-        return TaskScore(bt.name, bt.type, None, note="no result file")
-    missing = result.get_missing_evaluations(task)
-    if missing:
-        parts = ", ".join(f"{split}: {sorted(subsets)}" for split, subsets in missing.items())
-        return TaskScore(bt.name, bt.type, None, note=f"missing {parts}")
-    filtered = result.validate_and_filter_scores(task)
-    try:
-        value = float(filtered.get_score())
-    except (KeyError, TypeError, ValueError):
-        value = math.nan
-    if math.isnan(value):
-        return TaskScore(bt.name, bt.type, None, note="no main score", result=filtered)
-    return TaskScore(
-        bt.name,
-        bt.type,
-        value * 100,
-        metric=_metric_name(filtered, bt.main_score),
-        note=note,
-        result=filtered,
-    )
 
 
 @dataclass(frozen=True)
@@ -329,7 +264,7 @@ def summary_columns(spec: BenchmarkSpec) -> list[str]:
 
 def summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
     """Score every task of the benchmark and compute the means (mteb's when complete)."""
-    scores = {bt.name: score_task(rs, bt) for bt in spec.tasks}
+    scores = {bt.name: score_task(rs, bt, table_metric(spec.name, bt)) for bt in spec.tasks}
     available = [s for s in scores.values() if s.score is not None]
     means: dict[str, Mean] = {}
     type_values: dict[str, float | None] = {}
@@ -421,23 +356,18 @@ class Table:
             computed = [s for s in row.scores.values() if s.note.startswith("mean of")]
             for s in computed:
                 notes.append(f"{row.label}: {s.task} is the {s.note}.")
-        era: dict[tuple[str, str], tuple[set[str], list[Row]]] = {}
+        changed: dict[tuple[str, str], tuple[list[str], list[str], list[str]]] = {}
         for row in self.rows:
             for s in row.scores.values():
-                expected = self.benchmark.task(s.task).main_score
-                if s.metric and s.metric != expected:
-                    names, rows = era.setdefault((s.type, s.metric), (set(), []))
-                    names.add(expected)
-                    if row not in rows:
-                        rows.append(row)
-        for (t, metric), (expected_names, rows) in era.items():
-            if all(r.is_baseline for r in rows):
-                who = f"{len(rows)} published baseline(s)"
-            else:
-                who = ", ".join(r.label for r in rows)
+                if s.changed_from and s.metric:
+                    why = metric_difference(s.metric, s.changed_from)
+                    group = changed.setdefault((s.changed_from, why), ([], [], []))
+                    for items, item in zip(group, (s.task, s.metric, row.label), strict=True):
+                        items += [] if item in items else [item]
+        for (wanted, why), (tasks, metrics, labels) in changed.items():
             notes.append(
-                f"{t}: {who} report {metric}, where mteb now reports "
-                f"{' / '.join(sorted(expected_names))}."
+                f"{', '.join(sorted(tasks))}: {', '.join(labels)} show {' / '.join(metrics)} "
+                f"in place of {wanted} ({why})."
             )
         return notes
 
@@ -540,7 +470,7 @@ def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str
     body = []
     for bt in table.benchmark.tasks:
         body.append(
-            [bt.name, bt.type, bt.main_score]
+            [bt.name, bt.type, metric_label(table.benchmark.name, bt)]
             + [_fmt(r.scores[bt.name].score, decimals) for r in table.rows]
         )
     return header, body
@@ -671,24 +601,3 @@ def render_latex(table: Table, *, per_task: bool = False, decimals: int = 2) -> 
         parts.append(_latex_grid(header, body, 3))
     parts += [f"% {n}" for n in table.notes()]
     return "\n\n".join(parts) + "\n"
-
-
-def render(
-    table: Table, fmt: str = "markdown", *, per_task: bool = False, decimals: int = 2
-) -> str:
-    """Render a table in one of FORMATS."""
-    if decimals < 0 or decimals > 6:
-        raise ConfigError(f"--round must be between 0 and 6, got {decimals}")
-    if fmt == "html":
-        from linq_eval.results.report import render_html
-
-        return render_html(table, decimals=decimals)
-    renderers = {
-        "markdown": render_markdown,
-        "csv": render_csv,
-        "json": render_json,
-        "latex": render_latex,
-    }
-    if fmt not in renderers:
-        raise UnknownNameError("format", fmt, FORMATS)
-    return renderers[fmt](table, per_task=per_task, decimals=decimals)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from linq_eval.errors import ConfigError
+from linq_eval.model.profiles import CARD_MAX_LENGTH
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -98,6 +99,18 @@ class TaskEstimate:
     """False when mteb ships no statistics for the task (its size counts as 0)."""
     side_tokens: Mapping[str, int] = field(default_factory=dict, compare=False)
     """``tokens`` by input side (``queries``, ``documents``, ``text``, ``text1`` ...)."""
+    sides: tuple[tuple[bool, int, float, float], ...] = ()
+    """Per input side: (document side?, distinct texts, mean and longest tokens per text)."""
+
+    def tail_tokens(self, max_length: int, *, documents: bool = True) -> float:
+        """Expected tokens with inputs truncated at ``max_length``, the lengths of each side
+        taken as exponential around their mean, capped at their longest (``documents=False``:
+        the query side only). Only differences of this are used: the lengths are a model."""
+        return sum(
+            n * mean * (1.0 - math.exp(-min(max_length, longest) / mean))
+            for is_doc, n, mean, longest in self.sides
+            if (documents or not is_doc) and mean > 0
+        )
 
 
 def _side_stats(split_stats: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -159,6 +172,7 @@ def estimate_task(
             document_tokens=sum(p.document_tokens for p in parts),
             known=all(p.known for p in parts),
             side_tokens=sides,
+            sides=tuple(side for p in parts for side in p.sides),
         )
     stats = meta.descriptive_stats
     if not stats or any(split not in stats for split in task.eval_splits):
@@ -166,12 +180,18 @@ def estimate_task(
     prefix = (prompts or {}).get(meta.name, {})
     texts = unique = tokens = doc_tokens = 0
     side_tokens: dict[str, int] = {}
+    sizes: list[tuple[bool, int, float, float]] = []
 
-    def add(side: str, n_texts: int, n_unique: int, avg_chars: float) -> None:
+    def add(
+        side: str, n_texts: int, n_unique: int, avg_chars: float, max_chars: float = 0.0
+    ) -> None:
         nonlocal texts, unique, tokens, doc_tokens
         kind = side_kind(side)
+        extra = len(prefix.get(kind, "")) / chars_per_token + special_tokens
         chars = avg_chars + len(prefix.get(kind, ""))
         per_text = min(max_length, math.ceil(chars / chars_per_token) + special_tokens)
+        longest = max(max_chars, avg_chars) / chars_per_token + extra
+        sizes.append((kind == "document", n_unique, avg_chars / chars_per_token + extra, longest))
         texts += n_texts
         unique += n_unique
         tokens += n_unique * per_text
@@ -185,7 +205,7 @@ def estimate_task(
             for side, s in sides.items():
                 avg = float(s.get("average_text_length") or 0.0)
                 n = round(s["total_text_length"] / avg) if avg else 0
-                add(side, n, int(s["unique_texts"]), avg)
+                add(side, n, int(s["unique_texts"]), avg, float(s.get("max_text_length") or 0))
             labels = (part.get("label_statistics") or {}).get("unique_labels")
             if meta.type == "Classification" and labels and "text" in sides:
                 # Few-shot training texts: samples_per_label x labels, in each experiment.
@@ -196,8 +216,9 @@ def estimate_task(
                 )
                 add("text", n_train, n_train, float(sides["text"].get("average_text_length", 0)))
     return TaskEstimate(
-        meta.name, meta.type, texts, unique, tokens, doc_tokens, side_tokens=side_tokens
-    )
+        meta.name, meta.type, texts, unique, tokens, doc_tokens, side_tokens=side_tokens,
+        sides=tuple(sizes),
+    )  # fmt: skip
 
 
 def side_kind(side: str) -> str:
@@ -280,6 +301,14 @@ class PlanRow:
             tokens -= self.estimate.document_tokens
         return max(0, tokens - self.cached_tokens)
 
+    def extra_tokens_at(self, max_length: int, current: int) -> float:
+        """Tokens to encode at ``max_length`` beyond those at ``current`` (tail model)."""
+        if self.done:
+            return 0.0
+        docs = not self.shares_corpus_with
+        tail = self.estimate.tail_tokens
+        return tail(max_length, documents=docs) - tail(current, documents=docs)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -324,6 +353,13 @@ class Plan:
     def gpu_hours(self) -> float:
         return self.tokens_to_encode / self.tokens_per_s / 3600.0
 
+    @property
+    def card_length_tokens(self) -> int:
+        """Tokens to encode at the card example's max_length (4096): this plan's estimate
+        plus the texts' tails beyond its max_length (see ``TaskEstimate.tail_tokens``)."""
+        extra = sum(r.extra_tokens_at(CARD_MAX_LENGTH, self.max_length) for r in self.rows)
+        return self.tokens_to_encode + round(extra)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -352,6 +388,11 @@ class Plan:
             "cached_tokens_estimate": self.cached_tokens,
             "tokens_to_encode": self.tokens_to_encode,
             "gpu_hours": round(self.gpu_hours, 3),
+            "at_card_max_length": {
+                "max_length": CARD_MAX_LENGTH,
+                "tokens_to_encode": self.card_length_tokens,
+                "gpu_hours": round(self.card_length_tokens / self.tokens_per_s / 3600.0, 3),
+            },
         }
 
 
@@ -413,4 +454,25 @@ def render_plan(plan: Plan) -> str:
         f"# estimated {plan.gpu_hours:.2f} GPU-hours at {plan.tokens_per_s:,.0f} tokens/s "
         "(--tokens-per-s to change)"
     )
+    lines += _max_length_lines(plan)
     return "\n".join(lines) + "\n"
+
+
+def _max_length_lines(plan: Plan) -> list[str]:
+    """What max_length the plan uses, and what the card example's 4096 would cost."""
+    lines = [
+        (
+            f"# max_length {plan.max_length} (the e5 evaluation code behind the published "
+            f"scores: 512; the model card's usage example: {CARD_MAX_LENGTH})"
+        )
+    ]
+    if plan.max_length < CARD_MAX_LENGTH and plan.tokens_to_encode:
+        long = plan.card_length_tokens
+        more = 100.0 * (long - plan.tokens_to_encode) / plan.tokens_to_encode
+        lines.append(
+            f"# at max_length {CARD_MAX_LENGTH}: about {_human(long)} tokens to encode "
+            f"({more:+.0f}%, lengths modelled as exponential around their means), "
+            f"{long / plan.tokens_per_s / 3600.0:.2f} GPU-hours at the same tokens/s; more in "
+            "practice (attention per token grows with length)"
+        )
+    return lines

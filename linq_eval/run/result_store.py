@@ -36,6 +36,7 @@ from linq_eval.atomic import (
     scratch_prefix,
 )
 from linq_eval.errors import ConfigError
+from linq_eval.model.check_record import check_outcome
 from linq_eval.results.reading import RUN_RECORD
 from linq_eval.run_record import (
     SCORE_KEYS,
@@ -320,6 +321,7 @@ def update_run_record(
             "tasks": dict(sorted(merged.items())),
             "versions": package_versions(),
             "device": device,
+            "model_check": check_outcome(settings.get("model"), settings.get("revision")),
             "updated": now(),
         }
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,309 @@
+"""Which number a score is: the metric behind each task's score, and how to read it.
+
+The published MTEB(eng, v1) scores were made with mteb 1.x, whose metric names and in places
+computations differ from mteb 2's. ``METRIC_PAIRS`` says, as data, which field of an mteb 2
+result corresponds to each published metric, whether it is the same computation, and where
+that is established. Tables, comparisons and the HTML report all read scores through
+:func:`score_task`, so a run is always set beside the same computation as its reference:
+
+- PairClassification: published ``cos_sim_ap`` = mteb 2's ``cosine_ap`` (mteb 2's main score
+  ``max_ap`` is the best of five similarity functions and never lower);
+- STS, Summarization: ``cos_sim_spearman`` = ``cosine_spearman`` (renamed);
+- Reranking: ``map`` (mteb 1.x RerankingEvaluator) = ``map_at_1000`` (pytrec_eval), and
+  ``max_over_subqueries_map_at_1000`` for MindSmallReranking: the same samples and candidates,
+  the same average precision to mteb 2's 5 decimals; they can differ only where two positive
+  candidates and a negative one of a sample tie (results/baselines/published/README.md,
+  tests/test_metrics.py).
+
+Where a result file has no field with the reference's computation (a file holding only
+``max_ap`` against a published ``cos_sim_ap``), its score is read all the same and flagged
+(``TaskScore.changed_from``): tables say so in a note, comparisons keep it out of the verdict.
+
+Example::
+
+    from linq_eval.results.metrics import score_task, published_metric
+    score = score_task(result_set, bench_task, metric=published_metric(bench_task))
+    score.score, score.metric, score.changed_from
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from mteb import TaskResult
+    from mteb.abstasks.abstask import AbsTask
+
+    from linq_eval.results.reading import ResultSet
+
+CARD_ERA_BENCHMARKS = ("MTEB(eng, v1)",)
+"""Benchmarks whose published scores were made with mteb 1.x: their tables show, for every
+row, the computation the published scores were made with."""
+
+
+@dataclass(frozen=True)
+class MetricPair:
+    """A published (mteb 1.x) metric and the field of an mteb 2 result that corresponds to it."""
+
+    task_type: str
+    """mteb task type the pair applies to."""
+    published: str
+    """Metric name in the published (card-era) result files."""
+    current: str
+    """Field of an mteb 2.26 result file."""
+    relation: Literal["same", "changed"]
+    """``same``: one computation under two names; ``changed``: the numbers can differ."""
+    source: str
+    """Where the correspondence is established."""
+    tasks: tuple[str, ...] = ()
+    """Only these tasks of the type (empty: every task of the type not named elsewhere)."""
+    difference: str = ""
+    """What can still differ between the two numbers (for a ``same`` pair: a residual far
+    below any tolerance)."""
+
+
+_RERANKING_RESIDUAL = (
+    "mteb 2 rounds to 5 decimals (0.0005 points x100); where two positive candidates and a "
+    "negative one of a sample tie (the same text listed twice as positive and once as "
+    "negative), scikit-learn scores the tied group at once while pytrec_eval ranks the "
+    "negative first (doc id order)"
+)
+
+METRIC_PAIRS: tuple[MetricPair, ...] = (
+    MetricPair(
+        "PairClassification",
+        "cos_sim_ap",
+        "cosine_ap",
+        "same",
+        "mteb 1.x PairClassificationEvaluator: cos_sim_ap = sklearn average_precision_score "
+        "over cosine similarities; mteb 2.26 AbsTaskPairClassification._compute_metrics: "
+        "cosine_ap, the same call on the same scores (max_ap takes the best of cosine, dot, "
+        "Euclidean, Manhattan and the model's similarity)",
+    ),
+    MetricPair(
+        "STS",
+        "cos_sim_spearman",
+        "cosine_spearman",
+        "same",
+        "mteb 1.x STSEvaluator and mteb 2.26 AbsTaskSTS: Spearman correlation of cosine "
+        "similarities with the gold scores; renamed only",
+    ),
+    MetricPair(
+        "Summarization",
+        "cos_sim_spearman",
+        "cosine_spearman",
+        "same",
+        "mteb 1.x and mteb 2.26 SummarizationEvaluator: per text, Spearman correlation of "
+        "the human scores with each machine summary's highest cosine similarity to the human "
+        "summaries, averaged over texts; renamed only",
+    ),
+    MetricPair(
+        "Reranking",
+        "map",
+        "max_over_subqueries_map_at_1000",
+        "same",
+        "mteb 1.x RerankingEvaluator (cosine with the closest subquery, sklearn AP per sample, "
+        "samples without a positive or a negative dropped) and mteb 2.26 "
+        "retrieval_metrics.max_over_subqueries (max over subqueries, pytrec_eval "
+        "map_cut.1000); tests/test_metrics.py",
+        tasks=("MindSmallReranking",),
+        difference=_RERANKING_RESIDUAL,
+    ),
+    MetricPair(
+        "Reranking",
+        "map",
+        "map_at_1000",
+        "same",
+        "mteb 1.x RerankingEvaluator (sklearn average_precision_score per sample, samples "
+        "without a positive or a negative dropped) and mteb 2.26 calculate_retrieval_scores "
+        "(pytrec_eval map_cut.1000 over the candidates as AbsTaskReranking converts them: "
+        "each listed candidate kept, the same samples dropped); tests/test_metrics.py",
+        difference=_RERANKING_RESIDUAL,
+    ),
+)
+"""Published metric <-> mteb 2 field, per task type. A task type not listed here reports the
+same metric under the same name in both eras (accuracy, v_measure, ndcg_at_10)."""
+
+
+class ScoredTask(Protocol):
+    """What scoring needs of a benchmark task (``tables.BenchmarkTask`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def main_score(self) -> str: ...
+    @property
+    def task(self) -> AbsTask: ...
+
+
+def pair_for(task: ScoredTask) -> MetricPair | None:
+    """The metric pair of a task (a pair naming the task wins over one for its whole type)."""
+    of_type = [p for p in METRIC_PAIRS if p.task_type == task.type]
+    for p in of_type:
+        if task.name in p.tasks:
+            return p
+    return next((p for p in of_type if not p.tasks), None)
+
+
+def published_metric(task: ScoredTask) -> str:
+    """The metric the published (card-era) score of a task was made with."""
+    pair = pair_for(task)
+    return pair.published if pair else task.main_score
+
+
+def table_metric(benchmark: str, task: ScoredTask) -> str | None:
+    """The metric a table of ``benchmark`` shows for ``task`` (None: mteb's main score)."""
+    return published_metric(task) if benchmark in CARD_ERA_BENCHMARKS else None
+
+
+def same_computation(a: str, b: str) -> bool:
+    """Whether two metric names are one computation (equal, or a ``same`` pair)."""
+    if a == b:
+        return True
+    return any(p.relation == "same" and {a, b} == {p.published, p.current} for p in METRIC_PAIRS)
+
+
+def changed_pair(a: str, b: str) -> MetricPair | None:
+    """The ``changed`` pair linking two metric names, if any."""
+    for p in METRIC_PAIRS:
+        if p.relation == "changed" and {a, b} == {p.published, p.current}:
+            return p
+    return None
+
+
+def metric_difference(a: str, b: str) -> str:
+    """Why two metric names are not the same number."""
+    pair = changed_pair(a, b)
+    return pair.difference if pair and pair.difference else "different computations"
+
+
+def metric_label(benchmark: str, task: ScoredTask) -> str:
+    """The metric a table column of ``task`` shows: ``cos_sim_ap / cosine_ap`` where the
+    published name and the mteb 2 field differ."""
+    wanted = table_metric(benchmark, task)
+    pair = pair_for(task)
+    if wanted and pair and pair.published == wanted:
+        return f"{pair.published} / {pair.current}"
+    return wanted or task.main_score
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """The score of one task in one result set."""
+
+    task: str
+    """mteb task name."""
+    type: str
+    """mteb task type."""
+    score: float | None
+    """Score x100, None when the result set has no complete score for the task."""
+    metric: str | None = None
+    """Name of the field the score was read from (``cos_sim_ap`` in a published file)."""
+    note: str = ""
+    """Why a score is missing, or how it was computed (``mean of 12 subforums``)."""
+    wanted: str | None = None
+    """The metric asked for, when the file holds no field with that computation."""
+    result: TaskResult | None = field(default=None, compare=False, repr=False)
+    """The filtered mteb TaskResult, its ``main_score`` set to the score's field."""
+
+    @property
+    def changed_from(self) -> str | None:
+        """The metric asked for, when the score is another computation (else None)."""
+        if self.wanted is None or self.metric is None:
+            return None
+        return None if same_computation(self.metric, self.wanted) else self.wanted
+
+
+_NON_METRIC_KEYS = frozenset({"main_score", "hf_subset", "languages", "mteb_version"})
+
+
+def main_metric_name(result: TaskResult, expected: str) -> str:
+    """The name of the field that a result file's main_score holds."""
+    for split_scores in result.scores.values():
+        for entry in split_scores:
+            main = entry.get("main_score")
+            if expected in entry and entry[expected] == main:
+                return expected
+            for key, value in entry.items():
+                if key not in _NON_METRIC_KEYS and isinstance(value, float) and value == main:
+                    return key
+    return expected
+
+
+def _field_for(result: TaskResult, metric: str) -> str | None:
+    """The field of every score entry computing ``metric`` (its own name first)."""
+    entries = [e for split in result.scores.values() for e in split]
+    if not entries:
+        return None
+    names = [metric] + sorted({k for e in entries for k in e} - {metric})
+    for name in names:
+        if name in _NON_METRIC_KEYS or not same_computation(name, metric):
+            continue
+        if all(isinstance(e.get(name), (int, float)) for e in entries):
+            return name
+    return None
+
+
+def _with_main_score(result: TaskResult, name: str) -> TaskResult:
+    """A copy of ``result`` whose main_score is the field ``name`` (so that mteb's means and
+    ``get_score`` average the chosen computation)."""
+    copy = result.model_copy(deep=True)
+    for split_scores in copy.scores.values():
+        for entry in split_scores:
+            entry["main_score"] = entry[name]
+    return copy
+
+
+def _complete_result(rs: ResultSet, task: ScoredTask) -> tuple[TaskResult | None, str]:
+    """The task's result (an aggregate built from its subtasks), or None and why not."""
+    result = rs.task_result(task.name)
+    if result is not None or not task.task.is_aggregate:
+        return result, "" if result is not None else "no result file"
+    subtasks = [t.metadata.name for t in task.task.metadata.tasks]
+    found = [r for r in (rs.task_result(n) for n in subtasks) if r is not None]
+    if not found:
+        return None, "no result file"
+    if len(found) < len(subtasks):
+        return None, f"only {len(found)}/{len(subtasks)} subtasks"
+    combined = task.task.combine_task_results(found)  # mteb's aggregation (mean of subtasks)
+    return combined, f"mean of its {len(subtasks)} subtask files"
+
+
+def score_task(rs: ResultSet, task: ScoredTask, metric: str | None = None) -> TaskScore:
+    """Score one task of a result set through mteb's own filtering and aggregation.
+
+    ``metric``: the computation to read (a published or an mteb 2 name); the file's field
+    with that computation is used, and its main score where it has none (``changed_from``
+    then names what was asked for). None: the file's main score.
+    """
+    result, note = _complete_result(rs, task)
+    if result is None:
+        return TaskScore(task.name, task.type, None, note=note)
+    missing = result.get_missing_evaluations(task.task)
+    if missing:
+        parts = ", ".join(f"{split}: {sorted(subsets)}" for split, subsets in missing.items())
+        return TaskScore(task.name, task.type, None, note=f"missing {parts}")
+    filtered = result.validate_and_filter_scores(task.task)
+    name = main_metric_name(filtered, task.main_score)
+    chosen = _field_for(filtered, metric) if metric else None
+    if chosen is not None and chosen != name:
+        filtered, name = _with_main_score(filtered, chosen), chosen
+    try:
+        value = float(filtered.get_score())
+    except (KeyError, TypeError, ValueError):
+        value = math.nan
+    if math.isnan(value):
+        return TaskScore(task.name, task.type, None, note="no main score", result=filtered)
+    return TaskScore(
+        task.name,
+        task.type,
+        value * 100,
+        metric=name,
+        note=note,
+        wanted=metric if metric and chosen is None else None,
+        result=filtered,
+    )

@@ -1,0 +1,58 @@
+"""Writing mteb result folders for tests, with mteb's own classes and ResultCache layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from linq_eval.results.tables import get_benchmark_spec
+
+
+def write_results(
+    root: Path,
+    model: str,
+    revision: str,
+    scores: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+    extra: dict[str, dict[str, float]] | None = None,
+    *,
+    task_settings: dict[str, Any] | None = None,
+) -> Path:
+    """Write mteb TaskResult files under ``root/results/<org__model>/<revision>``.
+
+    ``scores`` maps a task to its main score as a fraction (for the MTEB(eng, v1) split and
+    subsets) or to ``{split: {subset: fraction}}``; ``extra`` adds other fields to every score
+    entry of a task (``{"SprintDuplicateQuestions": {"cosine_ap": 0.96}}``); ``settings``
+    writes a run record, with ``task_settings`` as every task's own settings. Returns the
+    ``<org__model>/<revision>`` folder.
+    """
+    import mteb
+
+    spec = get_benchmark_spec()
+    cache = mteb.ResultCache(cache_path=root)
+    folder = root / "results" / model.replace("/", "__") / revision
+    for name, value in scores.items():
+        task = mteb.get_task(name)
+        if not isinstance(value, dict):
+            bench_task = spec.task(name) if name in {t.name for t in spec.tasks} else None
+            splits = bench_task.splits if bench_task else tuple(task.eval_splits)
+            subsets = bench_task.subsets if bench_task else tuple(task.hf_subsets)
+            value = {split: {subset: value for subset in subsets} for split in splits}
+        main = task.metadata.main_score
+        fields = (extra or {}).get(name, {})
+        result = mteb.TaskResult.from_task_results(
+            task,
+            {
+                split: {sub: {**fields, main: v, "main_score": v} for sub, v in subs.items()}
+                for split, subs in value.items()
+            },
+            evaluation_time=1.0,
+        )
+        cache.save_to_cache(result, model_name=model, model_revision=revision)
+    if settings is not None or task_settings is not None:
+        tasks = {name: {"settings": task_settings} for name in scores} if task_settings else {}
+        record = {"linq_eval_version": "0.1.0", "settings": settings or task_settings,
+                  "tasks": tasks, "device": "cpu"}  # fmt: skip
+        (folder / "linq_eval_run.json").write_text(json.dumps(record), encoding="utf-8")
+    return folder
