@@ -38,7 +38,8 @@ import sentencepiece
 
 from linq_eval import paths
 from linq_eval.errors import ConfigError
-from linq_eval.model.encoder import DecoderEncoder, load_encoder
+from linq_eval.model.encoder import DecoderEncoder
+from linq_eval.model.loading import load_encoder
 from linq_eval.model.profiles import get_profile, profile_for_model
 from linq_eval.model.random_models import mistral_tokenizer_file, random_encoder
 from linq_eval.model.tokenization import tokenize
