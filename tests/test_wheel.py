@@ -18,7 +18,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
