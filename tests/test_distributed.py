@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 
-from linq_eval.run import distributed
 from linq_eval.errors import ConfigError
+from linq_eval.run import distributed
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -24,7 +25,8 @@ FOLDER = Path("results/linq-eval__random-mistral-tiny/seed-0")
 TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 
 
-def test_parse_devices():
+def test_parse_devices(monkeypatch):
+    monkeypatch.setattr(distributed, "visible_gpu_count", lambda: 4)
     assert distributed.parse_devices(["0", "cuda:3"]) == ("cuda", ["0", "3"])
     assert distributed.parse_devices(["cpu", "cpu"]) == ("cpu", ["cpu", "cpu"])
     for bad, message in ((["0", "cpu"], "mixes"), (["1", "1"], "repeats"), (["gpu0"], "Bad device"),
@@ -33,7 +35,8 @@ def test_parse_devices():
             distributed.parse_devices(bad)
 
 
-def test_torchrun_command_and_argument_stripping():
+def test_torchrun_command_and_argument_stripping(monkeypatch):
+    monkeypatch.setattr(distributed, "visible_gpu_count", lambda: 8)
     args = distributed.strip_option(
         ["--tasks", "A", "B", "--devices", "0", "1", "--output", "x", "--devices=2"], "--devices"
     )
@@ -44,6 +47,37 @@ def test_torchrun_command_and_argument_stripping():
     assert env["CUDA_VISIBLE_DEVICES"] == "2,5"
     cmd, env = distributed.torchrun_command(["cpu", "cpu"], ["run"])
     assert cmd[-2:] == ["--device", "cpu"] and env["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_named_gpus_must_be_visible(monkeypatch, capsys):
+    monkeypatch.setattr(distributed, "visible_gpu_count", lambda: 2)
+    with pytest.raises(ConfigError, match=r"names GPU 2, but only 2 GPU\(s\) are visible.*: 0 1\."):
+        distributed.parse_devices(["0", "2"])
+    with pytest.raises(ConfigError, match=r"names GPU 2, 3, but only 2"):
+        distributed.parse_devices(["0", "1", "2", "3"])
+    assert distributed.parse_devices(["1", "0"]) == ("cuda", ["1", "0"])
+    monkeypatch.setattr(distributed, "visible_gpu_count", lambda: 0)
+    assert distributed.parse_devices(["cpu", "cpu"]) == ("cpu", ["cpu", "cpu"])
+    monkeypatch.setattr(distributed, "launch", lambda *a: pytest.fail("launched without GPUs"))
+    code, _, err = run_cli(
+        monkeypatch, capsys, "run", "--random-init", "tiny", "--tasks", "STSBenchmark",
+        "--devices", "0", "1",
+    )  # fmt: skip
+    assert code == 2 and "no CUDA GPU is visible" in err and "--devices cpu cpu" in err
+
+
+def test_gpus_asked_for_without_cuda_is_an_error_not_two_cpu_processes(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU visible to torch, on any machine
+    proc = subprocess.run(
+        [sys.executable, "-m", "linq_eval.cli", "run", "--random-init", "tiny", "--tasks",
+         "STSBenchmark", "--devices", "0", "1", "--output", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "error: --devices 0 1 names GPUs, but no CUDA GPU is visible here" in proc.stderr
+    assert "CUDA_VISIBLE_DEVICES=''" in proc.stderr and "launching" not in proc.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_single_process_has_no_group(monkeypatch):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_cli
+from conftest import PUBLISHED_MINILM
 
 from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import select_tasks
@@ -39,11 +40,6 @@ MINILM_FOLDER = Path(
 )
 TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 
-PUBLISHED_MINILM = {  # all-MiniLM-L6-v2 on the MTEB leaderboard (x100)
-    "SciFact": ("ndcg_at_10", 64.51),
-    "STSBenchmark": ("cosine_spearman", 82.03),
-    "Banking77Classification": ("accuracy", 80.04),
-}
 
 
 

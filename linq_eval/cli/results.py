@@ -134,3 +134,32 @@ def compare_command(
     typer.echo(render_comparison(result, output_format), nl=False)
     if not result.passed:
         raise typer.Exit(1)
+
+
+@app.command("export")
+def export_command(
+    run: str = typer.Argument(
+        ...,
+        help="Run folder (what `linq-eval run --output` writes) or one of its "
+        "<org__model>/<revision> folders.",
+    ),
+    to: str = typer.Option(
+        ..., "--to", help="Folder to write into: DIR/results/<org__model>/<revision>/."
+    ),
+) -> None:
+    """Export a run for mteb's results repository (github.com/embeddings-benchmark/results,
+    the leaderboard's data): mteb's result files, model_meta.json and run_settings.jsonl in
+    the repository's layout, checked by loading them back with mteb's ResultCache. Refuses a
+    run without a model revision or model_meta.json, and a --to folder that already holds
+    other results for the same model and revision.
+
+    \b
+    Examples:
+      linq-eval export runs/linq --to submission
+      cp -r submission/results/* ../results/results/   # in your fork of the results repository
+    """
+    from linq_eval.results.export import export_run
+
+    for model in export_run(run, to):
+        typer.echo(f"{model.model}@{model.revision}: {len(model.scores)} tasks -> {model.folder}")
+    typer.echo(f"checked: mteb.ResultCache({to!r}).load_results() reads every score back")

@@ -193,10 +193,37 @@ def all_gather_rows(
 # --------------------------------------------------------------------------- launching
 
 
+def visible_gpu_count() -> int:
+    """How many CUDA GPUs this process sees (0 without CUDA); creates no CUDA context."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _check_gpus_visible(devices: Sequence[str], indices: Sequence[str]) -> None:
+    """Named GPUs must exist: no silent fall-back to CPU processes."""
+    count = visible_gpu_count()
+    named = " ".join(devices)
+    masked = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f" (CUDA_VISIBLE_DEVICES={masked!r})" if masked is not None else ""
+    if count == 0:
+        raise ConfigError(
+            f"--devices {named} names GPUs, but no CUDA GPU is visible here{where}. "
+            "For CPU processes give --devices cpu cpu ..."
+        )
+    beyond = [i for i in indices if int(i) >= count]
+    if beyond:
+        raise ConfigError(
+            f"--devices {named} names GPU {', '.join(beyond)}, but only {count} GPU(s) are "
+            f"visible{where}: {' '.join(str(i) for i in range(count))}."
+        )
+
+
 def parse_devices(devices: Sequence[str]) -> tuple[str, list[str]]:
     """``("cuda", ["0", "1"])`` for ``0 1`` / ``cuda:0 cuda:1``; ``("cpu", ["cpu", "cpu"])``.
 
-    Mixing CPU and GPUs, repeating a GPU, or a malformed entry is an error.
+    Mixing CPU and GPUs, repeating a GPU, a malformed entry, or a GPU that is not visible
+    (no CUDA, or fewer GPUs than named) is an error.
     """
     if not devices:
         raise ConfigError("--devices needs at least one device (GPU indices such as 0 1, or cpu)")
@@ -215,6 +242,7 @@ def parse_devices(devices: Sequence[str]) -> tuple[str, list[str]]:
         indices.append(str(int(text)))
     if len(set(indices)) != len(indices):
         raise ConfigError(f"--devices repeats a GPU: {' '.join(devices)}")
+    _check_gpus_visible(devices, indices)
     return "cuda", indices
 
 

@@ -1,0 +1,169 @@
+"""Exporting a run as a submission to mteb's results repository (the leaderboard's data).
+
+The repository (github.com/embeddings-benchmark/results) keeps one folder per model and
+revision, ``results/<org__model>/<revision>/``, holding
+
+- mteb's task result files (``<Task>.json``, written by mteb 2),
+- ``model_meta.json``: the model's mteb ModelMeta, whose ``name`` and ``revision`` are the
+  folder's (the repository's checks compare them), and
+- ``run_settings.jsonl``: which mteb version and encode settings produced each task, split and
+  subset (the repository's checks require an entry for every score of a new result file).
+
+:func:`export_run` writes that layout under a folder of your choice, which is then also an
+``mteb.ResultCache`` root, and checks the export by loading it back with mteb's own loader
+(``ResultCache(DIR).load_results``): every task must come back with the score it was written
+with. The run folder may be given in any layout :mod:`linq_eval.results.reading` reads.
+
+    export_run("runs/linq", "submission")   # -> submission/results/<org__model>/<revision>/
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import mteb
+
+from linq_eval.atomic import atomic_write_bytes
+from linq_eval.results.reading import ResultsError, ResultSet, load_results
+
+MODEL_META = "model_meta.json"
+"""mteb's metadata file of a model and revision."""
+RUN_SETTINGS = "run_settings.jsonl"
+"""mteb's record of the settings each (task, split, subset) was evaluated with."""
+UNVERSIONED = frozenset({"no_revision_available", "external"})
+"""Revision folder names the repository keeps only for old results; new ones name a revision."""
+MIN_MTEB_MAJOR = 2
+"""The repository accepts new results only from mteb 2 or later."""
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """One model and revision written by :func:`export_run`."""
+
+    model: str
+    """Model name (``org/name``), as in model_meta.json."""
+    revision: str
+    """Model revision, the name of its folder."""
+    folder: Path
+    """The ``<to>/results/<org__model>/<revision>`` folder written."""
+    scores: dict[str, float]
+    """Task name -> main score as stored in the result file (0-1), what mteb read back."""
+
+
+def export_run(run: str | Path, to: str | Path) -> list[ExportedModel]:
+    """Write every result set of ``run`` under ``to`` in the results repository's layout.
+
+    Raises ResultsError when a result set cannot be submitted (no model_meta.json, no model
+    revision, result files from mteb 1, scores missing from run_settings.jsonl), when ``to``
+    already holds different files for the same model and revision, or when mteb's loader does
+    not read back what was written.
+    """
+    sets = load_results(run)
+    for rs in sets:
+        _check_submittable(rs)
+    cache = mteb.ResultCache(Path(to).expanduser())
+    exported = [_write(rs, cache) for rs in sets]
+    _check_with_mteb(cache, exported)
+    return exported
+
+
+def _check_submittable(rs: ResultSet) -> None:
+    """Everything the results repository's checks ask of a new result folder."""
+    if not (rs.path / MODEL_META).is_file():
+        raise ResultsError(
+            f"{rs.path}: no {MODEL_META}; the results repository needs the model's metadata "
+            "(`linq-eval run` and mteb write it beside the result files)."
+        )
+    if rs.revision in UNVERSIONED:
+        raise ResultsError(
+            f"{rs.path}: {rs.model} has no model revision ({rs.revision!r}); new results in "
+            "the results repository name the revision they were computed with."
+        )
+    covered = _run_settings_scopes(rs.path / RUN_SETTINGS)
+    problems = []
+    for name in rs.task_names:
+        result = rs.task_result(name)
+        assert result is not None  # every listed task has a file
+        major = str(result.mteb_version or "0").split(".")[0]
+        if not major.isdigit() or int(major) < MIN_MTEB_MAJOR:
+            problems.append(f"{name}: written by mteb {result.mteb_version}, not mteb 2")
+        scopes = {
+            (name, split, block.get("hf_subset", "default"))
+            for split, blocks in result.scores.items()
+            for block in blocks
+        }
+        missing = sorted(f"{split}/{subset}" for _, split, subset in scopes - covered)
+        if missing:
+            problems.append(f"{name}: {', '.join(missing)} missing from {RUN_SETTINGS}")
+    if problems:
+        raise ResultsError(f"{rs.path} cannot be submitted:\n  " + "\n  ".join(problems))
+
+
+def _run_settings_scopes(path: Path) -> set[tuple[str, str, str]]:
+    """The (task, split, subset) triples run_settings.jsonl has an entry for."""
+    if not path.is_file():
+        raise ResultsError(
+            f"{path.parent}: no {RUN_SETTINGS}; the results repository requires it for new "
+            "results (mteb 2 writes it beside the result files)."
+        )
+    scopes = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError as exc:
+            raise ResultsError(f"{path} line {number}: not JSON ({exc})") from None
+        # mteb 2.26 writes lists ("splits", "subsets"); older entries one "split" and "subset"
+        splits = entry.get("splits") or [entry.get("split")]
+        subsets = entry.get("subsets") or [entry.get("subset")]
+        scopes |= {(entry.get("task"), split, subset) for split in splits for subset in subsets}
+    return scopes
+
+
+def _write(rs: ResultSet, cache: mteb.ResultCache) -> ExportedModel:
+    """Copy one result set's files into the cache's results folder (refusing to clobber)."""
+    names = [*(p.name for p in rs.task_files.values()), MODEL_META, RUN_SETTINGS]
+    folder = cache.get_task_result_path(rs.task_names[0], rs.model, rs.revision).parent
+    contents = {name: (rs.path / name).read_bytes() for name in names}
+    clash = [
+        name
+        for name, data in contents.items()
+        if (folder / name).exists() and (folder / name).read_bytes() != data
+    ]
+    if clash:
+        raise ResultsError(
+            f"{folder} already holds other versions of {', '.join(sorted(clash))}; "
+            "export into an empty folder (or remove that one)."
+        )
+    for name, data in contents.items():
+        atomic_write_bytes(folder / name, data)
+    scores = {}
+    for name in rs.task_names:
+        result = rs.task_result(name)
+        assert result is not None
+        scores[name] = float(result.get_score())
+    return ExportedModel(rs.model, rs.revision, folder, scores)
+
+
+def _check_with_mteb(cache: mteb.ResultCache, exported: list[ExportedModel]) -> None:
+    """Load the export with mteb's own loader; every task must come back with its score."""
+    loaded = cache.load_results(
+        models=sorted({e.model for e in exported}), include_remote=False, require_model_meta=True
+    )
+    found = {
+        (m.model_name, m.model_revision): {
+            r.task_name: float(r.get_score()) for r in m.task_results
+        }
+        for m in loaded
+    }
+    for e in exported:
+        got = found.get((e.model, e.revision), {})
+        if got != e.scores:
+            raise ResultsError(
+                f"mteb's ResultCache({cache.cache_path}) reads {e.model}@{e.revision} as "
+                f"{sorted(got)} with scores {got}, not the {len(e.scores)} tasks written "
+                f"({e.scores})."
+            )
