@@ -18,6 +18,7 @@ from cli_helpers import run_cli
 
 from linq_eval.errors import ConfigError
 from linq_eval.run import distributed
+from linq_eval.run.config import CACHE_SUBDIR
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -118,5 +119,5 @@ def test_two_cpu_processes_equal_one(tmp_path):
     assert entry["processes"] == 2
     assert entry["encoded_texts"] + entry["cached_texts"] == 2593  # every text, counted once
     assert record["settings"]["device"] == "cpu x 2"
-    chunks = list((tmp_path / "two" / "embeddings").glob("*/chunks/*.json"))
+    chunks = list((tmp_path / "two" / CACHE_SUBDIR).glob("*/chunks/*.json"))
     assert len(chunks) == 11  # 5 + 6 chunks of 256 (sentence1, sentence2), written by rank 0

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow  # a real run through mteb (STSBenchmark: about 20
 @pytest.fixture(scope="module")
 def minilm_run(tmp_path_factory, shared_data) -> Path:
     """``linq-eval run`` of all-MiniLM-L6-v2 on STSBenchmark: the run folder."""
-    out = tmp_path_factory.mktemp("run") / "minilm"
+    out = tmp_path_factory.mktemp("run") / "results"  # as mteb names its results tree
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "linq_eval.cli", "run", "--model", "all-minilm-l6-v2",
@@ -51,7 +51,8 @@ def benchmark() -> mteb.Benchmark:
 
 
 def mteb_cache_root(run: Path) -> Path:
-    """The ``mteb.ResultCache`` root of a run folder (the folder above its ``results/``)."""
+    """The ``mteb.ResultCache`` root of a run folder: the folder above it (a run folder is a
+    results tree; mteb reads ``<root>/results/<org__model>/<rev>``)."""
     (result_set,) = load_results(run)
     results_dir = result_set.path.parent.parent
     assert results_dir.name == "results", (

@@ -24,11 +24,12 @@ import pytest
 from linq_eval import atomic
 from linq_eval.atomic import TMP_MARK, DiskFullError, FileLock
 from linq_eval.run.cache import EmbeddingCache, round_to_storage
+from linq_eval.run.config import CACHE_SUBDIR
 from linq_eval.run.result_store import RUN_RECORD, AtomicResultCache, read_run_record
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-TINY_FOLDER = Path("results/linq-eval__random-mistral-tiny/seed-0")
+TINY_FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
 TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 TINY_ARGS = (
     "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir", str(SHARED_DATA),
@@ -199,7 +200,7 @@ def test_disk_full_writing_a_cache_chunk_keeps_the_cache(tmp_path, monkeypatch):
 def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(reference, tmp_path):
     ref_out, ref_wall = reference
     out = tmp_path / "out"
-    chunks = out / "embeddings"
+    chunks = out / CACHE_SUBDIR
     kills = [
         ("kill-before-rename:" + RUN_RECORD, None),  # the record written before any work
         (None, "chunks"),  # mid-encoding, once 3 chunks are stored

@@ -28,15 +28,15 @@ from conftest import PUBLISHED_MINILM
 from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import select_tasks
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.run.config import RunConfig
+from linq_eval.run.config import CACHE_SUBDIR, RunConfig
 from linq_eval.run.plan import Shard, TaskEstimate, assign_shards
 from linq_eval.run.result_store import RUN_RECORD, read_run_record, update_run_record
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-TINY_FOLDER = Path("results/linq-eval__random-mistral-tiny/seed-0")
+TINY_FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
 MINILM_FOLDER = Path(
-    "results/sentence-transformers__all-MiniLM-L6-v2/8b3219a92973c328a8e22fadcfa821b5dc75636a"
+    "sentence-transformers__all-MiniLM-L6-v2/8b3219a92973c328a8e22fadcfa821b5dc75636a"
 )
 TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 
@@ -151,7 +151,7 @@ def test_instruction_set_missing_a_task_fails_before_any_model_is_loaded(
     )  # fmt: skip
     assert code == 2
     assert "SciFact" in err and "STS12" in err and "NFCorpus" not in err.split("(")[0]
-    assert not (tmp_path / "out" / "results").exists()
+    assert not [p for p in (tmp_path / "out").glob("*") if p.name != ".linq_eval"]
 
 
 # --------------------------------------------------------------------------- plan and shards
@@ -316,7 +316,7 @@ def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(tiny_run, tmp_path):
     other = tmp_path / "other"
     run_ok(
         "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir",
-        str(SHARED_DATA), "--output", str(other), "--cache-dir", str(out / "embeddings"),
+        str(SHARED_DATA), "--output", str(other), "--cache-dir", str(out / CACHE_SUBDIR),
         "--chunk-texts", "256", "--device", "cpu", "--no-progress",
     )  # fmt: skip
     entry = read_run_record(other / TINY_FOLDER)["tasks"]["STSBenchmark"]
@@ -456,7 +456,7 @@ def test_second_identical_run_encodes_nothing(minilm_run, tmp_path):
     again = run_ok("run", *MINILM_ARGS, "--output", str(out))
     assert again.count("(done earlier)") == 3
     other = tmp_path / "again"
-    run_ok("run", *MINILM_ARGS, "--output", str(other), "--cache-dir", str(out / "embeddings"))
+    run_ok("run", *MINILM_ARGS, "--output", str(other), "--cache-dir", str(out / CACHE_SUBDIR))
     record = read_run_record(other / MINILM_FOLDER)
     for task, entry in record["tasks"].items():
         assert entry["encoded_texts"] == 0 and entry["tokens"] == 0, (task, entry)
@@ -476,7 +476,7 @@ def test_killed_shard_resumes_and_two_shards_equal_one_run(minilm_run, tmp_path)
     one, _ = minilm_run
     two = tmp_path / "two"
     cache = tmp_path / "cache"
-    shutil.copytree(one / "embeddings", cache)
+    shutil.copytree(one / CACHE_SUBDIR, cache)
     sidecars = sorted(cache.glob("*/chunks/*.json"), key=lambda p: p.stat().st_mtime_ns)
     rows = [json.loads(p.read_text())["rows"] for p in sidecars]
     # written in order: SciFact's 300 queries, its corpus in chunks of 1,024, then the others
@@ -538,7 +538,7 @@ def test_table_and_compare_read_the_real_run(minilm_run, tmp_path):
     # the run against itself passes the gate; against a reference 1 point higher it fails
     assert compare(str(out), str(out), tasks=["SciFact"]).passed
     higher = tmp_path / "higher"
-    shutil.copytree(out / "results", higher / "results")
+    shutil.copytree(out / MINILM_FOLDER.parent, higher / MINILM_FOLDER.parent)
     scifact = higher / MINILM_FOLDER / "SciFact.json"
     data = json.loads(scifact.read_text())
     data["scores"]["test"][0]["ndcg_at_10"] += 0.01
@@ -567,7 +567,7 @@ def test_a_task_made_with_other_settings_is_refused_or_run_again(tmp_path):
     entry = read_run_record(folder)["tasks"]["STS16"]
     assert entry["settings"]["max_length"] == 256
     assert 100 * entry["main_score"] == pytest.approx(PUBLISHED_MINILM_STS16, abs=0.05)
-    shutil.copytree(out / "results", first / "results")
+    shutil.copytree(out / MINILM_FOLDER.parent, first / MINILM_FOLDER.parent)
 
     proc = cli_subprocess(*args, "--output", str(out), "--max-length", "16")
     refused, _ = proc.communicate(timeout=600)
@@ -585,7 +585,7 @@ def test_a_task_made_with_other_settings_is_refused_or_run_again(tmp_path):
 
     # a fresh 16-token run (from the same embeddings) scores the same
     run_ok(*args, "--output", str(fresh), "--max-length", "16", "--cache-dir",
-           str(out / "embeddings"))  # fmt: skip
+           str(out / CACHE_SUBDIR))  # fmt: skip
     fresh_entry = read_run_record(fresh / MINILM_FOLDER)["tasks"]["STS16"]
     assert fresh_entry["encoded_texts"] == 0
     assert fresh_entry["main_score"] == pytest.approx(entry["main_score"], abs=1e-12)

@@ -35,6 +35,7 @@ from linq_eval.results.tables import (
     build_table,
     get_benchmark_spec,
 )
+from linq_eval.run.config import CACHE_SUBDIR
 
 V1 = "MTEB(eng, v1)"
 V2 = "MTEB(eng, v2)"
@@ -372,10 +373,10 @@ def v1_run(tmp_path_factory) -> Path:
     (the 12 CQADupstack subforums instead of their aggregate) and a non-empty cache folder."""
     import mteb
 
-    from linq_eval.run.plan import expanded_names
+    from linq_eval.benchmarks import expanded_names
 
     root = tmp_path_factory.mktemp("v1run")
-    folder = root / "results" / LINQ.replace("/", "__") / "0c1a0b0589177079acc552433cad51d7c9132379"
+    folder = root / LINQ.replace("/", "__") / "0c1a0b0589177079acc552433cad51d7c9132379"
     folder.mkdir(parents=True)
     bench = mteb.get_benchmark(V1)
     for name in expanded_names(bench.tasks):
@@ -391,7 +392,7 @@ def v1_run(tmp_path_factory) -> Path:
         }
         result = mteb.TaskResult.from_task_results(task, scores, evaluation_time=1.0)
         result.to_disk(folder / f"{name}.json")
-    (root / "embeddings" / "some-encoder").mkdir(parents=True)
+    (root / CACHE_SUBDIR / "some-encoder").mkdir(parents=True)
     return root
 
 
@@ -438,6 +439,7 @@ def test_cache_estimate_follows_the_prompts_and_the_cache(
     assert plan["tasks"]["FEVERHardNegatives"]["tokens_to_encode"] > 0
     # No embedding cache: nothing is counted as cached.
     bare = tmp_path / "bare"
-    shutil.copytree(v1_run / "results", bare / "results")
+    model = LINQ.replace("/", "__")
+    shutil.copytree(v1_run / model, bare / model)
     plan = _plan(monkeypatch, capsys, bare)
     assert plan["cached_tokens_estimate"] == 0 and plan["done_tokens"] > 0

@@ -1,7 +1,7 @@
 """Where a run's results live and the record of how they were made.
 
 - ``AtomicResultCache``: mteb's ``ResultCache`` with crash-safe writes: the task files under
-  ``<output>/results/<org__model>/<revision>/`` are what ``mteb.evaluate`` writes, each one
+  ``<output>/<org__model>/<revision>/`` are what ``mteb.evaluate`` writes, each one
   renamed into place atomically;
 - ``linq_eval_run.json`` beside them, the run record: the latest run's settings, package
   versions and device, and per task its timings, texts, dataset revision and the
