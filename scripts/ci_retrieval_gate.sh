@@ -13,6 +13,8 @@
 #   BASELINES     baseline set shown in report.html   published
 #   RUN_ARGS      extra arguments for `linq-eval run`     e.g. "--dtype float16"
 #   COMPARE_ARGS  extra arguments for `linq-eval compare` e.g. "--allow-drift"
+#   REQUIRE_SIGNIFICANT=1  fail a drop only when the paired per-query test gives p < 0.05
+#                 (needs a reference run folder with per-query evidence, not a baseline)
 #   SKIP_RUN=1    gate an existing OUTPUT_DIR without running the model again
 #   LINQ_EVAL     the command to call                 linq-eval
 #
@@ -34,6 +36,7 @@ BASELINES=${BASELINES:-published}
 read -r -a tasks <<<"$TASKS"
 read -r -a run_args <<<"${RUN_ARGS:-}"
 read -r -a compare_args <<<"${COMPARE_ARGS:-}"
+if [[ "${REQUIRE_SIGNIFICANT:-0}" == 1 ]]; then compare_args+=(--require-significant); fi
 read -r -a linq_eval <<<"${LINQ_EVAL:-linq-eval}"
 
 if [[ "${SKIP_RUN:-0}" != 1 ]]; then
@@ -46,7 +49,8 @@ mkdir -p "$OUT"
 echo "== linq-eval compare: $OUT vs $REFERENCE (tolerance $TOLERANCE)" >&2
 status=0
 "${linq_eval[@]}" compare "$OUT" --reference "$REFERENCE" --tasks "${tasks[@]}" \
-  --tolerance "$TOLERANCE" --benchmark "$BENCHMARK" --format markdown ${compare_args[@]+"${compare_args[@]}"} \
+  --tolerance "$TOLERANCE" --benchmark "$BENCHMARK" --format markdown --per-query \
+  ${compare_args[@]+"${compare_args[@]}"} \
   >"$OUT/compare.md" || status=$?
 cat "$OUT/compare.md"
 if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then

@@ -1,8 +1,11 @@
-"""Running the ``linq-eval`` command line in-process, for tests."""
+"""Running the ``linq-eval`` command line for tests: in-process, or in a subprocess."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +21,28 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     out = capsys.readouterr()
     code = exc.value.code
     return (0 if code is None else int(code)), out.out, out.err
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli_subprocess(*args: str, **kwargs) -> subprocess.Popen:
+    """``linq-eval ARGS`` in a subprocess (offline), stdout and stderr together."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "linq_eval.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
+
+
+def run_ok(*args: str, timeout: float = 3600) -> str:
+    """``linq-eval ARGS`` in a subprocess that must succeed; returns its output."""
+    proc = cli_subprocess(*args)
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-5000:]
+    return out

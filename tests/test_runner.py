@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
-from conftest import PUBLISHED_MINILM
+from cli_helpers import cli_subprocess, run_cli, run_ok
+from conftest import MINILM_ARGS, MINILM_FOLDER, PUBLISHED_MINILM
 
 from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import select_tasks
@@ -35,33 +35,10 @@ from linq_eval.run.result_store import RUN_RECORD, read_run_record, update_run_r
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 TINY_FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
-MINILM_FOLDER = Path(
-    "sentence-transformers__all-MiniLM-L6-v2/8b3219a92973c328a8e22fadcfa821b5dc75636a"
-)
 TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 
 
 
-
-
-def cli_subprocess(*args: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "linq_eval.cli", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        **kwargs,
-    )
-
-
-def run_ok(*args: str, timeout: float = 3600) -> str:
-    proc = cli_subprocess(*args)
-    out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, out[-5000:]
-    return out
 
 
 def task_json(folder: Path, task: str) -> dict:
@@ -412,22 +389,6 @@ def test_retrieval_scores_the_corpus_in_chunks(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- real runs (slow)
-
-MINILM_ARGS = (
-    "--model", "all-minilm-l6-v2", "--tasks", "SciFact", "STSBenchmark",
-    "Banking77Classification", "--data-dir", str(SHARED_DATA), "--chunk-texts", "1024",
-    "--no-progress",
-)  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def minilm_run(tmp_path_factory):
-    """One uninterrupted, unsharded run of the three tasks: (output folder, seconds)."""
-    out = tmp_path_factory.mktemp("minilm") / "one"
-    t0 = time.perf_counter()
-    run_ok("run", *MINILM_ARGS, "--output", str(out))
-    return out, time.perf_counter() - t0
-
 
 @pytest.mark.slow
 def test_published_minilm_scores(minilm_run):

@@ -100,6 +100,19 @@ def compare_command(
         "(a file with only max_ap against a published cos_sim_ap).",
     ),
     benchmark: str = BENCHMARK_DEFAULT_OPT,
+    per_query: bool = typer.Option(
+        False,
+        "--per-query",
+        help="Per task that moved: the queries that lost most, up/down counts, a p-value "
+        "(both sides need per-query evidence: runs keep it, baselines have none).",
+    ),
+    require_significant: bool = typer.Option(
+        False,
+        "--require-significant",
+        help="A drop beyond --tolerance fails only when the paired test gives p < --alpha.",
+    ),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of that test."),
+    worst: int = typer.Option(5, "--worst", help="Queries listed per task with --per-query."),
 ) -> None:
     """Compare a run with a reference task by task and gate on it.
 
@@ -108,7 +121,10 @@ def compare_command(
     unknown task, or settings drift without --allow-drift). Default tasks: every benchmark
     task the reference has a score for. The run is read in the computation the reference was
     made with (cosine_ap against a published cos_sim_ap); tasks where it has none are shown as
-    "metric changed" and not gated unless --allow-metric-change.
+    "metric changed" and not gated unless --allow-metric-change. With --per-query (runs keep
+    per-query evidence of retrieval tasks), each task that moved lists the queries that lost
+    most and a paired permutation test; --require-significant then fails a drop beyond
+    --tolerance only when p < --alpha ("not significant" otherwise).
 
     \b
     Examples:
@@ -116,6 +132,7 @@ def compare_command(
           --tasks SciFact NFCorpus --tolerance 0.5
       linq-eval compare runs/new --reference runs/old --task-types Retrieval --format markdown
       linq-eval compare runs/new --reference runs/old --allow-drift --format json
+      linq-eval compare runs/new --reference runs/old --per-query --require-significant
       linq-eval compare copied-results --reference published:Linq-AI-Research/Linq-Embed-Mistral \\
           --task-types PairClassification --allow-metric-change
     """
@@ -130,6 +147,10 @@ def compare_command(
         tolerance=tolerance,
         allow_drift=allow_drift,
         allow_metric_change=allow_metric_change,
+        per_query=per_query,
+        require_significant=require_significant,
+        alpha=alpha,
+        worst=worst,
     )
     typer.echo(render_comparison(result, output_format), nl=False)
     if not result.passed:

@@ -33,6 +33,14 @@ from typing import Any
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
 from linq_eval.results.metrics import metric_difference, score_task
+from linq_eval.results.per_query import TaskQueryDiff
+from linq_eval.results.query_report import (
+    query_diffs,
+    query_markdown,
+    query_text,
+    significance_notes,
+    significance_status,
+)
 from linq_eval.results.reading import ResultsError, ResultSet, resolve_one
 from linq_eval.results.tables import format_score, get_benchmark_spec, round_score
 from linq_eval.run_record import SCORE_KEYS, differing_keys, missing_keys, task_settings
@@ -81,7 +89,8 @@ class TaskDelta:
     reference: float | None
     """The reference's main score x100."""
     status: str
-    """``ok``, ``better``, ``REGRESSION``, ``MISSING`` or ``metric changed`` (not gated)."""
+    """``ok``, ``better``, ``REGRESSION``, ``MISSING``, or not gated: ``metric changed``,
+    ``not significant`` (with a significance gate)."""
     run_metric: str | None = None
     """Metric behind the run's score."""
     reference_metric: str | None = None
@@ -119,6 +128,10 @@ class Comparison:
     """Unknown settings, metric differences, skipped tasks."""
     allow_metric_change: bool = False
     """Whether tasks compared across different computations count in the verdict."""
+    queries: dict[str, TaskQueryDiff] = field(default_factory=dict)
+    """Query-level comparison of each task both sides kept per-query evidence for."""
+    alpha: float | None = None
+    """With a significance gate: the p-value below which a drop counts as a regression."""
 
     @property
     def regressions(self) -> list[TaskDelta]:
@@ -208,12 +221,24 @@ def compare_results(
     tolerance: float = 0.5,
     allow_drift: bool = False,
     allow_metric_change: bool = False,
+    per_query: bool = False,
+    require_significant: bool = False,
+    alpha: float = 0.05,
+    worst: int = 5,
 ) -> Comparison:
     """Compare two result sets on the chosen tasks (default: every benchmark task the
     reference has a score for, narrowed by ``task_types``); tasks whose run score is another
-    computation than the reference's count only with ``allow_metric_change``."""
+    computation than the reference's count only with ``allow_metric_change``.
+
+    ``per_query``: compare the tasks both sides kept per-query evidence for query by query
+    (the ``worst`` queries that lost most, counts, a paired permutation test).
+    ``require_significant``: a drop beyond the tolerance is a regression only when that test
+    gives p < ``alpha`` (tasks without evidence on both sides are gated as usual, with a note).
+    """
     if tolerance < 0:
         raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
+    if not 0 < alpha < 1:
+        raise ConfigError(f"--alpha must be between 0 and 1, got {alpha}")
     spec = get_benchmark_spec(benchmark)
     chosen = spec.select(task_types, tasks)
     if not chosen:
@@ -263,6 +288,12 @@ def compare_results(
             f"for): {', '.join(no_reference)}."
         )
     notes += _metric_notes(rows, allow_metric_change)
+    queries = query_diffs(run, reference, [t.task for t in rows], worst=worst)
+    if not (per_query or require_significant):
+        queries = {}
+    if require_significant:
+        rows = [significance_status(t, queries.get(t.task), alpha) for t in rows]
+        notes += significance_notes(rows, queries)
     return Comparison(
         run=run,
         reference=reference,
@@ -272,6 +303,8 @@ def compare_results(
         drift=drift,
         notes=notes,
         allow_metric_change=allow_metric_change,
+        queries=queries,
+        alpha=alpha if require_significant else None,
     )
 
 
@@ -293,28 +326,10 @@ def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
     ]
 
 
-def compare(
-    run: str,
-    reference: str,
-    *,
-    benchmark: str = DEFAULT_BENCHMARK,
-    task_types: Sequence[str] | None = None,
-    tasks: Sequence[str] | None = None,
-    tolerance: float = 0.5,
-    allow_drift: bool = False,
-    allow_metric_change: bool = False,
-) -> Comparison:
-    """Compare a run folder with a reference folder or shipped baseline (``published:<model>``)."""
-    return compare_results(
-        resolve_one(run, "run"),
-        resolve_one(reference, "reference"),
-        benchmark=benchmark,
-        task_types=task_types,
-        tasks=tasks,
-        tolerance=tolerance,
-        allow_drift=allow_drift,
-        allow_metric_change=allow_metric_change,
-    )
+def compare(run: str, reference: str, **options: Any) -> Comparison:
+    """Compare a run folder with a reference folder or shipped baseline (``published:<model>``);
+    ``options`` are those of :func:`compare_results`."""
+    return compare_results(resolve_one(run, "run"), resolve_one(reference, "reference"), **options)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -392,6 +407,7 @@ def render_text(c: Comparison, decimals: int = 2) -> str:
     ]
     out += _drift_lines(c)
     out += [f"note: {n}" for n in c.notes]
+    out += query_text(c.queries.values())
     out.append(_verdict(c))
     return "\n".join(out) + "\n"
 
@@ -412,6 +428,7 @@ def render_markdown(c: Comparison, decimals: int = 2) -> str:
     ]
     lines += [f"- {d}" for d in _drift_lines(c)]
     lines += [f"- {n}" for n in c.notes]
+    lines += query_markdown(c.queries.values())
     lines.append(_verdict(c))
     return "\n".join(lines) + "\n"
 
@@ -455,6 +472,8 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
             for d in c.drift
         ],
         "notes": c.notes,
+        "alpha": c.alpha,
+        "per_query": {task: diff.as_dict() for task, diff in c.queries.items()},
     }
     return json.dumps(doc, indent=2, default=str) + "\n"
 

@@ -1,0 +1,105 @@
+"""The query-level part of a comparison: which queries of a task got worse, and whether a
+task's drop is more than noise.
+
+Both sides' per-query evidence (``linq_eval.results.per_query``) is read from their result
+folders; shipped baselines have none, so against them the comparison stays per task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from linq_eval.results.per_query import PERMUTATIONS, TaskQueryDiff, diff_task, read_evidence
+from linq_eval.results.reading import ResultSet
+
+STATUS_NOT_SIGNIFICANT = "not significant"
+"""A drop beyond the tolerance whose paired test gives p >= alpha (with a significance gate)."""
+TEXT_WIDTH = 70
+"""Characters of a query's text shown in reports."""
+
+
+def query_diffs(
+    run: ResultSet, reference: ResultSet, tasks: Sequence[str], *, worst: int = 5
+) -> dict[str, TaskQueryDiff]:
+    """Query-level comparison of every task of ``tasks`` both sides kept evidence for."""
+    out: dict[str, TaskQueryDiff] = {}
+    for task in tasks:
+        mine, theirs = read_evidence(run.path, task), read_evidence(reference.path, task)
+        if mine is not None and theirs is not None:
+            out[task] = diff_task(mine, theirs, worst=worst)
+    return out
+
+
+def significance_status(row: Any, diff: TaskQueryDiff | None, alpha: float) -> Any:
+    """A task's comparison row under a significance gate: a regression whose paired test
+    gives p >= ``alpha`` becomes ``not significant`` (kept out of the verdict)."""
+    if row.status == "REGRESSION" and diff is not None and diff.p_value >= alpha:
+        return dataclasses.replace(row, status=STATUS_NOT_SIGNIFICANT)
+    return row
+
+
+def significance_notes(rows: Iterable[Any], diffs: Mapping[str, TaskQueryDiff]) -> list[str]:
+    """Which gated tasks could not be tested for significance (no evidence on one side)."""
+    untested = [r.task for r in rows if r.task not in diffs and r.run is not None]
+    if not untested:
+        return []
+    return [
+        f"No per-query evidence on both sides for {', '.join(untested)}: gated on the "
+        "tolerance alone (significance not tested)."
+    ]
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= TEXT_WIDTH else text[: TEXT_WIDTH - 1] + "…"
+
+
+def _ids(ids: Sequence[str]) -> str:
+    return ", ".join(ids) if ids else "-"
+
+
+def _summary(d: TaskQueryDiff) -> str:
+    return (
+        f"{d.task} ({d.metric}, {d.queries} queries): {d.up} up, {d.down} down, "
+        f"{d.unchanged} unchanged; mean {100 * d.mean_delta:+.2f}; p = {d.p_value:.4f} "
+        f"(paired permutation test, {PERMUTATIONS:,} sign flips)"
+    )
+
+
+def moved(diffs: Iterable[TaskQueryDiff]) -> list[TaskQueryDiff]:
+    """The tasks in which some query changed, largest mean drop first."""
+    return sorted((d for d in diffs if d.up or d.down), key=lambda d: (d.mean_delta, d.task))
+
+
+def query_text(diffs: Iterable[TaskQueryDiff]) -> list[str]:
+    """Plain-text lines: per task that moved, the summary and the queries that lost most."""
+    lines: list[str] = []
+    for d in moved(diffs):
+        lines += ["", "per query: " + _summary(d)]
+        for c in d.worst:
+            lines.append(
+                f"  {100 * c.delta:+7.2f}  query {c.query_id}: {_short(c.text)!r}  "
+                f"{100 * c.before:.2f} -> {100 * c.after:.2f}  "
+                f"top 10 in: {_ids(c.entered)}; out: {_ids(c.left)}"
+            )
+    return lines + ([""] if lines else [])
+
+
+def query_markdown(diffs: Iterable[TaskQueryDiff]) -> list[str]:
+    """Markdown: per task that moved, the summary and a table of the queries that lost most."""
+    lines: list[str] = []
+    for d in moved(diffs):
+        lines += ["", f"**Per query**: {_summary(d)}", ""]
+        if not d.worst:
+            continue
+        lines += ["| Δ | Query | Text | Before | After | Entered top 10 | Left top 10 |",
+                  "|---:|---|---|---:|---:|---|---|"]  # fmt: skip
+        for c in d.worst:
+            text = _short(c.text).replace("|", "\\|")
+            lines.append(
+                f"| {100 * c.delta:+.2f} | {c.query_id} | {text} | {100 * c.before:.2f} | "
+                f"{100 * c.after:.2f} | {_ids(c.entered)} | {_ids(c.left)} |"
+            )
+    return lines + ([""] if lines else [])
