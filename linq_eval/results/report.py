@@ -18,7 +18,8 @@ import json
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score, per_task_grid
+from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score
+from linq_eval.results.text_formats import per_task_grid
 
 RUN_COLOR = "#d1495b"
 BASELINE_COLOR = "#6c8ebf"
