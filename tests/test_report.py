@@ -9,6 +9,7 @@ from the inputs.
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -118,7 +119,7 @@ def test_partial_run_gets_like_for_like_means_in_every_format(sts_run):
     csv_text = render(table, "csv")
     assert column in csv_text.splitlines()[0]
     assert f"{expected['NV-Embed-v1']:.2f}" in csv_text
-    doc = __import__("json").loads(render(table, "json"))
+    doc = json.loads(render(table, "json"))
     assert doc["task_sets"] == {column: list(STS_RUN)}
     assert doc["rows"][2][column] == round(expected["NV-Embed-v1"], 2)
     assert column in render(table, "latex")
