@@ -183,9 +183,7 @@ def check_drift(
             values[ident] = (a.get(key), b.get(key))
     diffs = [SettingDiff(k[0], *values[k], tasks=tuple(t)) for k, t in found.items()]
     if unrecorded:
-        notes.append(
-            f"Recorded by only one side, not compared: {', '.join(sorted(unrecorded))}."
-        )
+        notes.append(f"Recorded by only one side, not compared: {', '.join(sorted(unrecorded))}.")
     return diffs, notes
 
 

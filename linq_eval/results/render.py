@@ -1,6 +1,6 @@
 """One entry point for every output format of a table: Markdown, CSV, JSON, LaTeX, HTML.
 
-The text formats are rendered by ``linq_eval.results.tables``, the HTML report by
+The text formats are rendered by ``linq_eval.results.text_formats``, the HTML report by
 ``linq_eval.results.report``; both import only downwards, and this module picks one.
 
 Example::
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.results.report import render_html
-from linq_eval.results.tables import (
-    Table,
+from linq_eval.results.tables import Table
+from linq_eval.results.text_formats import (
     render_csv,
     render_json,
     render_latex,

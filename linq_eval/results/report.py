@@ -1,29 +1,44 @@
-"""A self-contained HTML report of a table: sortable tables and inline SVG charts.
+"""A self-contained HTML report of a table: sortable tables, inline SVG charts, and the queries
+that moved.
 
 The file needs nothing beyond itself (no network, no external JS or CSS): open it in a browser.
-Charts: one bar chart per summary column (each type mean, Average, Mean(TaskType)) with every
-row, runs highlighted against the baselines; and, per compared row, the per-task deltas against
-a reference row.
+Sections: the summary table; one ranked bar chart per mean column, drawing only complete means
+(a partial run's means over its own tasks are drawn in their own like-for-like charts, where
+every row's mean covers the same tasks); per compared row, its per-task deltas against the
+reference (sorted, green above and red below); per task where both kept per-query evidence
+and some query moved, the queries that lost most, with up/down counts and a paired
+permutation p-value; then every task's score, the sources and the notes.
 
 Example::
 
     linq-eval table runs/linq --baselines published --format html --output report.html
+    linq-eval table runs/new runs/old --reference runs/old --format html --output diff.html
 """
 
 from __future__ import annotations
 
 import datetime
-import html
 import json
 from collections.abc import Sequence
-from typing import NamedTuple
+from pathlib import Path
 
-from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score, per_task_grid
+from linq_eval.results.charts import (
+    BASELINE_COLOR,
+    RUN_COLOR,
+    Bar,
+    bar_chart,
+    delta_chart,
+    sign_colour,
+)
+from linq_eval.results.charts import escape as _e
+from linq_eval.results.per_query import SUFFIX, TaskQueryDiff, diff_task, read_evidence
+from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score
+from linq_eval.results.text_formats import per_task_grid
 
-RUN_COLOR = "#d1495b"
-BASELINE_COLOR = "#6c8ebf"
-UP_COLOR = "#2e8b57"
-DOWN_COLOR = "#c0392b"
+WORST_QUERIES = 10
+"""Queries listed per task that moved: those that lost most."""
+TEXT_CHARS = 160
+"""Query text shown in a per-query table (the rest in its tooltip)."""
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem; color: #222; }
@@ -34,12 +49,18 @@ th { background: #f4f4f4; cursor: pointer; user-select: none; position: sticky; 
 th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " \\25BC"; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.missing { color: #999; text-align: center; }
+td:first-child { min-width: 13rem; }
+p.note { font-size: 0.85rem; color: #444; }
 tr.run td:first-child { font-weight: 600; color: #a0192e; }
 tr.reference td:first-child::after { content: " (reference)"; font-weight: 400; color: #666; }
 .charts { display: flex; flex-wrap: wrap; gap: 1.5rem; }
-figure { margin: 0; } figcaption { font-size: 0.85rem; color: #444; }
+figure { margin: 0; width: min-content; } figcaption { font-size: 0.85rem; color: #444; }
 .wide { overflow-x: auto; }
 ul.notes li { font-size: 0.85rem; }
+table.queries td { vertical-align: top; }
+table.queries td.text { max-width: 28rem; }
+table.queries td.docs { max-width: 16rem; font-size: 0.75rem; overflow-wrap: anywhere; color: #444; }
+p.summary { font-size: 0.9rem; }
 svg text { font-family: system-ui, sans-serif; }
 """
 
@@ -76,10 +97,6 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def _row_class(table: Table, row: Row) -> str:
     classes = ["baseline" if row.is_baseline else "run"]
     if row is table.reference:
@@ -113,110 +130,6 @@ def _html_table(
     return "".join(out)
 
 
-class Bar(NamedTuple):
-    """One bar of a bar chart."""
-
-    label: str
-    """Text left of the bar."""
-    value: float | None
-    """Bar length (None: no bar, "no score")."""
-    text: str
-    """Text right of the bar."""
-    colour: str
-    """Fill colour."""
-    partial: bool = False
-    """Drawn pale: a mean over an incomplete task set."""
-
-
-def bar_chart(title: str, items: Sequence[Bar]) -> str:
-    """A horizontal bar chart as inline SVG, on a 0-100 scale."""
-    bar_h, gap, label_w, plot_w, pad = 16, 4, 290, 360, 70
-    height = 28 + len(items) * (bar_h + gap) + 8
-    width = label_w + plot_w + pad
-    present = [b.value for b in items if b.value is not None]
-    top = max(100.0, max(present, default=0.0))
-    out = [
-        (
-            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-            f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{_e(title)}">'
-        ),
-        f"<title>{_e(title)}</title>",
-        f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>',
-    ]
-    for i, (label, value, shown, colour, partial) in enumerate(items):
-        y = 28 + i * (bar_h + gap)
-        out.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h - 4}" font-size="11" '
-            f'text-anchor="end">{_e(label)}</text>'
-        )
-        if value is None:
-            out.append(
-                f'<text x="{label_w + 4}" y="{y + bar_h - 4}" font-size="11" '
-                f'fill="#999">{_e(MISSING)} no score</text>'
-            )
-            continue
-        w = max(1.0, plot_w * value / top)
-        opacity = ' fill-opacity="0.45"' if partial else ""
-        out.append(
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}"'
-            f"{opacity}>"
-            f"<title>{_e(label)}: {_e(shown)}</title></rect>"
-        )
-        out.append(
-            f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 4}" font-size="11">{_e(shown)}</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
-
-
-def delta_chart(title: str, items: Sequence[tuple[str, float | None]], *, decimals: int = 2) -> str:
-    """Per-task differences as a diverging horizontal bar chart (inline SVG)."""
-    bar_h, gap, label_w, half, pad = 13, 3, 290, 200, 20
-    room = half - 48  # the longest bar leaves room for its value label
-    height = 28 + len(items) * (bar_h + gap) + 8
-    width = label_w + 2 * half + pad
-    present = [abs(v) for _, v in items if v is not None]
-    span = max(1.0, max(present, default=0.0))
-    zero = label_w + half
-    out = [
-        (
-            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-            f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{_e(title)}">'
-        ),
-        f"<title>{_e(title)}</title>",
-        f'<text x="0" y="16" font-size="12" font-weight="600">{_e(title)}</text>',
-        f'<line x1="{zero}" y1="24" x2="{zero}" y2="{height - 4}" stroke="#888"/>',
-    ]
-    for i, (label, value) in enumerate(items):
-        y = 28 + i * (bar_h + gap)
-        out.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h - 3}" font-size="10" '
-            f'text-anchor="end">{_e(label)}</text>'
-        )
-        if value is None:
-            out.append(
-                f'<text x="{zero + 4}" y="{y + bar_h - 3}" font-size="10" fill="#999">'
-                f"{_e(MISSING)} no reference score</text>"
-            )
-            continue
-        w = max(1.0, room * abs(value) / span)
-        x = zero if value >= 0 else zero - w
-        colour = UP_COLOR if value >= 0 else DOWN_COLOR
-        shown = format_score(value, decimals, signed=True)
-        out.append(
-            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
-            f"<title>{_e(label)}: {_e(shown)}</title></rect>"
-        )
-        tx = zero + w + 3 if value >= 0 else zero - w - 3
-        anchor = "start" if value >= 0 else "end"
-        out.append(
-            f'<text x="{tx:.1f}" y="{y + bar_h - 3}" font-size="10" '
-            f'text-anchor="{anchor}">{_e(shown)}</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
-
-
 def _default_reference(table: Table) -> Row:
     """The reference for delta charts when none is chosen: the run's own published baseline."""
     if table.reference is not None:
@@ -230,27 +143,58 @@ def _default_reference(table: Table) -> Row:
     return (baselines or table.rows)[0]
 
 
+def _mean_chart(table: Table, column: str, decimals: int) -> str:
+    """One column's means, ranked; a mean over an incomplete set is named, not drawn."""
+    items = []
+    for row in table.rows:
+        m = row.means[column]
+        colour = BASELINE_COLOR if row.is_baseline else RUN_COLOR
+        if m.complete:
+            items.append(Bar(row.label, m.value, m.format(decimals), colour))
+        elif m.n:
+            items.append(
+                Bar(row.label, None, f"{m.format(decimals)}: incomplete, not drawn", colour)
+            )
+        else:
+            items.append(Bar(row.label, None, f"{MISSING} no score", colour))
+    return bar_chart(column, items)
+
+
 def _type_charts(table: Table, decimals: int) -> str:
-    charts = []
-    for col in table.columns:
-        items = []
-        for row in table.rows:
-            m = row.means[col]
-            colour = BASELINE_COLOR if row.is_baseline else RUN_COLOR
-            value = m.value if m.n else None
-            items.append(Bar(row.label, value, m.format(decimals), colour, not m.complete))
-        charts.append(
-            f"<figure>{bar_chart(col, items)}"
-            f"<figcaption>{_e(col)}: runs in red, baselines in blue; "
-            f"pale bars with (n/N) are means over an incomplete set.</figcaption></figure>"
-        )
-    return '<div class="charts">' + "".join(charts) + "</div>"
+    """The like-for-like charts (means over a partial run's tasks) first, then one per column."""
+    subsets = {s.column: s for s in table.subsets}
+    columns = [c for c in table.columns if c in subsets]
+    columns += [c for c in table.columns if c not in subsets]
+    figures, empty = [], []
+    for col in columns:
+        if not any(row.means[col].complete for row in table.rows):
+            empty.append(col)
+            continue
+        if col in subsets:
+            s = subsets[col]
+            caption = (
+                f"Like for like: every row's mean over the {len(s.tasks)} tasks of "
+                f"{', '.join(s.owners)} ({', '.join(s.tasks)})."
+            )
+        else:
+            caption = f"{col}: runs in red, baselines in blue; incomplete means are not drawn."
+        chart = _mean_chart(table, col, decimals)
+        figures.append(f"<figure>{chart}<figcaption>{_e(caption)}</figcaption></figure>")
+    out = '<div class="charts">' + "".join(figures) + "</div>"
+    if empty:
+        shown = _e(", ".join(empty))
+        out += f'<p class="note">Not drawn, no row has a complete mean: {shown}.</p>'
+    return out
+
+
+def _compared_rows(table: Table, reference: Row) -> list[Row]:
+    """The rows shown against the reference: the runs, or every other row if none is a run."""
+    compared = [r for r in table.rows if not r.is_baseline and r is not reference]
+    return compared or [r for r in table.rows if r is not reference]
 
 
 def _delta_charts(table: Table, reference: Row, decimals: int) -> str:
-    compared = [r for r in table.rows if not r.is_baseline and r is not reference]
-    if not compared:
-        compared = [r for r in table.rows if r is not reference]
+    compared = _compared_rows(table, reference)
     if not compared:
         return "<p>Only one result set: nothing to compare.</p>"
     charts = []
@@ -263,7 +207,7 @@ def _delta_charts(table: Table, reference: Row, decimals: int) -> str:
                 continue
             items.append((bt.name, None if b is None else a - b))
         title = f"{row.label} minus {reference.label}, per task (points x100)"
-        caption = "Green: above the reference; red: below."
+        caption = "Sorted; green: above the reference, red: below, grey: equal."
         if absent:
             shown = ", ".join(absent) if len(absent) <= 12 else f"{len(absent)} tasks"
             caption += f" Not shown, no score in {row.label}: {shown}."
@@ -272,6 +216,78 @@ def _delta_charts(table: Table, reference: Row, decimals: int) -> str:
             f"<figcaption>{_e(caption)}</figcaption></figure>"
         )
     return '<div class="charts">' + "".join(charts) + "</div>"
+
+
+def query_diffs(row: Row, reference: Row, worst: int = WORST_QUERIES) -> list[TaskQueryDiff]:
+    """Query-level comparisons of the tasks where both rows kept per-query evidence and some
+    query moved, the largest mean loss first."""
+    diffs = []
+    for path in sorted(Path(row.result_set.path).glob(f"*{SUFFIX}")):
+        task = path.name[: -len(SUFFIX)]
+        mine = read_evidence(row.result_set.path, task)
+        theirs = read_evidence(reference.result_set.path, task)
+        if mine is None or theirs is None:
+            continue
+        diff = diff_task(mine, theirs, worst=worst)
+        if diff.up or diff.down:
+            diffs.append(diff)
+    return sorted(diffs, key=lambda d: (d.mean_delta, d.task))
+
+
+def _query_summary(diff: TaskQueryDiff, decimals: int) -> str:
+    shown = format_score(100 * diff.mean_delta, decimals, signed=True)
+    colour = sign_colour(100 * diff.mean_delta, decimals)
+    text = (
+        f"{diff.queries} queries: <b>{diff.up} up</b>, <b>{diff.down} down</b>, "
+        f"{diff.unchanged} unchanged; mean change "
+        f'<b style="color:{colour}">{_e(shown)}</b> points x100 ({_e(diff.metric)}); '
+        f"paired permutation test over queries: p = {diff.p_value:.2g}."
+    )
+    if diff.only_in_one:
+        text += f" {diff.only_in_one} queries in one run only (left out)."
+    return f'<p class="summary">{text}</p>'
+
+
+def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
+    if not diff.worst:
+        return "<p>No query lost.</p>"
+    head = ["Query", "Text", "Before", "After", "Change", "Entered top 10", "Left top 10"]
+    out = ['<div class="wide"><table class="queries"><thead><tr>']
+    out += [f"<th>{h}</th>" for h in head]
+    out.append("</tr></thead><tbody>")
+    for c in diff.worst:
+        text = c.text if len(c.text) <= TEXT_CHARS else c.text[: TEXT_CHARS - 1] + "…"
+        delta = 100 * c.delta
+        change = format_score(delta, decimals, signed=True)
+        cells = [
+            f"<td>{_e(c.query_id)}</td>",
+            f'<td class="text" title="{_e(c.text)}">{_e(text)}</td>',
+            f'<td class="num">{format_score(100 * c.before, decimals)}</td>',
+            f'<td class="num">{format_score(100 * c.after, decimals)}</td>',
+            f'<td class="num" style="color:{sign_colour(delta, decimals)}">{change}</td>',
+            f'<td class="docs">{_e(", ".join(c.entered)) or MISSING}</td>',
+            f'<td class="docs">{_e(", ".join(c.left)) or MISSING}</td>',
+        ]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+def _query_sections(table: Table, reference: Row, decimals: int) -> str:
+    out = []
+    for row in _compared_rows(table, reference):
+        diffs = query_diffs(row, reference)
+        if not diffs:
+            out.append(
+                f"<p>{_e(row.label)}: no task with per-query evidence in both it and "
+                f"{_e(reference.label)} moved (a run keeps it for retrieval and reranking "
+                "tasks; shipped baselines have none).</p>"
+            )
+            continue
+        for diff in diffs:
+            out.append(f"<h3>{_e(row.label)}: {_e(diff.task)}</h3>")
+            out.append(_query_summary(diff, decimals) + _query_table(diff, decimals))
+    return "".join(out)
 
 
 def _sources(table: Table) -> str:
@@ -291,13 +307,7 @@ def _sources(table: Table) -> str:
     return "".join(out)
 
 
-def render_html(table: Table, *, decimals: int = 2, reference: str | None = None) -> str:
-    """The whole report as one HTML document (string)."""
-    from linq_eval import __version__
-
-    ref = find_row(table.rows, reference) if reference else _default_reference(table)
-    classes = [_row_class(table, r) for r in table.rows]
-
+def _summary_table(table: Table, decimals: int) -> str:
     header = ["Model", *table.columns]
     body, values = [], []
     for row in table.rows:
@@ -306,15 +316,31 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
             [row.label]
             + [row.means[c].value if row.means[c].complete else None for c in table.columns]
         )
-    summary = _html_table("summary", header, body, values, classes)
+    classes = [_row_class(table, r) for r in table.rows]
+    return _html_table("summary", header, body, values, classes)
 
-    pt_header, pt_body = per_task_grid(table, decimals)
-    pt_values = [
-        cells[:3] + [table.rows[j].scores[cells[0]].score for j in range(len(table.rows))]
-        for cells in pt_body
-    ]
-    per_task = _html_table("per-task", pt_header, pt_body, pt_values)
 
+def _per_task_table(table: Table, decimals: int) -> str:
+    """Every task some row has a score for (the others are counted below the table)."""
+    header, body = per_task_grid(table, decimals)
+    kept, values = [], []
+    for cells in body:
+        scores = [row.scores[cells[0]].score for row in table.rows]
+        if any(v is not None for v in scores):
+            kept.append(cells)
+            values.append(cells[:3] + scores)
+    out = _html_table("per-task", header, kept, values)
+    if len(kept) < len(body):
+        absent = len(body) - len(kept)
+        out += f'<p class="note">{absent} tasks of the benchmark have no score in any row.</p>'
+    return out
+
+
+def render_html(table: Table, *, decimals: int = 2, reference: str | None = None) -> str:
+    """The whole report as one HTML document (string)."""
+    from linq_eval import __version__
+
+    ref = find_row(table.rows, reference) if reference else _default_reference(table)
     notes = "".join(f"<li>{_e(n)}</li>" for n in table.notes())
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     title = f"linq-eval report: {table.benchmark.name}"
@@ -325,10 +351,12 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
         f"<p>Main scores x100 ({len(table.benchmark.tasks)} tasks); "
         f"a mean over an incomplete set shows its coverage, a missing task shows {MISSING}. "
         f"Click a column header to sort. Generated by linq-eval {__version__}, {stamp}.</p>"
-        f"<h2>Summary</h2>{summary}"
-        f"<h2>Per task type</h2>{_type_charts(table, decimals)}"
+        f"<h2>Summary</h2>{_summary_table(table, decimals)}"
+        f"<h2>Means</h2>{_type_charts(table, decimals)}"
         f"<h2>Per-task deltas against {_e(ref.label)}</h2>{_delta_charts(table, ref, decimals)}"
-        f"<h2>Per-task scores</h2>{per_task}"
+        f"<h2>Queries that moved, against {_e(ref.label)}</h2>"
+        f"{_query_sections(table, ref, decimals)}"
+        f"<h2>Per-task scores</h2>{_per_task_table(table, decimals)}"
         f"<h2>Sources</h2>{_sources(table)}"
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
         + f"<script>{_SORT_JS}</script></body></html>\n"

@@ -1,4 +1,5 @@
-"""Leaderboard tables: per-task scores, honest means, and Markdown/CSV/JSON/LaTeX rendering.
+"""Leaderboard tables: per-task scores and honest means (rendered by ``text_formats`` and
+``report``; ``render`` picks the format).
 
 Scores are x100, read through ``linq_eval.results.metrics``: a table of MTEB(eng, v1) shows
 for every row the computation the published scores were made with (``cosine_ap`` of a run
@@ -10,6 +11,9 @@ CQADupstackRetrieval is built from its 12 subforum files with mteb's aggregate t
 has no aggregate file. Means over a complete task set are mteb's own ``BenchmarkAggregation``
 (Mean(Task) is the card's "Average (56)", Mean(TaskType) the mean of type means); a mean over an
 incomplete set is shown with its coverage, ``59.80 (14/15)``, and never passes for a full one.
+A run that covers part of the benchmark (a CI gate's three retrieval tasks) adds a column in
+which every row shows its mean over that run's tasks, ``Mean (5 tasks of <run>)``: the one mean
+that compares the run with complete rows like for like.
 
 Example::
 
@@ -21,21 +25,17 @@ Example::
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.results.metrics import (
     TaskScore,
     metric_difference,
-    metric_label,
     score_task,
     table_metric,
 )
@@ -215,7 +215,8 @@ class Row:
     scores: dict[str, TaskScore]
     """Task name -> score, for every benchmark task."""
     means: dict[str, Mean]
-    """Column name -> mean (``Retrieval (15)``, ``Average (56)``, ``Mean(TaskType)`` ...)."""
+    """Column name -> mean (``Retrieval (15)``, ``Average (56)``, ``Mean(TaskType)`` ..., and
+    ``Mean (5 tasks of <run>)`` for each partial run's task set)."""
 
     @property
     def missing(self) -> list[str]:
@@ -306,6 +307,40 @@ def _mteb_means(spec: BenchmarkSpec, results: list[TaskResult | None]) -> dict[s
     return out
 
 
+@dataclass(frozen=True)
+class TaskSubset:
+    """The tasks of a run that covers part of the benchmark: a column in which every row shows
+    its mean over these tasks, so that the run compares with complete rows like for like."""
+
+    tasks: tuple[str, ...]
+    """The tasks the run has a score for, in benchmark order."""
+    owners: tuple[str, ...]
+    """Labels of the rows whose scored tasks are exactly these."""
+
+    @property
+    def column(self) -> str:
+        """``Mean (5 tasks of Linq-Embed-Mistral @abc)``."""
+        return f"Mean ({len(self.tasks)} tasks of {', '.join(self.owners)})"
+
+    def mean(self, row: Row) -> Mean:
+        """``row``'s plain mean over these tasks (marked incomplete where it lacks one)."""
+        values = [row.scores[t].score for t in self.tasks]
+        present = [v for v in values if v is not None]
+        return Mean(_plain_mean(present), len(present), len(self.tasks))
+
+
+def partial_subsets(rows: Sequence[Row]) -> list[TaskSubset]:
+    """The task sets of the runs (not baselines) that cover part of the benchmark, one per
+    distinct set, in row order."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for row in rows:
+        covered = tuple(name for name, s in row.scores.items() if s.score is not None)
+        if row.is_baseline or not covered or len(covered) == len(row.scores):
+            continue
+        groups.setdefault(covered, []).append(row.label)
+    return [TaskSubset(tasks, tuple(owners)) for tasks, owners in groups.items()]
+
+
 @dataclass
 class Table:
     """Rows of one benchmark, ready to render."""
@@ -316,19 +351,22 @@ class Table:
     """One row per result set."""
     reference: Row | None = None
     """Row the deltas are taken against (``--reference``)."""
+    subsets: list[TaskSubset] = field(default_factory=list)
+    """Task sets of partial runs; each row's mean over each is in its ``means``."""
 
     @property
     def columns(self) -> list[str]:
-        """Summary columns, in order."""
-        return summary_columns(self.benchmark)
+        """Summary columns, then one per partial run's task set."""
+        return summary_columns(self.benchmark) + [s.column for s in self.subsets]
 
     @property
     def delta_columns(self) -> list[str]:
-        """Columns whose difference to the reference is shown (the card's columns)."""
+        """Columns whose difference to the reference is shown (the card's columns, and the
+        means over partial runs' tasks)."""
         if self.reference is None:
             return []
         lead = [c for c in self.columns if c.startswith(f"{LEAD_TYPE} (")]
-        return lead + [average_column(self.benchmark)]
+        return lead + [average_column(self.benchmark)] + [s.column for s in self.subsets]
 
     def delta(self, row: Row, column: str) -> float | None:
         """``row`` minus the reference in one column; None unless both means are complete."""
@@ -341,13 +379,17 @@ class Table:
 
     def notes(self) -> list[str]:
         """Footnotes: missing tasks, era metrics, aggregates computed from subtasks."""
-        notes = []
+        notes = [
+            f"{s.column}: every row's mean over the {len(s.tasks)} tasks that "
+            f"{', '.join(s.owners)} {'has' if len(s.owners) == 1 else 'have'} "
+            f"({_listed(s.tasks)}), to compare like for like with complete rows."
+            for s in self.subsets
+        ]
         for row in self.rows:
             if row.missing:
-                shown = ", ".join(row.missing[:8]) + (" ..." if len(row.missing) > 8 else "")
                 notes.append(
                     f"{row.label}: {len(row.missing)} of {len(row.scores)} tasks missing "
-                    f"({shown}); its means show their coverage."
+                    f"({_listed(row.missing)}); its means show their coverage."
                 )
                 for name in row.missing:
                     s = row.scores[name]
@@ -370,6 +412,11 @@ class Table:
                 f"in place of {wanted} ({why})."
             )
         return notes
+
+
+def _listed(names: Sequence[str], most: int = 8) -> str:
+    """``A, B, C`` (the first ``most`` names, then `` ...``)."""
+    return ", ".join(names[:most]) + (" ..." if len(names) > most else "")
 
 
 def _unique_labels(sets: Sequence[ResultSet]) -> list[str]:
@@ -420,6 +467,9 @@ def build_table(
     rows = [summarize(rs, spec) for rs in sets]
     for row, label in zip(rows, _unique_labels(sets), strict=True):
         row.label = label
+    subsets = partial_subsets(rows)
+    for row in rows:
+        row.means.update({s.column: s.mean(row) for s in subsets})
     if sort != "input":
         col = average_column(spec) if sort == "average" else type_column(spec, LEAD_TYPE)
 
@@ -429,175 +479,4 @@ def build_table(
 
         rows.sort(key=key)
     ref_row = find_row(rows, reference) if reference else None
-    return Table(benchmark=spec, rows=rows, reference=ref_row)
-
-
-# ---------------------------------------------------------------------------- rendering
-
-
-def _fmt(value: float | None, decimals: int, signed: bool = False) -> str:
-    return format_score(value, decimals, signed=signed)
-
-
-def _num(value: float | None, decimals: int) -> float | None:
-    return None if value is None else round_score(value, decimals)
-
-
-def _csv_cell(value: Any, decimals: int) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return format_score(value, decimals)
-    if isinstance(value, list):
-        return ";".join(value)
-    return str(value)
-
-
-def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of the summary table (the Markdown, LaTeX and HTML content)."""
-    header = ["Model", *table.columns, *(f"Δ {c}" for c in table.delta_columns)]
-    body = []
-    for row in table.rows:
-        cells = [row.label] + [row.means[c].format(decimals) for c in table.columns]
-        cells += [_fmt(table.delta(row, c), decimals, signed=True) for c in table.delta_columns]
-        body.append(cells)
-    return header, body
-
-
-def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the per-task table: one row per task, one column per result set."""
-    header = ["Task", "Type", "Metric", *(r.label for r in table.rows)]
-    body = []
-    for bt in table.benchmark.tasks:
-        body.append(
-            [bt.name, bt.type, metric_label(table.benchmark.name, bt)]
-            + [_fmt(r.scores[bt.name].score, decimals) for r in table.rows]
-        )
-    return header, body
-
-
-def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
-    align = ["---"] * text_cols + ["---:"] * (len(header) - text_cols)
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    return "\n".join(lines)
-
-
-def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
-    """The card's table in Markdown (plus the per-task table), with footnotes."""
-    header, body = summary_grid(table, decimals)
-    parts = [_markdown_grid(header, body, 1)]
-    if per_task:
-        header, body = per_task_grid(table, decimals)
-        parts.append(_markdown_grid(header, body, 3))
-    notes = table.notes()
-    if table.reference is not None:
-        notes.insert(0, f"Δ columns: difference to {table.reference.label}.")
-    if notes:
-        parts.append("Notes:\n" + "\n".join(f"- {n}" for n in notes))
-    return "\n\n".join(parts) + "\n"
-
-
-def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str, Any]]:
-    out = []
-    for row in table.rows:
-        rs = row.result_set
-        record: dict[str, Any] = {
-            "model": rs.model,
-            "label": row.label,
-            "revision": rs.revision,
-            "source": rs.source,
-        }
-        for c in table.columns:
-            m = row.means[c]
-            record[c] = _num(m.value, decimals) if m.complete else None
-        for c in table.delta_columns:
-            record[f"Δ {c}"] = _num(table.delta(row, c), decimals)
-        record["coverage"] = f"{len(row.scores) - len(row.missing)}/{len(row.scores)}"
-        record["missing"] = row.missing
-        if per_task:
-            for name, s in row.scores.items():
-                record[name] = _num(s.score, decimals)
-        out.append(record)
-    return out
-
-
-def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
-    """One row per result set; an incomplete mean is empty (``coverage`` and ``missing`` say why)."""
-    records = _machine_rows(table, per_task, decimals)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
-    writer.writeheader()
-    for rec in records:
-        writer.writerow({k: _csv_cell(v, decimals) for k, v in rec.items()})
-    return buf.getvalue()
-
-
-def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
-    """Rows as JSON, with partial means and their coverage kept apart from complete ones."""
-    records = _machine_rows(table, per_task, decimals)
-    for rec, row in zip(records, table.rows, strict=True):
-        rec["partial"] = {
-            c: {"mean": _num(m.value, decimals), "n": m.n, "of": m.total}
-            for c, m in row.means.items()
-            if not m.complete and m.value is not None
-        }
-        rec["path"] = str(row.result_set.path)
-        if row.result_set.provenance:
-            rec["provenance"] = row.result_set.provenance
-    doc = {
-        "benchmark": table.benchmark.name,
-        "columns": table.columns,
-        "reference": table.reference.label if table.reference else None,
-        "rows": records,
-        "notes": table.notes(),
-    }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-
-
-_LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    MISSING: "--",
-    "Δ": r"$\Delta$",
-}
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters."""
-    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
-
-
-def _latex_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
-    spec = "l" * text_cols + "r" * (len(header) - text_cols)
-    lines = [
-        f"\\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(latex_escape(h) for h in header) + r" \\",
-        r"\midrule",
-    ]
-    lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in body]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines)
-
-
-def render_latex(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
-    """booktabs tabulars (``\\usepackage{booktabs}``); notes as LaTeX comments."""
-    header, body = summary_grid(table, decimals)
-    parts = [
-        f"% {table.benchmark.name}; needs \\usepackage{{booktabs}}",
-        _latex_grid(header, body, 1),
-    ]
-    if per_task:
-        header, body = per_task_grid(table, decimals)
-        parts.append(_latex_grid(header, body, 3))
-    parts += [f"% {n}" for n in table.notes()]
-    return "\n\n".join(parts) + "\n"
+    return Table(benchmark=spec, rows=rows, reference=ref_row, subsets=subsets)

@@ -1,0 +1,193 @@
+"""A table as text: Markdown, CSV, JSON and LaTeX.
+
+Every format shows the same columns (``Table.columns``: the summary means, then, for a run that
+covers part of the benchmark, every row's mean over that run's tasks) and the same deltas; a
+mean over an incomplete set is marked with its coverage in Markdown and LaTeX, and left empty
+in CSV and JSON, where ``coverage``, ``missing`` and ``partial`` say why.
+
+Example::
+
+    from linq_eval.results.reading import load_baselines
+    from linq_eval.results.tables import build_table
+    from linq_eval.results.text_formats import render_markdown
+    print(render_markdown(build_table(load_baselines()), decimals=1))
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from linq_eval.results.metrics import metric_label
+from linq_eval.results.tables import MISSING, Table, format_score, round_score
+
+
+def _fmt(value: float | None, decimals: int, signed: bool = False) -> str:
+    return format_score(value, decimals, signed=signed)
+
+
+def _num(value: float | None, decimals: int) -> float | None:
+    return None if value is None else round_score(value, decimals)
+
+
+def _csv_cell(value: Any, decimals: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return format_score(value, decimals)
+    if isinstance(value, list):
+        return ";".join(value)
+    return str(value)
+
+
+def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells of the summary table (the Markdown, LaTeX and HTML content)."""
+    header = ["Model", *table.columns, *(f"Δ {c}" for c in table.delta_columns)]
+    body = []
+    for row in table.rows:
+        cells = [row.label] + [row.means[c].format(decimals) for c in table.columns]
+        cells += [_fmt(table.delta(row, c), decimals, signed=True) for c in table.delta_columns]
+        body.append(cells)
+    return header, body
+
+
+def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the per-task table: one row per task, one column per result set."""
+    header = ["Task", "Type", "Metric", *(r.label for r in table.rows)]
+    body = []
+    for bt in table.benchmark.tasks:
+        body.append(
+            [bt.name, bt.type, metric_label(table.benchmark.name, bt)]
+            + [_fmt(r.scores[bt.name].score, decimals) for r in table.rows]
+        )
+    return header, body
+
+
+def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
+    align = ["---"] * text_cols + ["---:"] * (len(header) - text_cols)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    return "\n".join(lines)
+
+
+def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
+    """The card's table in Markdown (plus the per-task table), with footnotes."""
+    header, body = summary_grid(table, decimals)
+    parts = [_markdown_grid(header, body, 1)]
+    if per_task:
+        header, body = per_task_grid(table, decimals)
+        parts.append(_markdown_grid(header, body, 3))
+    notes = table.notes()
+    if table.reference is not None:
+        notes.insert(0, f"Δ columns: difference to {table.reference.label}.")
+    if notes:
+        parts.append("Notes:\n" + "\n".join(f"- {n}" for n in notes))
+    return "\n\n".join(parts) + "\n"
+
+
+def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str, Any]]:
+    out = []
+    for row in table.rows:
+        rs = row.result_set
+        record: dict[str, Any] = {
+            "model": rs.model,
+            "label": row.label,
+            "revision": rs.revision,
+            "source": rs.source,
+        }
+        for c in table.columns:
+            m = row.means[c]
+            record[c] = _num(m.value, decimals) if m.complete else None
+        for c in table.delta_columns:
+            record[f"Δ {c}"] = _num(table.delta(row, c), decimals)
+        record["coverage"] = f"{len(row.scores) - len(row.missing)}/{len(row.scores)}"
+        record["missing"] = row.missing
+        if per_task:
+            for name, s in row.scores.items():
+                record[name] = _num(s.score, decimals)
+        out.append(record)
+    return out
+
+
+def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
+    """One row per result set; an incomplete mean is empty (``coverage`` and ``missing`` say why)."""
+    records = _machine_rows(table, per_task, decimals)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: _csv_cell(v, decimals) for k, v in rec.items()})
+    return buf.getvalue()
+
+
+def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
+    """Rows as JSON, with partial means and their coverage kept apart from complete ones."""
+    records = _machine_rows(table, per_task, decimals)
+    for rec, row in zip(records, table.rows, strict=True):
+        rec["partial"] = {
+            c: {"mean": _num(m.value, decimals), "n": m.n, "of": m.total}
+            for c, m in row.means.items()
+            if not m.complete and m.value is not None
+        }
+        rec["path"] = str(row.result_set.path)
+        if row.result_set.provenance:
+            rec["provenance"] = row.result_set.provenance
+    doc = {
+        "benchmark": table.benchmark.name,
+        "columns": table.columns,
+        "task_sets": {s.column: list(s.tasks) for s in table.subsets},
+        "reference": table.reference.label if table.reference else None,
+        "rows": records,
+        "notes": table.notes(),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    MISSING: "--",
+    "Δ": r"$\Delta$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters."""
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _latex_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
+    spec = "l" * text_cols + "r" * (len(header) - text_cols)
+    lines = [
+        f"\\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(latex_escape(h) for h in header) + r" \\",
+        r"\midrule",
+    ]
+    lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in body]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def render_latex(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
+    """booktabs tabulars (``\\usepackage{booktabs}``); notes as LaTeX comments."""
+    header, body = summary_grid(table, decimals)
+    parts = [
+        f"% {table.benchmark.name}; needs \\usepackage{{booktabs}}",
+        _latex_grid(header, body, 1),
+    ]
+    if per_task:
+        header, body = per_task_grid(table, decimals)
+        parts.append(_latex_grid(header, body, 3))
+    parts += [f"% {n}" for n in table.notes()]
+    return "\n\n".join(parts) + "\n"
