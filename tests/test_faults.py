@@ -130,13 +130,11 @@ def test_disk_full_writing_the_run_record_keeps_it(reference, tmp_path, monkeypa
 
 @pytest.mark.parametrize("where", ["mteb-write", "fsync"])
 def test_disk_full_writing_a_task_result_keeps_the_old_one(reference, tmp_path, monkeypatch, where):
-    import mteb
-
     out = tmp_path / "out"
     shutil.copytree(reference[0], out)
     folder = out / TINY_FOLDER
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    result = mteb.ResultCache(out).load_task_result(
+    result = AtomicResultCache(out).load_task_result(
         "STSBenchmark", "linq-eval/random-mistral-tiny", "seed-0"
     )
     result.evaluation_time = 123.0  # different content, so a write would show
