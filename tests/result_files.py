@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from linq_eval.results.reading import RUN_RECORD
 from linq_eval.results.tables import get_benchmark_spec
 
 
@@ -54,5 +55,6 @@ def write_results(
         tasks = {name: {"settings": task_settings} for name in scores} if task_settings else {}
         record = {"linq_eval_version": "0.1.0", "settings": settings or task_settings,
                   "tasks": tasks, "device": "cpu"}  # fmt: skip
-        (folder / "linq_eval_run.json").write_text(json.dumps(record), encoding="utf-8")
+        (folder / RUN_RECORD).parent.mkdir(exist_ok=True)
+        (folder / RUN_RECORD).write_text(json.dumps(record), encoding="utf-8")
     return folder

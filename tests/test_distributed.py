@@ -17,6 +17,7 @@ import pytest
 from cli_helpers import run_cli
 
 from linq_eval.errors import ConfigError
+from linq_eval.results.reading import RUN_RECORD
 from linq_eval.run import distributed
 from linq_eval.run.config import CACHE_SUBDIR
 
@@ -114,7 +115,7 @@ def test_two_cpu_processes_equal_one(tmp_path):
     assert {k: v for k, v in two.items() if k not in TIMING_FIELDS} == {
         k: v for k, v in one.items() if k not in TIMING_FIELDS
     }
-    record = json.loads((tmp_path / "two" / FOLDER / "linq_eval_run.json").read_text())
+    record = json.loads((tmp_path / "two" / FOLDER / RUN_RECORD).read_text())
     entry = record["tasks"]["STSBenchmark"]
     assert entry["processes"] == 2
     assert entry["encoded_texts"] + entry["cached_texts"] == 2593  # every text, counted once

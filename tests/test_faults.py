@@ -117,7 +117,7 @@ def test_disk_full_writing_the_run_record_keeps_it(reference, tmp_path, monkeypa
     record = out / TINY_FOLDER / RUN_RECORD
     before = record.read_bytes()
     monkeypatch.setattr(
-        atomic, "open", _disk_full_open(open, lambda p: p.name.startswith(f".{RUN_RECORD}")),
+        atomic, "open", _disk_full_open(open, lambda p: p.name.startswith(f".{Path(RUN_RECORD).name}")),
         raising=False,
     )  # fmt: skip
     code, err = run_cli_inprocess(monkeypatch, capsys, *TINY_ARGS, "--output", str(out))
@@ -200,7 +200,7 @@ def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(reference
     out = tmp_path / "out"
     chunks = out / CACHE_SUBDIR
     kills = [
-        ("kill-before-rename:" + RUN_RECORD, None),  # the record written before any work
+        ("kill-before-rename:" + Path(RUN_RECORD).name, None),  # the record written before any work
         (None, "chunks"),  # mid-encoding, once 3 chunks are stored
         ("kill-before-rename:*.vec.npy", None),  # a cache chunk write
         ("kill-before-rename:STSBenchmark.json", None),  # the task result write

@@ -13,6 +13,7 @@ from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, select_tasks
 from linq_eval.errors import ConfigError
 from linq_eval.results import compare
+from linq_eval.results.reading import LEGACY_RUN_RECORD
 from linq_eval.run import cache
 from linq_eval.run.config import RunConfig
 from linq_eval.run.result_store import read_run_record, update_run_record
@@ -77,7 +78,7 @@ def test_each_task_keeps_its_own_settings(tmp_path):
     settings = {"model": "m", "max_length": 512, "pooling": "last", "policy": "e5"}
     common = {"prompt_hash": lambda names: "h" + "-".join(sorted(names)), "device": "cpu"}
     legacy = {"settings": {**settings, "prompt_hash": "folder"}, "tasks": {"Old": {}}}
-    (tmp_path / "linq_eval_run.json").write_text(json.dumps(legacy), encoding="utf-8")
+    (tmp_path / LEGACY_RUN_RECORD).write_text(json.dumps(legacy), encoding="utf-8")
     update_run_record(tmp_path, lock, settings, tasks={"A": {}}, allow_settings_change=False,
                       **common)  # fmt: skip
     with pytest.raises(ConfigError, match=r"Old: max_length: 512 \(recorded\) vs 16"):

@@ -247,7 +247,7 @@ def test_a_second_run_on_the_same_tasks_is_refused(tmp_path, monkeypatch, capsys
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """STSBenchmark with the tiny random Mistral, small chunks: (output, stdout)."""
-    out = tmp_path_factory.mktemp("tiny") / "out"
+    out = tmp_path_factory.mktemp("tiny") / "results"  # as mteb names its results tree
     stdout = run_ok(
         "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir",
         str(SHARED_DATA), "--output", str(out), "--chunk-texts", "256", "--device", "cpu",
@@ -263,9 +263,9 @@ def test_tiny_run_writes_mteb_results_and_a_record(tiny_run):
     folder = out / TINY_FOLDER
     assert "[1/1] STSBenchmark  cosine_spearman" in stdout
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["STSBenchmark.json", RUN_RECORD, "model_meta.json", "run_settings.jsonl"]
+        ["STSBenchmark.json", Path(RUN_RECORD).parent.name, "model_meta.json", "run_settings.jsonl"]
     )
-    result = mteb.ResultCache(out).load_task_result(
+    result = mteb.ResultCache(out.parent).load_task_result(  # mteb's layout: <root>/results/
         "STSBenchmark", "linq-eval/random-mistral-tiny", "seed-0"
     )
     assert result is not None and result.task_name == "STSBenchmark"
@@ -505,7 +505,7 @@ def test_table_and_compare_read_the_real_run(minilm_run, tmp_path):
     data["scores"]["test"][0]["ndcg_at_10"] += 0.01
     data["scores"]["test"][0]["main_score"] += 0.01
     scifact.write_text(json.dumps(data))
-    (higher / MINILM_FOLDER / "linq_eval_run.json").unlink(missing_ok=True)
+    (higher / MINILM_FOLDER / RUN_RECORD).unlink(missing_ok=True)
     result = compare(str(out), str(higher), tasks=["SciFact"], tolerance=0.5)
     assert not result.passed and [t.task for t in result.regressions] == ["SciFact"]
 

@@ -44,7 +44,7 @@ def instructions_command(
 
     JSON output is {task: {"query": prefix, "document": prefix, "prompt_hash": hash}}; ""
     means no prefix, and prompt_hash is the hash a run of the task with this policy and
-    instruction set records in its run record (linq_eval_run.json).
+    instruction set records in its run record (linq_eval/run.json).
 
     \b
     Examples:

@@ -76,7 +76,7 @@ def run_command(
     """Evaluate a model on a benchmark's tasks: resumable, cached, sharded, multi-GPU.
 
     Results go to OUTPUT/<org__model>/<revision>/<Task>.json (the layout of mteb's results
-    repository) with linq_eval_run.json beside them, and per-query evidence
+    repository) with linq_eval/run.json beside them, and per-query evidence
     (<Task>.queries.json.gz) for retrieval and reranking tasks. Progress: one line for the
     whole suite (tasks, tokens, tokens/s, ETA) on stderr. Rerun the same command to resume:
     finished tasks are skipped and the embedding cache (OUTPUT/.linq_eval/embeddings) keeps

@@ -11,7 +11,7 @@ A run whose tasks were made with other score-deciding settings than the referenc
 field of ``linq_eval.run_record.ScoreSettings`` marked ``score``: model, pooling, embedding
 precision, instruction-set version, prompt hash ...) is refused (``DriftError``) unless drift
 is allowed, and then the differences are printed. Each task's own settings are compared (the
-run record keeps them per task). A folder without ``linq_eval_run.json`` (a baseline, a plain
+run record keeps them per task). A folder without ``linq_eval/run.json`` (a baseline, a plain
 mteb folder) has unknown settings: it is not treated as drifting, and the report says so; a
 setting only one side records (an older record) is noted, not compared.
 
@@ -160,7 +160,7 @@ def check_drift(
     """Score-deciding settings that differ between run and reference on ``tasks`` (each
     task's own settings), and notes on unknown or unrecorded settings."""
     notes = [
-        f"The {role} ({rs.ref}) records no settings (no linq_eval_run.json): "
+        f"The {role} ({rs.ref}) records no settings (no linq_eval/run.json): "
         "drift not checked against it."
         for role, rs in (("run", run), ("reference", reference))
         if rs.settings is None

@@ -9,7 +9,7 @@ A result folder uses mteb's ``ResultCache`` layout, ``<root>/<org__model>/<revis
 - one ``<org__model>/<revision>`` folder.
 
 Each ``<org__model>/<revision>`` folder is one :class:`ResultSet` (one row of a table). Beside the
-task files, ``linq-eval run`` writes ``linq_eval_run.json`` (its settings, timings and versions);
+task files, ``linq-eval run`` writes ``linq_eval/run.json`` (its settings, timings and versions);
 a folder without it has unknown settings. mteb is imported only when a task file is read.
 """
 
@@ -28,11 +28,14 @@ from linq_eval.errors import LinqEvalError, UnknownNameError
 if TYPE_CHECKING:
     from mteb import TaskResult
 
-RUN_RECORD = "linq_eval_run.json"
+RUN_RECORD = "linq_eval/run.json"
 """The run record ``linq-eval run`` writes in each ``<org__model>/<revision>`` folder."""
 BASELINE_INDEX = "linq_eval_baseline.json"
 """Index of a shipped baseline set: model order, display labels and provenance."""
-NON_TASK_FILES = frozenset({RUN_RECORD, BASELINE_INDEX, "model_meta.json"})
+LEGACY_RUN_RECORD = "linq_eval_run.json"
+"""Where earlier versions kept the run record: beside the task files, where mteb's loader takes
+every ``*.json`` for a task result (hence the subfolder now). Still read."""
+NON_TASK_FILES = frozenset({LEGACY_RUN_RECORD, BASELINE_INDEX, "model_meta.json"})
 """JSON files in a result folder that are not mteb task results."""
 BASELINE_PREFIX = "published"
 """Name of the shipped baseline set (``published:<org/model>`` names one of its models)."""
@@ -57,7 +60,7 @@ class ResultSet:
     task_files: dict[str, Path]
     """Task name -> its result file."""
     run_record: dict[str, Any] | None = None
-    """Contents of linq_eval_run.json, None where the folder has none."""
+    """Contents of the run record (linq_eval/run.json), None where the folder has none."""
     label: str = ""
     """Display name in tables (short model name unless a baseline index gives one)."""
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -166,10 +169,13 @@ def _read_revision_folder(folder: Path, source: str | None = None) -> ResultSet:
         model = meta.get("name") or model
         revision = meta.get("revision") or revision
     run_record = None
-    if (folder / RUN_RECORD).is_file():
-        run_record = _read_json(folder / RUN_RECORD)
+    record_path = next(
+        (folder / n for n in (RUN_RECORD, LEGACY_RUN_RECORD) if (folder / n).is_file()), None
+    )
+    if record_path is not None:
+        run_record = _read_json(record_path)
         if not isinstance(run_record.get("settings", {}), dict):
-            raise ResultsError(f"{folder / RUN_RECORD}: 'settings' must be a JSON object")
+            raise ResultsError(f"{record_path}: 'settings' must be a JSON object")
     return ResultSet(
         model=model,
         revision=revision,

@@ -3,7 +3,7 @@
 - ``AtomicResultCache``: mteb's ``ResultCache`` with crash-safe writes: the task files under
   ``<output>/<org__model>/<revision>/`` are what ``mteb.evaluate`` writes, each one
   renamed into place atomically;
-- ``linq_eval_run.json`` beside them, the run record: the latest run's settings, package
+- ``linq_eval/run.json`` beside them, the run record: the latest run's settings, package
   versions and device, and per task its timings, texts, dataset revision and the
   score-deciding settings it was made with (``linq_eval.run_record.ScoreSettings``, its own
   prompt hash included). It is merged across resumed runs and shards under a lock.
@@ -37,7 +37,7 @@ from linq_eval.atomic import (
 )
 from linq_eval.errors import ConfigError
 from linq_eval.model.check_record import check_outcome
-from linq_eval.results.reading import RUN_RECORD
+from linq_eval.results.reading import LEGACY_RUN_RECORD, RUN_RECORD
 from linq_eval.run_record import (
     SCORE_KEYS,
     differing_keys,
@@ -211,8 +211,11 @@ def result_folder(output: Path, meta: ModelMeta) -> Path:
 
 
 def read_run_record(folder: Path) -> dict[str, Any] | None:
-    """The folder's run record, None if it has none."""
+    """The folder's run record (or an earlier version's, beside the task files), None if it
+    has none."""
     path = folder / RUN_RECORD
+    if not path.is_file():
+        path = folder / LEGACY_RUN_RECORD
     if not path.is_file():
         return None
     try:
@@ -326,6 +329,7 @@ def update_run_record(
         }
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_json(folder / RUN_RECORD, record)
+        (folder / LEGACY_RUN_RECORD).unlink(missing_ok=True)  # mteb's loader would choke on it
     return record
 
 

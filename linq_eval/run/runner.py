@@ -13,7 +13,7 @@ What it writes, under ``output``:
   results repository (``output`` is the results tree itself), each written atomically
   (``linq_eval.run.result_store``); beside each retrieval or reranking task's file, its
   per-query evidence ``<Task>.queries.json.gz`` (``linq_eval.run.evidence``);
-- ``linq_eval_run.json`` beside them: the run record (settings, versions, device, and per task
+- ``linq_eval/run.json`` beside them: the run record (settings, versions, device, and per task
   the score-deciding settings it was made with, its wall time, tokens/s, texts and dataset
   revision), merged across resumed runs and shards;
 - ``.linq_eval/embeddings/``: the embedding cache (``linq_eval.run.cache``), unless
