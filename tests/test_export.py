@@ -92,6 +92,9 @@ def test_mteb_loads_a_run_with_the_scores_table_shows(minilm_run, benchmark, mon
     )
     (revision,) = {rs.revision for rs in load_results(minilm_run)}
     assert [(m.model_name, m.model_revision) for m in results] == [(MINILM, revision)]
+    # the whole folder, without naming tasks: the run record is no result file to mteb
+    whole = mteb.ResultCache(mteb_cache_root(minilm_run)).load_results(include_remote=False)
+    assert [(m.model_name, m.model_revision) for m in whole] == [(MINILM, revision)]
     rows = table_rows(monkeypatch, capsys, str(minilm_run))
     assert assert_same_scores(results, rows, benchmark) == 1
     assert rows[MINILM]["STSBenchmark"] == PUBLISHED_MINILM["STSBenchmark"][1]

@@ -6,6 +6,7 @@ import typer
 
 from linq_eval.cli.app import ListOptionsCommand, app
 from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT
+from linq_eval.results.compare import DEFAULT_TOLERANCE
 
 
 @app.command("table")
@@ -87,7 +88,7 @@ def compare_command(
         None, "--tasks", help="Only these tasks (exact mteb names)."
     ),
     tolerance: float = typer.Option(
-        0.5, "--tolerance", help="Largest allowed drop per task, in points x100."
+        DEFAULT_TOLERANCE, "--tolerance", help="Largest allowed drop per task, in points x100."
     ),
     output_format: str = typer.Option("text", "--format", help="text, json or markdown."),
     allow_drift: bool = typer.Option(

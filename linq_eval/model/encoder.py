@@ -75,6 +75,9 @@ class EncodeStats:
     """Input texts with lone surrogates, encoded with U+FFFD in their place."""
     oom_retries: int = 0
     seconds: float = 0.0
+    forwarded_tokens: int = 0
+    """Tokens through the model so far, counted after every batch (``tokens`` is counted per
+    encode call): what a progress view reads while a long call runs."""
     per_task: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -455,7 +458,9 @@ class DecoderEncoder:
             while len(pending) > keep:
                 rows, vectors = pending.pop(0)
                 out[rows] = _as_numpy(vectors)
-                done_tokens += sum(lengths[i] for i in rows)
+                batch_tokens = sum(lengths[i] for i in rows)
+                done_tokens += batch_tokens
+                self.stats.forwarded_tokens += batch_tokens
                 if bar is not None:
                     bar.update(len(rows))
                     rate = done_tokens / max(time.perf_counter() - t0, 1e-9)

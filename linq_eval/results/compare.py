@@ -49,6 +49,8 @@ DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
 _NO_HASH = tuple(k for k in DRIFT_KEYS if k != "prompt_hash")
 COMPARE_FORMATS = ("text", "json", "markdown")
+DEFAULT_TOLERANCE = 0.5
+"""Largest drop per task (points x100) a comparison lets pass unless told otherwise."""
 STATUS_METRIC_CHANGED = "metric changed"
 
 
@@ -216,7 +218,7 @@ def compare_results(
     benchmark: str = DEFAULT_BENCHMARK,
     task_types: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
-    tolerance: float = 0.5,
+    tolerance: float = DEFAULT_TOLERANCE,
     allow_drift: bool = False,
     allow_metric_change: bool = False,
     per_query: bool = False,

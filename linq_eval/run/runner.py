@@ -405,7 +405,7 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
         n = len(prepared.tasks)
         progress = suite_progress(prepared.plan, quiet=config.quiet or not main)
         with (
-            progress.watch(lambda: encoder.stats.tokens),
+            progress.watch(lambda: encoder.stats.forwarded_tokens),
             library_bars(shows_bars(config.progress)),
         ):
             for i, task in enumerate(prepared.tasks, start=1):
