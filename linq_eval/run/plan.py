@@ -244,7 +244,8 @@ def _cached_from(row: PlanRow) -> dict[str, Any] | None:
     return {"task": row.cached.source, "basis": row.cached.basis, "sides": list(row.cached.sides)}
 
 
-def _human(n: float) -> str:
+def human(n: float) -> str:
+    """A count in short: ``1.2G``, ``340k``, ``12``."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.1f}{unit}"
@@ -275,20 +276,20 @@ def render_plan(plan: Plan) -> str:
         else:
             status = "to run"
         lines.append(
-            f"{e.name:{width}}  {e.type:18} {_human(e.texts):>8} {_human(e.unique_texts):>8} "
-            f"{_human(e.tokens):>8}  {status}"
+            f"{e.name:{width}}  {e.type:18} {human(e.texts):>8} {human(e.unique_texts):>8} "
+            f"{human(e.tokens):>8}  {status}"
         )
     done = sum(r.done for r in plan.rows)
     lines.append(
-        f"# {len(plan.rows)} tasks ({done} done), {_human(plan.total_tokens)} tokens in all, "
-        f"{_human(plan.tokens_to_encode)} to encode (max_length {plan.max_length}, "
+        f"# {len(plan.rows)} tasks ({done} done), {human(plan.total_tokens)} tokens in all, "
+        f"{human(plan.tokens_to_encode)} to encode (max_length {plan.max_length}, "
         f"{CHARS_PER_TOKEN:g} chars/token)"
     )
     if plan.cached_tokens:
         total = plan.total_tokens or 1
         lines.append(
-            f"# already here: {_human(plan.done_tokens)} tokens in done tasks "
-            f"({plan.done_tokens / total:.0%}), ~{_human(plan.cached_tokens)} more in the "
+            f"# already here: {human(plan.done_tokens)} tokens in done tasks "
+            f"({plan.done_tokens / total:.0%}), ~{human(plan.cached_tokens)} more in the "
             f"embedding cache ({plan.cached_tokens / total:.0%}, an estimate: texts that done "
             "tasks share with these)"
         )
@@ -312,7 +313,7 @@ def _max_length_lines(plan: Plan) -> list[str]:
         long = plan.card_length_tokens
         more = 100.0 * (long - plan.tokens_to_encode) / plan.tokens_to_encode
         lines.append(
-            f"# at max_length {CARD_MAX_LENGTH}: about {_human(long)} tokens to encode "
+            f"# at max_length {CARD_MAX_LENGTH}: about {human(long)} tokens to encode "
             f"({more:+.0f}%, lengths modelled as exponential around their means), "
             f"{long / plan.tokens_per_s / 3600.0:.2f} GPU-hours at the same tokens/s; more in "
             "practice (attention per token grows with length)"
