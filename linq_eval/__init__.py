@@ -20,7 +20,7 @@ def load_encoder(model: str = "linq-embed-mistral", **options: Any) -> DecoderEn
     Options override the profile's fields (``max_length``, ``dtype``, ``policy``,
     ``instructions``, ``device``, ``revision``, ``token_budget`` ...).
     """
-    from linq_eval.model.loading import load_encoder as _load
+    from linq_eval.model.loading import load_encoder as _load  # torch: keeps the package light
 
     return _load(model, **options)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_helpers import run_ok
@@ -57,3 +58,35 @@ def minilm_run(tmp_path_factory):
     t0 = time.perf_counter()
     run_ok("run", *MINILM_ARGS, "--output", str(out))
     return out, time.perf_counter() - t0
+
+
+# The tiny random Mistral with Mistral-7B's tokenizer, for the encoder tests. torch and
+# transformers are imported inside: test files that never use these do not load them.
+
+
+@pytest.fixture(scope="module")
+def tok():
+    """Mistral-7B's tokenizer, built offline from mistral-common's file."""
+    from linq_eval.model.random_models import mistral_tokenizer
+
+    return mistral_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """The tiny randomly initialised MistralModel (seed 0)."""
+    from linq_eval.model.random_models import random_mistral
+
+    return random_mistral("tiny", seed=0)
+
+
+def make_encoder(model: Any, tok: Any, token_budget: int | None = None, **overrides: Any) -> Any:
+    """A DecoderEncoder over ``model`` on CPU (no bars): Linq-Embed-Mistral's profile with
+    ``overrides``, ``token_budget`` as its speed option."""
+    from linq_eval.model.encoder import DecoderEncoder
+    from linq_eval.model.profiles import get_profile
+    from linq_eval.model.speed import SpeedOptions
+
+    profile = get_profile("linq-embed-mistral").with_overrides(**overrides)
+    speed = SpeedOptions(token_budget=token_budget)
+    return DecoderEncoder(model, tok, profile, device="cpu", progress=False, speed=speed)

@@ -15,20 +15,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import make_encoder
 
 from linq_eval.errors import ConfigError
-from linq_eval.model.encoder import DecoderEncoder, EncodingError
+from linq_eval.model.encoder import EncodingError
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.packed_attention import Packed
-from linq_eval.model.profiles import get_profile
 from linq_eval.model.random_models import (
     MISTRAL_TOKENIZER_SHA256,
     mistral_tokenizer,
     mistral_tokenizer_file,
-    random_mistral,
     smollm2_gguf_path,
 )
-from linq_eval.model.speed import SpeedOptions
 from linq_eval.model.tokenization import tokenize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -38,22 +36,6 @@ SCIFACT = SHARED / "data" / "scifact"
 def scifact_texts(n: int) -> list[str]:
     with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as f:
         return [json.loads(line)["text"] for _, line in zip(range(n), f)]
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return mistral_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return random_mistral("tiny", seed=0)
-
-
-def make_encoder(model, tok, token_budget=None, **overrides) -> DecoderEncoder:
-    profile = get_profile("linq-embed-mistral").with_overrides(**overrides)
-    return DecoderEncoder(model, tok, profile, device="cpu", progress=False,
-                          speed=SpeedOptions(token_budget=token_budget))
 
 
 def reference_embed(model, tok, texts, max_length=512, padding_side="right"):

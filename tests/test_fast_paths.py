@@ -26,22 +26,12 @@ from linq_eval.model.packed_attention import (
     attention_reference,
 )
 from linq_eval.model.profiles import get_profile
-from linq_eval.model.random_models import mistral_tokenizer, random_mistral, smollm2_gguf_path
+from linq_eval.model.random_models import random_mistral, smollm2_gguf_path
 from linq_eval.model.speed import SpeedOptions
 
 CPU_ATOL = 1e-5
 BF16_ATOL = 3e-2
 BF16_MIN_COSINE = 0.999
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return mistral_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return random_mistral("tiny", seed=0)
 
 
 @pytest.fixture(scope="module")

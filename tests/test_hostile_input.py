@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import run_cli
+from conftest import make_encoder as linq_encoder
 
 from linq_eval.benchmarks import task_names
 from linq_eval.errors import ConfigError, UnknownNameError
@@ -26,8 +27,7 @@ from linq_eval.model.loading import load_encoder
 from linq_eval.model.meta import check_poolable
 from linq_eval.model.policies import get_policy
 from linq_eval.model.profiles import get_profile, profile_for_model
-from linq_eval.model.random_models import mistral_tokenizer, random_mistral
-from linq_eval.model.speed import SpeedOptions
+from linq_eval.model.random_models import mistral_tokenizer
 from linq_eval.prompts.instruction_sets import load_instruction_set
 
 MAX_LENGTH = 64
@@ -35,24 +35,11 @@ SCIFACT = SimpleNamespace(name="SciFact", type="Retrieval")
 SCIFACT_PROMPT = load_instruction_set("e5").prefix("SciFact")
 
 
-@pytest.fixture(scope="module")
-def tok():
-    return mistral_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return random_mistral("tiny", seed=0)
-
-
 def make_encoder(model, tok, **overrides) -> DecoderEncoder:
-    """Linq-Embed-Mistral's profile (e5 policy and instructions) over the tiny model."""
+    """Linq-Embed-Mistral's profile (e5 policy and instructions) over the tiny model, at
+    MAX_LENGTH unless given."""
     overrides.setdefault("max_length", MAX_LENGTH)
-    token_budget = overrides.pop("token_budget", None)
-    profile = get_profile("linq-embed-mistral").with_overrides(**overrides)
-    enc = DecoderEncoder(model, tok, profile, device="cpu", progress=False,
-                         speed=SpeedOptions(token_budget=token_budget))  # fmt: skip
-    return enc
+    return linq_encoder(model, tok, **overrides)
 
 
 @pytest.fixture(scope="module")

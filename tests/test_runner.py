@@ -29,7 +29,8 @@ from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import select_tasks
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.run.config import CACHE_SUBDIR, RunConfig
-from linq_eval.run.plan import Shard, TaskEstimate, assign_shards
+from linq_eval.run.estimate import TaskEstimate
+from linq_eval.run.plan import Shard, assign_shards
 from linq_eval.run.result_store import RUN_RECORD, read_run_record, update_run_record
 
 REPO = Path(__file__).resolve().parents[1]

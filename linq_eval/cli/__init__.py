@@ -2,6 +2,12 @@
 calling one library function.
 
 Run ``linq-eval --help`` for the list of commands and ``linq-eval COMMAND --help`` for examples.
+
+Imports: the command modules import light modules at the top, and the library modules that load
+torch, transformers or mteb (model loading, runner, bench, check, the encoder's helpers) inside
+the command that needs them. Every command module is imported to build the command list, so a
+top-level heavy import would make ``linq-eval --help`` (and every light command: profiles,
+instructions, table) wait seconds for torch and mteb; ``tests/test_cli_imports.py`` keeps this so.
 """
 
 from __future__ import annotations

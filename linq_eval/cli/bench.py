@@ -9,8 +9,6 @@ from pathlib import Path
 
 import typer
 
-from linq_eval.bench.ablation import format_ablation, run_ablation
-from linq_eval.bench.throughput import WAYS, BenchConfig, format_table, run_bench
 from linq_eval.cli.app import app
 
 
@@ -60,6 +58,9 @@ def bench_command(
       linq-eval bench --model linq-embed-mistral --mix scifact --way linq_eval --way naive
       linq-eval bench --random-init tiny --device cpu --ablation
     """
+    from linq_eval.bench.ablation import format_ablation, run_ablation  # torch: see cli/__init__
+    from linq_eval.bench.throughput import WAYS, BenchConfig, format_table, run_bench
+
     config = BenchConfig(
         model=model,
         random_init=random_init if random_init or model else "tiny",

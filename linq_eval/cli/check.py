@@ -6,6 +6,7 @@ import typer
 
 from linq_eval.cli.app import app
 from linq_eval.cli.options import DTYPE_OPT, MODEL_OPT, RANDOM_OPT, REVISION_OPT
+from linq_eval.model.check_record import save_check
 
 
 @app.command("check")
@@ -36,8 +37,7 @@ def check_command(
       linq-eval check --model /models/Linq-Embed-Mistral         # a local copy of the weights
       linq-eval check --random-init tiny --no-record             # the code path, no weights
     """
-    from linq_eval.model.check import check_model
-    from linq_eval.model.check_record import save_check
+    from linq_eval.model.check import check_model  # loads torch: lazily, see linq_eval.cli
 
     report = check_model(
         model, revision=revision, dtype=dtype, device=device, random_init=random_init

@@ -7,6 +7,7 @@ import json
 import typer
 
 from linq_eval.cli.app import app
+from linq_eval.model.profiles import PROFILES
 
 
 @app.command("profiles")
@@ -17,8 +18,6 @@ def profiles_command(
 
     Example: linq-eval profiles --format json
     """
-    from linq_eval.model.profiles import PROFILES
-
     if output_format == "json":
         typer.echo(json.dumps({k: p.as_dict() for k, p in PROFILES.items()}, indent=2))
         return

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.model.profiles import DEFAULT_PROFILE
-from linq_eval.run.config import RunConfig
 from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
+
+if TYPE_CHECKING:
+    from linq_eval.run.config import RunConfig
 
 MODEL_OPT = typer.Option(
     DEFAULT_PROFILE, "--model", help="Profile name, hub id (org/name) or model directory."
@@ -47,12 +51,15 @@ TPS_OPT = typer.Option(
 )
 
 
-def run_config(**options: object) -> RunConfig:
-    """A RunConfig from the CLI's option values (paths and lists normalised)."""
+def run_config(params: Mapping[str, Any], **overrides: Any) -> RunConfig:
+    """A RunConfig from a command's parsed options (``ctx.params``): each option named like a
+    RunConfig field goes to that field, ``overrides`` win; the shard is parsed, a list not
+    given is empty."""
+    from linq_eval.run.config import RunConfig  # loads torch: lazily, see linq_eval.cli
+
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    options = {k: v for k, v in {**params, **overrides}.items() if k in fields}
     shard = options.pop("shard", None)
-    for key in ("output", "data_dir", "cache_dir"):
-        if options.get(key) is not None:
-            options[key] = Path(str(options[key]))
     options["tasks"] = tuple(options.get("tasks") or ())
     options["task_types"] = tuple(options.get("task_types") or ())
-    return RunConfig(shard=Shard.parse(str(shard)) if shard else None, **options)  # type: ignore[arg-type]
+    return RunConfig(shard=Shard.parse(str(shard)) if shard else None, **options)

@@ -6,6 +6,7 @@ import json
 
 import typer
 
+from linq_eval.benchmarks import select_tasks
 from linq_eval.cli.app import RunCommand, app
 from linq_eval.cli.options import (
     BENCHMARK_OPT,
@@ -24,6 +25,8 @@ from linq_eval.cli.options import (
     TPS_OPT,
     run_config,
 )
+from linq_eval.errors import ConfigError
+from linq_eval.run.plan import render_plan
 
 
 @app.command("run", cls=RunCommand)
@@ -92,40 +95,12 @@ def run_command(
       linq-eval run --shard 2/4 --output /shared/runs/linq   # job 2 of 4 (scripts/slurm_array.sh)
       linq-eval run --dry-run                                # tasks, sizes, GPU-hours
     """
-    from linq_eval.run import distributed
-    from linq_eval.run.plan import render_plan
+    from linq_eval.run import distributed  # these load torch: lazily, see linq_eval.cli
     from linq_eval.run.runner import prepare, run_suite
     from linq_eval.run.summary import format_summary
 
-    config = run_config(
-        model=model,
-        revision=revision,
-        benchmark=benchmark,
-        tasks=tasks,
-        task_types=task_types,
-        max_length=max_length,
-        dtype=dtype,
-        policy=policy,
-        instructions=instructions,
-        output=output,
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-        use_cache=cache,
-        chunk_texts=chunk_texts,
-        shard=shard,
-        device=device,
-        token_budget=token_budget,
-        dry_run=dry_run,
-        tokens_per_s=tokens_per_s,
-        random_init=random_init,
-        allow_settings_change=allow_settings_change,
-        progress=progress and not quiet,
-        quiet=quiet,
-        per_query=per_query,
-    )
+    config = run_config(ctx.params, use_cache=cache, progress=progress and not quiet)
     if devices:
-        from linq_eval.errors import ConfigError
-
         if device is not None:
             raise ConfigError("Give --devices (several processes) or --device (one), not both.")
         distributed.parse_devices(devices)
@@ -146,6 +121,7 @@ def run_command(
 
 @app.command("plan", cls=RunCommand)
 def plan_command(
+    ctx: typer.Context,
     model: str = MODEL_OPT,
     revision: str | None = REVISION_OPT,
     benchmark: str | None = BENCHMARK_OPT,
@@ -171,26 +147,11 @@ def plan_command(
       linq-eval plan --task-types Retrieval --shard 1/4
       linq-eval plan --tasks SciFact NFCorpus --output runs/linq --format json
     """
-    from linq_eval.errors import ConfigError
-    from linq_eval.run.plan import render_plan
-    from linq_eval.run.runner import plan_run
+    from linq_eval.run.runner import plan_run  # loads torch and mteb: lazily, see linq_eval.cli
 
     if output_format not in ("table", "json"):
         raise ConfigError(f"Unknown --format {output_format!r}; use table or json.")
-    config = run_config(
-        model=model,
-        revision=revision,
-        benchmark=benchmark,
-        tasks=tasks,
-        task_types=task_types,
-        max_length=max_length,
-        policy=policy,
-        instructions=instructions,
-        output=output,
-        shard=shard,
-        tokens_per_s=tokens_per_s,
-        random_init=random_init,
-    )
+    config = run_config(ctx.params)
     plan = plan_run(config)  # type: ignore[arg-type]
     if output_format == "json":
         typer.echo(json.dumps(plan.as_dict(), indent=2))
@@ -200,6 +161,7 @@ def plan_command(
 
 @app.command("prefetch", cls=RunCommand)
 def prefetch_command(
+    ctx: typer.Context,
     model: str = MODEL_OPT,
     revision: str | None = REVISION_OPT,
     benchmark: str | None = BENCHMARK_OPT,
@@ -222,18 +184,10 @@ def prefetch_command(
       linq-eval prefetch --tasks SciFact NFCorpus --model all-minilm-l6-v2
       HF_HUB_OFFLINE=1 linq-eval prefetch --check            # on the compute node
     """
-    from linq_eval.benchmarks import select_tasks
-    from linq_eval.run.config import resolve_profile
+    from linq_eval.run.config import resolve_profile  # these load torch: lazily, see linq_eval.cli
     from linq_eval.run.prefetch import prefetch
 
-    config = run_config(
-        model=model,
-        revision=revision,
-        benchmark=benchmark,
-        tasks=tasks,
-        task_types=task_types,
-        data_dir=data_dir,
-    )
+    config = run_config(ctx.params)
     config.check()  # type: ignore[attr-defined]
     selected = select_tasks(benchmark, tuple(tasks or ()), tuple(task_types or ()))
     profile = None if no_model else resolve_profile(config)  # type: ignore[arg-type]

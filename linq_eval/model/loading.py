@@ -75,16 +75,13 @@ def load_encoder(
     ``encoder.settings()`` and recorded in each run. ``token_budget`` is ``speed``'s (given
     alone for short); None on CUDA: the largest that fits in memory.
     """
-    overrides: dict[str, Any] = {
-        "max_length": max_length,
-        "policy": policy,
-        "instructions": instructions,
-        "revision": revision,
-        "dtype": dtype,
-        "padding_side": padding_side,
-    }
-    profile = profile_for_model(model).with_overrides(
-        **{k: v for k, v in overrides.items() if v is not None}
+    profile = profile_for_model(model).with_given(
+        max_length=max_length,
+        policy=policy,
+        instructions=instructions,
+        revision=revision,
+        dtype=dtype,
+        padding_side=padding_side,
     )
     instruct = get_policy(profile.policy).instruct  # unknown policy: error before any weights
     instruction_set = None

@@ -82,6 +82,11 @@ class Profile:
             raise ConfigError(f"Unknown profile option(s) {unknown}; valid: {sorted(fields)}")
         return dataclasses.replace(self, **overrides)
 
+    def with_given(self, **options: Any) -> Profile:
+        """``with_overrides`` of the options given (not None): an option left unset keeps the
+        profile's setting."""
+        return self.with_overrides(**{k: v for k, v in options.items() if v is not None})
+
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -93,56 +98,47 @@ class Profile:
         return self.cuda_dtype if device_type == "cuda" else "float32"
 
 
+def _e5_mistral(name: str, hub_id: str, revision: str, description: str) -> Profile:
+    """A Mistral-7B embedding model run with the e5 evaluation code's conventions: last-token
+    pooling, EOS appended, e5 instructions, 512 tokens, fp16 on CUDA."""
+    return Profile(
+        name=name,
+        model=hub_id,
+        mteb_name=hub_id,
+        revision=revision,
+        pooling="last",
+        template=None,
+        policy="e5",
+        instructions="e5",
+        max_length=512,
+        model_max_length=32768,
+        dtype="auto",
+        eos="append",
+        description=description,
+        cuda_dtype=E5_CODE_DTYPE,
+    )
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in [
-        Profile(
-            name="linq-embed-mistral",
-            model="Linq-AI-Research/Linq-Embed-Mistral",
-            mteb_name="Linq-AI-Research/Linq-Embed-Mistral",
-            revision="0c1a0b0589177079acc552433cad51d7c9132379",
-            pooling="last",
-            template=None,
-            policy="e5",
-            instructions="e5",
-            max_length=512,
-            model_max_length=32768,
-            dtype="auto",
-            eos="append",
-            description="Linq-Embed-Mistral (7B), e5 evaluation conventions",
-            cuda_dtype=E5_CODE_DTYPE,
+        _e5_mistral(
+            "linq-embed-mistral",
+            "Linq-AI-Research/Linq-Embed-Mistral",
+            "0c1a0b0589177079acc552433cad51d7c9132379",
+            "Linq-Embed-Mistral (7B), e5 evaluation conventions",
         ),
-        Profile(
-            name="e5-mistral-7b-instruct",
-            model="intfloat/e5-mistral-7b-instruct",
-            mteb_name="intfloat/e5-mistral-7b-instruct",
-            revision="07163b72af1488142a360786df853f237b1a3ca1",
-            pooling="last",
-            template=None,
-            policy="e5",
-            instructions="e5",
-            max_length=512,
-            model_max_length=32768,
-            dtype="auto",
-            eos="append",
-            description="e5-mistral-7b-instruct, its own evaluation conventions",
-            cuda_dtype=E5_CODE_DTYPE,
+        _e5_mistral(
+            "e5-mistral-7b-instruct",
+            "intfloat/e5-mistral-7b-instruct",
+            "07163b72af1488142a360786df853f237b1a3ca1",
+            "e5-mistral-7b-instruct, its own evaluation conventions",
         ),
-        Profile(
-            name="sfr-embedding-mistral",
-            model="Salesforce/SFR-Embedding-Mistral",
-            mteb_name="Salesforce/SFR-Embedding-Mistral",
-            revision="938c560d1c236aa563b2dbdf084f28ab28bccb11",
-            pooling="last",
-            template=None,
-            policy="e5",
-            instructions="e5",
-            max_length=512,
-            model_max_length=32768,
-            dtype="auto",
-            eos="append",
-            description="SFR-Embedding-Mistral, same conventions as e5-mistral",
-            cuda_dtype=E5_CODE_DTYPE,
+        _e5_mistral(
+            "sfr-embedding-mistral",
+            "Salesforce/SFR-Embedding-Mistral",
+            "938c560d1c236aa563b2dbdf084f28ab28bccb11",
+            "SFR-Embedding-Mistral, same conventions as e5-mistral",
         ),
         Profile(
             name="all-minilm-l6-v2",

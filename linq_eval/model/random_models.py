@@ -23,32 +23,32 @@ from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
 
 MISTRAL_TOKENIZER_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
 
-#: MistralConfig fields of each named size (Mistral-7B-v0.1's own for ``mistral-7b``).
+_MISTRAL_7B: dict[str, Any] = {
+    "vocab_size": 32000,
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "max_position_embeddings": 32768,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+    "sliding_window": 4096,
+}
+
+#: MistralConfig fields of each named size (Mistral-7B-v0.1's own for ``mistral-7b``; ``tiny``
+#: differs from it only in its sizes).
 CONFIGS: dict[str, dict[str, Any]] = {
-    "mistral-7b": dict(
-        vocab_size=32000,
-        hidden_size=4096,
-        intermediate_size=14336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        max_position_embeddings=32768,
-        rms_norm_eps=1e-5,
-        rope_theta=10000.0,
-        sliding_window=4096,
-    ),
-    "tiny": dict(
-        vocab_size=32000,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        rms_norm_eps=1e-5,
-        rope_theta=10000.0,
-        sliding_window=4096,
-    ),
+    "mistral-7b": _MISTRAL_7B,
+    "tiny": {
+        **_MISTRAL_7B,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+    },
 }
 
 
@@ -141,15 +141,12 @@ def random_encoder(
     """
     if size not in CONFIGS:
         raise UnknownNameError("model size", size, CONFIGS)
-    overrides = {
-        "max_length": max_length,
-        "policy": policy,
-        "instructions": instructions,
-        "dtype": dtype,
-        "padding_side": padding_side,
-    }
-    profile = profile or random_profile(size, seed).with_overrides(
-        **{k: v for k, v in overrides.items() if v is not None}
+    profile = profile or random_profile(size, seed).with_given(
+        max_length=max_length,
+        policy=policy,
+        instructions=instructions,
+        dtype=dtype,
+        padding_side=padding_side,
     )
     dev = resolve_device(device)
     dtype_ = resolve_dtype(profile.dtype_for(dev.type), dev)

@@ -131,30 +131,11 @@ def _check_structure(
             _check_tasks(value_node, problems, tasks, task_lines, origins)
             continue
         value_line = value_node.start_mark.line + 1
-        if not _is_str(value_node):
-            shown = getattr(value_node, "value", "")
-            shown = shown if isinstance(shown, str) else type(value_node).__name__
-            problems.append((value_line, f"{key!r} must be a string (quote it), got {shown!r}"))
+        problem = _value_problem(key, value_node)
+        if problem is not None:
+            problems.append((value_line, problem))
             continue
-        value = value_node.value
-        if not value.strip():
-            problems.append((value_line, f"{key!r} must not be empty"))
-            continue
-        if key == "template":
-            fields = _format_fields(value)
-            if fields is None:
-                problems.append((value_line, "template is not a valid format string"))
-                continue
-            if "instruction" not in fields:
-                problems.append((value_line, "template must contain '{instruction}'"))
-                continue
-            if fields - {"instruction"}:
-                other = ", ".join(sorted(fields - {"instruction"}))
-                problems.append(
-                    (value_line, f"template may only use '{{instruction}}', not {other}")
-                )
-                continue
-        values[key] = value
+        values[key] = value_node.value
         value_lines[key] = value_line
 
     start_line = root.start_mark.line + 1
@@ -162,6 +143,33 @@ def _check_structure(
         if key not in seen:
             problems.append((start_line, f"missing required key {key!r}"))
     return values, value_lines, tasks, task_lines
+
+
+def _value_problem(key: str, node: yaml.Node) -> str | None:
+    """What is wrong with the value of a top-level string key (None: nothing)."""
+    if not _is_str(node):
+        shown = getattr(node, "value", "")
+        shown = shown if isinstance(shown, str) else type(node).__name__
+        return f"{key!r} must be a string (quote it), got {shown!r}"
+    if not node.value.strip():
+        return f"{key!r} must not be empty"
+    if key == "template":
+        return _template_problem(node.value)
+    return None
+
+
+def _template_problem(template: str) -> str | None:
+    """What is wrong with a template (None: nothing): it uses ``{instruction}`` and no other
+    field."""
+    fields = _format_fields(template)
+    if fields is None:
+        return "template is not a valid format string"
+    if "instruction" not in fields:
+        return "template must contain '{instruction}'"
+    if fields - {"instruction"}:
+        other = ", ".join(sorted(fields - {"instruction"}))
+        return f"template may only use '{{instruction}}', not {other}"
+    return None
 
 
 def _check_tasks(

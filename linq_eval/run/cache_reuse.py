@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from linq_eval.benchmarks import mteb_task, mteb_task_names
 from linq_eval.errors import LinqEvalError
-from linq_eval.run.plan import TaskEstimate, _side_stats, side_kind
+from linq_eval.run.estimate import TaskEstimate, side_kind, side_stats
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -156,7 +156,7 @@ def _side_profile(task: AbsTask, subsets: Sequence[str]) -> dict[str, tuple[int,
         per_subset = split_stats.get("hf_subset_descriptive_stats") or {}
         parts = [per_subset[s] for s in subsets if s in per_subset] or [split_stats]
         for part in parts:
-            for side, s in _side_stats(part).items():
+            for side, s in side_stats(part).items():
                 unique, chars, texts = totals.get(side, (0, 0.0, 0))
                 avg = float(s.get("average_text_length") or 0.0)
                 n = round(s["total_text_length"] / avg) if avg else 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from linq_eval.errors import ConfigError
 from linq_eval.model.devices import DTYPE_ALIASES, DTYPES
@@ -157,15 +157,13 @@ def resolve_profile(config: RunConfig) -> Profile:
         profile = random_profile(config.random_init)
     else:
         profile = profile_for_model(config.model)
-    overrides: dict[str, Any] = {
-        "max_length": config.max_length,
-        "policy": config.policy,
-        "instructions": config.instructions,
-        "dtype": config.dtype,
-    }
-    if config.revision and not config.random_init:
-        overrides["revision"] = config.revision
-    profile = profile.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+    profile = profile.with_given(
+        max_length=config.max_length,
+        policy=config.policy,
+        instructions=config.instructions,
+        dtype=config.dtype,
+        revision=None if config.random_init else config.revision or None,
+    )
     get_policy(profile.policy)
     if config.token_budget is not None and config.token_budget < profile.max_length:
         raise ConfigError(

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import datetime
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+import torch.distributed as dist
 
 from linq_eval.errors import ConfigError
 
@@ -66,9 +69,6 @@ def init_from_env(device: str | None = None, timeout_s: float = 3600.0) -> Group
     """
     if not launched_by_torchrun():
         return None
-    import torch
-    import torch.distributed as dist
-
     local_rank = int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
     use_cuda = device != "cpu" and torch.cuda.is_available()
     if device not in (None, "cpu", "auto", "cuda"):
@@ -88,10 +88,6 @@ def init_from_env(device: str | None = None, timeout_s: float = 3600.0) -> Group
 
 def current() -> Group | None:
     """The active group, or None in a single-process run."""
-    try:
-        import torch.distributed as dist
-    except ImportError:  # pragma: no cover - torch without distributed support
-        return None
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
         return None
     backend = str(dist.get_backend())
@@ -101,15 +97,11 @@ def current() -> Group | None:
 
 def shutdown() -> None:
     """Leave the process group (if any)."""
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
 def _tensor_device(group: Group) -> Any:
-    import torch
-
     return torch.device(group.device)
 
 
@@ -117,8 +109,6 @@ def broadcast_object(obj: Any, group: Group | None) -> Any:
     """Rank 0's ``obj`` on every rank (small picklable objects)."""
     if group is None:
         return obj
-    import torch.distributed as dist
-
     box = [obj if group.is_main else None]
     dist.broadcast_object_list(box, src=0, device=_tensor_device(group))
     return box[0]
@@ -128,8 +118,6 @@ def all_gather_object(obj: Any, group: Group | None) -> list[Any]:
     """Every rank's ``obj``, in rank order (small picklable objects)."""
     if group is None:
         return [obj]
-    import torch.distributed as dist
-
     out: list[Any] = [None] * group.world_size
     dist.all_gather_object(out, obj)
     return out
@@ -137,8 +125,6 @@ def all_gather_object(obj: Any, group: Group | None) -> list[Any]:
 
 def barrier(group: Group | None) -> None:
     if group is not None:
-        import torch.distributed as dist
-
         if group.backend == "nccl":
             dist.barrier(device_ids=[group.local_rank])
         else:
@@ -152,9 +138,6 @@ def broadcast_array(
     if group is None:
         assert array is not None
         return array
-    import torch
-    import torch.distributed as dist
-
     if group.is_main:
         assert array is not None and array.shape == shape
         tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
@@ -175,9 +158,6 @@ def all_gather_rows(
     """
     if group is None:
         return [local]
-    import torch
-    import torch.distributed as dist
-
     width = max(counts) if counts else 0
     if width == 0:
         return [np.empty((0, dim), np.float32) for _ in counts]
@@ -195,8 +175,6 @@ def all_gather_rows(
 
 def visible_gpu_count() -> int:
     """How many CUDA GPUs this process sees (0 without CUDA); creates no CUDA context."""
-    import torch
-
     return torch.cuda.device_count()
 
 
@@ -291,8 +269,6 @@ def strip_option(argv: Sequence[str], option: str) -> list[str]:
 
 def launch(devices: Sequence[str], args: Sequence[str]) -> int:
     """Run ``linq-eval <args>`` under torchrun on ``devices``; returns its exit code."""
-    import subprocess
-
     if launched_by_torchrun():
         raise ConfigError("--devices starts torchrun itself; do not give it under torchrun")
     cmd, env = torchrun_command(devices, args)

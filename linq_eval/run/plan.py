@@ -1,9 +1,8 @@
 """What a run will do: its tasks, their size in texts and tokens, and how to split them.
 
 Everything here is offline and needs no model: the tasks come from linq_eval.benchmarks (mteb's
-registry and benchmarks), the sizes from the descriptive statistics mteb ships per task (number of
-texts, unique texts and characters per input side). Tokens are estimated from characters
-(``CHARS_PER_TOKEN``), with the instruction prefix added and truncation at max_length.
+registry and benchmarks), the sizes from linq_eval.run.estimate (mteb's descriptive statistics,
+tokens estimated from characters).
 
     linq-eval plan                                   # the MTEB(eng, v1) suite, GPU-hours
     linq-eval plan --tasks SciFact NFCorpus --tokens-per-s 20000
@@ -12,22 +11,18 @@ texts, unique texts and characters per input side). Tokens are estimated from ch
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from linq_eval.errors import ConfigError
 from linq_eval.model.profiles import CARD_MAX_LENGTH
+from linq_eval.run.estimate import CHARS_PER_TOKEN, TaskEstimate
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
 
     from linq_eval.run.cache_reuse import CacheReuse
-
-CHARS_PER_TOKEN = 4.0
-"""English characters per token: 3.9 for Mistral's tokenizer on SciFact, 4.5 for BERT's."""
 
 DEFAULT_TOKENS_PER_S = 20_000.0
 """Throughput assumed for GPU-hours when none is given (a 7B model in bf16 on one H100)."""
@@ -36,9 +31,6 @@ SHARED_CORPORA: tuple[tuple[str, ...], ...] = (("FEVER", "ClimateFEVER"),)
 """Tasks whose corpora are (nearly) the same texts: the embedding cache encodes them once, so
 a plan counts the corpus once and shards keep such tasks together. FEVER's and ClimateFEVER's
 corpora are the same 5.4M Wikipedia abstracts (5,416,568 and 5,416,593 unique texts)."""
-
-QUERY_SIDES = ("queries", "text1", "text", "sentence1")
-"""Descriptive-statistics sides encoded with the query prompt type; the others are documents."""
 
 
 # --------------------------------------------------------------------------- shards
@@ -74,156 +66,6 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-
-# --------------------------------------------------------------------------- estimates
-
-
-@dataclass(frozen=True)
-class TaskEstimate:
-    """Size of one task's encoding work, from mteb's descriptive statistics."""
-
-    name: str
-    """mteb task name."""
-    type: str
-    """mteb task type."""
-    texts: int = 0
-    """Inputs passed to the encoder, duplicates included."""
-    unique_texts: int = 0
-    """Distinct inputs per side: what is actually encoded."""
-    tokens: int = 0
-    """Estimated tokens of the distinct inputs (prefix and special tokens included)."""
-    document_tokens: int = 0
-    """The part of ``tokens`` spent on the document side (the corpus, for retrieval)."""
-    known: bool = True
-    """False when mteb ships no statistics for the task (its size counts as 0)."""
-    side_tokens: Mapping[str, int] = field(default_factory=dict, compare=False)
-    """``tokens`` by input side (``queries``, ``documents``, ``text``, ``text1`` ...)."""
-    sides: tuple[tuple[bool, int, float, float], ...] = ()
-    """Per input side: (document side?, distinct texts, mean and longest tokens per text)."""
-
-    def tail_tokens(self, max_length: int, *, documents: bool = True) -> float:
-        """Expected tokens with inputs truncated at ``max_length``, the lengths of each side
-        taken as exponential around their mean, capped at their longest (``documents=False``:
-        the query side only). Only differences of this are used: the lengths are a model."""
-        return sum(
-            n * mean * (1.0 - math.exp(-min(max_length, longest) / mean))
-            for is_doc, n, mean, longest in self.sides
-            if (documents or not is_doc) and mean > 0
-        )
-
-
-def _side_stats(split_stats: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {
-        key.removesuffix("_text_statistics").removesuffix("_statistics"): value
-        for key, value in split_stats.items()
-        if key.endswith("_statistics")
-        and isinstance(value, Mapping)
-        and "total_text_length" in value
-        and "unique_texts" in value
-    }
-
-
-def _split_parts(task: AbsTask, split_stats: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The statistics of the subsets the task evaluates (a benchmark may keep only some)."""
-    per_subset = split_stats.get("hf_subset_descriptive_stats")
-    if isinstance(per_subset, Mapping) and per_subset:
-        chosen = [per_subset[s] for s in task.hf_subsets if s in per_subset]
-        if chosen:
-            return chosen
-    return [split_stats]
-
-
-def estimate_task(
-    task: AbsTask,
-    *,
-    max_length: int,
-    prompts: Mapping[str, Mapping[str, str]] | None = None,
-    chars_per_token: float = CHARS_PER_TOKEN,
-    special_tokens: int = 2,
-) -> TaskEstimate:
-    """Estimate a task's texts and tokens; aggregate tasks sum their subtasks.
-
-    ``prompts``: ``{task: {"query": prefix, "document": prefix}}`` (``task_prompts``), whose
-    lengths are added to each input of that side.
-    """
-    meta = task.metadata
-    if task.is_aggregate:
-        parts = [
-            estimate_task(
-                sub,
-                max_length=max_length,
-                prompts=prompts,
-                chars_per_token=chars_per_token,
-                special_tokens=special_tokens,
-            )
-            for sub in meta.tasks
-        ]
-        sides: dict[str, int] = {}
-        for part in parts:
-            for side, n in part.side_tokens.items():
-                sides[side] = sides.get(side, 0) + n
-        return TaskEstimate(
-            meta.name,
-            meta.type,
-            texts=sum(p.texts for p in parts),
-            unique_texts=sum(p.unique_texts for p in parts),
-            tokens=sum(p.tokens for p in parts),
-            document_tokens=sum(p.document_tokens for p in parts),
-            known=all(p.known for p in parts),
-            side_tokens=sides,
-            sides=tuple(side for p in parts for side in p.sides),
-        )
-    stats = meta.descriptive_stats
-    if not stats or any(split not in stats for split in task.eval_splits):
-        return TaskEstimate(meta.name, meta.type, known=False)
-    prefix = (prompts or {}).get(meta.name, {})
-    texts = unique = tokens = doc_tokens = 0
-    side_tokens: dict[str, int] = {}
-    sizes: list[tuple[bool, int, float, float]] = []
-
-    def add(
-        side: str, n_texts: int, n_unique: int, avg_chars: float, max_chars: float = 0.0
-    ) -> None:
-        nonlocal texts, unique, tokens, doc_tokens
-        kind = side_kind(side)
-        extra = len(prefix.get(kind, "")) / chars_per_token + special_tokens
-        chars = avg_chars + len(prefix.get(kind, ""))
-        per_text = min(max_length, math.ceil(chars / chars_per_token) + special_tokens)
-        longest = max(max_chars, avg_chars) / chars_per_token + extra
-        sizes.append((kind == "document", n_unique, avg_chars / chars_per_token + extra, longest))
-        texts += n_texts
-        unique += n_unique
-        tokens += n_unique * per_text
-        side_tokens[side] = side_tokens.get(side, 0) + n_unique * per_text
-        if kind == "document":
-            doc_tokens += n_unique * per_text
-
-    for split in task.eval_splits:
-        for part in _split_parts(task, stats[split]):
-            sides = _side_stats(part)
-            for side, s in sides.items():
-                avg = float(s.get("average_text_length") or 0.0)
-                n = round(s["total_text_length"] / avg) if avg else 0
-                add(side, n, int(s["unique_texts"]), avg, float(s.get("max_text_length") or 0))
-            labels = (part.get("label_statistics") or {}).get("unique_labels")
-            if meta.type == "Classification" and labels and "text" in sides:
-                # Few-shot training texts: samples_per_label x labels, in each experiment.
-                n_train = (
-                    int(getattr(task, "samples_per_label", 8))
-                    * int(labels)
-                    * int(getattr(task, "n_experiments", 10))
-                )
-                add("text", n_train, n_train, float(sides["text"].get("average_text_length", 0)))
-    return TaskEstimate(
-        meta.name, meta.type, texts, unique, tokens, doc_tokens, side_tokens=side_tokens,
-        sides=tuple(sizes),
-    )  # fmt: skip
-
-
-def side_kind(side: str) -> str:
-    """``query`` or ``document``: which prompt an input side of the statistics receives."""
-    return "query" if side in QUERY_SIDES else "document"
 
 
 def shared_corpus_of(name: str, names: Iterable[str]) -> str | None:
@@ -402,7 +244,8 @@ def _cached_from(row: PlanRow) -> dict[str, Any] | None:
     return {"task": row.cached.source, "basis": row.cached.basis, "sides": list(row.cached.sides)}
 
 
-def _human(n: float) -> str:
+def human(n: float) -> str:
+    """A count in short: ``1.2G``, ``340k``, ``12``."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.1f}{unit}"
@@ -433,20 +276,20 @@ def render_plan(plan: Plan) -> str:
         else:
             status = "to run"
         lines.append(
-            f"{e.name:{width}}  {e.type:18} {_human(e.texts):>8} {_human(e.unique_texts):>8} "
-            f"{_human(e.tokens):>8}  {status}"
+            f"{e.name:{width}}  {e.type:18} {human(e.texts):>8} {human(e.unique_texts):>8} "
+            f"{human(e.tokens):>8}  {status}"
         )
     done = sum(r.done for r in plan.rows)
     lines.append(
-        f"# {len(plan.rows)} tasks ({done} done), {_human(plan.total_tokens)} tokens in all, "
-        f"{_human(plan.tokens_to_encode)} to encode (max_length {plan.max_length}, "
+        f"# {len(plan.rows)} tasks ({done} done), {human(plan.total_tokens)} tokens in all, "
+        f"{human(plan.tokens_to_encode)} to encode (max_length {plan.max_length}, "
         f"{CHARS_PER_TOKEN:g} chars/token)"
     )
     if plan.cached_tokens:
         total = plan.total_tokens or 1
         lines.append(
-            f"# already here: {_human(plan.done_tokens)} tokens in done tasks "
-            f"({plan.done_tokens / total:.0%}), ~{_human(plan.cached_tokens)} more in the "
+            f"# already here: {human(plan.done_tokens)} tokens in done tasks "
+            f"({plan.done_tokens / total:.0%}), ~{human(plan.cached_tokens)} more in the "
             f"embedding cache ({plan.cached_tokens / total:.0%}, an estimate: texts that done "
             "tasks share with these)"
         )
@@ -470,7 +313,7 @@ def _max_length_lines(plan: Plan) -> list[str]:
         long = plan.card_length_tokens
         more = 100.0 * (long - plan.tokens_to_encode) / plan.tokens_to_encode
         lines.append(
-            f"# at max_length {CARD_MAX_LENGTH}: about {_human(long)} tokens to encode "
+            f"# at max_length {CARD_MAX_LENGTH}: about {human(long)} tokens to encode "
             f"({more:+.0f}%, lengths modelled as exponential around their means), "
             f"{long / plan.tokens_per_s / 3600.0:.2f} GPU-hours at the same tokens/s; more in "
             "practice (attention per token grows with length)"

@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from huggingface_hub import snapshot_download
+
 from linq_eval.errors import ConfigError
+from linq_eval.model.loading import resolve_model_path
+from linq_eval.run.local_data import find_task_dir
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -68,14 +72,10 @@ def _dataset_item(task: AbsTask, data_dir: Path | None, check: bool) -> Prefetch
     revision = task.metadata.dataset.get("revision")
     source = f"{path}@{revision}" if revision else str(path)
     if data_dir is not None:
-        from linq_eval.run.local_data import find_task_dir
-
         folder = find_task_dir(name, data_dir)
         if folder is not None:
             return PrefetchItem("dataset", name, str(folder), "local")
     if check:
-        from huggingface_hub import snapshot_download
-
         try:
             snapshot_download(
                 repo_id=str(path), repo_type="dataset", revision=revision, local_files_only=True
@@ -93,8 +93,6 @@ def _dataset_item(task: AbsTask, data_dir: Path | None, check: bool) -> Prefetch
 
 
 def _model_item(profile: Profile, check: bool) -> PrefetchItem:
-    from linq_eval.model.loading import resolve_model_path
-
     model = profile.model
     if model.startswith(("pkg:", "linq-eval/random-")):
         return PrefetchItem("model", model, "installed package or random weights", "local")
@@ -102,8 +100,6 @@ def _model_item(profile: Profile, check: bool) -> PrefetchItem:
     if Path(path).exists():
         return PrefetchItem("model", model, path, "local")
     source = f"{model}@{profile.revision}" if profile.revision else model
-    from huggingface_hub import snapshot_download
-
     try:
         snapshot_download(repo_id=model, revision=profile.revision, local_files_only=check)
     except Exception as exc:  # noqa: BLE001

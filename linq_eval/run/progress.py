@@ -23,6 +23,8 @@ from typing import IO
 
 import datasets
 
+from linq_eval.run.plan import human
+
 
 def shows_bars(wanted: bool) -> bool:
     """Whether per-call progress bars (ours, mteb's, datasets') are drawn: only when wanted
@@ -44,17 +46,9 @@ def library_bars(enabled: bool) -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def human(n: float) -> str:
-    """``1.2G``, ``340k``, ``12``."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f}{unit}"
-    return f"{n:.0f}"
-
-
 def duration(seconds: float) -> str:
     """``2d03h``, ``4h05m``, ``12m30s``, ``45s``."""
-    s = int(round(seconds))
+    s = round(seconds)
     days, rest = divmod(s, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)

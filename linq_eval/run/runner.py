@@ -60,9 +60,10 @@ from linq_eval.run.config import (
     profile_prompts,
     resolve_profile,
 )
+from linq_eval.run.estimate import estimate_task
 from linq_eval.run.evidence import keeps_evidence, prediction_folder, save_evidence
 from linq_eval.run.local_data import load_local_task, require_task_data
-from linq_eval.run.plan import Plan, PlanRow, assign_shards, estimate_task, shared_corpus_of
+from linq_eval.run.plan import Plan, PlanRow, assign_shards, shared_corpus_of
 from linq_eval.run.prefetch import hub_offline
 from linq_eval.run.progress import SuiteProgress, library_bars, shows_bars
 from linq_eval.run.result_store import (
