@@ -249,30 +249,7 @@ def compare_results(
     drift, notes = check_drift(run, reference, [bt.name for bt in chosen])
     if not allow_drift:
         _refuse_drift(drift)
-    rows: list[TaskDelta] = []
-    no_reference = []
-    for bt in chosen:
-        ref_score = score_task(reference, bt)
-        if ref_score.score is None:
-            no_reference.append(bt.name)
-            continue
-        run_score = score_task(run, bt, ref_score.metric)
-        changed = run_score.changed_from is not None
-        rows.append(
-            TaskDelta(
-                task=bt.name,
-                type=bt.type,
-                run=run_score.score,
-                reference=ref_score.score,
-                status=_status(
-                    run_score.score, ref_score.score, tolerance, changed and not allow_metric_change
-                ),
-                run_metric=run_score.metric,
-                reference_metric=ref_score.metric,
-                note=run_score.note if run_score.score is None else "",
-                metric_changed=changed,
-            )
-        )
+    rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
     if tasks and no_reference:
         raise ResultsError(
             f"The reference {reference.ref} has no score for {', '.join(no_reference)}; "
@@ -288,9 +265,9 @@ def compare_results(
             f"for): {', '.join(no_reference)}."
         )
     notes += _metric_notes(rows, allow_metric_change)
-    queries = query_diffs(run, reference, [t.task for t in rows], worst=worst)
-    if not (per_query or require_significant):
-        queries = {}
+    queries = {}
+    if per_query or require_significant:
+        queries = query_diffs(run, reference, [t.task for t in rows], worst=worst)
     if require_significant:
         rows = [significance_status(t, queries.get(t.task), alpha) for t in rows]
         notes += significance_notes(rows, queries)
@@ -306,6 +283,41 @@ def compare_results(
         queries=queries,
         alpha=alpha if require_significant else None,
     )
+
+
+def _task_rows(
+    run: ResultSet,
+    reference: ResultSet,
+    chosen: Sequence[Any],
+    tolerance: float,
+    allow_metric_change: bool,
+) -> tuple[list[TaskDelta], list[str]]:
+    """One row per chosen task the reference has a score for, the run read in the
+    reference's metric; and the chosen tasks the reference has no score for."""
+    rows: list[TaskDelta] = []
+    no_reference = []
+    for bt in chosen:
+        ref_score = score_task(reference, bt)
+        if ref_score.score is None:
+            no_reference.append(bt.name)
+            continue
+        run_score = score_task(run, bt, ref_score.metric)
+        changed = run_score.changed_from is not None
+        ungated = changed and not allow_metric_change
+        rows.append(
+            TaskDelta(
+                task=bt.name,
+                type=bt.type,
+                run=run_score.score,
+                reference=ref_score.score,
+                status=_status(run_score.score, ref_score.score, tolerance, ungated),
+                run_metric=run_score.metric,
+                reference_metric=ref_score.metric,
+                note=run_score.note if run_score.score is None else "",
+                metric_changed=changed,
+            )
+        )
+    return rows, no_reference
 
 
 def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
