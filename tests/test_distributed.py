@@ -23,7 +23,7 @@ from linq_eval.run.config import CACHE_SUBDIR
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-FOLDER = Path("results/linq-eval__random-mistral-tiny/seed-0")
+FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
 TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 
 
