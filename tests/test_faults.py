@@ -133,7 +133,7 @@ def test_disk_full_writing_a_task_result_keeps_the_old_one(reference, tmp_path, 
     out = tmp_path / "out"
     shutil.copytree(reference[0], out)
     folder = out / TINY_FOLDER
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     result = AtomicResultCache(out).load_task_result(
         "STSBenchmark", "linq-eval/random-mistral-tiny", "seed-0"
     )
@@ -156,7 +156,7 @@ def test_disk_full_writing_a_task_result_keeps_the_old_one(reference, tmp_path, 
         cache.save_to_cache(result, "linq-eval/random-mistral-tiny", "seed-0")
     assert str(folder / "STSBenchmark.json") in str(err.value)
     monkeypatch.undo()
-    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     assert not temporaries(out)
 
 
