@@ -258,7 +258,9 @@ def render_plan(plan: Plan) -> str:
         f"# model {plan.model} @ {plan.revision}  ->  {plan.result_folder}",
     ]
     if plan.shard:
-        lines.append(f"# shard {plan.shard}: {len(plan.rows)} of {plan.all_tasks} tasks")
+        names = " ".join(r.estimate.name for r in plan.rows)  # a Slurm job's log line
+        held = f"# shard {plan.shard}: {len(plan.rows)} of {plan.all_tasks} tasks"
+        lines.append(f"{held}: {names}" if names else held)
     width = max([len(r.estimate.name) for r in plan.rows] + [4])
     lines.append(f"{'task':{width}}  {'type':18} {'texts':>8} {'unique':>8} {'tokens':>8}  status")
     for r in plan.rows:
