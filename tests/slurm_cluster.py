@@ -43,7 +43,7 @@ def unavailable() -> str | None:
     """Why a one-node cluster cannot be started here (None when it can)."""
     missing = [b for b in (*DAEMONS, *CLIENTS) if shutil.which(b) is None]
     if missing:
-        return f"Slurm/munge not installed (no {', '.join(missing)}): apt-get install slurm-wlm munge"
+        return f"no {', '.join(missing)}: apt-get install slurm-wlm munge"
     if os.geteuid() != 0:
         return "starting slurmd needs root (SlurmUser=root)"
     return None
