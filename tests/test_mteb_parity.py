@@ -239,3 +239,35 @@ def test_instructed_prefix_is_mtebs(tasks):
         )  # fmt: skip
         assert got == expected, name
 
+
+
+@pytest.mark.parametrize(
+    "name", ["qwen3-embedding-0.6b", "gte-qwen2-7b-instruct", "sfr-embedding-2r"]
+)
+def test_new_profile_runs_an_mteb_task_offline(name, hub, shared_data, tmp_path, monkeypatch):
+    """``linq-eval run --model NAME`` loads the tiny weights by hub id at the profile's pinned
+    revision from the (offline) hub cache and scores STSBenchmark with the profile's
+    conventions, which the run record states."""
+    import json
+
+    from cli_helpers import run_ok
+
+    cache, _ = hub
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    profile = PROFILES[name]
+    out = tmp_path / "out"
+    run_ok("run", "--model", name, "--tasks", "STSBenchmark", "--data-dir", str(shared_data),
+           "--output", str(out), "--no-progress", "--no-cache")  # fmt: skip
+    folder = out / profile.mteb_name.replace("/", "__") / profile.revision
+    record = json.loads((folder / "linq_eval" / "run.json").read_text())
+    settings = record["settings"]
+    assert settings["profile"] == name
+    for key in ("policy", "instructions", "eos", "bos", "padding_side", "pooling"):
+        assert settings[key] == getattr(profile, key), key
+    assert settings["template"] == (profile.template or "Instruct: {instruction}\nQuery: ")
+    expected_prefix = [] if profile.bos == "tokenizer" else [1]
+    assert settings["special_tokens"]["prefix"] == expected_prefix
+    assert len(settings["special_tokens"]["suffix"]) == 1
+    score = record["tasks"]["STSBenchmark"]["main_score"]
+    assert -1 < score < 1 and score == score
+    assert (folder / "STSBenchmark.json").is_file()
