@@ -271,3 +271,22 @@ def test_new_profile_runs_an_mteb_task_offline(name, hub, shared_data, tmp_path,
     score = record["tasks"]["STSBenchmark"]["main_score"]
     assert -1 < score < 1 and score == score
     assert (folder / "STSBenchmark.json").is_file()
+
+
+def test_profiles_command_shows_sources_verification_and_unsupported(monkeypatch, capsys):
+    import json
+
+    from cli_helpers import run_cli
+
+    code, out, _ = run_cli(monkeypatch, capsys, "profiles")
+    assert code == 0
+    for name, src in SOURCES.items():
+        assert name in out
+        assert all(f"source: {s}" in out for s in src.sources)
+        assert all(f"differs from mteb ({k}): {v}" in out for k, v in src.mteb_differences.items())
+    for name, reason in UNSUPPORTED.items():
+        assert f"{name}: {reason}" in out
+    code, out, _ = run_cli(monkeypatch, capsys, "profiles", "--format", "json")
+    data = json.loads(out)
+    assert data["profiles"]["qwen3-embedding-8b"]["template"] == "Instruct: {instruction}\nQuery:"
+    assert data["unsupported"] == UNSUPPORTED
