@@ -145,14 +145,12 @@ def selected_tasks(
     tasks: Sequence[str] | None = None,
     task_types: Sequence[str] | None = None,
 ) -> list[BenchmarkTask]:
-    """``benchmarks.select`` as tables score it: the benchmark's tasks in table order (those
-    of ``task_types``), or the named ``tasks`` in the given order (whole where the benchmark
-    does not contain them)."""
+    """``benchmarks.select`` as tables score it: the chosen tasks of the benchmark in table
+    order, then the named ``tasks`` it does not contain (whole), in the given order."""
     selection = select(benchmark, tasks, task_types)
-    if tasks:
-        return [benchmark_task(t) for t in selection.tasks]
-    chosen = set(selection.names)
-    return [t for t in get_benchmark_spec(selection.benchmark).tasks if t.name in chosen]
+    chosen = set(selection.names) - selection.whole
+    ordered = [t for t in get_benchmark_spec(selection.benchmark).tasks if t.name in chosen]
+    return ordered + [benchmark_task(t) for t in selection.tasks if t.metadata.name in selection.whole]
 
 
 @dataclass(frozen=True)
