@@ -6,6 +6,9 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import mteb
 import pytest
@@ -107,3 +110,24 @@ def test_compare_notes_a_task_the_benchmark_lacks(tmp_path):
     result = compare(str(tmp_path / "a"), str(tmp_path / "a"), tasks=["STS22.v2"])
     assert result.passed
     assert any("Not in MTEB(eng, v1)" in note and "STS22.v2" in note for note in result.notes)
+
+
+def test_ci_gate_script_passes_the_benchmark_to_run(tmp_path):
+    """The gate's run takes its tasks from BENCHMARK (here a dry run shows the plan)."""
+    script = Path(__file__).parents[1] / "scripts" / "ci_retrieval_gate.sh"
+    env = {
+        **os.environ,
+        "MODEL": "all-minilm-l6-v2",
+        "TASKS": "STS17",
+        "BENCHMARK": "MTEB(eng, v2)",
+        "RUN_ARGS": "--dry-run",
+        "LINQ_EVAL": f"{sys.executable} -m linq_eval.cli",
+    }
+    proc = subprocess.run(
+        ["bash", str(script), str(tmp_path / "ci")],
+        check=False, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert "# tasks as MTEB(eng, v2) scores them" in proc.stdout, proc.stderr
+    sts17 = next(line for line in proc.stdout.splitlines() if line.startswith("STS17 "))
+    assert "test: en-en" in sts17
+    assert proc.returncode == 2  # nothing was run, so there is nothing to compare

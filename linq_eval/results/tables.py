@@ -150,7 +150,8 @@ def selected_tasks(
     selection = select(benchmark, tasks, task_types)
     chosen = set(selection.names) - selection.whole
     ordered = [t for t in get_benchmark_spec(selection.benchmark).tasks if t.name in chosen]
-    return ordered + [benchmark_task(t) for t in selection.tasks if t.metadata.name in selection.whole]
+    whole = [benchmark_task(t) for t in selection.tasks if t.metadata.name in selection.whole]
+    return ordered + whole
 
 
 @dataclass(frozen=True)
