@@ -21,6 +21,7 @@ from linq_eval.results.compare import compare
 from linq_eval.results.reading import resolve
 from linq_eval.results.render import render
 from linq_eval.results.tables import build_table, get_benchmark_spec
+from linq_eval.run.local_data import DataError, load_local_task
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -131,3 +132,21 @@ def test_ci_gate_script_passes_the_benchmark_to_run(tmp_path):
     sts17 = next(line for line in proc.stdout.splitlines() if line.startswith("STS17 "))
     assert "test: en-en" in sts17
     assert proc.returncode == 2  # nothing was run, so there is nothing to compare
+
+
+def test_local_data_reads_only_the_selected_subsets_and_splits(shared_data):
+    """../shared/data/more holds STS17's en-en and AmazonCounterfactual's en only: the
+    benchmark's tasks load from it, mteb's whole STS17 names the first subset it lacks."""
+    more = shared_data / "more"
+    sts17, amazon = select_tasks(tasks=["STS17", "AmazonCounterfactualClassification"])
+    try:
+        assert load_local_task(sts17, more) and list(sts17.dataset) == ["en-en"]
+        assert sts17.dataset["en-en"]["test"].num_rows == 250
+        assert load_local_task(amazon, more) and list(amazon.dataset) == ["en"]
+        assert sorted(amazon.dataset["en"]) == ["test", "train"]  # not validation
+    finally:
+        sts17.unload_data()
+        amazon.unload_data()
+    missing = r"reads subset '\w\w-\w\w' from a subfolder .*present: en-en"
+    with pytest.raises(DataError, match=missing):
+        load_local_task(mteb.get_task("STS17"), more)
