@@ -429,7 +429,8 @@ def test_cli_table_and_errors() -> None:
     assert table.exit_code == 0, table.output
     assert "prompt_hash" in table.stdout and "SciDocsRR" in table.stdout
     # tasks taken from a named benchmark
-    chosen = runner.invoke(app, ["instructions", "--benchmark", "MTEB(eng, v1)", "--tasks", "STS17"])
+    args = ["instructions", "--benchmark", "MTEB(eng, v1)", "--tasks", "STS17"]
+    chosen = runner.invoke(app, args)
     assert chosen.exit_code == 0 and "STS17" in chosen.stdout, chosen.output
     for args in (
         ["instructions", "--tasks", "SciFacts"],
