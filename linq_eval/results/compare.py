@@ -32,7 +32,7 @@ from typing import Any
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
-from linq_eval.results.metrics import metric_difference, score_task
+from linq_eval.results.metrics import metric_difference, mteb_difference, mteb_version, score_task
 from linq_eval.results.per_query import TaskQueryDiff
 from linq_eval.results.query_report import (
     query_diffs,
@@ -106,6 +106,8 @@ class TaskDelta:
     """Why the run has no score, where it has none."""
     metric_changed: bool = False
     """The run's score is another computation than the reference's."""
+    mteb_change: str = ""
+    """Why the run's and the reference's mteb versions compute the metric differently."""
 
     @property
     def delta(self) -> float | None:
@@ -309,7 +311,11 @@ def _task_rows(
             no_reference.append(bt.name)
             continue
         run_score = score_task(run, bt, ref_score.metric)
-        changed = run_score.changed_from is not None
+        versions = (mteb_version(run, run_score), mteb_version(reference, ref_score))
+        mteb_change = "" if run_score.score is None else (
+            mteb_difference(run_score.metric or "", *versions) or ""
+        )
+        changed = run_score.changed_from is not None or bool(mteb_change)
         ungated = changed and not allow_metric_change
         rows.append(
             TaskDelta(
@@ -322,6 +328,7 @@ def _task_rows(
                 reference_metric=ref_score.metric,
                 note=run_score.note if run_score.score is None else "",
                 metric_changed=changed,
+                mteb_change=mteb_change,
             )
         )
     return rows, no_reference
@@ -330,8 +337,11 @@ def _task_rows(
 def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
     """One note per pair of different computations, naming the tasks and the difference."""
     groups: dict[tuple[str, str], list[str]] = {}
+    by_version: dict[str, list[str]] = {}
     for t in rows:
-        if t.metric_changed and t.run_metric and t.reference_metric:
+        if t.mteb_change:
+            by_version.setdefault(t.mteb_change, []).append(t.task)
+        elif t.metric_changed and t.run_metric and t.reference_metric:
             groups.setdefault((t.run_metric, t.reference_metric), []).append(t.task)
     gate = (
         "counted in the verdict (--allow-metric-change)"
@@ -342,6 +352,9 @@ def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
         f"Different metrics on {', '.join(names)}: run {run_metric}, reference {ref_metric} "
         f"({metric_difference(run_metric, ref_metric)}); {gate}."
         for (run_metric, ref_metric), names in groups.items()
+    ] + [
+        f"Metric computed differently on {', '.join(names)}: {why}; {gate}."
+        for why, names in by_version.items()
     ]
 
 
@@ -480,6 +493,7 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
                 "reference_metric": t.reference_metric,
                 "note": t.note,
                 "metric_changed": t.metric_changed,
+                "mteb_change": t.mteb_change,
             }
             for t in c.tasks
         ],
