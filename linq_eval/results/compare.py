@@ -35,6 +35,7 @@ from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
 from linq_eval.results.metrics import metric_difference, score_task
 from linq_eval.results.per_query import TaskQueryDiff
 from linq_eval.results.query_report import (
+    missing_evidence_note,
     query_diffs,
     query_markdown,
     query_text,
@@ -52,6 +53,8 @@ COMPARE_FORMATS = ("text", "json", "markdown")
 DEFAULT_TOLERANCE = 0.5
 """Largest drop per task (points x100) a comparison lets pass unless told otherwise."""
 STATUS_METRIC_CHANGED = "metric changed"
+RANKED_TYPES = ("Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking")
+"""Task types a run keeps per-query evidence for (ranked per query)."""
 
 
 class DriftError(LinqEvalError):
@@ -246,10 +249,11 @@ def compare_results(
             f"No task of {spec.name} matches --task-types {list(task_types or [])} "
             f"and --tasks {list(tasks or [])}."
         )
-    drift, notes = check_drift(run, reference, [bt.name for bt in chosen])
+    rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
+    # drift only on the tasks both sides scored: a task neither compared decides nothing
+    drift, notes = check_drift(run, reference, [t.task for t in rows if t.run is not None])
     if not allow_drift:
         _refuse_drift(drift)
-    rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
     if tasks and no_reference:
         raise ResultsError(
             f"The reference {reference.ref} has no score for {', '.join(no_reference)}; "
@@ -268,6 +272,8 @@ def compare_results(
     queries = {}
     if per_query or require_significant:
         queries = query_diffs(run, reference, [t.task for t in rows], worst=worst)
+        ranked = [t.task for t in rows if t.type in RANKED_TYPES and t.run is not None]
+        notes += missing_evidence_note(run, reference, ranked, queries)
     if require_significant:
         rows = [significance_status(t, queries.get(t.task), alpha) for t in rows]
         notes += significance_notes(rows, queries)
