@@ -21,6 +21,7 @@ def profiles_command(
     if output_format == "json":
         typer.echo(json.dumps({k: p.as_dict() for k, p in PROFILES.items()}, indent=2))
         return
+    typer.echo(f"{'profile':24} {'pool':5} {'policy':12} {'max_length':16} model  - description")
     for p in PROFILES.values():
         typer.echo(
             f"{p.name:24} {p.pooling:5} policy={p.policy:5} max_length={p.max_length:<5} "

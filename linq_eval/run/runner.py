@@ -407,7 +407,8 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
     suite = _Suite(config, prepared, group)
     try:
         suite.start()
-        encoder = suite.load_encoder()
+        with library_bars(shows_bars(config.progress and not config.quiet)):
+            encoder = suite.load_encoder()
         suite.check_settings()  # before any work
         results_cache = AtomicResultCache(config.output, writable=main, lock=suite.record_lock)
         n = len(prepared.tasks)
