@@ -188,9 +188,10 @@ def _truthful_metadata(
     lengths = {
         (task_settings(rs.run_record, name)[0] or {}).get("max_length") for name in rs.task_names
     }
-    if len(lengths) == 1 and None not in lengths:
-        meta = json.loads(contents[MODEL_META])
-        meta["max_tokens"] = float(lengths.pop())
+    meta = json.loads(contents[MODEL_META])
+    used = lengths.pop() if len(lengths) == 1 else None
+    if used is not None and meta.get("max_tokens") != used:
+        meta["max_tokens"] = float(used)
         out[MODEL_META] = (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode()
     return out
 
