@@ -121,7 +121,8 @@ def compare_command(
 
     Exit 0: no task falls more than --tolerance below the reference. Exit 1: a regression
     or a task missing from the run. Exit 2: unusable input (missing or malformed folder,
-    unknown task, or settings drift without --allow-drift). Default tasks: every benchmark
+    damaged per-query evidence, unknown task, or settings drift on the compared tasks without
+    --allow-drift). Default tasks: every benchmark
     task the reference has a score for. The run is read in the computation the reference was
     made with (cosine_ap against a published cos_sim_ap); tasks where it has none are shown as
     "metric changed" and not gated unless --allow-metric-change. With --per-query (runs keep
