@@ -23,29 +23,34 @@ class OutputPathError(LinqEvalError):
     """An output path that cannot be written."""
 
 
-def require_writable_folder(path: str | os.PathLike[str], option: str) -> Path:
+def require_writable_folder(
+    path: str | os.PathLike[str], option: str, *, shown: Path | None = None
+) -> Path:
     """``path`` is a folder, or can be created as one, and a file can be written in it.
 
-    Returns the path; raises ``OutputPathError`` naming ``option``, the path and why.
+    Returns the path; raises ``OutputPathError`` naming ``option``, the path (or ``shown``,
+    the file to be written in it) and why.
     """
     path = Path(path).expanduser()
+    shown = shown or path
     if path.exists() and not path.is_dir():
-        raise OutputPathError(f"{option} {path}: is a file, not a folder.")
+        what = "" if path == shown else f" {path}"
+        raise OutputPathError(f"{option} {shown}:{what} is a file, not a folder.")
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         raise OutputPathError(
-            f"{option} {path}: cannot be created, {existing} is a file, not a folder."
+            f"{option} {shown}: cannot be created, {existing} is a file, not a folder."
         )
     try:
         fd, probe = tempfile.mkstemp(prefix=".linq-eval-probe-", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        where = "" if existing == path else f" (in {existing})"
+        where = "" if existing == shown else f" (in {existing})"
         raise OutputPathError(
-            f"{option} {path}: cannot be written{where}: {exc.strerror or exc}."
+            f"{option} {shown}: cannot be written{where}: {exc.strerror or exc}."
         ) from None
     return path
 
@@ -55,7 +60,7 @@ def require_writable_file(path: str | os.PathLike[str], option: str) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
         raise OutputPathError(f"{option} {path}: is a folder, not a file.")
-    require_writable_folder(path.parent, option)
+    require_writable_folder(path.parent, option, shown=path)
     return path
 
 

@@ -75,10 +75,12 @@ def export_run(run: str | Path, to: str | Path, *, force: bool = False) -> list[
         found[rs.path] = deviations(rs)
     refused = {path: f for path, f in found.items() if f}
     if refused and not force:
-        lines = [f"{path}: {line}" for path, f in refused.items() for line in describe(f)]
+        lines = []
+        for path, f in refused.items():
+            lines += [f"  {path}:", *(f"    {line}" for line in describe(f))]
         raise ResultsError(
             "Not a reproduction of the hub data with the profile's settings, so not a "
-            "leaderboard submission:\n  " + "\n  ".join(lines) + "\nRun again without "
+            "leaderboard submission:\n" + "\n".join(lines) + "\nRun again without "
             "those options (into a new --output), or pass --force to export anyway with these "
             f"differences written into {RUN_SETTINGS} and {MODEL_META}."
         )
