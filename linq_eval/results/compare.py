@@ -43,7 +43,12 @@ from linq_eval.results.query_report import (
     significance_status,
 )
 from linq_eval.results.reading import ResultsError, ResultSet, resolve_one
-from linq_eval.results.tables import format_score, get_benchmark_spec, round_score
+from linq_eval.results.tables import (
+    format_score,
+    get_benchmark_spec,
+    round_score,
+    selected_tasks,
+)
 from linq_eval.run_record import SCORE_KEYS, differing_keys, missing_keys, task_settings
 
 DRIFT_KEYS = SCORE_KEYS
@@ -243,15 +248,17 @@ def compare_results(
     if not 0 < alpha < 1:
         raise ConfigError(f"--alpha must be between 0 and 1, got {alpha}")
     spec = get_benchmark_spec(benchmark)
-    chosen = spec.select(task_types, tasks)
-    if not chosen:
-        raise ConfigError(
-            f"No task of {spec.name} matches --task-types {list(task_types or [])} "
-            f"and --tasks {list(tasks or [])}."
-        )
+    chosen = selected_tasks(spec.name, tasks, task_types)
     rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
     # drift only on the tasks both sides scored: a task neither compared decides nothing
     drift, notes = check_drift(run, reference, [t.task for t in rows if t.run is not None])
+    in_benchmark = {bt.name for bt in spec.tasks}
+    whole = [bt.name for bt in chosen if bt.name not in in_benchmark]
+    if whole:
+        notes.append(
+            f"Not in {spec.name}, so compared on every split and subset mteb gives them: "
+            f"{', '.join(whole)}."
+        )
     if not allow_drift:
         _refuse_drift(drift)
     if tasks and no_reference:
