@@ -35,6 +35,7 @@ from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
 from linq_eval.results.metrics import metric_difference, mteb_difference, mteb_version, score_task
 from linq_eval.results.per_query import TaskQueryDiff
 from linq_eval.results.query_report import (
+    missing_evidence_note,
     query_diffs,
     query_markdown,
     query_text,
@@ -57,6 +58,8 @@ COMPARE_FORMATS = ("text", "json", "markdown")
 DEFAULT_TOLERANCE = 0.5
 """Largest drop per task (points x100) a comparison lets pass unless told otherwise."""
 STATUS_METRIC_CHANGED = "metric changed"
+RANKED_TYPES = ("Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking")
+"""Task types a run keeps per-query evidence for (ranked per query)."""
 
 
 class DriftError(LinqEvalError):
@@ -248,7 +251,9 @@ def compare_results(
         raise ConfigError(f"--alpha must be between 0 and 1, got {alpha}")
     spec = get_benchmark_spec(benchmark)
     chosen = selected_tasks(spec.name, tasks, task_types)
-    drift, notes = check_drift(run, reference, [bt.name for bt in chosen])
+    rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
+    # drift only on the tasks both sides scored: a task neither compared decides nothing
+    drift, notes = check_drift(run, reference, [t.task for t in rows if t.run is not None])
     in_benchmark = {bt.name for bt in spec.tasks}
     whole = [bt.name for bt in chosen if bt.name not in in_benchmark]
     if whole:
@@ -258,7 +263,6 @@ def compare_results(
         )
     if not allow_drift:
         _refuse_drift(drift)
-    rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
     if tasks and no_reference:
         raise ResultsError(
             f"The reference {reference.ref} has no score for {', '.join(no_reference)}; "
@@ -277,6 +281,8 @@ def compare_results(
     queries = {}
     if per_query or require_significant:
         queries = query_diffs(run, reference, [t.task for t in rows], worst=worst)
+        ranked = [t.task for t in rows if t.type in RANKED_TYPES and t.run is not None]
+        notes += missing_evidence_note(run, reference, ranked, queries)
     if require_significant:
         rows = [significance_status(t, queries.get(t.task), alpha) for t in rows]
         notes += significance_notes(rows, queries)

@@ -161,7 +161,14 @@ def resolve_profile(config: RunConfig) -> Profile:
         dtype=config.dtype,
         revision=None if config.random_init else config.revision or None,
     )
-    get_policy(profile.policy)
+    policy = get_policy(profile.policy)  # an unknown policy: "Did you mean"
+    if config.instructions and not policy.instruct:
+        raise ConfigError(
+            f"--instructions {config.instructions} has no effect: policy {profile.policy!r} "
+            f"(of profile {profile.name}{' and --policy' if config.policy else ''}) gives no "
+            "input an instruction. Drop --instructions, or choose a policy that instructs "
+            "(--policy e5 or mteb)."
+        )
     if config.token_budget is not None and config.token_budget < profile.max_length:
         raise ConfigError(
             f"--token-budget {config.token_budget} is below max_length {profile.max_length}: "

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from linq_eval.errors import ConfigError
-from linq_eval.model.profiles import CARD_MAX_LENGTH
+from linq_eval.model.profiles import CARD_MAX_LENGTH, DEFAULT_PROFILE, PROFILES
 from linq_eval.run.estimate import CHARS_PER_TOKEN, TaskEstimate
 
 if TYPE_CHECKING:
@@ -335,7 +335,10 @@ def render_plan(plan: Plan) -> str:
 
 
 def _max_length_lines(plan: Plan) -> list[str]:
-    """What max_length the plan uses, and what the card example's 4096 would cost."""
+    """What max_length the plan uses, and for Linq-Embed-Mistral what the card example's
+    4096 would cost (other models' cards say other things)."""
+    if plan.model != PROFILES[DEFAULT_PROFILE].mteb_name:
+        return [f"# max_length {plan.max_length}"]
     lines = [
         (
             f"# max_length {plan.max_length} (the e5 evaluation code behind the published "
