@@ -22,7 +22,8 @@ class UnknownNameError(LinqEvalError, KeyError):
         if len(choices) <= 20:
             msg += f" Available: {', '.join(choices)}."
         else:
-            msg += f" ({len(choices)} known {kind}s.)"
+            before, of, after = kind.partition(" of ")  # "task of X" -> "tasks of X"
+            msg += f" ({len(choices)} known {before}s{of}{after}.)"
         if hint:
             msg += f" {hint}"
         super().__init__(msg)

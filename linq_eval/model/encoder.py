@@ -50,6 +50,7 @@ from linq_eval.model.tokenization import (
 )
 from linq_eval.prompts import builder
 from linq_eval.prompts.instruction_sets import load_instruction_set
+from linq_eval.thirdparty.transformers_private import attn_implementation as config_attention
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class DecoderEncoder:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.dtype = next(model.parameters()).dtype
-        self.attn_implementation = attn_implementation or model.config._attn_implementation
+        self.attn_implementation = attn_implementation or config_attention(model.config)
         self._check_profile(profile, model)
         self.special: SpecialTokens = special_tokens_for(tokenizer, profile.eos, profile.bos)
         self.pad_id = self._pad_id()
@@ -378,8 +379,12 @@ class DecoderEncoder:
         started = time.perf_counter()
         # Whitespace-only text is embedded as empty text, the prompt plus EOS (mteb strips
         # corpus text the same way); lone surrogates are encoded as U+FFFD (tokenization).
-        self.stats.empty += sum(1 for t in texts if not t.strip())
-        self.stats.repaired += sum(1 for t in texts if needs_repair(t))
+        edge = {
+            "empty": sum(1 for t in texts if not t.strip()),
+            "repaired": sum(1 for t in texts if needs_repair(t)),
+        }
+        self.stats.empty += edge["empty"]
+        self.stats.repaired += edge["repaired"]
         unique: dict[str, int] = {}
         inverse = np.fromiter(
             (unique.setdefault(prefix + (t if t.strip() else ""), len(unique)) for t in texts),
@@ -391,6 +396,7 @@ class DecoderEncoder:
         _check_finite(emb, inverse, where, self.dtype)
         if normalize:
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        done.counts = {**done.counts, **edge, "truncated": done.truncated}
         self._count(len(texts), len(unique), done, time.perf_counter() - started, label)
         return emb[inverse].astype(np.float32, copy=False)
 
@@ -405,6 +411,7 @@ class DecoderEncoder:
         if label:
             task = self.stats.per_task.setdefault(label, {"texts": 0, "tokens": 0, "seconds": 0.0})
             task["texts"] += texts
+            task["unique_texts"] = task.get("unique_texts", 0) + unique
             task["tokens"] += done.tokens
             task["seconds"] += elapsed
             for key, value in done.counts.items():

@@ -2,8 +2,8 @@
 
 Every format shows the same columns (``Table.columns``: the summary means, then, for a run that
 covers part of the benchmark, every row's mean over that run's tasks) and the same deltas; a
-mean over an incomplete set is marked with its coverage in Markdown and LaTeX, and left empty
-in CSV and JSON, where ``coverage``, ``missing`` and ``partial`` say why.
+mean over an incomplete set is marked with its coverage in Markdown, LaTeX and CSV, and left
+empty in JSON, where ``coverage``, ``missing`` and ``partial`` say why.
 
 Example::
 
@@ -112,8 +112,13 @@ def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str,
 
 
 def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
-    """One row per result set; an incomplete mean is empty (``coverage`` and ``missing`` say why)."""
+    """One row per result set; an incomplete mean shows its coverage as in Markdown
+    (``64.51 (1/15)``), ``coverage`` and ``missing`` say which tasks it lacks."""
     records = _machine_rows(table, per_task, decimals)
+    for rec, row in zip(records, table.rows, strict=True):
+        for c in table.columns:
+            if not row.means[c].complete and row.means[c].value is not None:
+                rec[c] = row.means[c].format(decimals)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
     writer.writeheader()

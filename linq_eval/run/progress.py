@@ -34,16 +34,21 @@ def shows_bars(wanted: bool) -> bool:
 
 @contextlib.contextmanager
 def library_bars(enabled: bool) -> Iterator[None]:
-    """Switch the datasets library's progress bars off while the block runs (unless
-    ``enabled``), then back to what they were."""
-    was = datasets.is_progress_bar_enabled()
+    """Switch the datasets and transformers libraries' progress bars (loading data, loading
+    weights) off while the block runs (unless ``enabled``), then back to what they were."""
+    from transformers.utils import logging as hf_logging
+
+    was = datasets.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
     if not enabled:
         datasets.disable_progress_bars()
+        hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        if was and not enabled:
+        if was[0] and not enabled:
             datasets.enable_progress_bars()
+        if was[1] and not enabled:
+            hf_logging.enable_progress_bar()
 
 
 def duration(seconds: float) -> str:

@@ -35,6 +35,12 @@ class TaskOutcome:
     """Distinct texts run through the model."""
     cached_texts: int = 0
     """Distinct texts taken from the embedding cache."""
+    unique_texts: int = 0
+    """Distinct texts of each encode call (``encoded_texts`` + ``cached_texts`` with a cache)."""
+    edge_cases: dict[str, int] = field(default_factory=dict)
+    """Counted inputs (``EDGE_COUNTS``): ``truncated`` (cut at max_length; encoded texts
+    only), ``empty`` (empty or whitespace-only), ``repaired`` (lone surrogates replaced), and
+    ``skipped_blank_lines`` (blank lines after the last row of local data files)."""
     error: str | None = None
     """The error of a failed task."""
     data_source: str = "hub"
@@ -85,11 +91,23 @@ def format_outcome(outcome: TaskOutcome, position: str = "") -> str:
     if outcome.status == "done earlier":
         return f"{head}  {outcome.main_metric} {score}  (done earlier)"
     rate = f"{outcome.tokens_per_s:,.0f} tok/s" if outcome.tokens_per_s else "- tok/s"
-    cached = f", {outcome.cached_texts:,} cached" if outcome.cached_texts else ""
     return (
         f"{head}  {outcome.main_metric} {score}  {_fmt_time(outcome.wall_s)}  {rate}  "
-        f"{outcome.texts:,} texts ({outcome.encoded_texts:,} encoded{cached})"
+        f"{format_texts(outcome)}"
     )
+
+
+def format_texts(outcome: TaskOutcome) -> str:
+    """``2,758 texts (2,593 distinct: 2,552 encoded, 41 cached; 12 truncated, 3 empty)``:
+    every count adds up (repeated texts are embedded once)."""
+    distinct = outcome.unique_texts
+    parts = f"{distinct:,} distinct"
+    if outcome.encoded_texts or outcome.cached_texts:
+        parts += f": {outcome.encoded_texts:,} encoded, {outcome.cached_texts:,} cached"
+    edges = [f"{n:,} {k.replace('_', ' ')}" for k, n in outcome.edge_cases.items() if n]
+    if edges:
+        parts += "; " + ", ".join(edges)
+    return f"{outcome.texts:,} texts ({parts})"
 
 
 def format_summary(summary: RunSummary) -> str:
@@ -113,4 +131,14 @@ def format_summary(summary: RunSummary) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["RunSummary", "TaskOutcome", "format_outcome", "format_summary"]
+EDGE_COUNTS = ("truncated", "empty", "repaired", "skipped_blank_lines")
+"""The counted inputs of a task, kept in its run record entry and shown in its summary line."""
+
+__all__ = [
+    "EDGE_COUNTS",
+    "RunSummary",
+    "TaskOutcome",
+    "format_outcome",
+    "format_summary",
+    "format_texts",
+]
