@@ -15,18 +15,18 @@
 # the task it was in.
 #
 # Environment (all optional):
-#   MODEL       profile, hub id or model folder          linq-embed-mistral
-#   BENCHMARK   mteb benchmark                            MTEB(eng, v1)
-#   TASKS       space-separated task names instead of the benchmark
-#   OUTPUT      result folder, on a file system all nodes share    results
-#   CACHE_DIR   embedding cache (shared too, so a resubmitted job resumes)
-#               default: the run's own, inside OUTPUT
+#   MODEL       profile, hub id or model folder           the run's own (linq-embed-mistral)
+#   BENCHMARK   mteb benchmark                            the run's own (MTEB(eng, v1))
+#   TASKS       space-separated task names, as the benchmark scores them
+#   OUTPUT      result folder, on a file system all nodes share: the run's own (results)
+#   CACHE_DIR   embedding cache, shared too so that a resubmitted job resumes: the run's own
+#               (inside OUTPUT)
 #   DATA_DIR    local task data for --data-dir (one folder per task)
 #   DEVICES     GPU indices, or cpu for one CPU process      every GPU nvidia-smi lists
 #   SHARD_COUNT number of shards                              the array's size
 #   RUN_ARGS    extra arguments for `linq-eval run`, e.g. "--dtype float16"
 #
-# Compute nodes need no internet: run `linq-eval prefetch --model "$MODEL"` once on a login node
+# Compute nodes need no internet: run `linq-eval prefetch --model MODEL` once on a login node
 # with the same HF_HOME, then check on a compute node with `linq-eval prefetch --check`.
 #
 #SBATCH --job-name=linq-eval
@@ -39,9 +39,6 @@
 
 set -euo pipefail
 
-MODEL=${MODEL:-linq-embed-mistral}
-BENCHMARK=${BENCHMARK:-"MTEB(eng, v1)"}
-OUTPUT=${OUTPUT:-results}
 SHARD_INDEX=${SLURM_ARRAY_TASK_ID:?submit with sbatch --array=1-N}
 SHARD_COUNT=${SHARD_COUNT:-${SLURM_ARRAY_TASK_COUNT:?set SHARD_COUNT to the array size}}
 SHARD="${SHARD_INDEX}/${SHARD_COUNT}"
@@ -53,13 +50,14 @@ if [[ -z "${DEVICES:-}" ]]; then
   fi
 fi
 
+common=(--shard "$SHARD")   # variables left unset leave the run's own defaults
+[[ -n "${MODEL:-}" ]] && common+=(--model "$MODEL")
+[[ -n "${OUTPUT:-}" ]] && common+=(--output "$OUTPUT")
+[[ -n "${BENCHMARK:-}" ]] && common+=(--benchmark "$BENCHMARK")
 if [[ -n "${TASKS:-}" ]]; then
   read -r -a names <<<"$TASKS"
-  select=(--tasks "${names[@]}")
-else
-  select=(--benchmark "$BENCHMARK")
+  common+=(--tasks "${names[@]}")
 fi
-common=(--model "$MODEL" "${select[@]}" --output "$OUTPUT" --shard "$SHARD")
 run_args=()
 [[ -n "${CACHE_DIR:-}" ]] && run_args+=(--cache-dir "$CACHE_DIR")
 [[ -n "${DATA_DIR:-}" ]] && run_args+=(--data-dir "$DATA_DIR")
