@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from linq_eval.benchmarks import WHOLE_TASK
 from linq_eval.errors import ConfigError
 from linq_eval.model.profiles import CARD_MAX_LENGTH
 from linq_eval.run.estimate import CHARS_PER_TOKEN, TaskEstimate
@@ -285,7 +286,7 @@ def _status(r: PlanRow) -> str:
         status = f"to run (~{shown} cached: {r.cached.basis} as {r.cached.source})"
     else:
         status = "to run"
-    return status + (" - whole task: not in the benchmark" if r.whole else "")
+    return status + (f" - {WHOLE_TASK}" if r.whole else "")
 
 
 def render_plan(plan: Plan) -> str:
