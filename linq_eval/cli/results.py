@@ -42,7 +42,7 @@ def table_command(
     """Leaderboard table of result folders and baselines: the card's columns, type means,
     Mean(TaskType), and optionally every task. Missing tasks show as "—"; a mean over an
     incomplete set shows its coverage, e.g. 59.80 (14/15). --tasks / --task-types table
-    part of the benchmark, each task as the benchmark scores it. A run of a model that a
+    part of the benchmark, each task as the benchmark scores it (give FOLDERs before them). A run of a model that a
     baseline row also has (the same org/model) sits right after that row, followed by a
     "Δ vs <published>" row (the difference in every mean, over the tasks both have) and a
     per-task table of both scores and their difference.

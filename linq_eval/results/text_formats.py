@@ -226,9 +226,12 @@ def _pair_record(table: Table, pairing: Pairing, decimals: int) -> dict[str, Any
             for bt in table.benchmark.tasks
         },
         "means": {
-            c: {"delta": _num(d.value, decimals), "n": d.n, "of": d.total}
+            c: {
+                "delta": _num(pairing.means[c].value, decimals),
+                "n": pairing.means[c].n,
+                "of": pairing.means[c].total,
+            }
             for c in table.columns
-            if (d := pairing.means[c])
         },
         "different_computations": list(pairing.different),
     }
