@@ -50,6 +50,7 @@ from linq_eval.model.tokenization import (
 )
 from linq_eval.prompts import builder
 from linq_eval.prompts.instruction_sets import load_instruction_set
+from linq_eval.run_record import ScoreSettings, package_version
 
 logger = logging.getLogger(__name__)
 
@@ -287,32 +288,44 @@ class DecoderEncoder:
                 f"text within max_length={self.profile.max_length}; raise --max-length"
             )
 
-    def settings(self) -> dict[str, Any]:
-        """Everything about this encoder that changes a score, for the run record."""
+    def score_settings(self, prompt_hash: str | None = None) -> ScoreSettings:
+        """Everything about this encoder that decides an embedding or a score (the prompt
+        hash is per task set: ``prompt_hash(task_names)``)."""
         meta = self.mteb_model_meta
         iset = self.instruction_set
+        return ScoreSettings(
+            model=getattr(meta, "name", None) or self.profile.model,
+            revision=getattr(meta, "revision", None) or self.profile.revision,
+            model_source=self.profile.model,
+            dtype=str(self.dtype).replace("torch.", ""),
+            max_length=self.profile.max_length,
+            pooling=self.profile.pooling,
+            eos=self.profile.eos,
+            bos=self.profile.bos,
+            special_tokens={"prefix": list(self.special.prefix), "suffix": list(self.special.suffix)},
+            padding_side=self.profile.padding_side,
+            attn_implementation=self.attn_implementation,
+            policy=self.policy.name,
+            unnormalised_task_types=tuple(sorted(self.policy.unnormalised_for)),
+            template=builder.effective_template(self.policy, self.profile.template, iset),
+            instructions=getattr(iset, "name", None),
+            instructions_version=getattr(iset, "version", None),
+            prompt_hash=prompt_hash,
+            embedding_precision="float32",
+            mteb_version=package_version("mteb"),
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """The run record's settings: the score settings a whole run shares, then how this
+        encoder computes (profile, device, token budget, speed options)."""
+        return {**self.score_settings().run_record(), **self.run_details()}
+
+    def run_details(self) -> dict[str, Any]:
+        """What the run record keeps beside the score settings: they change speed, not scores."""
         return {
-            "model": getattr(meta, "name", None) or self.profile.model,
-            "revision": getattr(meta, "revision", None) or self.profile.revision,
             "profile": self.profile.name,
-            "model_source": self.profile.model,
-            "pooling": self.profile.pooling,
-            "policy": self.policy.name,
-            "template": builder.effective_template(
-                self.policy, self.profile.template, self.instruction_set
-            ),
-            "instructions": getattr(iset, "name", None),
-            "instructions_version": getattr(iset, "version", None),
-            "max_length": self.profile.max_length,
-            "dtype": str(self.dtype).replace("torch.", ""),
             "device": str(self.device),
-            "attn_implementation": self.attn_implementation,
-            "eos": self.profile.eos,
-            "bos": self.profile.bos,
-            "special_tokens": {"prefix": list(self.special.prefix), "suffix": list(self.special.suffix)},
-            "padding_side": self.profile.padding_side,
             "token_budget": self.token_budget,
-            "embedding_precision": "float32",
             "speed": self.speed_settings(),
         }
 

@@ -43,11 +43,10 @@ from linq_eval.results.query_report import (
 )
 from linq_eval.results.reading import ResultsError, ResultSet, resolve_one
 from linq_eval.results.tables import format_score, get_benchmark_spec, round_score
-from linq_eval.run_record import SCORE_KEYS, differing_keys, missing_keys, task_settings
+from linq_eval.run_record import RUN_SCORE_KEYS, SCORE_KEYS, differing_keys, missing_keys, task_settings
 
 DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
-_NO_HASH = tuple(k for k in DRIFT_KEYS if k != "prompt_hash")
 COMPARE_FORMATS = ("text", "json", "markdown")
 DEFAULT_TOLERANCE = 0.5
 """Largest drop per task (points x100) a comparison lets pass unless told otherwise."""
@@ -177,7 +176,7 @@ def check_drift(
         if a is None or b is None:
             continue
         # a folder's prompt hash covers all its tasks: only tasks' own hashes are comparable
-        keys = DRIFT_KEYS if own_a and own_b else _NO_HASH
+        keys = DRIFT_KEYS if own_a and own_b else RUN_SCORE_KEYS
         unrecorded.update(missing_keys(a, b, keys))
         for key in differing_keys(a, b, keys=keys):
             ident = (key, repr(a.get(key)), repr(b.get(key)))

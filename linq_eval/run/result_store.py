@@ -39,6 +39,7 @@ from linq_eval.errors import ConfigError
 from linq_eval.model.check_record import check_outcome
 from linq_eval.results.reading import LEGACY_RUN_RECORD, RUN_RECORD
 from linq_eval.run_record import (
+    RUN_SCORE_KEYS,
     SCORE_KEYS,
     differing_keys,
     package_version,
@@ -253,7 +254,7 @@ def task_conflicts(
         if recorded is None:
             continue
         expected = dict(requested)
-        keys = tuple(k for k in SCORE_KEYS if k != "prompt_hash")
+        keys = RUN_SCORE_KEYS
         if own and name in hashes:
             expected["prompt_hash"], keys = hashes[name], SCORE_KEYS
         diffs = [
@@ -274,7 +275,7 @@ def _own_settings(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every task entry with its own settings: entries of older records get the folder's
     score-deciding settings (without the folder's prompt hash, which covered every task)."""
     folder = record.get("settings") or {}
-    legacy = {k: folder[k] for k in SCORE_KEYS if k in folder and k != "prompt_hash"}
+    legacy = {k: folder[k] for k in RUN_SCORE_KEYS if k in folder}
     tasks = {}
     for name, entry in (record.get("tasks") or {}).items():
         tasks[name] = entry if "settings" in entry else {**entry, "settings": dict(legacy)}

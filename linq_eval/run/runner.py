@@ -79,7 +79,7 @@ from linq_eval.run.result_store import (
     update_run_record,
 )
 from linq_eval.run.summary import RunSummary, TaskOutcome, format_outcome
-from linq_eval.run_record import record_settings, score_part
+from linq_eval.run_record import score_part
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -317,7 +317,7 @@ class _Suite:
         cache_dir = config.embedding_cache_dir
         cache = open_cache(cache_dir, inner) if cache_dir is not None and self.main else None
         encoder = CachedEncoder(inner, cache, chunk_texts=config.chunk_texts)
-        self.settings = record_settings(encoder.settings())
+        self.settings = encoder.settings()
         if group is not None:
             self.settings["device"] = f"{encoder.device.type} x {group.world_size}"
         self.device = describe_device(encoder, group.world_size if group else 1)
