@@ -37,7 +37,7 @@ from linq_eval.model import packed_attention
 from linq_eval.model.devices import resolve_device
 from linq_eval.model.forward import ModelForward
 from linq_eval.model.meta import build_model_meta, check_poolable
-from linq_eval.model.policies import Policy, get_policy
+from linq_eval.prompts.policies import Policy, get_policy
 from linq_eval.model.pooling import POOLINGS, normalised_tensor
 from linq_eval.model.profiles import MIN_MAX_LENGTH, Profile
 from linq_eval.model.speed import SpeedOptions, check_token_budget, fit_token_budget

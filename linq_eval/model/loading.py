@@ -13,7 +13,7 @@ from linq_eval.errors import ConfigError
 from linq_eval.model.devices import best_attn_implementation, resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import check_poolable
-from linq_eval.model.policies import get_policy
+from linq_eval.prompts.policies import get_policy
 from linq_eval.model.profiles import Profile, profile_for_model
 from linq_eval.model.speed import SpeedOptions
 from linq_eval.prompts.instruction_sets import load_instruction_set

@@ -42,7 +42,7 @@ class Profile:
     """Prefix for instructed inputs, ``{instruction}`` replaced by the task instruction
     (None: the instruction set's template)."""
     policy: str
-    """Instruction policy name (see linq_eval.model.policies)."""
+    """Instruction policy name (see linq_eval.prompts.policies)."""
     instructions: str | None
     """Instruction set in task_instructions/ (None: the model takes no instructions)."""
     max_length: int

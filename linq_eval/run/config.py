@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from linq_eval.errors import ConfigError
 from linq_eval.model.devices import DTYPE_ALIASES, DTYPES
 from linq_eval.model.meta import build_model_meta
-from linq_eval.model.policies import get_policy
+from linq_eval.prompts.policies import get_policy
 from linq_eval.model.profiles import DEFAULT_PROFILE, MIN_MAX_LENGTH, Profile, profile_for_model
 from linq_eval.model.random_models import CONFIGS, random_profile
 from linq_eval.prompts.builder import task_prompts
