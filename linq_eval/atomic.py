@@ -38,16 +38,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from linq_eval.errors import LinqEvalError
+from linq_eval.errors import DiskFullError, LinqEvalError, LockHeldError
 
 TMP_MARK = ".tmp-"
 """Temporary files are named ``.<name>.tmp-<host>-<pid>-<random>`` beside their target."""
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-class DiskFullError(LinqEvalError):
-    """A write failed for lack of space (or quota); the file it was replacing is unchanged."""
 
 
 def disk_full_error(exc: BaseException, path: str | os.PathLike[str]) -> DiskFullError | None:
@@ -226,14 +222,6 @@ def sha256_file(path: str | os.PathLike[str], block: int = 1 << 22) -> str:
 
 
 # --------------------------------------------------------------------------- locks
-
-
-class LockHeldError(LinqEvalError):
-    """Another process holds a lock: names what is locked and who holds it."""
-
-    def __init__(self, message: str, holders: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.holders = holders or []
 
 
 class FileLock:

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from linq_eval.errors import ConfigError, LinqEvalError
+from linq_eval.errors import ConfigError, EncodingError, LinqEvalError
 from linq_eval.model import packed_attention
 from linq_eval.model.devices import resolve_device
 from linq_eval.model.forward import ModelForward
@@ -56,10 +56,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 1024
 MAX_PACKED_ROWS = 16384
-
-
-class EncodingError(LinqEvalError):
-    """Bad input text or a bad embedding, with the task, split and row it came from."""
 
 
 @dataclass

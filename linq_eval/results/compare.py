@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
-from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
+from linq_eval.errors import ConfigError, DriftError, LinqEvalError, UnknownNameError
 from linq_eval.results.metrics import metric_difference, score_task
 from linq_eval.results.per_query import TaskQueryDiff
 from linq_eval.results.query_report import (
@@ -51,10 +51,6 @@ COMPARE_FORMATS = ("text", "json", "markdown")
 DEFAULT_TOLERANCE = 0.5
 """Largest drop per task (points x100) a comparison lets pass unless told otherwise."""
 STATUS_METRIC_CHANGED = "metric changed"
-
-
-class DriftError(LinqEvalError):
-    """Run and reference were made with settings that change scores."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linq_eval import paths
-from linq_eval.errors import LinqEvalError, UnknownNameError
+from linq_eval.errors import ResultsError, UnknownNameError
 
 if TYPE_CHECKING:
     from mteb import TaskResult
@@ -39,10 +39,6 @@ NON_TASK_FILES = frozenset({LEGACY_RUN_RECORD, BASELINE_INDEX, "model_meta.json"
 """JSON files in a result folder that are not mteb task results."""
 BASELINE_PREFIX = "published"
 """Name of the shipped baseline set (``published:<org/model>`` names one of its models)."""
-
-
-class ResultsError(LinqEvalError, ValueError):
-    """A result folder that cannot be read: missing, empty, or holding malformed files."""
 
 
 @dataclass
