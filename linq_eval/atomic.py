@@ -22,12 +22,10 @@ import contextlib
 import datetime
 import errno
 import fcntl
-import fnmatch
 import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
@@ -144,11 +142,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         fsync_file(tmp)
-        fault = os.environ.get("LINQ_EVAL_FAULT", "")
-        if fault.startswith("kill-before-rename") and fnmatch.fnmatch(
-            target.name, fault.partition(":")[2] or "*"
-        ):  # test hook (tests/test_faults.py): LINQ_EVAL_FAULT=kill-before-rename[:NAME_GLOB]
-            os.kill(os.getpid(), signal.SIGKILL)
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
