@@ -33,14 +33,13 @@ shuffled, as mteb hands a corpus over in its own order.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.paths import shared_data_candidates
+from linq_eval.paths import SCIFACT_ENV, scifact_override, shared_data_candidates
 
 MIXES = ("scifact", "synthetic", "both")
 
@@ -114,11 +113,10 @@ _OTHER = (
 def scifact_dir() -> Path | None:
     """Where the SciFact files are: ``$LINQ_EVAL_SCIFACT``, else ``../shared/data/scifact``
     beside the repository, else ``shared/data/scifact`` inside it; None when absent."""
-    env = os.environ.get("LINQ_EVAL_SCIFACT")
-    if env:
-        path = Path(env)
+    path = scifact_override()
+    if path is not None:
         if not (path / "corpus.jsonl").is_file():
-            raise ConfigError(f"LINQ_EVAL_SCIFACT={env} has no corpus.jsonl")
+            raise ConfigError(f"{SCIFACT_ENV}={path} has no corpus.jsonl")
         return path
     for path in shared_data_candidates("scifact"):
         if (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file():

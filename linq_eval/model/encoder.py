@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from linq_eval.defaults import DEFAULT_TOKEN_BUDGET
 from linq_eval.errors import ConfigError, EncodingError, LinqEvalError
 from linq_eval.model import packed_attention
 from linq_eval.model.devices import resolve_device
@@ -353,7 +354,9 @@ class DecoderEncoder:
         packed kernel that passes its self-check, chosen the first time it is needed."""
         return self._forward.attention_mode()
 
-    def fit_token_budget(self, limit: int = 65536, headroom: float = 0.85) -> int:
+    def fit_token_budget(
+        self, limit: int = DEFAULT_TOKEN_BUDGET["cuda"], headroom: float = 0.85
+    ) -> int:
         """CUDA: set the token budget to the largest that fits in memory, up to ``limit``
         (linq_eval.model.speed.fit_token_budget). CPU: the budget is left as it is."""
         if self.device.type == "cuda":

@@ -18,6 +18,9 @@ E5_CODE_DTYPE = "float16"
 e5: fp16 weights, run under torch.autocast), which made the published scores."""
 MIN_MAX_LENGTH = 8
 """The smallest max_length accepted: BOS, EOS and a few tokens of text."""
+REPRODUCTION_MAX_LENGTH = 512
+"""max_length the published MTEB scores were computed with (the e5 evaluation code's): the
+default profile's, and the default of ``plan`` and ``bench``."""
 CARD_MAX_LENGTH = 4096
 """max_length of the model card's usage example (``linq-eval check`` encodes it so); the
 reproduction profiles use 512, the setting of the e5 evaluation code behind the published
@@ -110,7 +113,7 @@ def _e5_mistral(name: str, hub_id: str, revision: str, description: str) -> Prof
         template=None,
         policy="e5",
         instructions="e5",
-        max_length=512,
+        max_length=REPRODUCTION_MAX_LENGTH,
         model_max_length=32768,
         dtype="auto",
         eos="append",

@@ -33,7 +33,7 @@ from typing import Any
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, DriftError, LinqEvalError, UnknownNameError
 from linq_eval.results.metrics import metric_difference, score_task
-from linq_eval.results.per_query import TaskQueryDiff
+from linq_eval.results.per_query import DEFAULT_WORST, TaskQueryDiff
 from linq_eval.results.query_report import (
     query_diffs,
     query_markdown,
@@ -219,7 +219,7 @@ def compare_results(
     per_query: bool = False,
     require_significant: bool = False,
     alpha: float = 0.05,
-    worst: int = 5,
+    worst: int = DEFAULT_WORST,
 ) -> Comparison:
     """Compare two result sets on the chosen tasks (default: every benchmark task the
     reference has a score for, narrowed by ``task_types``); tasks whose run score is another

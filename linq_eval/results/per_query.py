@@ -34,6 +34,8 @@ TOP_K = 10
 FORMAT_VERSION = 1
 PERMUTATIONS = 10_000
 """Sign flips of the paired permutation test (p-values resolve to about 1e-4)."""
+DEFAULT_WORST = 5
+"""Queries that lost most, listed per task (``compare --per-query --worst``)."""
 
 _MEASURES = {
     "ndcg_at": "ndcg_cut",
@@ -331,7 +333,7 @@ def diff_task(
     run: TaskEvidence,
     ref: TaskEvidence,
     *,
-    worst: int = 5,
+    worst: int = DEFAULT_WORST,
     permutations: int = PERMUTATIONS,
     seed: int = 0,
 ) -> TaskQueryDiff:

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from linq_eval.results.per_query import PERMUTATIONS, TaskQueryDiff, diff_task, read_evidence
+from linq_eval.results.per_query import DEFAULT_WORST, PERMUTATIONS, TaskQueryDiff, diff_task, read_evidence
 from linq_eval.results.reading import ResultSet
 
 STATUS_NOT_SIGNIFICANT = "not significant"
@@ -21,7 +21,7 @@ TEXT_WIDTH = 70
 
 
 def query_diffs(
-    run: ResultSet, reference: ResultSet, tasks: Sequence[str], *, worst: int = 5
+    run: ResultSet, reference: ResultSet, tasks: Sequence[str], *, worst: int = DEFAULT_WORST
 ) -> dict[str, TaskQueryDiff]:
     """Query-level comparison of every task of ``tasks`` both sides kept evidence for."""
     out: dict[str, TaskQueryDiff] = {}

@@ -16,7 +16,6 @@ a folder without it has unknown settings. mteb is imported only when a task file
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,10 +245,7 @@ def _validate(sets: Iterable[ResultSet]) -> None:
 
 def baselines_root() -> Path:
     """Folder of the shipped baseline sets (``LINQ_EVAL_BASELINES`` overrides it)."""
-    env = os.environ.get("LINQ_EVAL_BASELINES")
-    if env:
-        return Path(env)
-    return paths.baselines_root()
+    return paths.baseline_sets_dir()
 
 
 def available_baselines() -> list[str]:

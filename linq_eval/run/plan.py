@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from linq_eval.errors import ConfigError
-from linq_eval.model.profiles import CARD_MAX_LENGTH
+from linq_eval.model.profiles import CARD_MAX_LENGTH, REPRODUCTION_MAX_LENGTH
 from linq_eval.run.estimate import CHARS_PER_TOKEN, TaskEstimate
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ class Plan:
     """Where the task results go."""
     rows: list[PlanRow] = field(default_factory=list)
     """The tasks of this run (or shard)."""
-    max_length: int = 512
+    max_length: int = REPRODUCTION_MAX_LENGTH
     """Tokens per input at most."""
     tokens_per_s: float = DEFAULT_TOKENS_PER_S
     """Throughput assumed for the time estimate."""
@@ -306,7 +306,7 @@ def _max_length_lines(plan: Plan) -> list[str]:
     lines = [
         (
             f"# max_length {plan.max_length} (the e5 evaluation code behind the published "
-            f"scores: 512; the model card's usage example: {CARD_MAX_LENGTH})"
+            f"scores: {REPRODUCTION_MAX_LENGTH}; the model card's usage example: {CARD_MAX_LENGTH})"
         )
     ]
     if plan.max_length < CARD_MAX_LENGTH and plan.tokens_to_encode:

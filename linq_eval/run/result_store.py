@@ -37,6 +37,7 @@ from linq_eval.atomic import (
 )
 from linq_eval.errors import ConfigError
 from linq_eval.model.check_record import check_outcome
+from linq_eval.paths import MTEB_CACHE_SUBDIR, SCRATCH
 from linq_eval.results.reading import LEGACY_RUN_RECORD, RUN_RECORD
 from linq_eval.run_record import (
     RUN_SCORE_KEYS,
@@ -53,8 +54,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SCRATCH = ".linq_eval/scratch"
-"""Where mteb writes result files before they are renamed into place (under OUTPUT)."""
 
 VERSION_PACKAGES = (
     "linq-eval",
@@ -94,7 +93,7 @@ class AtomicResultCache(mteb.ResultCache):
         self, output: str | Path, *, writable: bool = True, lock: FileLock | None = None
     ) -> None:
         self.output = Path(output)
-        super().__init__(cache_path=self.output / ".linq_eval" / "mteb")
+        super().__init__(cache_path=self.output / MTEB_CACHE_SUBDIR)
         self.writable = writable
         self.lock = lock
 

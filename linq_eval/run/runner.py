@@ -49,6 +49,7 @@ from linq_eval.benchmarks import expanded_names, select_tasks
 from linq_eval.errors import ConfigError, LinqEvalError
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import random_encoder
+from linq_eval.paths import LOCKS_SUBDIR
 from linq_eval.run import distributed
 from linq_eval.run.cache import open_cache
 from linq_eval.run.cache_reuse import estimate_reuse
@@ -276,7 +277,7 @@ class _Suite:
         self.config, self.prepared, self.group = config, prepared, group
         self.main = group is None or group.is_main
         self.folder = folder = prepared.folder
-        self.lock_dir = config.output / ".linq_eval" / "locks" / folder.parent.name / folder.name
+        self.lock_dir = config.output / LOCKS_SUBDIR / folder.parent.name / folder.name
         self.record_lock = FileLock(
             self.lock_dir / "run_record.lock", what=f"the run record of {folder}"
         )
