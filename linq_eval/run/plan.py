@@ -244,6 +244,21 @@ def _cached_from(row: PlanRow) -> dict[str, Any] | None:
     return {"task": row.cached.source, "basis": row.cached.basis, "sides": list(row.cached.sides)}
 
 
+def duration(seconds: float) -> str:
+    """``2d03h``, ``4h05m``, ``12m30s``, ``45s``."""
+    s = round(seconds)
+    days, rest = divmod(s, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
 def human(n: float) -> str:
     """A count in short: ``1.2G``, ``340k``, ``12``."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
