@@ -85,9 +85,22 @@ class Profile:
             raise ConfigError(f"Unknown profile option(s) {unknown}; valid: {sorted(fields)}")
         return dataclasses.replace(self, **overrides)
 
-    def with_given(self, **options: Any) -> Profile:
-        """``with_overrides`` of the options given (not None): an option left unset keeps the
-        profile's setting."""
+    def with_given(
+        self,
+        *,
+        max_length: int | None = None,
+        policy: str | None = None,
+        instructions: str | None = None,
+        revision: str | None = None,
+        dtype: str | None = None,
+        padding_side: str | None = None,
+    ) -> Profile:
+        """The profile with the options a user may give (``load_encoder``, ``random_encoder``,
+        ``linq-eval run``) applied: an option left None keeps the profile's setting."""
+        options = {
+            "max_length": max_length, "policy": policy, "instructions": instructions,
+            "revision": revision, "dtype": dtype, "padding_side": padding_side,
+        }  # fmt: skip
         return self.with_overrides(**{k: v for k, v in options.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:

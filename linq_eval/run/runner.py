@@ -164,10 +164,12 @@ def plan_run(config: RunConfig) -> Plan:
 # --------------------------------------------------------------------------- the encoder
 
 
-def load_run_encoder(config: RunConfig, device: str | None) -> DecoderEncoder:
-    """The encoder of a run, from its resolved profile: a profile / hub / local model, or a
-    random Mistral."""
-    profile = resolve_profile(config)
+def load_run_encoder(
+    config: RunConfig, device: str | None, profile: Profile | None = None
+) -> DecoderEncoder:
+    """The encoder of a run, from its resolved profile (``prepare``'s; resolved here only when
+    not given): a profile / hub / local model, or a random Mistral."""
+    profile = profile if profile is not None else resolve_profile(config)
     options: dict[str, Any] = {
         "device": device,
         "token_budget": config.token_budget,
@@ -314,7 +316,8 @@ class _Suite:
     def load_encoder(self) -> CachedEncoder:
         """The encoder, wrapped by the embedding cache (on rank 0), and its settings."""
         config, group = self.config, self.group
-        inner = load_run_encoder(config, group.device if group else config.device)
+        device = group.device if group else config.device
+        inner = load_run_encoder(config, device, self.prepared.profile)
         cache_dir = config.embedding_cache_dir
         cache = open_cache(cache_dir, inner) if cache_dir is not None and self.main else None
         encoder = CachedEncoder(inner, cache, chunk_texts=config.chunk_texts)
