@@ -42,8 +42,19 @@ from linq_eval.results.query_report import (
     significance_status,
 )
 from linq_eval.results.reading import ResultsError, ResultSet, resolve_one
-from linq_eval.results.tables import format_score, get_benchmark_spec, round_score
-from linq_eval.run_record import RUN_SCORE_KEYS, SCORE_KEYS, differing_keys, missing_keys, task_settings
+from linq_eval.results.tables import (
+    format_score,
+    get_benchmark_spec,
+    round_score,
+    selected_tasks,
+)
+from linq_eval.run_record import (
+    RUN_SCORE_KEYS,
+    SCORE_KEYS,
+    differing_keys,
+    missing_keys,
+    task_settings,
+)
 
 DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
@@ -235,13 +246,15 @@ def compare_results(
     if not 0 < alpha < 1:
         raise ConfigError(f"--alpha must be between 0 and 1, got {alpha}")
     spec = get_benchmark_spec(benchmark)
-    chosen = spec.select(task_types, tasks)
-    if not chosen:
-        raise ConfigError(
-            f"No task of {spec.name} matches --task-types {list(task_types or [])} "
-            f"and --tasks {list(tasks or [])}."
-        )
+    chosen = selected_tasks(spec.name, tasks, task_types)
     drift, notes = check_drift(run, reference, [bt.name for bt in chosen])
+    in_benchmark = {bt.name for bt in spec.tasks}
+    whole = [bt.name for bt in chosen if bt.name not in in_benchmark]
+    if whole:
+        notes.append(
+            f"Not in {spec.name}, so compared on every split and subset mteb gives them: "
+            f"{', '.join(whole)}."
+        )
     if not allow_drift:
         _refuse_drift(drift)
     rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)

@@ -195,9 +195,11 @@ def task_done(folder: Path, task: AbsTask, *, move_unreadable: bool = False) -> 
 
 
 def read_score(folder: Path, task: AbsTask) -> float | None:
-    """The task's main score (mteb's 0..1 scale, mean over its splits) from its result file."""
+    """The task's main score (mteb's 0..1 scale, mean over its splits and subsets; those the
+    task object carries only, should the file hold more) from its result file."""
     try:
-        return float(mteb.TaskResult.from_disk(folder / f"{task.metadata.name}.json").get_score())
+        result = mteb.TaskResult.from_disk(folder / f"{task.metadata.name}.json")
+        return float(result.validate_and_filter_scores(task).get_score())
     except Exception:  # noqa: BLE001
         return None
 
