@@ -7,6 +7,7 @@ import typer
 from linq_eval.cli.app import EXIT_FAIL, ListOptionsCommand, app
 from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT, TASK_TYPES_OPT, TASKS_OPT
 from linq_eval.results.compare import DEFAULT_TOLERANCE
+from linq_eval.results.per_query import DEFAULT_WORST
 
 
 @app.command("table")
@@ -111,7 +112,7 @@ def compare_command(
         help="A drop beyond --tolerance fails only when the paired test gives p < --alpha.",
     ),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of that test."),
-    worst: int = typer.Option(5, "--worst", help="Queries listed per task with --per-query."),
+    worst: int = typer.Option(DEFAULT_WORST, "--worst", help="Queries listed per task with --per-query."),
 ) -> None:
     """Compare a run with a reference task by task and gate on it.
 
