@@ -113,15 +113,16 @@ def test_a_tokenizer_that_differs_fails(example):
 def test_cli_check_prints_one_line_per_check_and_records(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("LINQ_EVAL_CACHE", str(tmp_path))
     code, out, err = run_cli(monkeypatch, capsys, "check", "--random-init", "tiny")
-    assert code == 1
+    assert code == 0  # random weights fail the score check as expected; the code path passes
     lines = out.splitlines()
     assert lines[0] == "linq-eval/random-mistral-tiny @ seed-0 (float32, cpu)"
     assert [line.split(":")[0] for line in lines[1:]] == [
-        "FAIL  card example scores", "PASS  tokenizer ids", "PASS  BOS and EOS"
+        "FAIL (expected", "PASS  tokenizer ids", "PASS  BOS and EOS"
     ]  # fmt: skip
+    assert "card example scores" in lines[1]
     assert "max_length 512/4096" in lines[3] and str(tmp_path) in err
     outcome = check_outcome("linq-eval/random-mistral-tiny", "seed-0")
-    assert outcome["passed"] is False and outcome["failed"] == ["card example scores"]
+    assert outcome["passed"] is True and outcome["failed"] == ["card example scores"]
     assert check_outcome("linq-eval/random-mistral-tiny", "seed-1")["passed"] is None
 
 

@@ -121,8 +121,12 @@ def test_mteb_loads_the_shipped_baselines_with_the_scores_table_shows(
 
 def test_export_round_trip(minilm_run, tmp_path, monkeypatch, capsys):
     submission = tmp_path / "submission"
+    # the run read local files (--data-dir): not a reproduction of the hub data, refused
+    code, _, err = run_cli(monkeypatch, capsys, "export", str(minilm_run), "--to", str(submission))
+    assert code == 2 and "STSBenchmark: data_source local:" in err and "--force" in err
+    assert not submission.exists()
     code, out, err = run_cli(
-        monkeypatch, capsys, "export", str(minilm_run), "--to", str(submission)
+        monkeypatch, capsys, "export", str(minilm_run), "--to", str(submission), "--force"
     )
     assert code == 0, err
     (folder,) = (submission / "results").glob("*/*")
@@ -147,15 +151,24 @@ def test_export_round_trip(minilm_run, tmp_path, monkeypatch, capsys):
     (task_result,) = model.task_results
     assert abs(task_result.get_score() * 100 - ran["STSBenchmark"]) <= SHOWN
 
+    # forced, the submission's run_settings.jsonl says where the data came from
+    (entry,) = [json.loads(x) for x in (folder / "run_settings.jsonl").read_text().splitlines()]
+    assert entry["linq_eval_deviations"]["data_source"].startswith("local:")
+
     # the run's own revision folder exports the same files; exporting again changes nothing
-    code, _, err = run_cli(monkeypatch, capsys, "export", str(run_folder), "--to", str(submission))
+    code, _, err = run_cli(
+        monkeypatch, capsys, "export", str(run_folder), "--to", str(submission), "--force"
+    )
     assert code == 0, err
     for path in folder.iterdir():
-        assert path.read_bytes() == (run_folder / path.name).read_bytes()
+        if path.name != "run_settings.jsonl":
+            assert path.read_bytes() == (run_folder / path.name).read_bytes()
 
     # a different result file already there is never overwritten
     (folder / "STSBenchmark.json").write_text("{}")
-    code, _, err = run_cli(monkeypatch, capsys, "export", str(minilm_run), "--to", str(submission))
+    code, _, err = run_cli(
+        monkeypatch, capsys, "export", str(minilm_run), "--to", str(submission), "--force"
+    )
     assert code == 2 and "already holds other versions of STSBenchmark.json" in err
     assert (folder / "STSBenchmark.json").read_text() == "{}"
 

@@ -52,10 +52,20 @@ class RunCommand(ListOptionsCommand):
         return super().parse_args(ctx, args)
 
 
+EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE = 0, 1, 2
+"""The exit codes of every command: 0 pass; 1 a regression or a task that was measured and
+failed; 2 anything unusable (bad input, damaged evidence, unwritable output)."""
+
+
 def main() -> None:
-    """Console entry point: user errors print one clear line and exit 2."""
+    """Console entry point: user errors and unwritable or unreadable files print one clear
+    line and exit 2, never 1 (which gates as a regression)."""
     try:
         app()
     except LinqEvalError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_UNUSABLE)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(EXIT_UNUSABLE)

@@ -28,6 +28,7 @@ def profiles_command(
         }
         typer.echo(json.dumps({"profiles": profiles, "unsupported": UNSUPPORTED}, indent=2))
         return
+    typer.echo(f"{'profile':24} {'pool':5} {'policy':12} {'max_length':16} model  - description")
     for p in PROFILES.values():
         src = SOURCES[p.name]
         typer.echo(f"{p.name}  {p.model}@{(p.revision or '-')[:10]}  - {p.description}")

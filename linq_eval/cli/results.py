@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from linq_eval.cli.app import ListOptionsCommand, app
+from linq_eval.cli.app import EXIT_FAIL, ListOptionsCommand, app
 from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT, TASK_TYPES_OPT, TASKS_OPT
 from linq_eval.results.compare import DEFAULT_TOLERANCE
+from linq_eval.results.per_query import DEFAULT_WORST
 
 
 @app.command("table", cls=ListOptionsCommand)
@@ -58,12 +59,14 @@ def table_command(
       linq-eval table runs/linq --baselines published --format html --output report.html
       linq-eval table --remote intfloat/e5-mistral-7b-instruct   # needs internet
     """
-    from pathlib import Path
-
+    from linq_eval.atomic import atomic_write_text
     from linq_eval.results.reading import load_baselines, load_remote, resolve
     from linq_eval.results.render import render
     from linq_eval.results.tables import build_table
+    from linq_eval.writable import require_writable_file
 
+    if output:
+        require_writable_file(output, "--output")
     sets = []
     for folder in folders or []:
         sets += resolve(folder)
@@ -82,7 +85,7 @@ def table_command(
     )
     text = render(table, output_format, per_task=per_task, decimals=decimals)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        atomic_write_text(output, text)
         typer.echo(f"wrote {output}", err=True)
     else:
         typer.echo(text, nl=False)
@@ -124,13 +127,14 @@ def compare_command(
         help="A drop beyond --tolerance fails only when the paired test gives p < --alpha.",
     ),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of that test."),
-    worst: int = typer.Option(5, "--worst", help="Queries listed per task with --per-query."),
+    worst: int = typer.Option(DEFAULT_WORST, "--worst", help="Queries listed per task with --per-query."),
 ) -> None:
     """Compare a run with a reference task by task and gate on it.
 
     Exit 0: no task falls more than --tolerance below the reference. Exit 1: a regression
     or a task missing from the run. Exit 2: unusable input (missing or malformed folder,
-    unknown task, or settings drift without --allow-drift). Default tasks: every benchmark
+    damaged per-query evidence, unknown task, or settings drift on the compared tasks without
+    --allow-drift). Default tasks: every benchmark
     task the reference has a score for. The run is read in the computation the reference was
     made with (cosine_ap against a published cos_sim_ap); tasks where it has none are shown as
     "metric changed" and not gated unless --allow-metric-change. With --per-query (runs keep
@@ -166,7 +170,7 @@ def compare_command(
     )
     typer.echo(render_comparison(result, output_format), nl=False)
     if not result.passed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAIL)
 
 
 @app.command("export")
@@ -179,20 +183,29 @@ def export_command(
     to: str = typer.Option(
         ..., "--to", help="Folder to write into: DIR/results/<org__model>/<revision>/."
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Export a run that is not a reproduction (local data, changed settings, mixed "
+        "folder), writing what differs into run_settings.jsonl and model_meta.json.",
+    ),
 ) -> None:
     """Export a run for mteb's results repository (github.com/embeddings-benchmark/results,
     the leaderboard's data): mteb's result files, model_meta.json and run_settings.jsonl in
     the repository's layout, checked by loading them back with mteb's ResultCache. Refuses a
-    run without a model revision or model_meta.json, and a --to folder that already holds
-    other results for the same model and revision.
+    run without a model revision or model_meta.json, a run that is not a reproduction of the
+    hub data with its profile's settings (--data-dir, changed settings, mixed folder) unless
+    --force, and a --to folder that already holds other results for the same model and
+    revision.
 
     \b
     Examples:
       linq-eval export runs/linq --to submission
+      linq-eval export runs/local-data --to submission --force   # differences in the metadata
       cp -r submission/results/* ../results/results/   # in your fork of the results repository
     """
     from linq_eval.results.export import export_run
 
-    for model in export_run(run, to):
+    for model in export_run(run, to, force=force):
         typer.echo(f"{model.model}@{model.revision}: {len(model.scores)} tasks -> {model.folder}")
     typer.echo(f"checked: mteb.ResultCache({to!r}).load_results() reads every score back")

@@ -25,6 +25,7 @@ from linq_eval.cli.options import (
     TPS_OPT,
     run_config,
 )
+from linq_eval.defaults import DEFAULT_CHUNK_TEXTS, DEFAULT_TOKEN_BUDGET
 from linq_eval.errors import ConfigError
 from linq_eval.run.plan import render_plan
 
@@ -48,7 +49,9 @@ def run_command(
     ),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Keep embeddings on disk."),
     chunk_texts: int = typer.Option(
-        2048, "--chunk-texts", help="Texts per saved chunk: a kill loses at most one chunk."
+        DEFAULT_CHUNK_TEXTS,
+        "--chunk-texts",
+        help="Texts per saved chunk: a kill loses at most one chunk.",
     ),
     shard: str | None = SHARD_OPT,
     devices: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
@@ -56,7 +59,10 @@ def run_command(
     ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (one process)."),
     token_budget: int | None = typer.Option(
-        None, "--token-budget", help="Padded tokens per batch (default: 65536 on GPU)."
+        None,
+        "--token-budget",
+        help="Tokens per forward pass, padding included in padded mode (default: "
+        f"{DEFAULT_TOKEN_BUDGET['cuda']} on GPU, fitted to its memory; {DEFAULT_TOKEN_BUDGET['cpu']} on CPU).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and stop."),
     tokens_per_s: float = TPS_OPT,

@@ -27,6 +27,8 @@ reference.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +87,10 @@ def load_card_example(path: Path | None = None) -> CardExample:
         raise ConfigError(f"Cannot read the card example {path}: {exc}") from None
 
 
+SCORES = "card example scores"
+"""The name of the check of the card example's scores."""
+
+
 @dataclass(frozen=True)
 class CheckLine:
     """The outcome of one check."""
@@ -92,8 +98,13 @@ class CheckLine:
     name: str
     passed: bool
     detail: str
+    expected: str = ""
+    """Why a failure is expected (random weights cannot give the card's scores): such a
+    failure is shown as expected and does not fail the report."""
 
     def __str__(self) -> str:
+        if not self.passed and self.expected:
+            return f"FAIL (expected: {self.expected})  {self.name}: {self.detail}"
         return f"{'PASS' if self.passed else 'FAIL'}  {self.name}: {self.detail}"
 
 
@@ -109,8 +120,8 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
-        """True when every check passed."""
-        return bool(self.lines) and all(line.passed for line in self.lines)
+        """True when every check passed, or failed as expected."""
+        return bool(self.lines) and all(line.passed or line.expected for line in self.lines)
 
 
 def _matrix(values: Any) -> str:
@@ -119,7 +130,7 @@ def _matrix(values: Any) -> str:
 
 def check_scores(encoder: DecoderEncoder, example: CardExample) -> CheckLine:
     """Encode the card's example and compare its scores with the card's."""
-    name = "card example scores"
+    name = SCORES
     if encoder.profile.max_length != example.max_length:
         raise ConfigError(
             f"The card example is encoded at max_length {example.max_length}; the encoder "
@@ -280,4 +291,13 @@ def check_model(
             max_length=example.max_length,
             progress=False,
         )
-    return run_checks(encoder, example, run_max_length=profile.max_length)
+    report = run_checks(encoder, example, run_max_length=profile.max_length)
+    if random_init:
+        report.lines = [
+            dataclasses.replace(line, expected=RANDOM_WEIGHTS) if line.name == SCORES else line
+            for line in report.lines
+        ]
+    return report
+
+
+RANDOM_WEIGHTS = "random weights cannot give the card's scores; the other checks test the code"

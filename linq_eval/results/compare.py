@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
-from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
-from linq_eval.results.metrics import metric_difference, score_task
-from linq_eval.results.per_query import TaskQueryDiff
+from linq_eval.errors import ConfigError, DriftError, LinqEvalError, UnknownNameError
+from linq_eval.results.metrics import metric_difference, mteb_difference, mteb_version, score_task
+from linq_eval.results.per_query import DEFAULT_WORST, TaskQueryDiff
 from linq_eval.results.query_report import (
+    missing_evidence_note,
     query_diffs,
     query_markdown,
     query_text,
@@ -48,19 +49,22 @@ from linq_eval.results.tables import (
     round_score,
     selected_tasks,
 )
-from linq_eval.run_record import SCORE_KEYS, differing_keys, missing_keys, task_settings
+from linq_eval.run_record import (
+    RUN_SCORE_KEYS,
+    SCORE_KEYS,
+    differing_keys,
+    missing_keys,
+    task_settings,
+)
 
 DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
-_NO_HASH = tuple(k for k in DRIFT_KEYS if k != "prompt_hash")
 COMPARE_FORMATS = ("text", "json", "markdown")
 DEFAULT_TOLERANCE = 0.5
 """Largest drop per task (points x100) a comparison lets pass unless told otherwise."""
 STATUS_METRIC_CHANGED = "metric changed"
-
-
-class DriftError(LinqEvalError):
-    """Run and reference were made with settings that change scores."""
+RANKED_TYPES = ("Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking")
+"""Task types a run keeps per-query evidence for (ranked per query)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ class TaskDelta:
     """Why the run has no score, where it has none."""
     metric_changed: bool = False
     """The run's score is another computation than the reference's."""
+    mteb_change: str = ""
+    """Why the run's and the reference's mteb versions compute the metric differently."""
 
     @property
     def delta(self) -> float | None:
@@ -182,7 +188,7 @@ def check_drift(
         if a is None or b is None:
             continue
         # a folder's prompt hash covers all its tasks: only tasks' own hashes are comparable
-        keys = DRIFT_KEYS if own_a and own_b else _NO_HASH
+        keys = DRIFT_KEYS if own_a and own_b else RUN_SCORE_KEYS
         unrecorded.update(missing_keys(a, b, keys))
         for key in differing_keys(a, b, keys=keys):
             ident = (key, repr(a.get(key)), repr(b.get(key)))
@@ -229,7 +235,7 @@ def compare_results(
     per_query: bool = False,
     require_significant: bool = False,
     alpha: float = 0.05,
-    worst: int = 5,
+    worst: int = DEFAULT_WORST,
 ) -> Comparison:
     """Compare two result sets on the chosen tasks (default: every benchmark task the
     reference has a score for, narrowed by ``task_types``); tasks whose run score is another
@@ -246,7 +252,9 @@ def compare_results(
         raise ConfigError(f"--alpha must be between 0 and 1, got {alpha}")
     spec = get_benchmark_spec(benchmark)
     chosen = selected_tasks(spec.name, tasks, task_types)
-    drift, notes = check_drift(run, reference, [bt.name for bt in chosen])
+    rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
+    # drift only on the tasks both sides scored: a task neither compared decides nothing
+    drift, notes = check_drift(run, reference, [t.task for t in rows if t.run is not None])
     in_benchmark = {bt.name for bt in spec.tasks}
     whole = [bt.name for bt in chosen if bt.name not in in_benchmark]
     if whole:
@@ -256,7 +264,6 @@ def compare_results(
         )
     if not allow_drift:
         _refuse_drift(drift)
-    rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
     if tasks and no_reference:
         raise ResultsError(
             f"The reference {reference.ref} has no score for {', '.join(no_reference)}; "
@@ -275,6 +282,8 @@ def compare_results(
     queries = {}
     if per_query or require_significant:
         queries = query_diffs(run, reference, [t.task for t in rows], worst=worst)
+        ranked = [t.task for t in rows if t.type in RANKED_TYPES and t.run is not None]
+        notes += missing_evidence_note(run, reference, ranked, queries)
     if require_significant:
         rows = [significance_status(t, queries.get(t.task), alpha) for t in rows]
         notes += significance_notes(rows, queries)
@@ -309,7 +318,11 @@ def _task_rows(
             no_reference.append(bt.name)
             continue
         run_score = score_task(run, bt, ref_score.metric)
-        changed = run_score.changed_from is not None
+        versions = (mteb_version(run, run_score), mteb_version(reference, ref_score))
+        mteb_change = "" if run_score.score is None else (
+            mteb_difference(run_score.metric or "", *versions) or ""
+        )
+        changed = run_score.changed_from is not None or bool(mteb_change)
         ungated = changed and not allow_metric_change
         rows.append(
             TaskDelta(
@@ -322,6 +335,7 @@ def _task_rows(
                 reference_metric=ref_score.metric,
                 note=run_score.note if run_score.score is None else "",
                 metric_changed=changed,
+                mteb_change=mteb_change,
             )
         )
     return rows, no_reference
@@ -330,8 +344,11 @@ def _task_rows(
 def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
     """One note per pair of different computations, naming the tasks and the difference."""
     groups: dict[tuple[str, str], list[str]] = {}
+    by_version: dict[str, list[str]] = {}
     for t in rows:
-        if t.metric_changed and t.run_metric and t.reference_metric:
+        if t.mteb_change:
+            by_version.setdefault(t.mteb_change, []).append(t.task)
+        elif t.metric_changed and t.run_metric and t.reference_metric:
             groups.setdefault((t.run_metric, t.reference_metric), []).append(t.task)
     gate = (
         "counted in the verdict (--allow-metric-change)"
@@ -342,6 +359,9 @@ def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
         f"Different metrics on {', '.join(names)}: run {run_metric}, reference {ref_metric} "
         f"({metric_difference(run_metric, ref_metric)}); {gate}."
         for (run_metric, ref_metric), names in groups.items()
+    ] + [
+        f"Metric computed differently on {', '.join(names)}: {why}; {gate}."
+        for why, names in by_version.items()
     ]
 
 
@@ -480,6 +500,7 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
                 "reference_metric": t.reference_metric,
                 "note": t.note,
                 "metric_changed": t.metric_changed,
+                "mteb_change": t.mteb_change,
             }
             for t in c.tasks
         ],

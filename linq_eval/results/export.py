@@ -27,6 +27,9 @@ import mteb
 
 from linq_eval.atomic import atomic_write_bytes
 from linq_eval.results.reading import ResultsError, ResultSet, load_results
+from linq_eval.results.reproduction import describe, deviations
+from linq_eval.run_record import task_settings
+from linq_eval.writable import require_writable_folder
 
 MODEL_META = "model_meta.json"
 """mteb's metadata file of a model and revision."""
@@ -52,19 +55,37 @@ class ExportedModel:
     """Task name -> main score as stored in the result file (0-1), what mteb read back."""
 
 
-def export_run(run: str | Path, to: str | Path) -> list[ExportedModel]:
+def export_run(run: str | Path, to: str | Path, *, force: bool = False) -> list[ExportedModel]:
     """Write every result set of ``run`` under ``to`` in the results repository's layout.
 
     Raises ResultsError when a result set cannot be submitted (no model_meta.json, no model
-    revision, result files from mteb 1, scores missing from run_settings.jsonl), when ``to``
+    revision, result files from mteb 1, scores missing from run_settings.jsonl), when it is
+    not a reproduction of the hub data with its profile's settings (local data, changed
+    settings, a mixed folder: ``linq_eval.results.reproduction``) unless ``force``, when ``to``
     already holds different files for the same model and revision, or when mteb's loader does
-    not read back what was written.
+    not read back what was written. Forced, each task's differences are written into its
+    ``run_settings.jsonl`` entries (``linq_eval_deviations``) and ``model_meta.json`` names
+    the ``max_tokens`` the run used.
     """
+    require_writable_folder(to, "--to")
     sets = load_results(run)
+    found = {}
     for rs in sets:
         _check_submittable(rs)
+        found[rs.path] = deviations(rs)
+    refused = {path: f for path, f in found.items() if f}
+    if refused and not force:
+        lines = []
+        for path, f in refused.items():
+            lines += [f"  {path}:", *(f"    {line}" for line in describe(f))]
+        raise ResultsError(
+            "Not a reproduction of the hub data with the profile's settings, so not a "
+            "leaderboard submission:\n" + "\n".join(lines) + "\nRun again without "
+            "those options (into a new --output), or pass --force to export anyway with these "
+            f"differences written into {RUN_SETTINGS} and {MODEL_META}."
+        )
     cache = mteb.ResultCache(Path(to).expanduser())
-    exported = [_write(rs, cache) for rs in sets]
+    exported = [_write(rs, cache, found[rs.path]) for rs in sets]
     _check_with_mteb(cache, exported)
     return exported
 
@@ -123,11 +144,16 @@ def _run_settings_scopes(path: Path) -> set[tuple[str, str, str]]:
     return scopes
 
 
-def _write(rs: ResultSet, cache: mteb.ResultCache) -> ExportedModel:
-    """Copy one result set's files into the cache's results folder (refusing to clobber)."""
+def _write(
+    rs: ResultSet, cache: mteb.ResultCache, found: dict[str, dict[str, str]]
+) -> ExportedModel:
+    """Copy one result set's files into the cache's results folder (refusing to clobber),
+    with the ``found`` deviations written into its metadata."""
     names = [*(p.name for p in rs.task_files.values()), MODEL_META, RUN_SETTINGS]
     folder = cache.get_task_result_path(rs.task_names[0], rs.model, rs.revision).parent
     contents = {name: (rs.path / name).read_bytes() for name in names}
+    if found:
+        contents.update(_truthful_metadata(rs, contents, found))
     clash = [
         name
         for name, data in contents.items()
@@ -146,6 +172,30 @@ def _write(rs: ResultSet, cache: mteb.ResultCache) -> ExportedModel:
         assert result is not None
         scores[name] = float(result.get_score())
     return ExportedModel(rs.model, rs.revision, folder, scores)
+
+
+def _truthful_metadata(
+    rs: ResultSet, contents: dict[str, bytes], found: dict[str, dict[str, str]]
+) -> dict[str, bytes]:
+    """run_settings.jsonl with each task's deviations, model_meta.json with the max_tokens
+    the run used (where all its tasks used one)."""
+    lines = []
+    for line in contents[RUN_SETTINGS].decode("utf-8").splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            if entry.get("task") in found:
+                entry["linq_eval_deviations"] = found[entry["task"]]
+            lines.append(json.dumps(entry, ensure_ascii=False))
+    out = {RUN_SETTINGS: ("\n".join(lines) + "\n").encode("utf-8")}
+    lengths = {
+        (task_settings(rs.run_record, name)[0] or {}).get("max_length") for name in rs.task_names
+    }
+    meta = json.loads(contents[MODEL_META])
+    used = lengths.pop() if len(lengths) == 1 else None
+    if used is not None and meta.get("max_tokens") != used:
+        meta["max_tokens"] = float(used)
+        out[MODEL_META] = (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode()
+    return out
 
 
 def _check_with_mteb(cache: mteb.ResultCache, exported: list[ExportedModel]) -> None:

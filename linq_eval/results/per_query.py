@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 import pytrec_eval
 
 from linq_eval.atomic import atomic_write_bytes
+from linq_eval.errors import EvidenceError
 
 SUFFIX = ".queries.json.gz"
 """File name suffix of a task's per-query evidence (beside ``<Task>.json``)."""
@@ -34,6 +36,8 @@ TOP_K = 10
 FORMAT_VERSION = 1
 PERMUTATIONS = 10_000
 """Sign flips of the paired permutation test (p-values resolve to about 1e-4)."""
+DEFAULT_WORST = 5
+"""Queries that lost most, listed per task (``compare --per-query --worst``)."""
 
 _MEASURES = {
     "ndcg_at": "ndcg_cut",
@@ -137,12 +141,38 @@ def write_evidence(folder: Path, evidence: TaskEvidence) -> Path:
     return path
 
 
+_REWRITE = (
+    "delete it and the task's result file and run the task again, or compare without --per-query."
+)
+
+
 def read_evidence(folder: Path, task: str) -> TaskEvidence | None:
-    """A task's evidence from a result folder, or None when the run kept none."""
+    """A task's evidence from a result folder, or None when the run kept none.
+
+    Raises ``EvidenceError`` naming the file when it is damaged: a comparison built on
+    it would be wrong, so it is never skipped.
+    """
     path = evidence_path(folder, task)
     if not path.is_file():
         return None
-    return TaskEvidence.from_dict(json.loads(gzip.decompress(path.read_bytes())))
+    try:
+        data = json.loads(gzip.decompress(path.read_bytes()))
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"format {data.get('format') if isinstance(data, dict) else None!r}")
+        evidence = TaskEvidence.from_dict(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise EvidenceError(
+            f"{path}: damaged per-query evidence, not a complete gzip file "
+            f"({type(exc).__name__}: {exc}); {_REWRITE}"
+        ) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EvidenceError(
+            f"{path}: not linq-eval's per-query evidence (format {FORMAT_VERSION} expected; "
+            f"{type(exc).__name__}: {exc}); {_REWRITE}"
+        ) from None
+    if evidence.task != task:
+        raise EvidenceError(f"{path}: holds the evidence of {evidence.task!r}, not {task!r}.")
+    return evidence
 
 
 # --------------------------------------------------------------------------- building
@@ -331,7 +361,7 @@ def diff_task(
     run: TaskEvidence,
     ref: TaskEvidence,
     *,
-    worst: int = 5,
+    worst: int = DEFAULT_WORST,
     permutations: int = PERMUTATIONS,
     seed: int = 0,
 ) -> TaskQueryDiff:

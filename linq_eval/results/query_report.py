@@ -11,7 +11,14 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from linq_eval.results.per_query import PERMUTATIONS, TaskQueryDiff, diff_task, read_evidence
+from linq_eval.results.per_query import (
+    DEFAULT_WORST,
+    PERMUTATIONS,
+    TaskQueryDiff,
+    diff_task,
+    evidence_path,
+    read_evidence,
+)
 from linq_eval.results.reading import ResultSet
 
 STATUS_NOT_SIGNIFICANT = "not significant"
@@ -21,15 +28,33 @@ TEXT_WIDTH = 70
 
 
 def query_diffs(
-    run: ResultSet, reference: ResultSet, tasks: Sequence[str], *, worst: int = 5
+    run: ResultSet, reference: ResultSet, tasks: Sequence[str], *, worst: int = DEFAULT_WORST
 ) -> dict[str, TaskQueryDiff]:
-    """Query-level comparison of every task of ``tasks`` both sides kept evidence for."""
+    """Query-level comparison of every task of ``tasks`` both sides kept evidence for
+    (``EvidenceError`` for a damaged evidence file)."""
     out: dict[str, TaskQueryDiff] = {}
     for task in tasks:
         mine, theirs = read_evidence(run.path, task), read_evidence(reference.path, task)
         if mine is not None and theirs is not None:
             out[task] = diff_task(mine, theirs, worst=worst)
     return out
+
+
+def missing_evidence_note(
+    run: ResultSet, reference: ResultSet, tasks: Sequence[str], diffs: Mapping[str, Any]
+) -> list[str]:
+    """The note naming the compared tasks without per-query evidence, and on which side."""
+    sides = {
+        task: [role for role, rs in (("run", run), ("reference", reference))
+               if not evidence_path(rs.path, task).is_file()]  # fmt: skip
+        for task in tasks
+        if task not in diffs
+    }
+    if not sides:
+        return []
+    listed = "; ".join(f"{task} ({' and '.join(roles)})" for task, roles in sides.items())
+    return [f"No per-query evidence for {len(sides)} compared task(s), compared per task only: "
+            f"{listed}."]  # fmt: skip
 
 
 def significance_status(row: Any, diff: TaskQueryDiff | None, alpha: float) -> Any:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, select
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.results.metrics import (
+    CARD_ERA_BENCHMARKS,
     TaskScore,
     metric_difference,
     score_task,
@@ -62,7 +63,7 @@ LEAD_TYPE = "Retrieval"
 """The type the card shows first."""
 MEAN_TASK_TYPE = "Mean(TaskType)"
 """The card layout's name for the mean of the type means."""
-CARD_LAYOUT_BENCHMARKS = frozenset({"MTEB(eng, v1)"})
+CARD_LAYOUT_BENCHMARKS = CARD_ERA_BENCHMARKS
 """Benchmarks tabulated in the Linq-Embed-Mistral card's layout: ``Retrieval (15)``,
 ``Average (56)``, ``Mean(TaskType)``, then the other types. Every other benchmark gets the
 leaderboard's layout: ``Mean (Task)``, ``Mean (TaskType)``, then one column per type."""

@@ -2,8 +2,8 @@
 
 Every format shows the same columns (``Table.columns``: the summary means, then, for a run that
 covers part of the benchmark, every row's mean over that run's tasks) and the same deltas; a
-mean over an incomplete set is marked with its coverage in Markdown and LaTeX, and left empty
-in CSV and JSON, where ``coverage``, ``missing`` and ``partial`` say why. A re-run of a
+mean over an incomplete set is marked with its coverage in Markdown, LaTeX and CSV, and left
+empty in JSON, where ``coverage``, ``missing`` and ``partial`` say why. A re-run of a
 baseline's model (``Table.pairs``) is followed by a ``Δ vs <published>`` row of its
 differences in every mean (over the tasks both have, with their coverage), and gets its own
 per-task table of published score, run score and difference (``pairs`` in JSON).
@@ -147,9 +147,6 @@ def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str,
             for name, s in row.scores.items():
                 record[name] = _num(s.score, decimals)
         out.append(record)
-        pairing = table.pairing_of(row)
-        if pairing is not None:
-            out.append(_delta_record(table, pairing, per_task, decimals))
     return out
 
 
@@ -157,7 +154,8 @@ def _delta_record(
     table: Table, pairing: Pairing, per_task: bool, decimals: int
 ) -> dict[str, Any]:
     """The CSV row of a re-run's differences (``source`` ``delta``): every mean over the tasks
-    both rows have, ``coverage`` how many that is."""
+    both rows have (with their coverage where that is part of the column's tasks),
+    ``coverage`` how many tasks that is."""
     rs = pairing.run.result_set
     record: dict[str, Any] = {
         "model": rs.model,
@@ -165,7 +163,13 @@ def _delta_record(
         "revision": rs.revision,
         "source": "delta",
     }
-    record.update({c: _num(pairing.means[c].value, decimals) for c in table.columns})
+    for c in table.columns:
+        d = pairing.means[c]
+        record[c] = (
+            None if d.value is None
+            else _num(d.value, decimals) if d.complete
+            else delta_text(d, decimals)
+        )  # fmt: skip
     record.update({f"Δ {c}": None for c in table.delta_columns})
     record["coverage"] = f"{len(pairing.common)}/{len(pairing.tasks)}"
     record["missing"] = [t for t, d in pairing.tasks.items() if d is None]
@@ -175,8 +179,17 @@ def _delta_record(
 
 
 def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
-    """One row per result set; an incomplete mean is empty (``coverage`` and ``missing`` say why)."""
-    records = _machine_rows(table, per_task, decimals)
+    """One row per result set; an incomplete mean shows its coverage as in Markdown
+    (``64.51 (1/15)``), ``coverage`` and ``missing`` say which tasks it lacks."""
+    records = []
+    for rec, row in zip(_machine_rows(table, per_task, decimals), table.rows, strict=True):
+        for c in table.columns:
+            if not row.means[c].complete and row.means[c].value is not None:
+                rec[c] = row.means[c].format(decimals)
+        records.append(rec)
+        pairing = table.pairing_of(row)
+        if pairing is not None:
+            records.append(_delta_record(table, pairing, per_task, decimals))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
     writer.writeheader()
@@ -187,7 +200,7 @@ def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> st
 
 def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """Rows as JSON, with partial means and their coverage kept apart from complete ones."""
-    records = [r for r in _machine_rows(table, per_task, decimals) if r["source"] != "delta"]
+    records = _machine_rows(table, per_task, decimals)
     for rec, row in zip(records, table.rows, strict=True):
         rec["partial"] = {
             c: {"mean": _num(m.value, decimals), "n": m.n, "of": m.total}

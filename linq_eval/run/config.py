@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from linq_eval.benchmarks import selection_problems
+from linq_eval.defaults import DEFAULT_CHUNK_TEXTS
 from linq_eval.errors import ConfigError
+from linq_eval.paths import CACHE_SUBDIR
 from linq_eval.model.devices import DTYPE_ALIASES, DTYPES
 from linq_eval.model.meta import build_model_meta
-from linq_eval.model.policies import get_policy
+from linq_eval.prompts.policies import get_policy
 from linq_eval.model.profiles import DEFAULT_PROFILE, MIN_MAX_LENGTH, Profile, profile_for_model
 from linq_eval.model.random_models import CONFIGS, random_profile
 from linq_eval.prompts.builder import task_prompts
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
     from mteb.models.model_meta import ModelMeta
 
 
-CACHE_SUBDIR = ".linq_eval/embeddings"
 """Default place of the embedding cache inside the output folder (hidden, beside the locks and
 scratch files, so that readers of the result tree never mistake it for a model)."""
 
@@ -65,7 +66,7 @@ class RunConfig:
     """Embedding cache folder (None: ``<output>/.linq_eval/embeddings``)."""
     use_cache: bool = True
     """Keep embeddings on disk (False: nothing cached; a killed task restarts from zero)."""
-    chunk_texts: int = 2048
+    chunk_texts: int = DEFAULT_CHUNK_TEXTS
     """Texts per persisted chunk: a kill loses at most one chunk per process."""
     shard: Shard | None = None
     """Run only this share of the tasks (balanced by estimated tokens)."""
@@ -161,7 +162,14 @@ def resolve_profile(config: RunConfig) -> Profile:
         dtype=config.dtype,
         revision=None if config.random_init else config.revision or None,
     )
-    get_policy(profile.policy)
+    policy = get_policy(profile.policy)  # an unknown policy: "Did you mean"
+    if config.instructions and not policy.instruct:
+        raise ConfigError(
+            f"--instructions {config.instructions} has no effect: policy {profile.policy!r} "
+            f"(of profile {profile.name}{' and --policy' if config.policy else ''}) gives no "
+            "input an instruction. Drop --instructions, or choose a policy that instructs "
+            "(--policy e5 or mteb)."
+        )
     if config.token_budget is not None and config.token_budget < profile.max_length:
         raise ConfigError(
             f"--token-budget {config.token_budget} is below max_length {profile.max_length}: "

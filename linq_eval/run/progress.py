@@ -23,7 +23,7 @@ from typing import IO
 
 import datasets
 
-from linq_eval.run.plan import human
+from linq_eval.run.plan import duration, human
 
 
 def shows_bars(wanted: bool) -> bool:
@@ -34,31 +34,21 @@ def shows_bars(wanted: bool) -> bool:
 
 @contextlib.contextmanager
 def library_bars(enabled: bool) -> Iterator[None]:
-    """Switch the datasets library's progress bars off while the block runs (unless
-    ``enabled``), then back to what they were."""
-    was = datasets.is_progress_bar_enabled()
+    """Switch the datasets and transformers libraries' progress bars (loading data, loading
+    weights) off while the block runs (unless ``enabled``), then back to what they were."""
+    from transformers.utils import logging as hf_logging
+
+    was = datasets.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
     if not enabled:
         datasets.disable_progress_bars()
+        hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        if was and not enabled:
+        if was[0] and not enabled:
             datasets.enable_progress_bars()
-
-
-def duration(seconds: float) -> str:
-    """``2d03h``, ``4h05m``, ``12m30s``, ``45s``."""
-    s = round(seconds)
-    days, rest = divmod(s, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
+        if was[1] and not enabled:
+            hf_logging.enable_progress_bar()
 
 
 class SuiteProgress:

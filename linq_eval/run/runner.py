@@ -49,6 +49,7 @@ from linq_eval.benchmarks import expanded_names, select
 from linq_eval.errors import ConfigError, LinqEvalError
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import random_encoder
+from linq_eval.paths import LOCKS_SUBDIR
 from linq_eval.run import distributed
 from linq_eval.run.cache import open_cache
 from linq_eval.run.cache_reuse import estimate_reuse
@@ -62,7 +63,7 @@ from linq_eval.run.config import (
 )
 from linq_eval.run.estimate import estimate_task
 from linq_eval.run.evidence import keeps_evidence, prediction_folder, save_evidence
-from linq_eval.run.local_data import load_local_task, require_task_data
+from linq_eval.run.local_data import counting_skipped_lines, load_local_task, require_task_data
 from linq_eval.run.plan import Plan, PlanRow, assign_shards, shared_corpus_of
 from linq_eval.run.prefetch import hub_offline
 from linq_eval.run.progress import SuiteProgress, library_bars, shows_bars
@@ -78,8 +79,9 @@ from linq_eval.run.result_store import (
     task_done,
     update_run_record,
 )
-from linq_eval.run.summary import RunSummary, TaskOutcome, format_outcome
-from linq_eval.run_record import record_settings, score_part
+from linq_eval.run.summary import EDGE_COUNTS, RunSummary, TaskOutcome, format_outcome
+from linq_eval.run_record import score_part
+from linq_eval.writable import require_writable_folder
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -168,10 +170,12 @@ def plan_run(config: RunConfig) -> Plan:
 # --------------------------------------------------------------------------- the encoder
 
 
-def load_run_encoder(config: RunConfig, device: str | None) -> DecoderEncoder:
-    """The encoder of a run, from its resolved profile: a profile / hub / local model, or a
-    random Mistral."""
-    profile = resolve_profile(config)
+def load_run_encoder(
+    config: RunConfig, device: str | None, profile: Profile | None = None
+) -> DecoderEncoder:
+    """The encoder of a run, from its resolved profile (``prepare``'s; resolved here only when
+    not given): a profile / hub / local model, or a random Mistral."""
+    profile = profile if profile is not None else resolve_profile(config)
     options: dict[str, Any] = {
         "device": device,
         "token_budget": config.token_budget,
@@ -223,12 +227,15 @@ def _quiet_superseded() -> Iterator[None]:
         mteb_logger.removeFilter(filt)
 
 
-def _load_local(task: AbsTask, data_dir: Path | None) -> str:
-    """Feed the task (or an aggregate's subtasks) from ``data_dir``; where its data comes from."""
+def _load_local(task: AbsTask, data_dir: Path | None, outcome: TaskOutcome) -> str:
+    """Feed the task (or an aggregate's subtasks) from ``data_dir``; where its data comes
+    from. The blank lines skipped at the end of its files are counted in ``outcome``."""
     if data_dir is None:
         return "hub"
     parts = list(task.metadata.tasks) if task.is_aggregate else [task]
-    loaded = [load_local_task(part, data_dir) for part in parts]
+    with counting_skipped_lines() as skipped:
+        loaded = [load_local_task(part, data_dir) for part in parts]
+    outcome.edge_cases["skipped_blank_lines"] = sum(skipped.values())
     if all(loaded):
         return f"local:{data_dir}"
     if any(loaded):
@@ -281,7 +288,7 @@ class _Suite:
         self.config, self.prepared, self.group = config, prepared, group
         self.main = group is None or group.is_main
         self.folder = folder = prepared.folder
-        self.lock_dir = config.output / ".linq_eval" / "locks" / folder.parent.name / folder.name
+        self.lock_dir = config.output / LOCKS_SUBDIR / folder.parent.name / folder.name
         self.record_lock = FileLock(
             self.lock_dir / "run_record.lock", what=f"the run record of {folder}"
         )
@@ -297,6 +304,9 @@ class _Suite:
         what killed runs of this host left half-written (never the targets themselves)."""
 
         def start() -> list[str]:
+            require_writable_folder(self.config.output, "--output")
+            if self.config.embedding_cache_dir is not None:
+                require_writable_folder(self.config.embedding_cache_dir, "--cache-dir")
             tasks = self.prepared.tasks
             done = [
                 t.metadata.name for t in tasks if task_done(self.folder, t, move_unreadable=True)
@@ -318,11 +328,12 @@ class _Suite:
     def load_encoder(self) -> CachedEncoder:
         """The encoder, wrapped by the embedding cache (on rank 0), and its settings."""
         config, group = self.config, self.group
-        inner = load_run_encoder(config, group.device if group else config.device)
+        device = group.device if group else config.device
+        inner = load_run_encoder(config, device, self.prepared.profile)
         cache_dir = config.embedding_cache_dir
         cache = open_cache(cache_dir, inner) if cache_dir is not None and self.main else None
         encoder = CachedEncoder(inner, cache, chunk_texts=config.chunk_texts)
-        self.settings = record_settings(encoder.settings())
+        self.settings = encoder.settings()
         if group is not None:
             self.settings["device"] = f"{encoder.device.type} x {group.world_size}"
         self.device = describe_device(encoder, group.world_size if group else 1)
@@ -405,7 +416,8 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
     suite = _Suite(config, prepared, group)
     try:
         suite.start()
-        encoder = suite.load_encoder()
+        with library_bars(shows_bars(config.progress and not config.quiet)):
+            encoder = suite.load_encoder()
         suite.check_settings()  # before any work
         results_cache = AtomicResultCache(config.output, writable=main, lock=suite.record_lock)
         n = len(prepared.tasks)
@@ -481,7 +493,7 @@ def _run_task(
     t0 = time.perf_counter()
     before = _stats_snapshot(encoder)
     try:
-        source = _load_local(task, config.data_dir)
+        source = _load_local(task, config.data_dir, outcome)
         evidence = config.per_query and keeps_evidence(task)
         bars = shows_bars(config.progress and not config.quiet)
         if evidence and not task.is_aggregate and not task.data_loaded:
@@ -501,27 +513,28 @@ def _run_task(
             outcome.score = float(result.task_results[0].get_score())
             if preds is not None and (group is None or group.is_main):
                 save_evidence(task, preds, folder)
-    except KeyboardInterrupt:
-        raise
+    except (KeyboardInterrupt, LinqEvalError):
+        raise  # bad input (a data file, a setting) makes the run unusable: exit 2, not 1
     except Exception as exc:
         if group is not None:
             raise  # other ranks would wait forever for this one
         logger.debug("task %s failed:\n%s", name, traceback.format_exc())
         outcome.status = "failed"
-        outcome.error = (
-            f"{type(exc).__name__}: {exc}" if not isinstance(exc, LinqEvalError) else str(exc)
-        )
+        outcome.error = f"{type(exc).__name__}: {exc}"
         return outcome
     finally:
         with contextlib.suppress(Exception):
             for part in [task, *(task.metadata.tasks if task.is_aggregate else [])]:
-                part.unload_data()
+                if part.data_loaded:
+                    part.unload_data()
     outcome.wall_s = time.perf_counter() - t0
     delta = _stats_delta(before, _stats_snapshot(encoder))
     outcome.tokens = int(delta.get("tokens", 0))
     outcome.texts = int(delta.get("texts", 0))
     outcome.encoded_texts = int(delta.get("encoded_texts", 0))
     outcome.cached_texts = int(delta.get("cached_texts", 0))
+    outcome.unique_texts = int(delta.get("unique_texts", 0))
+    outcome.edge_cases = {k: int(delta.get(k, outcome.edge_cases.get(k, 0))) for k in EDGE_COUNTS}
     seconds = float(delta.get("seconds", 0.0))
     outcome.tokens_per_s = (
         round(outcome.tokens / seconds, 1) if seconds and outcome.tokens else None
@@ -544,6 +557,8 @@ def _record_entry(
         "texts": outcome.texts,
         "encoded_texts": outcome.encoded_texts,
         "cached_texts": outcome.cached_texts,
+        "unique_texts": outcome.unique_texts,
+        **outcome.edge_cases,
         "dataset_revision": meta.dataset.get("revision"),
         "data_source": outcome.data_source,
         "eval_splits": list(task.eval_splits),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from linq_eval.run.config import RunConfig
-from linq_eval.run.plan import Plan
+from linq_eval.run.plan import Plan, duration
 
 
 @dataclass
@@ -35,6 +35,12 @@ class TaskOutcome:
     """Distinct texts run through the model."""
     cached_texts: int = 0
     """Distinct texts taken from the embedding cache."""
+    unique_texts: int = 0
+    """Distinct texts of each encode call (``encoded_texts`` + ``cached_texts`` with a cache)."""
+    edge_cases: dict[str, int] = field(default_factory=dict)
+    """Counted inputs (``EDGE_COUNTS``): ``truncated`` (cut at max_length; encoded texts
+    only), ``empty`` (empty or whitespace-only), ``repaired`` (lone surrogates replaced), and
+    ``skipped_blank_lines`` (blank lines after the last row of local data files)."""
     error: str | None = None
     """The error of a failed task."""
     data_source: str = "hub"
@@ -67,15 +73,6 @@ class RunSummary:
         return sum(t.encoded_texts for t in self.tasks)
 
 
-def _fmt_time(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
 def format_outcome(outcome: TaskOutcome, position: str = "") -> str:
     """One line: ``[2/3] SciFact  ndcg_at_10 64.51  1m02s  2,345 tok/s  5,483 texts``."""
     head = f"{position} {outcome.name}" if position else outcome.name
@@ -85,11 +82,23 @@ def format_outcome(outcome: TaskOutcome, position: str = "") -> str:
     if outcome.status == "done earlier":
         return f"{head}  {outcome.main_metric} {score}  (done earlier)"
     rate = f"{outcome.tokens_per_s:,.0f} tok/s" if outcome.tokens_per_s else "- tok/s"
-    cached = f", {outcome.cached_texts:,} cached" if outcome.cached_texts else ""
     return (
-        f"{head}  {outcome.main_metric} {score}  {_fmt_time(outcome.wall_s)}  {rate}  "
-        f"{outcome.texts:,} texts ({outcome.encoded_texts:,} encoded{cached})"
+        f"{head}  {outcome.main_metric} {score}  {duration(outcome.wall_s)}  {rate}  "
+        f"{format_texts(outcome)}"
     )
+
+
+def format_texts(outcome: TaskOutcome) -> str:
+    """``2,758 texts (2,593 distinct: 2,552 encoded, 41 cached; 12 truncated, 3 empty)``:
+    every count adds up (repeated texts are embedded once)."""
+    distinct = outcome.unique_texts
+    parts = f"{distinct:,} distinct"
+    if outcome.encoded_texts or outcome.cached_texts:
+        parts += f": {outcome.encoded_texts:,} encoded, {outcome.cached_texts:,} cached"
+    edges = [f"{n:,} {k.replace('_', ' ')}" for k, n in outcome.edge_cases.items() if n]
+    if edges:
+        parts += "; " + ", ".join(edges)
+    return f"{outcome.texts:,} texts ({parts})"
 
 
 def format_summary(summary: RunSummary) -> str:
@@ -101,7 +110,7 @@ def format_summary(summary: RunSummary) -> str:
     lines = [f"{'task':{width}}  {'type':18} {'metric':18} {'score':>7}  {'time':>7}  status"]
     for t in rows:
         score = "—" if t.score is None else f"{100 * t.score:.2f}"
-        time_s = _fmt_time(t.wall_s) if t.status == "evaluated" else ""
+        time_s = duration(t.wall_s) if t.status == "evaluated" else ""
         lines.append(
             f"{t.name:{width}}  {t.type:18} {t.main_metric:18} {score:>7}  {time_s:>7}  {t.status}"
         )
@@ -109,8 +118,18 @@ def format_summary(summary: RunSummary) -> str:
     if scored:
         mean = 100 * sum(scored) / len(scored)
         lines.append(f"mean of {len(scored)}/{len(rows)} tasks: {mean:.2f}")
-    lines.append(f"results: {summary.result_folder}  ({_fmt_time(summary.wall_s)} in all)")
+    lines.append(f"results: {summary.result_folder}  ({duration(summary.wall_s)} in all)")
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["RunSummary", "TaskOutcome", "format_outcome", "format_summary"]
+EDGE_COUNTS = ("truncated", "empty", "repaired", "skipped_blank_lines")
+"""The counted inputs of a task, kept in its run record entry and shown in its summary line."""
+
+__all__ = [
+    "EDGE_COUNTS",
+    "RunSummary",
+    "TaskOutcome",
+    "format_outcome",
+    "format_summary",
+    "format_texts",
+]

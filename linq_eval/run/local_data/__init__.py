@@ -47,7 +47,7 @@ from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
 from linq_eval.errors import ConfigError
 from linq_eval.run.local_data.classification import load_classification
 from linq_eval.run.local_data.clustering import load_clustering
-from linq_eval.run.local_data.files import DataError, not_utf8
+from linq_eval.run.local_data.files import DataError, counting_skipped_lines, not_utf8
 from linq_eval.run.local_data.folders import (
     TaskDataMissing,
     find_dir,
@@ -63,6 +63,7 @@ __all__ = [
     "SUPPORTED_TYPES",
     "DataError",
     "TaskDataMissing",
+    "counting_skipped_lines",
     "find_task_dir",
     "load_local_task",
     "require_task_data",

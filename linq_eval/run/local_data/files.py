@@ -1,50 +1,32 @@
 """Reading local data files: JSONL and CSV rows with every problem reported as ``file:line``.
 
-Files are UTF-8 (a leading byte-order mark, as Excel writes, is ignored). A problem of one row
+Files are UTF-8 (a leading byte-order mark, as Excel writes, is ignored). Every line holds a
+row: a blank line between rows is a problem (a dropped row changes a score), blank lines after
+the last row are skipped and counted (``counting_skipped_lines``); a JSON object with the same
+key twice is a problem. A problem of one row
 does not stop the reading: a file's problems are collected (``Problems``) and raised together as
 one ``DataError``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from linq_eval.errors import ConfigError
+from linq_eval.errors import ConfigError, DataError
 from linq_eval.model.tokenization import needs_repair
-
-MAX_REPORTED = 20
-"""At most this many problems of one file are spelled out in an error message."""
 
 SPLIT_FILE_SUFFIXES = (".jsonl", ".csv")
 """A split of a plain table is ``<split>.jsonl`` or ``<split>.csv``."""
 
 Rows = list[tuple[int, dict[str, Any]]]
 """(line number, row) pairs, in file order."""
-
-
-class DataError(ConfigError):
-    """A local data file that cannot be used: names the file and the line of each problem."""
-
-    def __init__(self, path: Path, problems: Sequence[tuple[int | None, str]]) -> None:
-        self.path = Path(path)
-        self.problems = list(problems)
-        self.line = self.problems[0][0] if self.problems else None
-        shown = [
-            f"{self.path}:{line}: {msg}" if line is not None else f"{self.path}: {msg}"
-            for line, msg in self.problems[:MAX_REPORTED]
-        ]
-        if len(self.problems) > MAX_REPORTED:
-            shown.append(f"... and {len(self.problems) - MAX_REPORTED} more problems")
-        if len(shown) == 1:
-            msg = shown[0]
-        else:
-            msg = f"{len(self.problems)} problems in {self.path}:\n  " + "\n  ".join(shown)
-        super().__init__(msg)
 
 
 class Problems:
@@ -84,17 +66,84 @@ def require_file(path: Path, what: str) -> None:
         raise DataError(path, [(None, f"missing file ({what})")])
 
 
+BLANK_LINE = (
+    "blank line: every line holds a row (blank lines are allowed only after the last row); "
+    "remove it or put the row back"
+)
+
+
+class BlankLines:
+    """The blank lines of one file. A blank line before a row is a problem (a dropped row
+    would change the score silently); blank lines after the last row are skipped, and
+    counted where a caller asked for it (``counting_skipped_lines``)."""
+
+    def __init__(self, path: Path, problems: Problems) -> None:
+        self.path, self.problems = path, problems
+        self.pending: list[int] = []
+
+    def blank(self, lineno: int) -> None:
+        self.pending.append(lineno)
+
+    def row(self) -> None:
+        """A line holding a row: the blank lines seen before it are problems."""
+        for lineno in self.pending:
+            self.problems.add(lineno, BLANK_LINE)
+        self.pending.clear()
+
+    def end(self) -> None:
+        """The end of the file: the blank lines after the last row are skipped and counted."""
+        tally = _SKIPPED.get()
+        if self.pending and tally is not None:
+            tally[str(self.path)] = tally.get(str(self.path), 0) + len(self.pending)
+        self.pending.clear()
+
+
+_SKIPPED: ContextVar[dict[str, int] | None] = ContextVar("linq_eval_skipped", default=None)
+
+
+@contextlib.contextmanager
+def counting_skipped_lines() -> Iterator[dict[str, int]]:
+    """Within the block, the blank lines skipped at the end of files: file -> count."""
+    tally: dict[str, int] = {}
+    token = _SKIPPED.set(tally)
+    try:
+        yield tally
+    finally:
+        _SKIPPED.reset(token)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique (``json.loads`` would keep the last silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def read_jsonl(path: Path, problems: Problems) -> Rows:
-    """(line number, object) per non-blank line; malformed lines go to ``problems``."""
+    """(line number, object) per line; malformed lines, blank lines before a row and
+    objects with a duplicate key go to ``problems``."""
     rows: Rows = []
+    blanks = BlankLines(path, problems)
     with path.open(encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
+                blanks.blank(lineno)
                 continue
+            blanks.row()
             try:
-                obj = json.loads(line)
+                obj = json.loads(line, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as e:
                 problems.add(lineno, f"not valid JSON ({e.msg} at column {e.colno})")
+                continue
+            except _DuplicateKey as e:
+                problems.add(lineno, f"duplicate key {e.args[0]!r} in one object")
                 continue
             if not isinstance(obj, dict):
                 problems.add(lineno, f"expected a JSON object, got {type(obj).__name__}")
@@ -103,6 +152,7 @@ def read_jsonl(path: Path, problems: Problems) -> Rows:
                 problems.add(lineno, "a lone surrogate escape (\\ud800-\\udfff): not Unicode")
                 continue
             rows.append((lineno, obj))
+    blanks.end()
     return rows
 
 
@@ -133,6 +183,7 @@ def read_csv(path: Path, problems: Problems, required: Sequence[str]) -> Rows:
             raise DataError(path, [(1, f"unreadable CSV ({e})")]) from None
         check_columns(path, header, required, 1)
         start = reader.line_num + 1
+        blanks = BlankLines(path, problems)
         while True:
             try:
                 row = next(reader)
@@ -141,7 +192,10 @@ def read_csv(path: Path, problems: Problems, required: Sequence[str]) -> Rows:
             except csv.Error as e:
                 problems.add(start, f"unreadable CSV ({e})")
                 break
-            if row and any(cell.strip() for cell in row):
+            if not any(cell.strip() for cell in row):
+                blanks.blank(start)
+            else:
+                blanks.row()
                 if len(row) != len(header):
                     problems.add(
                         start, f"expected {len(header)} fields ({','.join(header)}), got {len(row)}"
@@ -149,6 +203,7 @@ def read_csv(path: Path, problems: Problems, required: Sequence[str]) -> Rows:
                 else:
                     rows.append((start, dict(zip(header, row, strict=True))))
             start = reader.line_num + 1
+        blanks.end()
     return rows
 
 

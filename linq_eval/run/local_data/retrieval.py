@@ -21,6 +21,7 @@ from mteb.abstasks.abstask import AbsTask
 from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
 
 from linq_eval.run.local_data.files import (
+    BlankLines,
     DataError,
     Problems,
     cell_list,
@@ -141,10 +142,13 @@ def _read_qrels(
         raise DataError(
             path, [(1, f"expected header 'query-id<TAB>corpus-id<TAB>score', got {header!r}")]
         )
+    blanks = BlankLines(path, problems)
     for lineno, line in lines[1:]:
         fields = line.rstrip("\r\n").split("\t")
         if not line.strip():
+            blanks.blank(lineno)
             continue
+        blanks.row()
         if len(fields) < 3:
             problems.add(lineno, f"expected 3 tab-separated fields, got {len(fields)}")
             continue
@@ -161,6 +165,7 @@ def _read_qrels(
         if doc_id in qrels.get(qid, {}):
             problems.add(lineno, f"duplicate judgement for query {qid!r}, document {doc_id!r}")
         qrels.setdefault(qid, {})[doc_id] = score
+    blanks.end()
     problems.raise_if_any(None if qrels else "no judgements")
     return qrels
 

@@ -15,6 +15,7 @@ from datasets import Dataset, DatasetDict, Features, Value
 from mteb.abstasks.abstask import AbsTask
 
 from linq_eval.run.local_data.files import (
+    BlankLines,
     DataError,
     Problems,
     number,
@@ -60,11 +61,14 @@ def _read_sts_benchmark(path: Path, split: str, low: float, high: float) -> Data
     """One file of the STS Benchmark release: tab separated, no header, quotes are literal."""
     problems = Problems(path)
     columns: dict[str, list[Any]] = {c: [] for c in ("split", *STS_BENCHMARK_COLUMNS)}
+    blanks = BlankLines(path, problems)
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         for lineno, fields in enumerate(reader, start=1):
             if not fields or not any(x.strip() for x in fields):
+                blanks.blank(lineno)
                 continue
+            blanks.row()
             if len(fields) < len(STS_BENCHMARK_COLUMNS):
                 problems.add(
                     lineno,
@@ -80,6 +84,7 @@ def _read_sts_benchmark(path: Path, split: str, low: float, high: float) -> Data
             columns["split"].append("dev" if split == "validation" else split)
             for c in STS_BENCHMARK_COLUMNS:
                 columns[c].append(score if c == "score" else row[c])
+    blanks.end()
     problems.raise_if_any(None if columns["score"] else "no sentence pairs")
     features = Features(
         {
