@@ -143,8 +143,9 @@ def test_csv_and_html_carry_the_deltas(qwen_rerun, expected):
     delta = next(r for r in rows if r["source"] == "delta")
     assert rows[rows.index(delta) - 1]["label"] == "Qwen3-Embedding-8B @rerun"
     assert delta["coverage"] == "4/41"
+    assert delta["Mean (Task)"] == f"{_mean(expected.values()):+.4f} (4/41)"
     for task, value in expected.items():
-        assert float(delta[task]) == pytest.approx(value, abs=1e-4)
+        assert delta[task] == f"{value:+.4f}"  # signed, rounded half up like every score
     html = render(table, "html")
     assert "Re-runs of published models" in html and "Δ</th>" in html
     assert f"{expected['SCIDOCS']:+.2f}" in html

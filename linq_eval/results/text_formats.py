@@ -153,8 +153,8 @@ def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str,
 def _delta_record(
     table: Table, pairing: Pairing, per_task: bool, decimals: int
 ) -> dict[str, Any]:
-    """The CSV row of a re-run's differences (``source`` ``delta``): every mean over the tasks
-    both rows have (with their coverage where that is part of the column's tasks),
+    """The CSV row of a re-run's differences (``source`` ``delta``), signed: every mean over
+    the tasks both rows have (with their coverage where that is part of the column's tasks),
     ``coverage`` how many tasks that is."""
     rs = pairing.run.result_set
     record: dict[str, Any] = {
@@ -164,17 +164,14 @@ def _delta_record(
         "source": "delta",
     }
     for c in table.columns:
-        d = pairing.means[c]
-        record[c] = (
-            None if d.value is None
-            else _num(d.value, decimals) if d.complete
-            else delta_text(d, decimals)
-        )  # fmt: skip
+        delta = pairing.means[c]
+        record[c] = None if delta.value is None else delta_text(delta, decimals)
     record.update({f"Δ {c}": None for c in table.delta_columns})
     record["coverage"] = f"{len(pairing.common)}/{len(pairing.tasks)}"
     record["missing"] = [t for t, d in pairing.tasks.items() if d is None]
     if per_task:
-        record.update({t: _num(d, decimals) for t, d in pairing.tasks.items()})
+        for t, d in pairing.tasks.items():
+            record[t] = None if d is None else _fmt(d, decimals, signed=True)
     return record
 
 
