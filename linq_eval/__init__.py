@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from linq_eval.model.profiles import DEFAULT_PROFILE
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from linq_eval.model.encoder import DecoderEncoder
 
 
-def load_encoder(model: str = "linq-embed-mistral", **options: Any) -> DecoderEncoder:
+def load_encoder(model: str = DEFAULT_PROFILE, **options: Any) -> DecoderEncoder:
     """Build an mteb-compatible encoder from a profile name, a hub id or a local directory.
 
     Options override the profile's fields (``max_length``, ``dtype``, ``policy``,

@@ -22,12 +22,10 @@ import contextlib
 import datetime
 import errno
 import fcntl
-import fnmatch
 import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
@@ -38,16 +36,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from linq_eval.errors import LinqEvalError
+from linq_eval.errors import DiskFullError, LinqEvalError, LockHeldError
 
 TMP_MARK = ".tmp-"
 """Temporary files are named ``.<name>.tmp-<host>-<pid>-<random>`` beside their target."""
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-class DiskFullError(LinqEvalError):
-    """A write failed for lack of space (or quota); the file it was replacing is unchanged."""
 
 
 def disk_full_error(exc: BaseException, path: str | os.PathLike[str]) -> DiskFullError | None:
@@ -148,11 +142,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         fsync_file(tmp)
-        fault = os.environ.get("LINQ_EVAL_FAULT", "")
-        if fault.startswith("kill-before-rename") and fnmatch.fnmatch(
-            target.name, fault.partition(":")[2] or "*"
-        ):  # test hook (tests/test_faults.py): LINQ_EVAL_FAULT=kill-before-rename[:NAME_GLOB]
-            os.kill(os.getpid(), signal.SIGKILL)
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
@@ -226,14 +215,6 @@ def sha256_file(path: str | os.PathLike[str], block: int = 1 << 22) -> str:
 
 
 # --------------------------------------------------------------------------- locks
-
-
-class LockHeldError(LinqEvalError):
-    """Another process holds a lock: names what is locked and who holds it."""
-
-    def __init__(self, message: str, holders: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.holders = holders or []
 
 
 class FileLock:

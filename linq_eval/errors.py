@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 
 class LinqEvalError(Exception):
@@ -36,6 +38,62 @@ class UnknownNameError(LinqEvalError, KeyError):
 
 class ConfigError(LinqEvalError, ValueError):
     """A setting or file that cannot be used as given."""
+
+
+class EncodingError(LinqEvalError):
+    """Bad input text or a bad embedding, with the task, split and row it came from."""
+
+
+class DriftError(LinqEvalError):
+    """Run and reference were made with settings that change scores."""
+
+
+class ResultsError(LinqEvalError, ValueError):
+    """A result folder that cannot be read: missing, empty, or holding malformed files."""
+
+
+class EvidenceError(LinqEvalError):
+    """A per-query evidence file that cannot be read (truncated, not gzip, other JSON)."""
+
+
+class DiskFullError(LinqEvalError):
+    """A write failed for lack of space (or quota); the file it was replacing is unchanged."""
+
+
+class LockHeldError(LinqEvalError):
+    """Another process holds a lock: names what is locked and who holds it."""
+
+    def __init__(self, message: str, holders: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.holders = holders or []
+
+
+class TaskDataMissing(ConfigError):
+    """Tasks with no folder under the data directory and no copy of their hub data."""
+
+
+MAX_REPORTED = 20
+"""At most this many problems of one file are spelled out in an error message."""
+
+
+class DataError(ConfigError):
+    """A local data file that cannot be used: names the file and the line of each problem."""
+
+    def __init__(self, path: Path, problems: Sequence[tuple[int | None, str]]) -> None:
+        self.path = Path(path)
+        self.problems = list(problems)
+        self.line = self.problems[0][0] if self.problems else None
+        shown = [
+            f"{self.path}:{line}: {msg}" if line is not None else f"{self.path}: {msg}"
+            for line, msg in self.problems[:MAX_REPORTED]
+        ]
+        if len(self.problems) > MAX_REPORTED:
+            shown.append(f"... and {len(self.problems) - MAX_REPORTED} more problems")
+        if len(shown) == 1:
+            msg = shown[0]
+        else:
+            msg = f"{len(self.problems)} problems in {self.path}:\n  " + "\n  ".join(shown)
+        super().__init__(msg)
 
 
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> list[str]:

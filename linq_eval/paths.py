@@ -1,4 +1,5 @@
-"""Where the project's own data lives: one home for every path the package reads.
+"""Where the project's own data lives: one home for every path the package reads, the
+environment variables that move them, and the layout of linq-eval's folder in an output.
 
 The repository keeps ``task_instructions/`` and ``results/baselines/`` at its top level. An
 installed wheel carries the same folders inside the package, as ``linq_eval/_data/`` (the
@@ -20,6 +21,27 @@ INSTALLED_DATA = PACKAGE_DIR / "_data"
 """Where a wheel puts the shipped data (absent in a checkout)."""
 
 
+INSTRUCTIONS_DIR_ENV = "LINQ_EVAL_INSTRUCTIONS_DIR"
+"""Environment variable that points the instruction-set registry at another folder."""
+BASELINES_ENV = "LINQ_EVAL_BASELINES"
+"""Environment variable that points the baseline sets at another folder."""
+SCIFACT_ENV = "LINQ_EVAL_SCIFACT"
+"""Environment variable that names the SciFact folder ``bench`` reads its length mix from."""
+CACHE_ENV = "LINQ_EVAL_CACHE"
+"""Environment variable that moves linq-eval's folder in the user's cache."""
+
+OUTPUT_STATE_DIR = ".linq_eval"
+"""linq-eval's own folder inside an output folder (beside mteb's results tree)."""
+CACHE_SUBDIR = f"{OUTPUT_STATE_DIR}/embeddings"
+"""The embedding cache's default place under an output folder."""
+SCRATCH = f"{OUTPUT_STATE_DIR}/scratch"
+"""Where mteb writes result files before they are renamed into place (under an output)."""
+MTEB_CACHE_SUBDIR = f"{OUTPUT_STATE_DIR}/mteb"
+"""mteb's own result cache folder, under an output."""
+LOCKS_SUBDIR = f"{OUTPUT_STATE_DIR}/locks"
+"""One lock per task being evaluated, under an output."""
+
+
 def _shipped(installed_name: str, checkout_path: Path) -> Path:
     installed = INSTALLED_DATA / installed_name
     return installed if installed.is_dir() else checkout_path
@@ -33,6 +55,24 @@ def instructions_root() -> Path:
 def baselines_root() -> Path:
     """The shipped baseline sets (``results/baselines/``)."""
     return _shipped("baselines", REPO_ROOT / "results" / "baselines")
+
+
+def instruction_sets_dir() -> Path:
+    """The folder of named instruction sets: ``$LINQ_EVAL_INSTRUCTIONS_DIR`` or the shipped one
+    (read at each call, so a change of the environment takes effect)."""
+    return Path(os.environ.get(INSTRUCTIONS_DIR_ENV) or instructions_root())
+
+
+def baseline_sets_dir() -> Path:
+    """The folder of baseline sets: ``$LINQ_EVAL_BASELINES`` or the shipped one."""
+    env = os.environ.get(BASELINES_ENV)
+    return Path(env) if env else baselines_root()
+
+
+def scifact_override() -> Path | None:
+    """The SciFact folder ``$LINQ_EVAL_SCIFACT`` names (None when unset)."""
+    env = os.environ.get(SCIFACT_ENV)
+    return Path(env) if env else None
 
 
 def shared_data_candidates(name: str) -> list[Path]:
@@ -49,7 +89,7 @@ def card_example_file() -> Path:
 def user_cache_dir() -> Path:
     """linq-eval's folder in the user's cache (``LINQ_EVAL_CACHE`` overrides it), where
     ``linq-eval check`` records its outcomes for later runs to find."""
-    env = os.environ.get("LINQ_EVAL_CACHE")
+    env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

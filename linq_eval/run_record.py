@@ -10,10 +10,11 @@ metadata says which is which:
   the requested ones, ``compare`` refuses a run and reference that differ in one of them.
 
 Nothing else lists these settings: the runner, the cache and ``compare`` derive their lists
-from this type.
+from this type, and the encoder reports its settings as one (``DecoderEncoder.score_settings``):
+every field is required, so a field renamed or left out on either side is a TypeError.
 
-    from linq_eval.run_record import ScoreSettings, SCORE_KEYS
-    settings = ScoreSettings.from_encoder_settings(encoder.settings(), prompt_hash="0123...")
+    from linq_eval.run_record import SCORE_KEYS
+    settings = encoder.score_settings()
     settings.as_record()["max_length"]
 """
 
@@ -26,8 +27,6 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from linq_eval.errors import UnknownNameError
-from linq_eval.model.policies import get_policy
 
 _BOTH = {"embedding": True, "score": True}
 _EMBEDDING = {"embedding": True, "score": False}
@@ -38,62 +37,55 @@ _SCORE = {"embedding": False, "score": True}
 class ScoreSettings:
     """Every setting that decides an embedding or a score (see the module docstring)."""
 
-    model: str | None = field(default=None, metadata=_BOTH)
+    model: str | None = field(metadata=_BOTH)
     """Model name as mteb files it (org/name)."""
-    revision: str | None = field(default=None, metadata=_BOTH)
+    revision: str | None = field(metadata=_BOTH)
     """Model revision (hub commit, or seed-N for a random model)."""
-    model_source: str | None = field(default=None, metadata=_BOTH)
+    model_source: str | None = field(metadata=_BOTH)
     """Where the weights come from: hub id, local folder or pkg:<module>."""
-    dtype: str | None = field(default=None, metadata=_BOTH)
+    dtype: str | None = field(metadata=_BOTH)
     """Weights' dtype: bfloat16, float16 or float32."""
-    max_length: int | None = field(default=None, metadata=_BOTH)
+    max_length: int | None = field(metadata=_BOTH)
     """Tokens per input, special tokens included."""
-    pooling: str | None = field(default=None, metadata=_BOTH)
+    pooling: str | None = field(metadata=_BOTH)
     """last or mean."""
-    eos: str | None = field(default=None, metadata=_BOTH)
+    eos: str | None = field(metadata=_BOTH)
     """append (every input ends with EOS) or none."""
-    bos: str | None = field(default=None, metadata=_BOTH)
+    bos: str | None = field(metadata=_BOTH)
     """require (every input starts with BOS) or tokenizer."""
-    special_tokens: Mapping[str, Any] | None = field(default=None, metadata=_BOTH)
+    special_tokens: Mapping[str, Any] | None = field(metadata=_BOTH)
     """The token ids put before and after every input (``{"prefix": [...], "suffix": [...]}``)."""
-    padding_side: str | None = field(default=None, metadata=_BOTH)
+    padding_side: str | None = field(metadata=_BOTH)
     """left or right (pooling reads the mask, yet kernels may round differently)."""
-    attn_implementation: str | None = field(default=None, metadata=_EMBEDDING)
+    attn_implementation: str | None = field(metadata=_EMBEDDING)
     """sdpa, flash_attention_2, eager: changes the vectors' rounding, not what is computed, so
     it separates cached embeddings but does not make two scores incomparable."""
-    policy: str | None = field(default=None, metadata=_SCORE)
+    policy: str | None = field(metadata=_SCORE)
     """Instruction policy: which inputs are instructed, which task types are normalised."""
-    unnormalised_task_types: tuple[str, ...] | None = field(default=None, metadata=_SCORE)
+    unnormalised_task_types: tuple[str, ...] | None = field(metadata=_SCORE)
     """Task types whose embeddings are not L2-normalised (from the policy); the others are."""
-    template: str | None = field(default=None, metadata=_SCORE)
+    template: str | None = field(metadata=_SCORE)
     """The template instructed inputs use ("" when the policy never instructs)."""
-    instructions: str | None = field(default=None, metadata=_SCORE)
+    instructions: str | None = field(metadata=_SCORE)
     """Instruction set name."""
-    instructions_version: str | None = field(default=None, metadata=_SCORE)
+    instructions_version: str | None = field(metadata=_SCORE)
     """Instruction set version."""
-    prompt_hash: str | None = field(default=None, metadata=_SCORE)
+    prompt_hash: str | None = field(metadata=_SCORE)
     """Hash of every prefix the inputs received (``linq_eval.prompts.builder.prompt_hash``)."""
-    embedding_precision: str | None = field(default=None, metadata=_SCORE)
+    embedding_precision: str | None = field(metadata=_SCORE)
     """Precision embeddings are scored in: float16 when chunked through the cache, else float32."""
-    mteb_version: str | None = field(default=None, metadata=_SCORE)
+    mteb_version: str | None = field(metadata=_SCORE)
     """mteb's version (it computes the metrics)."""
-
-    @classmethod
-    def from_encoder_settings(
-        cls, settings: Mapping[str, Any], *, prompt_hash: str | None = None
-    ) -> ScoreSettings:
-        """From ``DecoderEncoder.settings()`` (keys it lacks stay None), the policy's
-        normalisation, this process's mteb version and the given prompt hash."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in settings.items() if k in known}
-        values["unnormalised_task_types"] = unnormalised_task_types(settings.get("policy"))
-        values["mteb_version"] = settings.get("mteb_version") or package_version("mteb")
-        values["prompt_hash"] = prompt_hash
-        return cls(**values)
 
     def as_record(self) -> dict[str, Any]:
         """The fields as the run record stores them (JSON values: tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    def run_record(self) -> dict[str, Any]:
+        """The fields a whole run shares (``RUN_SCORE_KEYS``: all but the per-task prompt
+        hash), as the run record stores them."""
+        record = self.as_record()
+        return {key: record[key] for key in RUN_SCORE_KEYS}
 
 
 def _keys(kind: str) -> tuple[str, ...]:
@@ -104,6 +96,9 @@ SCORE_KEYS = _keys("score")
 """Settings that decide a score: equal for two results to be compared."""
 IDENTITY_KEYS = _keys("embedding")
 """Settings that determine a raw embedding: the embedding cache's identity."""
+RUN_SCORE_KEYS = tuple(key for key in SCORE_KEYS if key != "prompt_hash")
+"""Score-deciding settings a whole run shares: all but the prompt hash, which is each task's
+own (a folder's record keeps the hash over all its tasks)."""
 
 
 def package_version(name: str) -> str | None:
@@ -111,14 +106,6 @@ def package_version(name: str) -> str | None:
     try:
         return version(name)
     except PackageNotFoundError:
-        return None
-
-
-def unnormalised_task_types(policy: str | None) -> tuple[str, ...] | None:
-    """The task types a policy leaves unnormalised, sorted (None for an unknown policy)."""
-    try:
-        return tuple(sorted(get_policy(policy).unnormalised_for)) if policy else None
-    except UnknownNameError:
         return None
 
 
@@ -130,14 +117,6 @@ def embedding_identity(settings: Mapping[str, Any]) -> dict[str, Any]:
 def score_part(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The score-deciding part of a settings mapping (``SCORE_KEYS``; absent keys: None)."""
     return {key: settings.get(key) for key in SCORE_KEYS}
-
-
-def record_settings(encoder_settings: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's settings for its record: the encoder's, with every score-deciding field
-    (normalisation, mteb version) filled in; ``prompt_hash`` is added per task set."""
-    full = ScoreSettings.from_encoder_settings(encoder_settings).as_record()
-    del full["prompt_hash"]
-    return {**encoder_settings, **full}
 
 
 def differing_keys(
@@ -186,14 +165,13 @@ def task_settings(
 
 __all__ = [
     "IDENTITY_KEYS",
+    "RUN_SCORE_KEYS",
     "SCORE_KEYS",
     "ScoreSettings",
     "differing_keys",
     "embedding_identity",
     "missing_keys",
     "package_version",
-    "record_settings",
     "score_part",
     "task_settings",
-    "unnormalised_task_types",
 ]

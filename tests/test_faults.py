@@ -1,9 +1,9 @@
 """Faults lose nothing: a full disk, SIGKILL at several points of a run, two runs at once.
 
 Real runs use the tiny random Mistral on STSBenchmark (``linq-eval run`` in subprocesses for
-the kills). Kills during a write use the test hook of ``linq_eval.atomic.atomic_path``:
-``LINQ_EVAL_FAULT=kill-before-rename:NAME_GLOB`` SIGKILLs the process after the temporary file
-is written and fsynced, just before it is renamed over a target whose name matches.
+the kills). Kills during a write run ``linq-eval`` through ``tests/fault_injection.py``, which
+monkeypatches ``linq_eval.atomic`` in that process to SIGKILL it after the temporary file is
+written and fsynced, just before it is renamed over a target whose name matches a glob.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fault_injection import stop_before_rename
+
 from linq_eval import atomic
 from linq_eval.atomic import TMP_MARK, DiskFullError, FileLock
 from linq_eval.run.cache import EmbeddingCache, round_to_storage
@@ -37,13 +39,15 @@ TINY_ARGS = (
 )  # fmt: skip
 
 
-def cli(out: Path, fault: str | None = None) -> subprocess.Popen:
+def cli(out: Path, kill_before_rename: str | None = None) -> subprocess.Popen:
+    """``linq-eval run`` of the tiny model; killed before renaming onto a target named like
+    ``kill_before_rename`` when given (``tests/fault_injection.py``)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    env.pop("LINQ_EVAL_FAULT", None)
-    if fault:
-        env["LINQ_EVAL_FAULT"] = fault
+    command = ["-m", "linq_eval.cli"]
+    if kill_before_rename:
+        command = [str(Path(__file__).with_name("fault_injection.py")), kill_before_rename]
     return subprocess.Popen(
-        [sys.executable, "-m", "linq_eval.cli", *TINY_ARGS, "--output", str(out)],
+        [sys.executable, *command, *TINY_ARGS, "--output", str(out)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )  # fmt: skip
@@ -200,10 +204,10 @@ def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(reference
     out = tmp_path / "out"
     chunks = out / CACHE_SUBDIR
     kills = [
-        ("kill-before-rename:" + Path(RUN_RECORD).name, None),  # the record written before any work
+        (Path(RUN_RECORD).name, None),  # the record written before any work
         (None, "chunks"),  # mid-encoding, once 3 chunks are stored
-        ("kill-before-rename:*.vec.npy", None),  # a cache chunk write
-        ("kill-before-rename:STSBenchmark.json", None),  # the task result write
+        ("*.vec.npy", None),  # a cache chunk write
+        ("STSBenchmark.json", None),  # the task result write
         (None, 0.4),  # by the clock (may finish first: only cached work is left)
     ]
     for fault, when in kills:
@@ -259,6 +263,27 @@ def test_stale_temporaries_of_live_or_foreign_processes_are_kept(tmp_path):
         (tmp_path / name).write_text("x")
     atomic.remove_stale_temporaries(tmp_path)
     assert {n: (tmp_path / n).exists() for n in names} == names
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop() -> None:
+    raise _Stopped
+
+
+def test_a_write_stopped_before_its_rename_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "record.json"
+    atomic.atomic_write_json(target, {"v": 1})
+    stop_before_rename(monkeypatch, "other.json", _stop)
+    atomic.atomic_write_json(target, {"v": 2})  # another name: written as usual
+    assert json.loads(target.read_text()) == {"v": 2}
+    stop_before_rename(monkeypatch, "record.json", _stop)
+    with pytest.raises(_Stopped):
+        atomic.atomic_write_json(target, {"v": 3})
+    assert json.loads(target.read_text()) == {"v": 2}
+    assert not temporaries(tmp_path)  # an exception (unlike a kill) removes the temporary
 
 
 # --------------------------------------------------------------------------- two runs at once

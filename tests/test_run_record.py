@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -41,12 +42,21 @@ def test_every_list_of_settings_is_derived_from_the_one_type():
     assert "policy" not in identity and "embedding_precision" not in identity
 
 
-def test_record_settings_fill_the_policy_normalisation_and_mteb_version():
-    full = run_record.record_settings({"policy": "e5", "max_length": 512, "device": "cpu"})
-    assert full["unnormalised_task_types"] == ["Classification", "MultilabelClassification"]
-    assert full["mteb_version"] == run_record.package_version("mteb")
-    assert full["device"] == "cpu" and "prompt_hash" not in full
-    assert run_record.record_settings({"policy": "mteb"})["unnormalised_task_types"] == []
+def test_the_encoder_reports_every_score_setting_a_profile_fixes(tiny_encoder):
+    """The encoder builds the one type field by field: a field renamed or missing on either
+    side is a TypeError, and every field but the per-task prompt hash has a value."""
+    settings = tiny_encoder.score_settings()
+    values = dataclasses.asdict(settings)
+    assert [k for k, v in values.items() if v is None] == ["prompt_hash"]
+    assert settings.unnormalised_task_types == ("Classification", "MultilabelClassification")
+    assert settings.mteb_version == run_record.package_version("mteb")
+    assert tiny_encoder.score_settings("abc").prompt_hash == "abc"
+    with pytest.raises(TypeError):
+        run_record.ScoreSettings(**{k: v for k, v in values.items() if k != "pooling"})
+    record = tiny_encoder.settings()  # what a run records: the run's share, then speed details
+    assert list(record)[: len(run_record.RUN_SCORE_KEYS)] == list(run_record.RUN_SCORE_KEYS)
+    assert "prompt_hash" not in record and record["device"] == "cpu"
+    assert set(record) - set(run_record.RUN_SCORE_KEYS) == {"profile", "device", "token_budget", "speed"}
 
 
 @pytest.fixture(scope="module")

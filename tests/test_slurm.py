@@ -21,7 +21,7 @@ import pytest
 from conftest import MINILM_FOLDER, MINILM_STS_ARGS, PUBLISHED_MINILM_STS, REPO_ROOT, SHARED_DATA
 from slurm_cluster import Cluster, ClusterError, one_node_cluster, unavailable, write_config
 
-from linq_eval.run.config import CACHE_SUBDIR
+from linq_eval.paths import CACHE_SUBDIR
 from linq_eval.run.result_store import read_run_record
 
 SCRIPT = REPO_ROOT / "scripts" / "slurm_array.sh"

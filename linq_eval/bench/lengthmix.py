@@ -33,23 +33,28 @@ shuffled, as mteb hands a corpus over in its own order.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.paths import shared_data_candidates
+from linq_eval.model.profiles import DEFAULT_PROFILE, get_profile
+from linq_eval.paths import SCIFACT_ENV, scifact_override, shared_data_candidates
+from linq_eval.prompts.builder import prompt_for
+from linq_eval.prompts.instruction_sets import load_instruction_set
 
 MIXES = ("scifact", "synthetic", "both")
 
-SCIFACT_QUERY_PREFIX = (
-    "Instruct: Given a scientific claim, retrieve documents that support or refute the claim\n"
-    "Query: "
-)
-"""The e5 instruction set's SciFact prefix (task_instructions/e5.yaml), written out so that
-building the mix needs neither mteb nor the instruction registry."""
+
+def scifact_query_prefix() -> str:
+    """The prefix a SciFact query receives in a real run of the default profile (its policy
+    and instruction set, through the one prompt builder; no mteb needed)."""
+    profile = get_profile(DEFAULT_PROFILE)
+    instructions = load_instruction_set(profile.instructions)
+    return prompt_for(
+        profile.policy, instructions, profile.template, "SciFact", "Retrieval", "query"
+    )
 
 
 @dataclass(frozen=True)
@@ -114,11 +119,10 @@ _OTHER = (
 def scifact_dir() -> Path | None:
     """Where the SciFact files are: ``$LINQ_EVAL_SCIFACT``, else ``../shared/data/scifact``
     beside the repository, else ``shared/data/scifact`` inside it; None when absent."""
-    env = os.environ.get("LINQ_EVAL_SCIFACT")
-    if env:
-        path = Path(env)
+    path = scifact_override()
+    if path is not None:
         if not (path / "corpus.jsonl").is_file():
-            raise ConfigError(f"LINQ_EVAL_SCIFACT={env} has no corpus.jsonl")
+            raise ConfigError(f"{SCIFACT_ENV}={path} has no corpus.jsonl")
         return path
     for path in shared_data_candidates("scifact"):
         if (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file():
@@ -141,7 +145,8 @@ def scifact_texts(n: int, seed: int = 0, data_dir: str | Path | None = None) -> 
             row = json.loads(line)
             docs.append((row.get("title", "") + " " + row["text"]).strip())
     with open(folder / "queries.jsonl", encoding="utf-8") as f:
-        queries = [SCIFACT_QUERY_PREFIX + json.loads(line)["text"] for line in f]
+        prefix = scifact_query_prefix()
+        queries = [prefix + json.loads(line)["text"] for line in f]
     pool = list(dict.fromkeys(docs + queries))
     if n > len(pool):
         raise ConfigError(f"SciFact has {len(pool)} distinct texts; asked for {n}")

@@ -45,7 +45,7 @@ from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.loading import load_encoder
-from linq_eval.model.profiles import get_profile
+from linq_eval.model.profiles import REPRODUCTION_MAX_LENGTH, get_profile
 from linq_eval.model.random_models import CONFIGS, mistral_tokenizer, random_mistral
 from linq_eval.model.speed import AUTO, SpeedOptions
 
@@ -67,7 +67,7 @@ class BenchConfig:
     """cpu, cuda, cuda:N, or auto (CUDA when available)."""
     dtype: str = "auto"
     """auto (bf16 on CUDA, fp32 on CPU), bfloat16, float16 or float32."""
-    max_length: int = 512
+    max_length: int = REPRODUCTION_MAX_LENGTH
     """Tokens per input, BOS and EOS included."""
     n_texts: int = 2000
     """Texts in the length mix."""

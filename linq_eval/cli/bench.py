@@ -10,6 +10,8 @@ from pathlib import Path
 import typer
 
 from linq_eval.cli.app import app
+from linq_eval.defaults import DEFAULT_TOKEN_BUDGET
+from linq_eval.model.profiles import REPRODUCTION_MAX_LENGTH
 
 
 @app.command("bench")
@@ -22,12 +24,13 @@ def bench_command(
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     dtype: str = typer.Option("auto", "--dtype", help="auto, bfloat16, float16 or float32."),
-    max_length: int = typer.Option(512, "--max-length", help="Tokens per input."),
+    max_length: int = typer.Option(REPRODUCTION_MAX_LENGTH, "--max-length", help="Tokens per input."),
     n_texts: int = typer.Option(2000, "--n-texts", help="Texts in the length mix."),
     token_budget: int | None = typer.Option(
         None,
         "--token-budget",
-        help="Tokens per forward pass (default: largest that fits on CUDA, 8192 on CPU).",
+        help="Tokens per forward pass (default: largest that fits on CUDA, "
+        f"{DEFAULT_TOKEN_BUDGET['cpu']} on CPU).",
     ),
     mix: str = typer.Option("both", "--mix", help="scifact, synthetic or both."),
     repeats: int = typer.Option(3, "--repeats", help="Timed passes per way (medians)."),

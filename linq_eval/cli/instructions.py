@@ -9,7 +9,7 @@ import typer
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, expanded_names, select_tasks
 from linq_eval.cli.app import app
 from linq_eval.errors import ConfigError, LinqEvalError
-from linq_eval.model.policies import get_policy
+from linq_eval.prompts.policies import get_policy
 from linq_eval.prompts.builder import (
     instruction_set_hash,
     prompts_with_hashes,

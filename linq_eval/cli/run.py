@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from linq_eval.benchmarks import select_tasks
+from linq_eval.benchmarks import select
 from linq_eval.cli.app import RunCommand, app
 from linq_eval.cli.options import (
     BENCHMARK_OPT,
@@ -25,6 +25,7 @@ from linq_eval.cli.options import (
     TPS_OPT,
     run_config,
 )
+from linq_eval.defaults import DEFAULT_CHUNK_TEXTS, DEFAULT_TOKEN_BUDGET
 from linq_eval.errors import ConfigError
 from linq_eval.run.plan import render_plan
 
@@ -48,7 +49,9 @@ def run_command(
     ),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Keep embeddings on disk."),
     chunk_texts: int = typer.Option(
-        2048, "--chunk-texts", help="Texts per saved chunk: a kill loses at most one chunk."
+        DEFAULT_CHUNK_TEXTS,
+        "--chunk-texts",
+        help="Texts per saved chunk: a kill loses at most one chunk.",
     ),
     shard: str | None = SHARD_OPT,
     devices: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
@@ -56,7 +59,10 @@ def run_command(
     ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (one process)."),
     token_budget: int | None = typer.Option(
-        None, "--token-budget", help="Padded tokens per batch (default: 65536 on GPU)."
+        None,
+        "--token-budget",
+        help="Tokens per forward pass, padding included in padded mode (default: "
+        f"{DEFAULT_TOKEN_BUDGET['cuda']} on GPU, fitted to its memory; {DEFAULT_TOKEN_BUDGET['cpu']} on CPU).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and stop."),
     tokens_per_s: float = TPS_OPT,
@@ -181,6 +187,8 @@ def prefetch_command(
 ) -> None:
     """Download a suite's datasets and the model into the Hugging Face cache, so that compute
     nodes can run with HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 (share the cache via HF_HOME).
+    Each task is fetched as --benchmark scores it; a line says "whole task" for a named task
+    the benchmark lacks (fetched and run with every subset and split).
 
     \b
     Examples:
@@ -193,7 +201,7 @@ def prefetch_command(
 
     config = run_config(ctx.params)
     config.check()  # type: ignore[attr-defined]
-    selected = select_tasks(benchmark, tuple(tasks or ()), tuple(task_types or ()))
+    selected = select(benchmark, tuple(tasks or ()), tuple(task_types or ()))
     profile = None if no_model else resolve_profile(config)  # type: ignore[arg-type]
     items = prefetch(selected, profile, data_dir=config.data_dir, check=check, echo=typer.echo)  # type: ignore[attr-defined]
     bad = [i for i in items if i.status in ("missing", "failed")]

@@ -32,12 +32,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from linq_eval.errors import ConfigError, LinqEvalError
+from linq_eval.defaults import DEFAULT_TOKEN_BUDGET
+from linq_eval.errors import ConfigError, EncodingError, LinqEvalError
 from linq_eval.model import packed_attention
 from linq_eval.model.devices import resolve_device
 from linq_eval.model.forward import ModelForward
 from linq_eval.model.meta import build_model_meta, check_poolable
-from linq_eval.model.policies import Policy, get_policy
+from linq_eval.prompts.policies import Policy, get_policy
 from linq_eval.model.pooling import POOLINGS, normalised_tensor
 from linq_eval.model.profiles import MIN_MAX_LENGTH, Profile
 from linq_eval.model.speed import SpeedOptions, check_token_budget, fit_token_budget
@@ -50,16 +51,13 @@ from linq_eval.model.tokenization import (
 )
 from linq_eval.prompts import builder
 from linq_eval.prompts.instruction_sets import load_instruction_set
+from linq_eval.run_record import ScoreSettings, package_version
 from linq_eval.thirdparty.transformers_private import attn_implementation as config_attention
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_ROWS = 1024
 MAX_PACKED_ROWS = 16384
-
-
-class EncodingError(LinqEvalError):
-    """Bad input text or a bad embedding, with the task, split and row it came from."""
 
 
 @dataclass
@@ -288,32 +286,44 @@ class DecoderEncoder:
                 f"text within max_length={self.profile.max_length}; raise --max-length"
             )
 
-    def settings(self) -> dict[str, Any]:
-        """Everything about this encoder that changes a score, for the run record."""
+    def score_settings(self, prompt_hash: str | None = None) -> ScoreSettings:
+        """Everything about this encoder that decides an embedding or a score (the prompt
+        hash is per task set: ``prompt_hash(task_names)``)."""
         meta = self.mteb_model_meta
         iset = self.instruction_set
+        return ScoreSettings(
+            model=getattr(meta, "name", None) or self.profile.model,
+            revision=getattr(meta, "revision", None) or self.profile.revision,
+            model_source=self.profile.model,
+            dtype=str(self.dtype).replace("torch.", ""),
+            max_length=self.profile.max_length,
+            pooling=self.profile.pooling,
+            eos=self.profile.eos,
+            bos=self.profile.bos,
+            special_tokens={"prefix": list(self.special.prefix), "suffix": list(self.special.suffix)},
+            padding_side=self.profile.padding_side,
+            attn_implementation=self.attn_implementation,
+            policy=self.policy.name,
+            unnormalised_task_types=tuple(sorted(self.policy.unnormalised_for)),
+            template=builder.effective_template(self.policy, self.profile.template, iset),
+            instructions=getattr(iset, "name", None),
+            instructions_version=getattr(iset, "version", None),
+            prompt_hash=prompt_hash,
+            embedding_precision="float32",
+            mteb_version=package_version("mteb"),
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """The run record's settings: the score settings a whole run shares, then how this
+        encoder computes (profile, device, token budget, speed options)."""
+        return {**self.score_settings().run_record(), **self.run_details()}
+
+    def run_details(self) -> dict[str, Any]:
+        """What the run record keeps beside the score settings: they change speed, not scores."""
         return {
-            "model": getattr(meta, "name", None) or self.profile.model,
-            "revision": getattr(meta, "revision", None) or self.profile.revision,
             "profile": self.profile.name,
-            "model_source": self.profile.model,
-            "pooling": self.profile.pooling,
-            "policy": self.policy.name,
-            "template": builder.effective_template(
-                self.policy, self.profile.template, self.instruction_set
-            ),
-            "instructions": getattr(iset, "name", None),
-            "instructions_version": getattr(iset, "version", None),
-            "max_length": self.profile.max_length,
-            "dtype": str(self.dtype).replace("torch.", ""),
             "device": str(self.device),
-            "attn_implementation": self.attn_implementation,
-            "eos": self.profile.eos,
-            "bos": self.profile.bos,
-            "special_tokens": {"prefix": list(self.special.prefix), "suffix": list(self.special.suffix)},
-            "padding_side": self.profile.padding_side,
             "token_budget": self.token_budget,
-            "embedding_precision": "float32",
             "speed": self.speed_settings(),
         }
 
@@ -345,7 +355,9 @@ class DecoderEncoder:
         packed kernel that passes its self-check, chosen the first time it is needed."""
         return self._forward.attention_mode()
 
-    def fit_token_budget(self, limit: int = 65536, headroom: float = 0.85) -> int:
+    def fit_token_budget(
+        self, limit: int = DEFAULT_TOKEN_BUDGET["cuda"], headroom: float = 0.85
+    ) -> int:
         """CUDA: set the token budget to the largest that fits in memory, up to ``limit``
         (linq_eval.model.speed.fit_token_budget). CPU: the budget is left as it is."""
         if self.device.type == "cuda":

@@ -13,9 +13,9 @@ from linq_eval.errors import ConfigError
 from linq_eval.model.devices import best_attn_implementation, resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import check_poolable
-from linq_eval.model.policies import get_policy
-from linq_eval.model.profiles import Profile, profile_for_model
+from linq_eval.model.profiles import DEFAULT_PROFILE, Profile, profile_for_model
 from linq_eval.model.speed import SpeedOptions
+from linq_eval.prompts.policies import get_policy
 from linq_eval.prompts.instruction_sets import load_instruction_set
 
 
@@ -55,7 +55,7 @@ def resolve_model_path(model: str) -> tuple[str, str | None]:
 
 
 def load_encoder(
-    model: str = "linq-embed-mistral",
+    model: str = DEFAULT_PROFILE,
     *,
     device: str | None = None,
     dtype: str | None = None,

@@ -18,6 +18,9 @@ E5_CODE_DTYPE = "float16"
 e5: fp16 weights, run under torch.autocast), which made the published scores."""
 MIN_MAX_LENGTH = 8
 """The smallest max_length accepted: BOS, EOS and a few tokens of text."""
+REPRODUCTION_MAX_LENGTH = 512
+"""max_length the published MTEB scores were computed with (the e5 evaluation code's): the
+default profile's, and the default of ``plan`` and ``bench``."""
 CARD_MAX_LENGTH = 4096
 """max_length of the model card's usage example (``linq-eval check`` encodes it so); the
 reproduction profiles use 512, the setting of the e5 evaluation code behind the published
@@ -42,7 +45,7 @@ class Profile:
     """Prefix for instructed inputs, ``{instruction}`` replaced by the task instruction
     (None: the instruction set's template)."""
     policy: str
-    """Instruction policy name (see linq_eval.model.policies)."""
+    """Instruction policy name (see linq_eval.prompts.policies)."""
     instructions: str | None
     """Instruction set in task_instructions/ (None: the model takes no instructions)."""
     max_length: int
@@ -82,9 +85,22 @@ class Profile:
             raise ConfigError(f"Unknown profile option(s) {unknown}; valid: {sorted(fields)}")
         return dataclasses.replace(self, **overrides)
 
-    def with_given(self, **options: Any) -> Profile:
-        """``with_overrides`` of the options given (not None): an option left unset keeps the
-        profile's setting."""
+    def with_given(
+        self,
+        *,
+        max_length: int | None = None,
+        policy: str | None = None,
+        instructions: str | None = None,
+        revision: str | None = None,
+        dtype: str | None = None,
+        padding_side: str | None = None,
+    ) -> Profile:
+        """The profile with the options a user may give (``load_encoder``, ``random_encoder``,
+        ``linq-eval run``) applied: an option left None keeps the profile's setting."""
+        options = {
+            "max_length": max_length, "policy": policy, "instructions": instructions,
+            "revision": revision, "dtype": dtype, "padding_side": padding_side,
+        }  # fmt: skip
         return self.with_overrides(**{k: v for k, v in options.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
@@ -110,7 +126,7 @@ def _e5_mistral(name: str, hub_id: str, revision: str, description: str) -> Prof
         template=None,
         policy="e5",
         instructions="e5",
-        max_length=512,
+        max_length=REPRODUCTION_MAX_LENGTH,
         model_max_length=32768,
         dtype="auto",
         eos="append",

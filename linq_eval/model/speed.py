@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from linq_eval.defaults import DEFAULT_TOKEN_BUDGET
 from linq_eval.errors import ConfigError
 from linq_eval.model.elementwise import ELEMENTWISE_MODES
 from linq_eval.model.packed_attention import ATTENTION_MODES
@@ -25,10 +26,6 @@ logger = logging.getLogger(__name__)
 
 AUTO = "auto"
 """Attention mode chosen by the encoder: the fastest packed kernel that passes its self-check."""
-
-DEFAULT_TOKEN_BUDGET = {"cuda": 65536, "cpu": 8192}
-"""Tokens per forward pass by device type (on CUDA ``load_encoder`` fits it to memory)."""
-
 
 @dataclass(frozen=True)
 class SpeedOptions:
@@ -103,7 +100,7 @@ def fit_token_budget(
     device: torch.device,
     length: int,
     *,
-    limit: int = 65536,
+    limit: int = DEFAULT_TOKEN_BUDGET["cuda"],
     headroom: float = 0.85,
 ) -> int:
     """CUDA: the largest token budget that fits in memory, up to ``limit``.

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from linq_eval.benchmarks import expanded_names, mteb_task
 from linq_eval.errors import ConfigError
-from linq_eval.model.policies import Policy, get_policy
+from linq_eval.prompts.policies import Policy, get_policy
 from linq_eval.prompts.instruction_sets import InstructionSet, load_instruction_set
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 An instruction set maps each task to one instruction sentence; its ``template`` turns that
 sentence into the prefix an instructed input receives. Which inputs are instructed is the
-policy's business (``linq_eval.model.policies``), not the set's. A task without an instruction is an
+policy's business (``linq_eval.prompts.policies``), not the set's. A task without an instruction is an
 error, never a silent generic fallback.
 
     from linq_eval.prompts.instruction_sets import load_instruction_set
@@ -32,17 +32,13 @@ from linq_eval.prompts.instruction_file import read_instruction_file
 
 DEFAULT_INSTRUCTIONS_DIR = paths.instructions_root()
 """The repository's ``task_instructions/`` folder."""
-INSTRUCTIONS_DIR_ENV = "LINQ_EVAL_INSTRUCTIONS_DIR"
-"""Environment variable that points the registry at another folder."""
-INSTRUCTIONS_DIR = Path(os.environ.get(INSTRUCTIONS_DIR_ENV) or DEFAULT_INSTRUCTIONS_DIR)
-"""Where named instruction sets live (as of import; ``instructions_dir()`` rereads the env)."""
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def instructions_dir() -> Path:
-    """The folder of named instruction sets: ``$LINQ_EVAL_INSTRUCTIONS_DIR`` or the repo's."""
-    return Path(os.environ.get(INSTRUCTIONS_DIR_ENV) or DEFAULT_INSTRUCTIONS_DIR)
+    """The folder of named instruction sets (``linq_eval.paths.instruction_sets_dir``)."""
+    return paths.instruction_sets_dir()
 
 
 @dataclass(frozen=True)
@@ -247,7 +243,6 @@ def validate_instruction_file(
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS_DIR",
-    "INSTRUCTIONS_DIR",
     "InstructionSet",
     "available_instruction_sets",
     "instructions_dir",

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
-from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
+from linq_eval.errors import ConfigError, DriftError, LinqEvalError, UnknownNameError
 from linq_eval.results.metrics import metric_difference, mteb_difference, mteb_version, score_task
-from linq_eval.results.per_query import TaskQueryDiff
+from linq_eval.results.per_query import DEFAULT_WORST, TaskQueryDiff
 from linq_eval.results.query_report import (
     missing_evidence_note,
     query_diffs,
@@ -49,21 +49,22 @@ from linq_eval.results.tables import (
     round_score,
     selected_tasks,
 )
-from linq_eval.run_record import SCORE_KEYS, differing_keys, missing_keys, task_settings
+from linq_eval.run_record import (
+    RUN_SCORE_KEYS,
+    SCORE_KEYS,
+    differing_keys,
+    missing_keys,
+    task_settings,
+)
 
 DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
-_NO_HASH = tuple(k for k in DRIFT_KEYS if k != "prompt_hash")
 COMPARE_FORMATS = ("text", "json", "markdown")
 DEFAULT_TOLERANCE = 0.5
 """Largest drop per task (points x100) a comparison lets pass unless told otherwise."""
 STATUS_METRIC_CHANGED = "metric changed"
 RANKED_TYPES = ("Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking")
 """Task types a run keeps per-query evidence for (ranked per query)."""
-
-
-class DriftError(LinqEvalError):
-    """Run and reference were made with settings that change scores."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ def check_drift(
         if a is None or b is None:
             continue
         # a folder's prompt hash covers all its tasks: only tasks' own hashes are comparable
-        keys = DRIFT_KEYS if own_a and own_b else _NO_HASH
+        keys = DRIFT_KEYS if own_a and own_b else RUN_SCORE_KEYS
         unrecorded.update(missing_keys(a, b, keys))
         for key in differing_keys(a, b, keys=keys):
             ident = (key, repr(a.get(key)), repr(b.get(key)))
@@ -234,7 +235,7 @@ def compare_results(
     per_query: bool = False,
     require_significant: bool = False,
     alpha: float = 0.05,
-    worst: int = 5,
+    worst: int = DEFAULT_WORST,
 ) -> Comparison:
     """Compare two result sets on the chosen tasks (default: every benchmark task the
     reference has a score for, narrowed by ``task_types``); tasks whose run score is another

@@ -47,9 +47,10 @@ if TYPE_CHECKING:
 
     from linq_eval.results.reading import ResultSet
 
-CARD_ERA_BENCHMARKS = ("MTEB(eng, v1)",)
-"""Benchmarks whose published scores were made with mteb 1.x: their tables show, for every
-row, the computation the published scores were made with."""
+CARD_ERA_BENCHMARKS = frozenset({"MTEB(eng, v1)"})
+"""Benchmarks of the model card's era, whose published scores were made with mteb 1.x: their
+tables show, for every row, the computation the published scores were made with, in the card's
+layout (``linq_eval.results.tables``)."""
 
 
 MTEB_CHECKED = ("2.26.0", "2.26.24")

@@ -27,7 +27,7 @@ import numpy as np
 import pytrec_eval
 
 from linq_eval.atomic import atomic_write_bytes
-from linq_eval.errors import LinqEvalError
+from linq_eval.errors import EvidenceError
 
 SUFFIX = ".queries.json.gz"
 """File name suffix of a task's per-query evidence (beside ``<Task>.json``)."""
@@ -36,6 +36,8 @@ TOP_K = 10
 FORMAT_VERSION = 1
 PERMUTATIONS = 10_000
 """Sign flips of the paired permutation test (p-values resolve to about 1e-4)."""
+DEFAULT_WORST = 5
+"""Queries that lost most, listed per task (``compare --per-query --worst``)."""
 
 _MEASURES = {
     "ndcg_at": "ndcg_cut",
@@ -137,10 +139,6 @@ def write_evidence(folder: Path, evidence: TaskEvidence) -> Path:
     raw = json.dumps(evidence.as_dict(), ensure_ascii=False, separators=(",", ":")).encode()
     atomic_write_bytes(path, gzip.compress(raw, compresslevel=6, mtime=0))
     return path
-
-
-class EvidenceError(LinqEvalError):
-    """A per-query evidence file that cannot be read (truncated, not gzip, other JSON)."""
 
 
 _REWRITE = (
@@ -363,7 +361,7 @@ def diff_task(
     run: TaskEvidence,
     ref: TaskEvidence,
     *,
-    worst: int = 5,
+    worst: int = DEFAULT_WORST,
     permutations: int = PERMUTATIONS,
     seed: int = 0,
 ) -> TaskQueryDiff:

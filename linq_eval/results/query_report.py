@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from linq_eval.results.per_query import (
+    DEFAULT_WORST,
     PERMUTATIONS,
     TaskQueryDiff,
     diff_task,
@@ -27,7 +28,7 @@ TEXT_WIDTH = 70
 
 
 def query_diffs(
-    run: ResultSet, reference: ResultSet, tasks: Sequence[str], *, worst: int = 5
+    run: ResultSet, reference: ResultSet, tasks: Sequence[str], *, worst: int = DEFAULT_WORST
 ) -> dict[str, TaskQueryDiff]:
     """Query-level comparison of every task of ``tasks`` both sides kept evidence for
     (``EvidenceError`` for a damaged evidence file)."""

@@ -16,14 +16,13 @@ a folder without it has unknown settings. mteb is imported only when a task file
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linq_eval import paths
-from linq_eval.errors import LinqEvalError, UnknownNameError
+from linq_eval.errors import ResultsError, UnknownNameError
 
 if TYPE_CHECKING:
     from mteb import TaskResult
@@ -39,10 +38,6 @@ NON_TASK_FILES = frozenset({LEGACY_RUN_RECORD, BASELINE_INDEX, "model_meta.json"
 """JSON files in a result folder that are not mteb task results."""
 BASELINE_PREFIX = "published"
 """Name of the shipped baseline set (``published:<org/model>`` names one of its models)."""
-
-
-class ResultsError(LinqEvalError, ValueError):
-    """A result folder that cannot be read: missing, empty, or holding malformed files."""
 
 
 @dataclass
@@ -250,10 +245,7 @@ def _validate(sets: Iterable[ResultSet]) -> None:
 
 def baselines_root() -> Path:
     """Folder of the shipped baseline sets (``LINQ_EVAL_BASELINES`` overrides it)."""
-    env = os.environ.get("LINQ_EVAL_BASELINES")
-    if env:
-        return Path(env)
-    return paths.baselines_root()
+    return paths.baseline_sets_dir()
 
 
 def available_baselines() -> list[str]:

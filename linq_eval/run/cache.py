@@ -48,6 +48,7 @@ import numpy as np
 
 from linq_eval import run_record
 from linq_eval.atomic import atomic_save_npy, atomic_write_json, sha256_file
+from linq_eval.defaults import DEFAULT_CHUNK_TEXTS
 from linq_eval.errors import ConfigError
 from linq_eval.model.encoder import DecoderEncoder
 
@@ -55,9 +56,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 """Version of the layout above; part of the identity, so a new layout starts a new folder."""
-
-DEFAULT_CHUNK_TEXTS = 2048
-"""Texts per chunk: the unit of persistence (a kill loses at most one chunk per process)."""
 
 IDENTITY_KEYS = run_record.IDENTITY_KEYS
 """Fields of ``DecoderEncoder.settings()`` that determine a stored (raw) embedding."""

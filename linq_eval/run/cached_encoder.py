@@ -11,6 +11,7 @@ processes (``linq_eval.run.distributed``).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from linq_eval.run.cache import (
     EmbeddingCache,
     round_to_storage,
 )
+from linq_eval.run_record import ScoreSettings
 
 
 @dataclass
@@ -188,9 +190,14 @@ class CachedEncoder:
         """The inner encoder's ``encode_texts``, embedded through this wrapper."""
         return self.encoder.encode_texts(texts, embed=self.embed_unique, **options)
 
+    def score_settings(self, prompt_hash: str | None = None) -> ScoreSettings:
+        """The inner encoder's, with the precision of the embeddings as stored."""
+        inner = self.encoder.score_settings(prompt_hash)
+        return dataclasses.replace(inner, embedding_precision=EMBEDDING_PRECISION)
+
     def settings(self) -> dict[str, Any]:
-        """The inner encoder's settings, with the precision of the embeddings as stored."""
-        return {**self.encoder.settings(), "embedding_precision": EMBEDDING_PRECISION}
+        """The inner encoder's run record settings, with this wrapper's score settings."""
+        return {**self.score_settings().run_record(), **self.encoder.run_details()}
 
     def prompt_hash(self, task_names: Sequence[str]) -> str:
         return self.encoder.prompt_hash(task_names)

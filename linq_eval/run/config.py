@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from linq_eval.benchmarks import selection_problems
+from linq_eval.defaults import DEFAULT_CHUNK_TEXTS
 from linq_eval.errors import ConfigError
+from linq_eval.paths import CACHE_SUBDIR
 from linq_eval.model.devices import DTYPE_ALIASES, DTYPES
 from linq_eval.model.meta import build_model_meta
-from linq_eval.model.policies import get_policy
+from linq_eval.prompts.policies import get_policy
 from linq_eval.model.profiles import DEFAULT_PROFILE, MIN_MAX_LENGTH, Profile, profile_for_model
 from linq_eval.model.random_models import CONFIGS, random_profile
 from linq_eval.prompts.builder import task_prompts
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
     from mteb.models.model_meta import ModelMeta
 
 
-CACHE_SUBDIR = ".linq_eval/embeddings"
 """Default place of the embedding cache inside the output folder (hidden, beside the locks and
 scratch files, so that readers of the result tree never mistake it for a model)."""
 
@@ -65,7 +66,7 @@ class RunConfig:
     """Embedding cache folder (None: ``<output>/.linq_eval/embeddings``)."""
     use_cache: bool = True
     """Keep embeddings on disk (False: nothing cached; a killed task restarts from zero)."""
-    chunk_texts: int = 2048
+    chunk_texts: int = DEFAULT_CHUNK_TEXTS
     """Texts per persisted chunk: a kill loses at most one chunk per process."""
     shard: Shard | None = None
     """Run only this share of the tasks (balanced by estimated tokens)."""

@@ -16,8 +16,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from linq_eval.benchmarks import WHOLE_TASK
 from linq_eval.errors import ConfigError
-from linq_eval.model.profiles import CARD_MAX_LENGTH, DEFAULT_PROFILE, PROFILES
+from linq_eval.model.profiles import (
+    CARD_MAX_LENGTH,
+    DEFAULT_PROFILE,
+    PROFILES,
+    REPRODUCTION_MAX_LENGTH,
+)
 from linq_eval.run.estimate import CHARS_PER_TOKEN, TaskEstimate
 
 if TYPE_CHECKING:
@@ -170,7 +176,7 @@ class Plan:
     """Where the task results go."""
     rows: list[PlanRow] = field(default_factory=list)
     """The tasks of this run (or shard)."""
-    max_length: int = 512
+    max_length: int = REPRODUCTION_MAX_LENGTH
     """Tokens per input at most."""
     tokens_per_s: float = DEFAULT_TOKENS_PER_S
     """Throughput assumed for the time estimate."""
@@ -256,6 +262,21 @@ def _cached_from(row: PlanRow) -> dict[str, Any] | None:
     return {"task": row.cached.source, "basis": row.cached.basis, "sides": list(row.cached.sides)}
 
 
+def duration(seconds: float) -> str:
+    """``2d03h``, ``4h05m``, ``12m30s``, ``45s``."""
+    s = round(seconds)
+    days, rest = divmod(s, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
 def human(n: float) -> str:
     """A count in short: ``1.2G``, ``340k``, ``12``."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -285,7 +306,7 @@ def _status(r: PlanRow) -> str:
         status = f"to run (~{shown} cached: {r.cached.basis} as {r.cached.source})"
     else:
         status = "to run"
-    return status + (" - whole task: not in the benchmark" if r.whole else "")
+    return status + (f" - {WHOLE_TASK}" if r.whole else "")
 
 
 def render_plan(plan: Plan) -> str:
@@ -344,7 +365,7 @@ def _max_length_lines(plan: Plan) -> list[str]:
     lines = [
         (
             f"# max_length {plan.max_length} (the e5 evaluation code behind the published "
-            f"scores: 512; the model card's usage example: {CARD_MAX_LENGTH})"
+            f"scores: {REPRODUCTION_MAX_LENGTH}; the model card's usage example: {CARD_MAX_LENGTH})"
         )
     ]
     if plan.max_length < CARD_MAX_LENGTH and plan.tokens_to_encode:

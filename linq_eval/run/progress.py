@@ -23,7 +23,7 @@ from typing import IO
 
 import datasets
 
-from linq_eval.run.plan import human
+from linq_eval.run.plan import duration, human
 
 
 def shows_bars(wanted: bool) -> bool:
@@ -49,21 +49,6 @@ def library_bars(enabled: bool) -> Iterator[None]:
             datasets.enable_progress_bars()
         if was[1] and not enabled:
             hf_logging.enable_progress_bar()
-
-
-def duration(seconds: float) -> str:
-    """``2d03h``, ``4h05m``, ``12m30s``, ``45s``."""
-    s = round(seconds)
-    days, rest = divmod(s, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 class SuiteProgress:

@@ -36,8 +36,10 @@ from linq_eval.atomic import (
 )
 from linq_eval.errors import ConfigError
 from linq_eval.model.check_record import check_outcome
+from linq_eval.paths import MTEB_CACHE_SUBDIR, SCRATCH
 from linq_eval.results.reading import LEGACY_RUN_RECORD, RUN_RECORD
 from linq_eval.run_record import (
+    RUN_SCORE_KEYS,
     SCORE_KEYS,
     differing_keys,
     package_version,
@@ -52,8 +54,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SCRATCH = ".linq_eval/scratch"
-"""Where mteb writes result files before they are renamed into place (under OUTPUT)."""
 
 VERSION_PACKAGES = (
     "linq-eval",
@@ -93,7 +93,7 @@ class AtomicResultCache(mteb.ResultCache):
         self, output: str | Path, *, writable: bool = True, lock: FileLock | None = None
     ) -> None:
         self.output = Path(output)
-        super().__init__(cache_path=self.output / ".linq_eval" / "mteb")
+        super().__init__(cache_path=self.output / MTEB_CACHE_SUBDIR)
         self.writable = writable
         self.lock = lock
 
@@ -255,7 +255,7 @@ def task_conflicts(
         if recorded is None:
             continue
         expected = dict(requested)
-        keys = tuple(k for k in SCORE_KEYS if k != "prompt_hash")
+        keys = RUN_SCORE_KEYS
         if own and name in hashes:
             expected["prompt_hash"], keys = hashes[name], SCORE_KEYS
         diffs = [
@@ -276,7 +276,7 @@ def _own_settings(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every task entry with its own settings: entries of older records get the folder's
     score-deciding settings (without the folder's prompt hash, which covered every task)."""
     folder = record.get("settings") or {}
-    legacy = {k: folder[k] for k in SCORE_KEYS if k in folder and k != "prompt_hash"}
+    legacy = {k: folder[k] for k in RUN_SCORE_KEYS if k in folder}
     tasks = {}
     for name, entry in (record.get("tasks") or {}).items():
         tasks[name] = entry if "settings" in entry else {**entry, "settings": dict(legacy)}

@@ -49,6 +49,7 @@ from linq_eval.benchmarks import expanded_names, select
 from linq_eval.errors import ConfigError, LinqEvalError
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import random_encoder
+from linq_eval.paths import LOCKS_SUBDIR
 from linq_eval.run import distributed
 from linq_eval.run.cache import open_cache
 from linq_eval.run.cache_reuse import estimate_reuse
@@ -79,7 +80,7 @@ from linq_eval.run.result_store import (
     update_run_record,
 )
 from linq_eval.run.summary import EDGE_COUNTS, RunSummary, TaskOutcome, format_outcome
-from linq_eval.run_record import record_settings, score_part
+from linq_eval.run_record import score_part
 from linq_eval.writable import require_writable_folder
 
 if TYPE_CHECKING:
@@ -169,10 +170,12 @@ def plan_run(config: RunConfig) -> Plan:
 # --------------------------------------------------------------------------- the encoder
 
 
-def load_run_encoder(config: RunConfig, device: str | None) -> DecoderEncoder:
-    """The encoder of a run, from its resolved profile: a profile / hub / local model, or a
-    random Mistral."""
-    profile = resolve_profile(config)
+def load_run_encoder(
+    config: RunConfig, device: str | None, profile: Profile | None = None
+) -> DecoderEncoder:
+    """The encoder of a run, from its resolved profile (``prepare``'s; resolved here only when
+    not given): a profile / hub / local model, or a random Mistral."""
+    profile = profile if profile is not None else resolve_profile(config)
     options: dict[str, Any] = {
         "device": device,
         "token_budget": config.token_budget,
@@ -285,7 +288,7 @@ class _Suite:
         self.config, self.prepared, self.group = config, prepared, group
         self.main = group is None or group.is_main
         self.folder = folder = prepared.folder
-        self.lock_dir = config.output / ".linq_eval" / "locks" / folder.parent.name / folder.name
+        self.lock_dir = config.output / LOCKS_SUBDIR / folder.parent.name / folder.name
         self.record_lock = FileLock(
             self.lock_dir / "run_record.lock", what=f"the run record of {folder}"
         )
@@ -325,11 +328,12 @@ class _Suite:
     def load_encoder(self) -> CachedEncoder:
         """The encoder, wrapped by the embedding cache (on rank 0), and its settings."""
         config, group = self.config, self.group
-        inner = load_run_encoder(config, group.device if group else config.device)
+        device = group.device if group else config.device
+        inner = load_run_encoder(config, device, self.prepared.profile)
         cache_dir = config.embedding_cache_dir
         cache = open_cache(cache_dir, inner) if cache_dir is not None and self.main else None
         encoder = CachedEncoder(inner, cache, chunk_texts=config.chunk_texts)
-        self.settings = record_settings(encoder.settings())
+        self.settings = encoder.settings()
         if group is not None:
             self.settings["device"] = f"{encoder.device.type} x {group.world_size}"
         self.device = describe_device(encoder, group.world_size if group else 1)

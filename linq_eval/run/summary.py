@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from linq_eval.run.config import RunConfig
-from linq_eval.run.plan import Plan
+from linq_eval.run.plan import Plan, duration
 
 
 @dataclass
@@ -73,15 +73,6 @@ class RunSummary:
         return sum(t.encoded_texts for t in self.tasks)
 
 
-def _fmt_time(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
 def format_outcome(outcome: TaskOutcome, position: str = "") -> str:
     """One line: ``[2/3] SciFact  ndcg_at_10 64.51  1m02s  2,345 tok/s  5,483 texts``."""
     head = f"{position} {outcome.name}" if position else outcome.name
@@ -92,7 +83,7 @@ def format_outcome(outcome: TaskOutcome, position: str = "") -> str:
         return f"{head}  {outcome.main_metric} {score}  (done earlier)"
     rate = f"{outcome.tokens_per_s:,.0f} tok/s" if outcome.tokens_per_s else "- tok/s"
     return (
-        f"{head}  {outcome.main_metric} {score}  {_fmt_time(outcome.wall_s)}  {rate}  "
+        f"{head}  {outcome.main_metric} {score}  {duration(outcome.wall_s)}  {rate}  "
         f"{format_texts(outcome)}"
     )
 
@@ -119,7 +110,7 @@ def format_summary(summary: RunSummary) -> str:
     lines = [f"{'task':{width}}  {'type':18} {'metric':18} {'score':>7}  {'time':>7}  status"]
     for t in rows:
         score = "—" if t.score is None else f"{100 * t.score:.2f}"
-        time_s = _fmt_time(t.wall_s) if t.status == "evaluated" else ""
+        time_s = duration(t.wall_s) if t.status == "evaluated" else ""
         lines.append(
             f"{t.name:{width}}  {t.type:18} {t.main_metric:18} {score:>7}  {time_s:>7}  {t.status}"
         )
@@ -127,7 +118,7 @@ def format_summary(summary: RunSummary) -> str:
     if scored:
         mean = 100 * sum(scored) / len(scored)
         lines.append(f"mean of {len(scored)}/{len(rows)} tasks: {mean:.2f}")
-    lines.append(f"results: {summary.result_folder}  ({_fmt_time(summary.wall_s)} in all)")
+    lines.append(f"results: {summary.result_folder}  ({duration(summary.wall_s)} in all)")
     return "\n".join(lines) + "\n"
 
 

@@ -19,37 +19,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from linq_eval.errors import ConfigError
+from linq_eval.errors import ConfigError, DataError
 from linq_eval.model.tokenization import needs_repair
-
-MAX_REPORTED = 20
-"""At most this many problems of one file are spelled out in an error message."""
 
 SPLIT_FILE_SUFFIXES = (".jsonl", ".csv")
 """A split of a plain table is ``<split>.jsonl`` or ``<split>.csv``."""
 
 Rows = list[tuple[int, dict[str, Any]]]
 """(line number, row) pairs, in file order."""
-
-
-class DataError(ConfigError):
-    """A local data file that cannot be used: names the file and the line of each problem."""
-
-    def __init__(self, path: Path, problems: Sequence[tuple[int | None, str]]) -> None:
-        self.path = Path(path)
-        self.problems = list(problems)
-        self.line = self.problems[0][0] if self.problems else None
-        shown = [
-            f"{self.path}:{line}: {msg}" if line is not None else f"{self.path}: {msg}"
-            for line, msg in self.problems[:MAX_REPORTED]
-        ]
-        if len(self.problems) > MAX_REPORTED:
-            shown.append(f"... and {len(self.problems) - MAX_REPORTED} more problems")
-        if len(shown) == 1:
-            msg = shown[0]
-        else:
-            msg = f"{len(self.problems)} problems in {self.path}:\n  " + "\n  ".join(shown)
-        super().__init__(msg)
 
 
 class Problems:

@@ -9,11 +9,7 @@ import mteb
 from huggingface_hub import snapshot_download
 from mteb.abstasks.abstask import AbsTask
 
-from linq_eval.errors import ConfigError, UnknownNameError
-
-
-class TaskDataMissing(ConfigError):
-    """Tasks with no folder under the data directory and no copy of their hub data."""
+from linq_eval.errors import ConfigError, TaskDataMissing, UnknownNameError
 
 
 def find_task_dir(task_name: str, data_dir: Path) -> Path | None:
