@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_cli
+from conftest import TIMING_FIELDS, TINY_ARGS, TINY_FOLDER
 
 from linq_eval.errors import ConfigError
 from linq_eval.results.reading import RUN_RECORD
@@ -22,9 +23,6 @@ from linq_eval.run import distributed
 from linq_eval.run.config import CACHE_SUBDIR
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
-TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 
 
 def test_parse_devices(monkeypatch):
@@ -102,20 +100,17 @@ def run(*args: str) -> str:
 
 
 @pytest.mark.slow
-def test_two_cpu_processes_equal_one(tmp_path):
-    common = (
-        "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir", str(SHARED_DATA),
-        "--chunk-texts", "256", "--no-progress",
-    )  # fmt: skip
-    run(*common, "--device", "cpu", "--output", str(tmp_path / "one"))
-    out = run(*common, "--devices", "cpu", "cpu", "--output", str(tmp_path / "two"))
+def test_two_cpu_processes_equal_one(tiny_run, tmp_path):
+    i = TINY_ARGS.index("--device")
+    two_processes = (*TINY_ARGS[:i], *TINY_ARGS[i + 2 :], "--devices", "cpu", "cpu")
+    out = run(*two_processes, "--output", str(tmp_path / "two"))
     assert out.count("[1/1] STSBenchmark") == 1  # only rank 0 reports
-    one = json.loads((tmp_path / "one" / FOLDER / "STSBenchmark.json").read_text())
-    two = json.loads((tmp_path / "two" / FOLDER / "STSBenchmark.json").read_text())
+    one = json.loads((tiny_run[0] / TINY_FOLDER / "STSBenchmark.json").read_text())
+    two = json.loads((tmp_path / "two" / TINY_FOLDER / "STSBenchmark.json").read_text())
     assert {k: v for k, v in two.items() if k not in TIMING_FIELDS} == {
         k: v for k, v in one.items() if k not in TIMING_FIELDS
     }
-    record = json.loads((tmp_path / "two" / FOLDER / RUN_RECORD).read_text())
+    record = json.loads((tmp_path / "two" / TINY_FOLDER / RUN_RECORD).read_text())
     entry = record["tasks"]["STSBenchmark"]
     assert entry["processes"] == 2
     assert entry["encoded_texts"] + entry["cached_texts"] == 2593  # every text, counted once
