@@ -317,6 +317,25 @@ def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
 
+def test_an_unreadable_result_is_not_done_and_moved_aside_when_asked(tiny_run, tmp_path):
+    import mteb
+
+    from linq_eval.run.result_store import task_done
+
+    task = mteb.get_task("STSBenchmark")
+    good = (tiny_run[0] / TINY_FOLDER / "STSBenchmark.json").read_bytes()
+    path = tmp_path / "STSBenchmark.json"
+    assert not task_done(tmp_path, task)  # no file
+    path.write_bytes(good)
+    assert task_done(tmp_path, task)
+    path.write_bytes(good[: len(good) // 2])  # truncated by a writer without atomic writes
+    assert not task_done(tmp_path, task) and path.read_bytes() == good[: len(good) // 2]
+    assert not task_done(tmp_path, task, move_unreadable=True)
+    assert not path.exists()
+    aside = tmp_path / "STSBenchmark.json.unreadable"
+    assert aside.read_bytes() == good[: len(good) // 2]
+
+
 def test_retrieval_scores_the_corpus_in_chunks(tmp_path, monkeypatch):
     """mteb v2 encodes and scores the corpus chunk by chunk, merging top-k with a heap
     (mteb.models.search_wrappers.chunked_full_corpus_search; 50,000 documents per chunk):
