@@ -1,4 +1,10 @@
-"""A table as text: Markdown, CSV, JSON and LaTeX.
+"""A table as text: Markdown, CSV, JSON and LaTeX, each written from a pandas DataFrame.
+
+The summary and per-task tables are DataFrames of the cells the card shows
+(``summary_frame``, ``per_task_frame``; LaTeX is written by pandas' ``to_latex``), and the
+machine-readable rows a DataFrame of values (``machine_frame``; CSV by ``to_csv``, JSON from
+its records). Markdown is written here from the same frames: pandas' ``to_markdown`` needs the
+optional ``tabulate`` package and pads every cell, which would change the files users have.
 
 Every format shows the same columns (``Table.columns``: the summary means, then, for a run that
 covers part of the benchmark, every row's mean over that run's tasks) and the same deltas; a
@@ -15,10 +21,10 @@ Example::
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
+
+import pandas as pd
 
 from linq_eval.results.metrics import metric_label
 from linq_eval.results.tables import MISSING, Table, format_score, round_score
@@ -42,19 +48,20 @@ def _csv_cell(value: Any, decimals: int) -> str:
     return str(value)
 
 
-def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of the summary table (the Markdown, LaTeX and HTML content)."""
+def summary_frame(table: Table, decimals: int) -> pd.DataFrame:
+    """The summary table as the text of its cells (the Markdown, LaTeX and HTML content): one
+    row per result set; its label, the means, the deltas to the reference."""
     header = ["Model", *table.columns, *(f"Δ {c}" for c in table.delta_columns)]
     body = []
     for row in table.rows:
         cells = [row.label] + [row.means[c].format(decimals) for c in table.columns]
         cells += [_fmt(table.delta(row, c), decimals, signed=True) for c in table.delta_columns]
         body.append(cells)
-    return header, body
+    return pd.DataFrame(body, columns=header, dtype=object)
 
 
-def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the per-task table: one row per task, one column per result set."""
+def per_task_frame(table: Table, decimals: int) -> pd.DataFrame:
+    """The per-task table as text cells: one row per task, one column per result set."""
     header = ["Task", "Type", "Metric", *(r.label for r in table.rows)]
     body = []
     for bt in table.benchmark.tasks:
@@ -62,7 +69,21 @@ def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str
             [bt.name, bt.type, metric_label(table.benchmark.name, bt)]
             + [_fmt(r.scores[bt.name].score, decimals) for r in table.rows]
         )
-    return header, body
+    return pd.DataFrame(body, columns=header, dtype=object)
+
+
+def _grid(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    return [str(c) for c in frame.columns], frame.to_numpy().tolist()
+
+
+def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells of ``summary_frame``."""
+    return _grid(summary_frame(table, decimals))
+
+
+def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells of ``per_task_frame``."""
+    return _grid(per_task_frame(table, decimals))
 
 
 def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
@@ -74,11 +95,9 @@ def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> 
 
 def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """The card's table in Markdown (plus the per-task table), with footnotes."""
-    header, body = summary_grid(table, decimals)
-    parts = [_markdown_grid(header, body, 1)]
+    parts = [_markdown_grid(*summary_grid(table, decimals), 1)]
     if per_task:
-        header, body = per_task_grid(table, decimals)
-        parts.append(_markdown_grid(header, body, 3))
+        parts.append(_markdown_grid(*per_task_grid(table, decimals), 3))
     notes = table.notes()
     if table.reference is not None:
         notes.insert(0, f"Δ columns: difference to {table.reference.label}.")
@@ -87,7 +106,10 @@ def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) 
     return "\n\n".join(parts) + "\n"
 
 
-def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str, Any]]:
+def machine_frame(table: Table, per_task: bool, decimals: int) -> pd.DataFrame:
+    """One row per result set, as values: model, label, revision, source, each complete mean
+    (None for an incomplete one), each delta, coverage, the missing tasks, and with
+    ``per_task`` each task's score; rounded to ``decimals``."""
     out = []
     for row in table.rows:
         rs = row.result_set
@@ -108,23 +130,18 @@ def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str,
             for name, s in row.scores.items():
                 record[name] = _num(s.score, decimals)
         out.append(record)
-    return out
+    return pd.DataFrame(out, dtype=object)  # object: None stays None, lists stay lists
 
 
 def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """One row per result set; an incomplete mean is empty (``coverage`` and ``missing`` say why)."""
-    records = _machine_rows(table, per_task, decimals)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
-    writer.writeheader()
-    for rec in records:
-        writer.writerow({k: _csv_cell(v, decimals) for k, v in rec.items()})
-    return buf.getvalue()
+    frame = machine_frame(table, per_task, decimals)
+    return frame.map(lambda v: _csv_cell(v, decimals)).to_csv(index=False, lineterminator="\n")
 
 
 def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """Rows as JSON, with partial means and their coverage kept apart from complete ones."""
-    records = _machine_rows(table, per_task, decimals)
+    records = machine_frame(table, per_task, decimals).to_dict(orient="records")
     for rec, row in zip(records, table.rows, strict=True):
         rec["partial"] = {
             c: {"mean": _num(m.value, decimals), "n": m.n, "of": m.total}
@@ -166,28 +183,20 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
-def _latex_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
-    spec = "l" * text_cols + "r" * (len(header) - text_cols)
-    lines = [
-        f"\\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(latex_escape(h) for h in header) + r" \\",
-        r"\midrule",
-    ]
-    lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in body]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines)
+def _latex_tabular(frame: pd.DataFrame, text_cols: int) -> str:
+    spec = "l" * text_cols + "r" * (len(frame.columns) - text_cols)
+    escaped = frame.map(latex_escape)
+    escaped.columns = [latex_escape(str(c)) for c in frame.columns]
+    return escaped.to_latex(index=False, column_format=spec, escape=False).rstrip("\n")
 
 
 def render_latex(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """booktabs tabulars (``\\usepackage{booktabs}``); notes as LaTeX comments."""
-    header, body = summary_grid(table, decimals)
     parts = [
         f"% {table.benchmark.name}; needs \\usepackage{{booktabs}}",
-        _latex_grid(header, body, 1),
+        _latex_tabular(summary_frame(table, decimals), 1),
     ]
     if per_task:
-        header, body = per_task_grid(table, decimals)
-        parts.append(_latex_grid(header, body, 3))
+        parts.append(_latex_tabular(per_task_frame(table, decimals), 3))
     parts += [f"% {n}" for n in table.notes()]
     return "\n\n".join(parts) + "\n"
