@@ -1,11 +1,15 @@
 """Benchmark names and the one task selector: which mteb tasks a command works on.
 
 Every command that takes ``--benchmark``, ``--tasks`` or ``--task-types`` selects its tasks
-here, so ``run``, ``plan``, ``prefetch``, ``instructions`` and the instruction-set checks agree
-on names, order, subset filters and errors.
+here (``select``), so ``run``, ``plan``, ``prefetch``, ``table``, ``compare``, ``instructions``
+and the instruction-set checks agree on names, order, language subsets, splits and errors.
+A task is taken as its benchmark scores it: ``--tasks STS17`` is MTEB(eng, v1)'s STS17, its
+``en-en`` subset on ``test``; a named task the benchmark does not contain runs whole.
 
-    from linq_eval.benchmarks import select_tasks, task_names
+    from linq_eval.benchmarks import select, select_tasks, task_names
     select_tasks(task_types=["STS"])                  # the 10 STS task objects of MTEB(eng, v1)
+    select(tasks=["STS17"]).tasks[0].hf_subsets       # ['en-en']
+    select(tasks=["STS16", "STS17"]).whole            # frozenset({'STS16'}): not in the benchmark
     task_names(tasks=["SciFact", "STS12"])            # ['SciFact', 'STS12']
     task_names(expand_aggregates=True)                # with CQADupstack's 12 subforums
 
@@ -21,6 +25,7 @@ import logging
 import typing
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from linq_eval.errors import ConfigError, UnknownNameError, unknown_names
@@ -78,40 +83,81 @@ def task_type_names() -> list[str]:
     return list(typing.get_args(TaskType))
 
 
+@dataclass(frozen=True)
+class TaskSelection:
+    """The tasks a command works on, as its benchmark scores them."""
+
+    benchmark: str
+    """The benchmark the tasks are taken from."""
+    tasks: tuple[AbsTask, ...]
+    """mteb task objects, carrying the benchmark's subsets and splits (``hf_subsets``,
+    ``eval_splits``); a named task the benchmark lacks is mteb's whole task."""
+    whole: frozenset[str] = frozenset()
+    """Names of the selected tasks the benchmark does not contain (run with every subset and
+    split mteb gives them)."""
+
+    @property
+    def names(self) -> list[str]:
+        """The task names, in selection order."""
+        return [t.metadata.name for t in self.tasks]
+
+
+def selection_problems(
+    tasks: Sequence[str] | None = (), task_types: Sequence[str] | None = ()
+) -> list[str]:
+    """What is wrong with a combination of selection options (empty when nothing is)."""
+    if tasks and task_types:
+        return [
+            "--task-types selects task types of a benchmark; with --tasks, list the tasks "
+            "themselves"
+        ]
+    return []
+
+
+def select(
+    benchmark: str | None = None,
+    tasks: Sequence[str] | None = (),
+    task_types: Sequence[str] | None = (),
+) -> TaskSelection:
+    """The one task selector of ``run``, ``plan``, ``prefetch``, ``table`` and ``compare``.
+
+    ``benchmark`` (default ``DEFAULT_BENCHMARK``) is where tasks come from, with its subset
+    and split filters (STS17 ``en-en``, AmazonCounterfactualClassification ``en``, MSMARCO
+    ``dev``). ``task_types`` keeps only those types of its tasks, in its order. ``tasks``
+    names tasks, in the given order: each one the benchmark contains as the benchmark scores
+    it, any other one whole (listed in ``whole``). Unknown names raise with suggestions (all
+    unknown names at once).
+    """
+    tasks, task_types = list(dict.fromkeys(tasks or ())), list(dict.fromkeys(task_types or ()))
+    problems = selection_problems(tasks, task_types)
+    if problems:
+        raise ConfigError(problems[0] + ".")
+    valid_types = task_type_names()
+    bad_types = [t for t in task_types if t not in valid_types]
+    if bad_types:
+        raise unknown_names("task type", bad_types, valid_types)
+    name, bench_tasks = benchmark_tasks(benchmark or DEFAULT_BENCHMARK)
+    if not tasks:
+        return TaskSelection(name, tuple(_of_types(name, bench_tasks, task_types)))
+    unknown = [t for t in tasks if t not in mteb_task_names()]
+    if unknown:
+        raise unknown_names("task", unknown, mteb_task_names())
+    by_name = {t.metadata.name: t for t in bench_tasks}
+    chosen = tuple(by_name[t] if t in by_name else mteb_task(t) for t in tasks)
+    return TaskSelection(name, chosen, frozenset(t for t in tasks if t not in by_name))
+
+
 def select_tasks(
     benchmark: str | None = None,
     tasks: Sequence[str] | None = (),
     task_types: Sequence[str] | None = (),
 ) -> list[AbsTask]:
-    """The mteb task objects of a command, in the benchmark's (or the given) order.
-
-    ``benchmark`` (default ``DEFAULT_BENCHMARK``) keeps the benchmark's subset filters (e.g.
-    the English subsets of STS17); ``task_types`` keeps only those types of its tasks;
-    ``tasks`` names tasks explicitly and excludes the other two. Unknown names raise with
-    suggestions (all unknown names at once).
-    """
-    tasks, task_types = list(tasks or ()), list(task_types or ())
-    if benchmark and tasks:
-        raise ConfigError("Give either --benchmark or --tasks, not both.")
-    if tasks and task_types:
-        raise ConfigError(
-            "--task-types selects task types of a benchmark; with --tasks, list the tasks "
-            "themselves."
-        )
-    valid_types = task_type_names()
-    bad_types = [t for t in dict.fromkeys(task_types) if t not in valid_types]
-    if bad_types:
-        raise unknown_names("task type", bad_types, valid_types)
-    if tasks:
-        names = list(dict.fromkeys(tasks))
-        unknown = [t for t in names if t not in mteb_task_names()]
-        if unknown:
-            raise unknown_names("task", unknown, mteb_task_names())
-        return [mteb_task(name) for name in names]
-    return _benchmark_tasks(benchmark or DEFAULT_BENCHMARK, task_types)
+    """The task objects of ``select(...)``."""
+    return list(select(benchmark, tasks, task_types).tasks)
 
 
-def _benchmark_tasks(name: str, task_types: Sequence[str]) -> list[AbsTask]:
+def benchmark_tasks(name: str) -> tuple[str, list[AbsTask]]:
+    """An mteb benchmark's name as mteb spells it and its task objects (with its filters)."""
     import mteb  # optional heavy dependency (see above)
 
     try:
@@ -119,15 +165,19 @@ def _benchmark_tasks(name: str, task_types: Sequence[str]) -> list[AbsTask]:
             bench = mteb.get_benchmark(name)
     except (KeyError, ValueError):
         raise UnknownNameError("benchmark", name, [b.name for b in mteb.get_benchmarks()]) from None
-    selected = list(bench.tasks)
-    if task_types:
-        selected = [t for t in selected if t.metadata.type in task_types]
-        if not selected:
-            present = sorted({t.metadata.type for t in bench.tasks})
-            raise ConfigError(
-                f"Benchmark {name!r} has no task of type {', '.join(task_types)}; "
-                f"its types: {', '.join(present)}."
-            )
+    return bench.name, list(bench.tasks)
+
+
+def _of_types(name: str, tasks: list[AbsTask], task_types: Sequence[str]) -> list[AbsTask]:
+    if not task_types:
+        return tasks
+    selected = [t for t in tasks if t.metadata.type in task_types]
+    if not selected:
+        present = sorted({t.metadata.type for t in tasks})
+        raise ConfigError(
+            f"Benchmark {name!r} has no task of type {', '.join(task_types)}; "
+            f"its types: {', '.join(present)}."
+        )
     return selected
 
 
@@ -158,11 +208,15 @@ def task_names(
 
 __all__ = [
     "DEFAULT_BENCHMARK",
+    "TaskSelection",
+    "benchmark_tasks",
     "expanded_names",
     "mteb_task",
     "mteb_task_names",
     "quiet_mteb",
+    "select",
     "select_tasks",
+    "selection_problems",
     "task_names",
     "task_type_names",
 ]

@@ -9,7 +9,8 @@
 #   TASKS         space-separated mteb task names     SciFact NFCorpus ArguAna
 #   REFERENCE     result folder or shipped baseline   published:Linq-AI-Research/Linq-Embed-Mistral
 #   TOLERANCE     largest allowed drop per task       0.5   (points x100)
-#   BENCHMARK     benchmark the tasks are scored on   MTEB(eng, v1)
+#   BENCHMARK     benchmark the tasks are taken from  MTEB(eng, v1)
+#                 (run, compare and the report: its language subsets and splits)
 #   BASELINES     baseline set shown in report.html   published
 #   RUN_ARGS      extra arguments for `linq-eval run`     e.g. "--dtype float16"
 #   COMPARE_ARGS  extra arguments for `linq-eval compare` e.g. "--allow-drift"
@@ -41,8 +42,8 @@ read -r -a linq_eval <<<"${LINQ_EVAL:-linq-eval}"
 
 if [[ "${SKIP_RUN:-0}" != 1 ]]; then
   echo "== linq-eval run: $MODEL on ${tasks[*]} -> $OUT" >&2
-  "${linq_eval[@]}" run --model "$MODEL" --tasks "${tasks[@]}" --output "$OUT" \
-    ${run_args[@]+"${run_args[@]}"}
+  "${linq_eval[@]}" run --model "$MODEL" --benchmark "$BENCHMARK" --tasks "${tasks[@]}" \
+    --output "$OUT" ${run_args[@]+"${run_args[@]}"}
 fi
 mkdir -p "$OUT"
 

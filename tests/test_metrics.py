@@ -3,11 +3,12 @@
 The Reranking finding is established here, on constructed data: mteb 1.x's RerankingEvaluator
 (scikit-learn average precision per sample, samples without a positive or a negative dropped,
 max over subqueries for MindSmall) and mteb 2.26's pytrec_eval ``map_cut.1000`` over the
-converted candidate lists (mteb's own conversion, ``AbsTaskReranking._process_example``, and
-its own scoring, ``calculate_retrieval_scores`` / ``max_over_subqueries``) give the same
-number to mteb's 5 decimals on untied scores. They differ only where two positives and a
-negative of one sample share a score (the same text listed twice as positive and once as
-negative); a single positive tied with negatives gives the same AP in both.
+converted candidate lists (mteb's own conversion and scoring, through
+``linq_eval.thirdparty.mteb_private``) give the same number to mteb's 5 decimals on untied
+scores. They differ only where two or more positives of one sample share a score (the same
+text listed twice; or float32 rounding: two similarities 3e-8 apart can round to one float32
+depending on the BLAS's summation order, which is why the similarities here are float64 and
+every sample is checked to be untied); a single positive tied with negatives gives the same AP.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from linq_eval.results.metrics import (
     same_computation,
 )
 from linq_eval.results.tables import get_benchmark_spec
+from linq_eval.thirdparty import mteb_private
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "reference"
 
@@ -53,7 +55,6 @@ def card_era_map(samples: list[Sample]) -> float:
 def mteb2_map(samples: list[Sample]) -> tuple[float, float]:
     """mteb 2.26 on the same samples: ``map_at_1000`` (first subquery) and
     ``max_over_subqueries_map_at_1000`` (every subquery), with mteb's conversion and scoring."""
-    from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores, max_over_subqueries
     from mteb.abstasks.text.reranking import AbsTaskReranking
 
     k_values = list(AbsTaskReranking.k_values)  # mteb's (1, 3, ..., 1000)
@@ -64,9 +65,7 @@ def mteb2_map(samples: list[Sample]) -> tuple[float, float]:
     every: dict[str, dict[str, float]] = {}
     sub_qrels: dict[str, dict[str, int]] = {}
     for i, s in enumerate(kept):
-        converted = AbsTaskReranking._process_example(  # type: ignore[arg-type]
-            None, {"query": "q", "positive": s["positive"], "negative": s["negative"]}, "test", i
-        )
+        converted = mteb_private.reranking_candidates(s["positive"], s["negative"], "test", i)
         qid, ids = converted["query_id"], converted["doc_ids"]
         qrels[qid] = dict(zip(ids, converted["relevance_scores"], strict=True))
         docs = np.array(s["positive"] + s["negative"])
@@ -77,13 +76,16 @@ def mteb2_map(samples: list[Sample]) -> tuple[float, float]:
             sub_qrels[f"{qid}_{k}"] = qrels[qid]
             if k == 0:
                 first[qid] = scores
-    plain = calculate_retrieval_scores(first, qrels, k_values).map["MAP@1000"]
-    merged = max_over_subqueries(sub_qrels, every, k_values)["max_over_subqueries_map_at_1000"]
+    plain = mteb_private.retrieval_scores(first, qrels, k_values).map["MAP@1000"]
+    merged = mteb_private.max_over_subqueries(sub_qrels, every, k_values)
+    merged = merged["max_over_subqueries_map_at_1000"]
     return plain, merged
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int = 32) -> list[np.ndarray]:
-    v = rng.normal(size=(n, dim)).astype(np.float32)
+    """Unit vectors in float64: float32 similarities of two candidates can round to one
+    value or not depending on the BLAS's summation order (a tie in one path, none in another)."""
+    v = rng.normal(size=(n, dim))
     return list(v / np.linalg.norm(v, axis=1, keepdims=True))
 
 
@@ -102,9 +104,20 @@ def constructed(seed: int, n: int = 300, subqueries: int = 1) -> list[Sample]:
     return samples
 
 
+def assert_untied(samples: list[Sample], gap: float = 1e-9) -> None:
+    """No two candidates of a sample within ``gap`` of each other (max over subqueries)."""
+    for s in samples:
+        docs = s["positive"] + s["negative"]
+        if len(docs) < 2:
+            continue
+        sims = np.sort((np.array(s["query"]) @ np.array(docs).T).max(axis=0))
+        assert np.diff(sims).min() > gap, "constructed scores tie: the premise does not hold"
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_reranking_map_agrees_on_untied_scores(seed):
     samples = constructed(seed)
+    assert_untied(samples)
     card = card_era_map([{**s, "query": s["query"][:1]} for s in samples])
     plain, _ = mteb2_map(samples)
     assert 0.2 < card < 0.95
@@ -113,15 +126,16 @@ def test_reranking_map_agrees_on_untied_scores(seed):
 
 def test_mindsmall_max_over_subqueries_agrees_on_untied_scores():
     samples = constructed(3, subqueries=3)
+    assert_untied(samples)
     _, merged = mteb2_map(samples)
     assert merged == pytest.approx(card_era_map(samples), abs=5e-6)
 
 
 def test_reranking_map_differs_only_where_two_positives_tie_with_a_negative():
-    """Ties come from the same text listed more than once (same embedding, same score).
-    One positive tied with negatives: both give the same AP. Two tied positives and a tied
-    negative: scikit-learn scores the group at once (2/3), pytrec_eval ranks the negative
-    first (7/12)."""
+    """Ties come from the same text listed more than once (same embedding, same score), or
+    from float32 rounding. One positive tied with negatives: both give the same AP. Two tied
+    positives (with or without a tied negative): scikit-learn credits both with the precision
+    at the end of the group (2/3), pytrec_eval ranks them one by one (7/12)."""
     rng = np.random.default_rng(4)
     q, doc, other = _unit(rng, 1), *_unit(rng, 2)
     one = {"query": q, "positive": [doc], "negative": [doc, other]}
@@ -129,6 +143,10 @@ def test_reranking_map_differs_only_where_two_positives_tie_with_a_negative():
     two = {"query": q, "positive": [doc, doc], "negative": [doc]}
     assert card_era_map([two]) == pytest.approx(2 / 3)
     assert mteb2_map([two])[0] == pytest.approx(7 / 12, abs=1e-5)
+    # two tied positives below a negative, no negative in the tie: 2/3 each against 1/2, 2/3
+    above = {"query": q, "positive": [doc, doc], "negative": [q[0]]}
+    assert card_era_map([above]) == pytest.approx(2 / 3)
+    assert mteb2_map([above])[0] == pytest.approx(7 / 12, abs=1e-5)
     samples = [s for s in constructed(5) if s["positive"] and s["negative"]]
     first = samples[0]
     dup = first["positive"][0]

@@ -11,7 +11,6 @@ import pytest
 from cli_helpers import run_cli, run_ok
 from conftest import SHARED_DATA
 from data_helpers import write_jsonl
-from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores
 from result_files import write_results
 
 from linq_eval.results.per_query import (
@@ -26,6 +25,7 @@ from linq_eval.results.per_query import (
     write_evidence,
 )
 from linq_eval.run.progress import SuiteProgress
+from linq_eval.thirdparty import mteb_private
 
 RANKING = {
     "q1": {"d1": 0.9, "d2": 0.5, "d3": 0.1, "q1": 0.95},
@@ -41,7 +41,7 @@ def test_per_query_scores_average_to_mtebs_score():
     # q4 has no positive document: mteb leaves it out of the mean, so do we
     assert set(part.queries) == {"q1", "q2", "q3"}
     positives = {q: d for q, d in QRELS.items() if q != "q4"}
-    expected = calculate_retrieval_scores(RANKING, positives, [10]).ndcg["NDCG@10"]
+    expected = mteb_private.retrieval_scores(RANKING, positives, [10]).ndcg["NDCG@10"]
     assert part.mean() == pytest.approx(expected, abs=1e-5)
     assert part.queries["q1"].top == ("q1", "d1", "d2", "d3") and part.queries["q1"].text == "one"
 

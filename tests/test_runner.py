@@ -81,14 +81,14 @@ def test_bad_shard_on_the_command_line(monkeypatch, capsys):
 
 def test_conflicting_options_are_listed_together():
     config = RunConfig(
-        benchmark="MTEB(eng, v1)", tasks=("SciFact",), chunk_texts=0, random_init="huge",
-        revision="abc", use_cache=False, cache_dir=Path("x"),
+        benchmark="MTEB(eng, v1)", tasks=("SciFact",), task_types=("STS",), chunk_texts=0,
+        random_init="huge", revision="abc", use_cache=False, cache_dir=Path("x"),
     )  # fmt: skip
     with pytest.raises(ConfigError) as err:
         config.check()
     text = str(err.value)
-    for part in ("--benchmark and --tasks", "--chunk-texts 0", "valid sizes are", "--revision",
-                 "--no-cache"):  # fmt: skip
+    for part in ("--task-types selects task types", "--chunk-texts 0", "valid sizes are",
+                 "--revision", "--no-cache"):  # fmt: skip
         assert part in text
 
 

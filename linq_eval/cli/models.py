@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import typer
 
 from linq_eval.cli.app import app
+from linq_eval.model.profile_sources import SOURCES, UNSUPPORTED
 from linq_eval.model.profiles import PROFILES
 
 
@@ -14,15 +16,32 @@ from linq_eval.model.profiles import PROFILES
 def profiles_command(
     output_format: str = typer.Option("table", "--format", help="table or json"),
 ) -> None:
-    """List the model profiles and the settings each one fixes.
+    """List the model profiles: the conventions each fixes, where they come from, what they
+    were verified against, where they differ from mteb's implementation; then the leaderboard
+    models no profile supports, with the reason.
 
     Example: linq-eval profiles --format json
     """
     if output_format == "json":
-        typer.echo(json.dumps({k: p.as_dict() for k, p in PROFILES.items()}, indent=2))
+        profiles = {
+            k: {**p.as_dict(), **dataclasses.asdict(SOURCES[k])} for k, p in PROFILES.items()
+        }
+        typer.echo(json.dumps({"profiles": profiles, "unsupported": UNSUPPORTED}, indent=2))
         return
     for p in PROFILES.values():
+        src = SOURCES[p.name]
+        typer.echo(f"{p.name}  {p.model}@{(p.revision or '-')[:10]}  - {p.description}")
         typer.echo(
-            f"{p.name:24} {p.pooling:5} policy={p.policy:5} max_length={p.max_length:<5} "
-            f"{p.model}  - {p.description}"
+            f"  conventions: pooling={p.pooling} eos={p.eos} bos={p.bos} policy={p.policy} "
+            f"instructions={p.instructions} template={p.template!r} max_length={p.max_length} "
+            f"dtype={p.dtype} (cuda {p.dtype_for('cuda')}) padding={p.padding_side}"
         )
+        for line in src.sources:
+            typer.echo(f"  source: {line}")
+        for line in src.verified_against:
+            typer.echo(f"  verified: {line}")
+        for setting, reason in src.mteb_differences.items():
+            typer.echo(f"  differs from mteb ({setting}): {reason}")
+    typer.echo("not supported:")
+    for name, reason in UNSUPPORTED.items():
+        typer.echo(f"  {name}: {reason}")

@@ -1,4 +1,5 @@
-"""Options shared by ``run``, ``plan`` and ``prefetch``, defined once."""
+"""Options shared by ``run``, ``plan``, ``prefetch`` (and the task options of ``compare``),
+defined once."""
 
 from __future__ import annotations
 
@@ -20,11 +21,19 @@ MODEL_OPT = typer.Option(
 )
 REVISION_OPT = typer.Option(None, "--revision", help="Model revision (default: the profile's pin).")
 BENCHMARK_OPT = typer.Option(
-    None, "--benchmark", help=f"mteb benchmark (default: {DEFAULT_BENCHMARK} without --tasks)."
+    None,
+    "--benchmark",
+    help=f"mteb benchmark the tasks come from, with its language subsets and splits "
+    f"(default: {DEFAULT_BENCHMARK}).",
 )
 BENCHMARK_DEFAULT_OPT = typer.Option(DEFAULT_BENCHMARK, "--benchmark", help="mteb benchmark.")
 """--benchmark where a benchmark is always used (table, compare, validate-instructions)."""
-TASKS_OPT = typer.Option(None, "--tasks", help="Exact mteb task names: repeat, or list after it.")
+TASKS_OPT = typer.Option(
+    None,
+    "--tasks",
+    help="Only these tasks (exact mteb names; repeat, or list after it), each as the benchmark "
+    "scores it; a task the benchmark lacks runs whole.",
+)
 TASK_TYPES_OPT = typer.Option(
     None, "--task-types", help="Keep only these task types of the benchmark (Retrieval STS ...)."
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from linq_eval.cli.app import ListOptionsCommand, app
-from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT
+from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT, TASK_TYPES_OPT, TASKS_OPT
 from linq_eval.results.compare import DEFAULT_TOLERANCE
 
 
@@ -81,12 +81,8 @@ def compare_command(
         "--reference",
         help="Reference folder or shipped baseline (published:<org/model>).",
     ),
-    task_types: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
-        None, "--task-types", help="Only these task types (Retrieval STS ...)."
-    ),
-    tasks: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
-        None, "--tasks", help="Only these tasks (exact mteb names)."
-    ),
+    task_types: list[str] | None = TASK_TYPES_OPT,
+    tasks: list[str] | None = TASKS_OPT,
     tolerance: float = typer.Option(
         DEFAULT_TOLERANCE, "--tolerance", help="Largest allowed drop per task, in points x100."
     ),

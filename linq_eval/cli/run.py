@@ -84,13 +84,16 @@ def run_command(
     whole suite (tasks, tokens, tokens/s, ETA) on stderr. Rerun the same command to resume:
     finished tasks are skipped and the embedding cache (OUTPUT/.linq_eval/embeddings) keeps
     finished chunks of the task that was interrupted. Exit 1 if a task failed, 2 for
-    unusable options.
+    unusable options. Each task runs as --benchmark scores it (STS17: en-en, test); a task
+    named with --tasks that the benchmark lacks runs whole.
 
     \b
     Examples:
       linq-eval run                                          # Linq-Embed-Mistral, MTEB(eng, v1)
       linq-eval run --model all-minilm-l6-v2 --tasks SciFact STSBenchmark \\
           Banking77Classification --data-dir ../shared/data --output runs/minilm
+      linq-eval run --model all-minilm-l6-v2 --benchmark "MTEB(eng, v1)" \\
+          --tasks STS17 AmazonCounterfactualClassification --data-dir ../shared/data/more
       linq-eval run --task-types Retrieval --devices 0 1 2 3 4 5 6 7
       linq-eval run --shard 2/4 --output /shared/runs/linq   # job 2 of 4 (scripts/slurm_array.sh)
       linq-eval run --dry-run                                # tasks, sizes, GPU-hours
@@ -136,7 +139,8 @@ def plan_command(
     random_init: str | None = RANDOM_OPT,
     output_format: str = typer.Option("table", "--format", help="table or json"),
 ) -> None:
-    """Show what a run would do, without loading a model: its tasks, their texts and
+    """Show what a run would do, without loading a model: its tasks with their splits and
+    language subsets (as --benchmark scores them; "whole task" for one it lacks), their texts and
     estimated tokens (from mteb's descriptive statistics), what OUTPUT already holds, and the
     GPU-hours at --tokens-per-s.
 

@@ -50,6 +50,7 @@ from linq_eval.model.tokenization import (
 )
 from linq_eval.prompts import builder
 from linq_eval.prompts.instruction_sets import load_instruction_set
+from linq_eval.thirdparty.transformers_private import attn_implementation as config_attention
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class DecoderEncoder:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.dtype = next(model.parameters()).dtype
-        self.attn_implementation = attn_implementation or model.config._attn_implementation
+        self.attn_implementation = attn_implementation or config_attention(model.config)
         self._check_profile(profile, model)
         self.special: SpecialTokens = special_tokens_for(tokenizer, profile.eos, profile.bos)
         self.pad_id = self._pad_id()

@@ -24,6 +24,12 @@ import torch
 from transformers import AttentionInterface
 
 from linq_eval.errors import ConfigError
+from linq_eval.thirdparty.torch_private import flash_varlen, flash_varlen_available
+from linq_eval.thirdparty.transformers_private import (
+    attention_switched,
+    can_switch_attention,
+    supports_attention_backend,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +39,8 @@ PACKED_ATTENTION = "linq_eval_packed"
 PACKED_KERNELS = ("flash", "flash-rkv", "padded", "segments")
 """Kernels for attention within each input of a packed row:
 - ``flash``: FlashAttention-2's varlen kernel as shipped inside PyTorch
-  (``aten::_flash_attention_forward`` with cumulative lengths); CUDA, fp16/bf16, no padding;
-  grouped K/V heads passed as they are;
+  (``linq_eval.thirdparty.torch_private.flash_varlen``, cumulative lengths); CUDA,
+  fp16/bf16, no padding; grouped K/V heads passed as they are;
 - ``flash-rkv``: the same with K/V heads repeated to the query heads first (in case a build's
   kernel rejects grouped heads);
 - ``padded``: scatter the row into a right-padded [inputs, longest] block, causal SDPA with no
@@ -75,7 +81,8 @@ class AttentionProbe:
 def packed_kernels(device: torch.device, dtype: torch.dtype) -> list[str]:
     """Kernels to try, fastest first, for this device and dtype."""
     if device.type == "cuda":
-        flash = ["flash", "flash-rkv"] if dtype in (torch.float16, torch.bfloat16) else []
+        half = dtype in (torch.float16, torch.bfloat16)
+        flash = ["flash", "flash-rkv"] if half and flash_varlen_available() else []
         return [*flash, "padded", "segments"]
     return ["segments", "padded"]
 
@@ -83,10 +90,10 @@ def packed_kernels(device: torch.device, dtype: torch.dtype) -> list[str]:
 def packing_unsupported(model: torch.nn.Module, max_length: int) -> str | None:
     """Why this model cannot run packed rows (None: it can, subject to the self-check)."""
     config = model.config
-    # transformers marks models that route attention through its AttentionInterface with this
-    # class attribute; it has no public equivalent.
-    if not getattr(model, "_supports_attention_backend", False):
+    if not supports_attention_backend(model):
         return f"{type(model).__name__} does not use transformers' attention interface"
+    if not can_switch_attention(config):
+        return "this transformers cannot switch a config's attention implementation"
     if getattr(config, "is_encoder_decoder", False):
         return "encoder-decoder model"
     window = getattr(config, "sliding_window", None)
@@ -116,13 +123,8 @@ def attention_implementation(model: torch.nn.Module, name: str) -> Iterator[None
     transformers builds no attention mask for an implementation without a registered mask
     function, which is what a packed row needs: ``attention_function`` masks by itself.
     """
-    config = model.config
-    previous = config._attn_implementation
-    config._attn_implementation = name
-    try:
+    with attention_switched(model.config, name):
         yield
-    finally:
-        config._attn_implementation = previous
 
 
 def attention_function(
@@ -165,10 +167,7 @@ def _flash(
         key, value = key.repeat_interleave(groups, 1), value.repeat_interleave(groups, 1)
     q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # [T, heads, D]
     q, k, v = (x if x.is_contiguous() else x.contiguous() for x in (q, k, v))
-    out = torch.ops.aten._flash_attention_forward(
-        q, k, v, packed.cu_seqlens, packed.cu_seqlens, packed.max_len, packed.max_len,
-        0.0, causal, False, scale=scaling,
-    )[0]  # fmt: skip
+    out = flash_varlen(q, k, v, packed.cu_seqlens, packed.max_len, causal, scaling)
     return out.unsqueeze(0)
 
 

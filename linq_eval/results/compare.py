@@ -32,7 +32,7 @@ from typing import Any
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, LinqEvalError, UnknownNameError
-from linq_eval.results.metrics import metric_difference, score_task
+from linq_eval.results.metrics import metric_difference, mteb_difference, mteb_version, score_task
 from linq_eval.results.per_query import TaskQueryDiff
 from linq_eval.results.query_report import (
     query_diffs,
@@ -42,7 +42,12 @@ from linq_eval.results.query_report import (
     significance_status,
 )
 from linq_eval.results.reading import ResultsError, ResultSet, resolve_one
-from linq_eval.results.tables import format_score, get_benchmark_spec, round_score
+from linq_eval.results.tables import (
+    format_score,
+    get_benchmark_spec,
+    round_score,
+    selected_tasks,
+)
 from linq_eval.run_record import SCORE_KEYS, differing_keys, missing_keys, task_settings
 
 DRIFT_KEYS = SCORE_KEYS
@@ -101,6 +106,8 @@ class TaskDelta:
     """Why the run has no score, where it has none."""
     metric_changed: bool = False
     """The run's score is another computation than the reference's."""
+    mteb_change: str = ""
+    """Why the run's and the reference's mteb versions compute the metric differently."""
 
     @property
     def delta(self) -> float | None:
@@ -240,13 +247,15 @@ def compare_results(
     if not 0 < alpha < 1:
         raise ConfigError(f"--alpha must be between 0 and 1, got {alpha}")
     spec = get_benchmark_spec(benchmark)
-    chosen = spec.select(task_types, tasks)
-    if not chosen:
-        raise ConfigError(
-            f"No task of {spec.name} matches --task-types {list(task_types or [])} "
-            f"and --tasks {list(tasks or [])}."
-        )
+    chosen = selected_tasks(spec.name, tasks, task_types)
     drift, notes = check_drift(run, reference, [bt.name for bt in chosen])
+    in_benchmark = {bt.name for bt in spec.tasks}
+    whole = [bt.name for bt in chosen if bt.name not in in_benchmark]
+    if whole:
+        notes.append(
+            f"Not in {spec.name}, so compared on every split and subset mteb gives them: "
+            f"{', '.join(whole)}."
+        )
     if not allow_drift:
         _refuse_drift(drift)
     rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
@@ -302,7 +311,11 @@ def _task_rows(
             no_reference.append(bt.name)
             continue
         run_score = score_task(run, bt, ref_score.metric)
-        changed = run_score.changed_from is not None
+        versions = (mteb_version(run, run_score), mteb_version(reference, ref_score))
+        mteb_change = "" if run_score.score is None else (
+            mteb_difference(run_score.metric or "", *versions) or ""
+        )
+        changed = run_score.changed_from is not None or bool(mteb_change)
         ungated = changed and not allow_metric_change
         rows.append(
             TaskDelta(
@@ -315,6 +328,7 @@ def _task_rows(
                 reference_metric=ref_score.metric,
                 note=run_score.note if run_score.score is None else "",
                 metric_changed=changed,
+                mteb_change=mteb_change,
             )
         )
     return rows, no_reference
@@ -323,8 +337,11 @@ def _task_rows(
 def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
     """One note per pair of different computations, naming the tasks and the difference."""
     groups: dict[tuple[str, str], list[str]] = {}
+    by_version: dict[str, list[str]] = {}
     for t in rows:
-        if t.metric_changed and t.run_metric and t.reference_metric:
+        if t.mteb_change:
+            by_version.setdefault(t.mteb_change, []).append(t.task)
+        elif t.metric_changed and t.run_metric and t.reference_metric:
             groups.setdefault((t.run_metric, t.reference_metric), []).append(t.task)
     gate = (
         "counted in the verdict (--allow-metric-change)"
@@ -335,6 +352,9 @@ def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
         f"Different metrics on {', '.join(names)}: run {run_metric}, reference {ref_metric} "
         f"({metric_difference(run_metric, ref_metric)}); {gate}."
         for (run_metric, ref_metric), names in groups.items()
+    ] + [
+        f"Metric computed differently on {', '.join(names)}: {why}; {gate}."
+        for why, names in by_version.items()
     ]
 
 
@@ -473,6 +493,7 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
                 "reference_metric": t.reference_metric,
                 "note": t.note,
                 "metric_changed": t.metric_changed,
+                "mteb_change": t.mteb_change,
             }
             for t in c.tasks
         ],

@@ -11,9 +11,15 @@ that is established. Tables, comparisons and the HTML report all read scores thr
 - STS, Summarization: ``cos_sim_spearman`` = ``cosine_spearman`` (renamed);
 - Reranking: ``map`` (mteb 1.x RerankingEvaluator) = ``map_at_1000`` (pytrec_eval), and
   ``max_over_subqueries_map_at_1000`` for MindSmallReranking: the same samples and candidates,
-  the same average precision to mteb 2's 5 decimals; they can differ only where two positive
-  candidates and a negative one of a sample tie (results/baselines/published/README.md,
+  the same average precision to mteb 2's 5 decimals; they can differ only where two or more
+  positive candidates of a sample share a score (results/baselines/published/README.md,
   tests/test_metrics.py).
+
+Which mteb 2 versions compute each field so: ``MTEB_CHECKED`` (the versions whose metric code
+was read and found identical, apart from ``METRIC_CHANGES``). Two results made by different
+mteb versions are one computation of a field only where both versions lie in that range and no
+change of ``METRIC_CHANGES`` falls between them (``mteb_difference``); ``compare`` marks other
+tasks "metric changed".
 
 Where a result file has no field with the reference's computation (a file holding only
 ``max_ap`` against a published ``cos_sim_ap``), its score is read all the same and flagged
@@ -29,8 +35,11 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
+
+from linq_eval.run_record import task_settings
 
 if TYPE_CHECKING:
     from mteb import TaskResult
@@ -43,6 +52,13 @@ CARD_ERA_BENCHMARKS = ("MTEB(eng, v1)",)
 row, the computation the published scores were made with."""
 
 
+MTEB_CHECKED = ("2.26.0", "2.26.24")
+"""The first and last mteb versions whose metric code (``mteb/_evaluators``, ``mteb/abstasks``)
+was read for ``METRIC_PAIRS``: identical in every version between them except for
+``METRIC_CHANGES``. ``pyproject.toml`` allows ``mteb>=2.26,<2.27``; a later 2.26 release is
+one computation with these only once its code has been read and this range extended."""
+
+
 @dataclass(frozen=True)
 class MetricPair:
     """A published (mteb 1.x) metric and the field of an mteb 2 result that corresponds to it."""
@@ -52,7 +68,7 @@ class MetricPair:
     published: str
     """Metric name in the published (card-era) result files."""
     current: str
-    """Field of an mteb 2.26 result file."""
+    """Field of an mteb 2 result file (as the versions ``mteb`` compute it)."""
     relation: Literal["same", "changed"]
     """``same``: one computation under two names; ``changed``: the numbers can differ."""
     source: str
@@ -62,14 +78,44 @@ class MetricPair:
     difference: str = ""
     """What can still differ between the two numbers (for a ``same`` pair: a residual far
     below any tolerance)."""
+    mteb: tuple[str, str] = MTEB_CHECKED
+    """The mteb versions (first, last) known to compute ``current`` so."""
 
 
 _RERANKING_RESIDUAL = (
-    "mteb 2 rounds to 5 decimals (0.0005 points x100); where two positive candidates and a "
-    "negative one of a sample tie (the same text listed twice as positive and once as "
-    "negative), scikit-learn scores the tied group at once while pytrec_eval ranks the "
-    "negative first (doc id order)"
+    "mteb 2 rounds to 5 decimals (0.0005 points x100); where two or more positive candidates "
+    "of a sample share a score (the same text listed twice, or float32 rounding making two "
+    "near-equal similarities equal), scikit-learn credits each with the precision at the end "
+    "of the tied group while pytrec_eval ranks them one by one (and a tied negative first, "
+    "by doc id); one positive tied with negatives gives the same AP in both"
 )
+
+@dataclass(frozen=True)
+class MetricChange:
+    """A result field whose computation changed in one mteb release (same name, other number)."""
+
+    fields: str
+    """Regular expression matching the changed fields' names."""
+    since: str
+    """The first mteb version computing the field the new way."""
+    what: str
+    """What changed."""
+    source: str
+    """Where it is established."""
+
+
+METRIC_CHANGES: tuple[MetricChange, ...] = (
+    MetricChange(
+        r"^(max_over_subqueries_)?nauc_",
+        "2.26.5",
+        "nAUC abstention metrics of retrieval and reranking: a group of equal confidence "
+        "scores is scored by its mean metric (expected value under random tie-breaking); "
+        "before, by the order of the queries",
+        "mteb 2.26.4 and 2.26.5 _evaluators/retrieval_metrics.py nauc (mteb pull request "
+        "5613); the only metric change between 2.26.0 and 2.26.24",
+    ),
+)
+"""Changes of a field's computation within mteb 2, newest last."""
 
 METRIC_PAIRS: tuple[MetricPair, ...] = (
     MetricPair(
@@ -78,7 +124,7 @@ METRIC_PAIRS: tuple[MetricPair, ...] = (
         "cosine_ap",
         "same",
         "mteb 1.x PairClassificationEvaluator: cos_sim_ap = sklearn average_precision_score "
-        "over cosine similarities; mteb 2.26 AbsTaskPairClassification._compute_metrics: "
+        "over cosine similarities; mteb 2.26 AbsTaskPairClassification (its _compute_metrics): "
         "cosine_ap, the same call on the same scores (max_ap takes the best of cosine, dot, "
         "Euclidean, Manhattan and the model's similarity)",
     ),
@@ -181,6 +227,40 @@ def metric_difference(a: str, b: str) -> str:
     return pair.difference if pair and pair.difference else "different computations"
 
 
+def mteb_release(version: str) -> tuple[int, ...] | None:
+    """``2.26.24`` as (2, 26, 24); None for a version that is not plain numbers (a dev build)."""
+    match = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?", version.strip())
+    return tuple(int(p or 0) for p in match.groups()) if match else None
+
+
+def mteb_difference(metric: str, a: str | None, b: str | None) -> str | None:
+    """Why field ``metric`` made by mteb version ``a`` may not be the number mteb ``b`` makes
+    (None: the same computation, a version unknown, or an mteb 1.x file, whose fields
+    ``METRIC_PAIRS`` pairs with mteb 2's).
+
+    Versions outside ``MTEB_CHECKED`` are not known to compute anything as the checked ones
+    do; inside it, a ``METRIC_CHANGES`` entry for the field between the two versions differs.
+    """
+    if not a or not b or a == b:
+        return None
+    ra, rb = mteb_release(a), mteb_release(b)
+    if (ra and ra[0] < 2) or (rb and rb[0] < 2):
+        return None  # an mteb 1.x file: METRIC_PAIRS says which mteb 2 field matches it
+    low, high = (mteb_release(v) for v in MTEB_CHECKED)
+    unchecked = [v for v, r in ((a, ra), (b, rb)) if r is None or not low <= r <= high]
+    if unchecked:
+        return (
+            f"mteb {a} vs {b}: metric code checked for mteb {MTEB_CHECKED[0]} to "
+            f"{MTEB_CHECKED[1]} only, not for {', '.join(unchecked)}"
+        )
+    first, last = sorted((ra, rb))
+    for change in METRIC_CHANGES:
+        since = mteb_release(change.since)
+        if re.search(change.fields, metric) and first < since <= last:
+            return f"mteb {a} vs {b}: {metric} changed in {change.since} ({change.what})"
+    return None
+
+
 def metric_label(benchmark: str, task: ScoredTask) -> str:
     """The metric a table column of ``task`` shows: ``cos_sim_ap / cosine_ap`` where the
     published name and the mteb 2 field differ."""
@@ -271,6 +351,14 @@ def _complete_result(rs: ResultSet, task: ScoredTask) -> tuple[TaskResult | None
         return None, f"only {len(found)}/{len(subtasks)} subtasks"
     combined = task.task.combine_task_results(found)  # mteb's aggregation (mean of subtasks)
     return combined, f"mean of its {len(subtasks)} subtask files"
+
+
+def mteb_version(rs: ResultSet, score: TaskScore) -> str | None:
+    """The mteb version a task's score was made with: the run record's (the task's own
+    settings), else the result file's ``mteb_version`` (None when neither records one)."""
+    settings, _ = task_settings(rs.run_record, score.task)
+    recorded = (settings or {}).get("mteb_version")
+    return recorded or (score.result.mteb_version if score.result is not None else None)
 
 
 def score_task(rs: ResultSet, task: ScoredTask, metric: str | None = None) -> TaskScore:

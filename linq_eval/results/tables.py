@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
-from linq_eval.benchmarks import DEFAULT_BENCHMARK
+from linq_eval.benchmarks import DEFAULT_BENCHMARK, select
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.results.metrics import (
     TaskScore,
@@ -116,45 +116,42 @@ class BenchmarkSpec:
                 return t
         raise UnknownNameError(f"task of {self.name}", name, [t.name for t in self.tasks])
 
-    def select(
-        self, task_types: Sequence[str] | None = None, tasks: Sequence[str] | None = None
-    ) -> list[BenchmarkTask]:
-        """Tasks filtered by type and name; unknown names and types are an error."""
-        chosen = list(self.tasks)
-        if task_types:
-            for t in task_types:
-                if t not in self.types:
-                    raise UnknownNameError(f"task type of {self.name}", t, self.types)
-            chosen = [t for t in chosen if t.type in task_types]
-        if tasks:
-            wanted = [self.task(name).name for name in tasks]
-            chosen = [t for t in chosen if t.name in wanted]
-        return chosen
+
+def benchmark_task(task: AbsTask) -> BenchmarkTask:
+    """A task object (with the subset and split filters it carries) as a table scores it."""
+    return BenchmarkTask(
+        name=task.metadata.name,
+        type=task.metadata.type,
+        main_score=task.metadata.main_score,
+        splits=tuple(task.eval_splits),
+        subsets=tuple(task.hf_subsets),
+        task=task,
+    )
 
 
 @functools.lru_cache(maxsize=8)
 def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
-    """The tasks of an mteb benchmark, with types, main scores and subset/split filters."""
-    import mteb
-
-    try:
-        bench = mteb.get_benchmark(name)
-    except KeyError:
-        raise UnknownNameError("benchmark", name, [b.name for b in mteb.get_benchmarks()]) from None
+    """The tasks of an mteb benchmark (``benchmarks.select``), with types, main scores and
+    subset/split filters."""
+    selection = select(name)
     order = {t: i for i, t in enumerate(TYPE_ORDER)}
-    tasks = [
-        BenchmarkTask(
-            name=t.metadata.name,
-            type=t.metadata.type,
-            main_score=t.metadata.main_score,
-            splits=tuple(t.eval_splits),
-            subsets=tuple(t.hf_subsets),
-            task=t,
-        )
-        for t in bench.tasks
-    ]
+    tasks = [benchmark_task(t) for t in selection.tasks]
     tasks.sort(key=lambda t: (order.get(t.type, len(order)), t.type, t.name.casefold()))
-    return BenchmarkSpec(name=bench.name, tasks=tuple(tasks))
+    return BenchmarkSpec(name=selection.benchmark, tasks=tuple(tasks))
+
+
+def selected_tasks(
+    benchmark: str = DEFAULT_BENCHMARK,
+    tasks: Sequence[str] | None = None,
+    task_types: Sequence[str] | None = None,
+) -> list[BenchmarkTask]:
+    """``benchmarks.select`` as tables score it: the chosen tasks of the benchmark in table
+    order, then the named ``tasks`` it does not contain (whole), in the given order."""
+    selection = select(benchmark, tasks, task_types)
+    chosen = set(selection.names) - selection.whole
+    ordered = [t for t in get_benchmark_spec(selection.benchmark).tasks if t.name in chosen]
+    whole = [benchmark_task(t) for t in selection.tasks if t.metadata.name in selection.whole]
+    return ordered + whole
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from linq_eval.benchmarks import selection_problems
 from linq_eval.errors import ConfigError
 from linq_eval.model.devices import DTYPE_ALIASES, DTYPES
 from linq_eval.model.meta import build_model_meta
@@ -41,9 +42,11 @@ class RunConfig:
     revision: str | None = None
     """Hub revision of the model (None: the profile's pinned revision)."""
     benchmark: str | None = None
-    """mteb benchmark whose tasks to run (None with no ``tasks``: the default benchmark)."""
+    """mteb benchmark the tasks are taken from, with its subsets and splits (None: the
+    default benchmark)."""
     tasks: tuple[str, ...] = ()
-    """Exact mteb task names to run instead of a benchmark."""
+    """Exact mteb task names: only these, each as the benchmark scores it (whole when the
+    benchmark does not contain it)."""
     task_types: tuple[str, ...] = ()
     """Keep only the benchmark's tasks of these types (Retrieval, STS ...)."""
     max_length: int | None = None
@@ -109,13 +112,7 @@ class RunConfig:
             raise ConfigError("Conflicting or invalid options:\n  " + "\n  ".join(problems))
 
     def _option_problems(self) -> list[str]:
-        problems: list[str] = []
-        if self.benchmark and self.tasks:
-            problems.append("--benchmark and --tasks both given: choose one")
-        if self.tasks and self.task_types:
-            problems.append(
-                "--task-types selects among a benchmark's tasks; with --tasks list the tasks"
-            )
+        problems = selection_problems(self.tasks, self.task_types)
         if self.max_length is not None and self.max_length < MIN_MAX_LENGTH:
             problems.append(f"--max-length {self.max_length} is below {MIN_MAX_LENGTH}")
         if self.dtype is not None:

@@ -126,6 +126,12 @@ class PlanRow:
     cached: CacheReuse | None = None
     """Estimated part of its tokens that earlier tasks in the folder left in the embedding
     cache (``linq_eval.run.cache_reuse``)."""
+    splits: tuple[str, ...] = ()
+    """The splits it is evaluated on."""
+    subsets: tuple[str, ...] = ()
+    """The language subsets (mteb's ``hf_subsets``) it is evaluated on."""
+    whole: bool = False
+    """The benchmark does not contain it: it runs with every subset and split mteb gives it."""
 
     @property
     def cached_tokens(self) -> int:
@@ -172,6 +178,8 @@ class Plan:
     """The shard this plan is for."""
     all_tasks: int = 0
     """Tasks of the whole run before sharding."""
+    benchmark: str = ""
+    """The benchmark the tasks are taken from (with its subsets and splits)."""
 
     @property
     def total_tokens(self) -> int:
@@ -210,9 +218,13 @@ class Plan:
             "shard": str(self.shard) if self.shard else None,
             "tokens_per_s": self.tokens_per_s,
             "max_length": self.max_length,
+            "benchmark": self.benchmark,
             "tasks": {
                 r.estimate.name: {
                     "type": r.estimate.type,
+                    "splits": list(r.splits),
+                    "subsets": list(r.subsets),
+                    "in_benchmark": not r.whole,
                     "texts": r.estimate.texts,
                     "unique_texts": r.estimate.unique_texts,
                     "tokens": r.estimate.tokens,
@@ -252,32 +264,53 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
+def describe_subsets(subsets: Sequence[str], most: int = 3) -> str:
+    """A task's language subsets in short: ``en-en``, ``default``, ``11: ar-ar, en-ar ...``."""
+    if len(subsets) <= most:
+        return ", ".join(subsets) or "-"
+    return f"{len(subsets)}: {', '.join(subsets[:most])} ..."
+
+
+def _status(r: PlanRow) -> str:
+    e = r.estimate
+    if r.done:
+        status = "done"
+    elif not e.known:
+        status = "to run (size unknown: no mteb statistics)"
+    elif r.shares_corpus_with:
+        status = f"to run (corpus cached with {r.shares_corpus_with})"
+    elif r.cached_tokens and r.cached is not None:
+        share = r.cached_tokens / e.tokens if e.tokens else 0.0
+        shown = f"{share:.0%}" if share >= 0.005 else "<1%"
+        status = f"to run (~{shown} cached: {r.cached.basis} as {r.cached.source})"
+    else:
+        status = "to run"
+    return status + (" - whole task: not in the benchmark" if r.whole else "")
+
+
 def render_plan(plan: Plan) -> str:
-    """The plan as a text table with totals."""
+    """The plan as a text table with totals: per task its splits and language subsets."""
     lines = [
         f"# model {plan.model} @ {plan.revision}  ->  {plan.result_folder}",
     ]
+    if plan.benchmark:
+        lines.append(
+            f"# tasks as {plan.benchmark} scores them (its splits and language subsets)"
+        )
     if plan.shard:
         lines.append(f"# shard {plan.shard}: {len(plan.rows)} of {plan.all_tasks} tasks")
     width = max([len(r.estimate.name) for r in plan.rows] + [4])
-    lines.append(f"{'task':{width}}  {'type':18} {'texts':>8} {'unique':>8} {'tokens':>8}  status")
-    for r in plan.rows:
+    scopes = [f"{'/'.join(r.splits)}: {describe_subsets(r.subsets)}" for r in plan.rows]
+    scope_width = max([len(s) for s in scopes] + [14])
+    lines.append(
+        f"{'task':{width}}  {'type':18} {'split: subsets':{scope_width}} {'texts':>8} "
+        f"{'unique':>8} {'tokens':>8}  status"
+    )
+    for r, scope in zip(plan.rows, scopes, strict=True):
         e = r.estimate
-        if r.done:
-            status = "done"
-        elif not e.known:
-            status = "to run (size unknown: no mteb statistics)"
-        elif r.shares_corpus_with:
-            status = f"to run (corpus cached with {r.shares_corpus_with})"
-        elif r.cached_tokens and r.cached is not None:
-            share = r.cached_tokens / e.tokens if e.tokens else 0.0
-            shown = f"{share:.0%}" if share >= 0.005 else "<1%"
-            status = f"to run (~{shown} cached: {r.cached.basis} as {r.cached.source})"
-        else:
-            status = "to run"
         lines.append(
-            f"{e.name:{width}}  {e.type:18} {human(e.texts):>8} {human(e.unique_texts):>8} "
-            f"{human(e.tokens):>8}  {status}"
+            f"{e.name:{width}}  {e.type:18} {scope:{scope_width}} {human(e.texts):>8} "
+            f"{human(e.unique_texts):>8} {human(e.tokens):>8}  {_status(r)}"
         )
     done = sum(r.done for r in plan.rows)
     lines.append(

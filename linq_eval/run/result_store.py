@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mteb
-from mteb.results.task_result import _read_run_settings_from_file, _write_and_merge_keyed_json
 
 from linq_eval import __version__
 from linq_eval.atomic import (
@@ -45,6 +44,7 @@ from linq_eval.run_record import (
     score_part,
     task_settings,
 )
+from linq_eval.thirdparty.mteb_private import merge_run_settings, read_run_settings
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -166,11 +166,11 @@ def _canonical_model_meta(path: Path) -> None:
 
 def _merge_run_settings(target: Path, new: Path) -> None:
     """Merge mteb's run_settings.jsonl entries into ``target``, sorted, atomically."""
-    entries = _read_run_settings_from_file(new)
+    entries = read_run_settings(new)
     with atomic_path(target) as tmp:
         if target.exists():
             tmp.write_bytes(target.read_bytes())
-        _write_and_merge_keyed_json(tmp, entries)
+        merge_run_settings(tmp, entries)
         lines = sorted(line for line in tmp.read_text(encoding="utf-8").splitlines() if line)
         tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
@@ -195,9 +195,11 @@ def task_done(folder: Path, task: AbsTask, *, move_unreadable: bool = False) -> 
 
 
 def read_score(folder: Path, task: AbsTask) -> float | None:
-    """The task's main score (mteb's 0..1 scale, mean over its splits) from its result file."""
+    """The task's main score (mteb's 0..1 scale, mean over its splits and subsets; those the
+    task object carries only, should the file hold more) from its result file."""
     try:
-        return float(mteb.TaskResult.from_disk(folder / f"{task.metadata.name}.json").get_score())
+        result = mteb.TaskResult.from_disk(folder / f"{task.metadata.name}.json")
+        return float(result.validate_and_filter_scores(task).get_score())
     except Exception:  # noqa: BLE001
         return None
 

@@ -45,7 +45,7 @@ import mteb
 import torch
 
 from linq_eval.atomic import FileLock, LockHeldError, describe_holder, remove_stale_temporaries
-from linq_eval.benchmarks import expanded_names, select_tasks
+from linq_eval.benchmarks import expanded_names, select
 from linq_eval.errors import ConfigError, LinqEvalError
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import random_encoder
@@ -111,7 +111,8 @@ class _Prepared:
 def prepare(config: RunConfig) -> _Prepared:
     """Everything decided before a model is loaded: tasks, shard, instructions, plan."""
     config.check()
-    all_tasks = select_tasks(config.benchmark, config.tasks, config.task_types)
+    selection = select(config.benchmark, config.tasks, config.task_types)
+    all_tasks = list(selection.tasks)
     profile = resolve_profile(config)
     check_instructions(profile, expanded_names(all_tasks))
     prompts = profile_prompts(profile, expanded_names(all_tasks))
@@ -139,6 +140,9 @@ def prepare(config: RunConfig) -> _Prepared:
             done=task_done(folder, t) if folder.is_dir() else False,
             shares_corpus_with=shared_corpus_of(e.name, chosen_names),
             cached=cached.get(e.name),
+            splits=tuple(t.eval_splits),
+            subsets=tuple(t.hf_subsets),
+            whole=e.name in selection.whole,
         )
         for e, t in zip(chosen, tasks, strict=True)
     ]
@@ -151,6 +155,7 @@ def prepare(config: RunConfig) -> _Prepared:
         tokens_per_s=config.tokens_per_s,
         shard=config.shard,
         all_tasks=len(all_tasks),
+        benchmark=selection.benchmark,
     )
     return _Prepared(tasks, all_tasks, profile, meta, folder, plan)
 
