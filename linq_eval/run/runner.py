@@ -254,8 +254,8 @@ def _stats_delta(
 class _Suite:
     """The state of one ``run_suite`` call: its folder, locks, encoder and settings.
 
-    Rank 0 alone reads and writes the folder (``distributed.on_main``); the other ranks of a torchrun
-    job receive what it decided.
+    Rank 0 alone reads and writes the folder (``distributed.on_main``); the other ranks of a
+    torchrun job receive what it decided.
     """
 
     def __init__(
