@@ -50,6 +50,15 @@ MINILM_STS_ARGS = (
     "--no-progress",
 )  # fmt: skip
 """One real CPU run of all-MiniLM-L6-v2 on two small STS tasks (in cache chunks of 512 texts)."""
+TINY_ARGS = (
+    "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir", str(SHARED_DATA),
+    "--chunk-texts", "256", "--device", "cpu", "--no-progress",
+)  # fmt: skip
+"""One real run of the tiny random Mistral on STSBenchmark, in chunks of 256 texts."""
+TINY_FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
+"""Where such a run's results lie under its output folder."""
+TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
+"""The fields of an mteb task result that differ between two identical runs."""
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +80,9 @@ def minilm_path() -> Path:
 @pytest.fixture(scope="session")
 def minilm_run(tmp_path_factory):
     """One uninterrupted, unsharded run of MINILM_ARGS (shared by every test that needs a real
-    run): (output folder, seconds)."""
-    out = tmp_path_factory.mktemp("minilm") / "one"
+    run): (output folder, seconds). The folder is named ``results``, as mteb's ResultCache
+    names its results tree."""
+    out = tmp_path_factory.mktemp("minilm") / "results"
     t0 = time.perf_counter()
     run_ok("run", *MINILM_ARGS, "--output", str(out))
     return out, time.perf_counter() - t0
@@ -84,6 +94,30 @@ def minilm_sts_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("minilm-sts") / "one"
     run_ok("run", *MINILM_STS_ARGS, "--output", str(out))
     return out
+def tiny_run(tmp_path_factory):
+    """One uninterrupted run of TINY_ARGS in a subprocess, shared by every test that needs
+    one: (output folder, stdout, seconds). Tests that write into it work on a copy."""
+    out = tmp_path_factory.mktemp("tiny") / "results"  # as mteb names its results tree
+    t0 = time.perf_counter()
+    stdout = run_ok("run", *TINY_ARGS, "--output", str(out))
+    return out, stdout, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """SmolLM2-135M-Instruct (a real trained decoder, from its GGUF file) as our encoder on
+    CPU with SMOLLM2_OPTIONS (no instructions, at most 128 tokens). Loading it takes about a minute,
+    so it is loaded once."""
+    from linq_eval.model.loading import load_encoder
+    from linq_eval.model.random_models import smollm2_gguf_path
+
+    return load_encoder(str(smollm2_gguf_path()), **SMOLLM2_OPTIONS)
+
+
+SMOLLM2_OPTIONS: dict[str, Any] = {
+    "policy": "none", "instructions": None, "progress": False, "max_length": 128,
+}  # fmt: skip
+"""The options the shared SmolLM2 encoder is loaded with."""
 
 
 @pytest.fixture(scope="session")
@@ -102,9 +136,10 @@ def minilm_more_run(tmp_path_factory):
 # transformers are imported inside: test files that never use these do not load them.
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tok():
-    """Mistral-7B's tokenizer, built offline from mistral-common's file."""
+    """Mistral-7B's tokenizer, built offline from mistral-common's file (once: tests that
+    change a tokenizer build their own)."""
     from linq_eval.model.random_models import mistral_tokenizer
 
     return mistral_tokenizer()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+from conftest import SMOLLM2_OPTIONS
 from typer.testing import CliRunner
 
 from linq_eval.bench.ablation import format_ablation, run_ablation
@@ -69,11 +71,21 @@ def test_synthetic_lengths_follow_beir():
     assert counts.min() >= 3
 
 
-def test_scifact_queries_carry_the_instruction():
+def test_scifact_queries_carry_the_instruction(shared_data):
+    """Every text is a SciFact document or a SciFact query behind e5.yaml's SciFact prompt."""
+    e5 = yaml.safe_load((REPO / "task_instructions" / "e5.yaml").read_text())
+    prefix = e5["template"].format(instruction=e5["tasks"]["SciFact"])
+    folder = shared_data / "scifact"
+    rows = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
+    documents = {(r.get("title", "") + " " + r["text"]).strip() for r in rows}
+    queries = {
+        prefix + json.loads(line)["text"]
+        for line in (folder / "queries.jsonl").read_text().splitlines()
+    }
     texts = scifact_texts(6288, seed=0)  # 6,292 rows, 4 duplicate documents
-    queries = [t for t in texts if t.startswith("Instruct: ")]
-    assert 1000 < len(queries) < 1200
-    assert all("\nQuery: " in q for q in queries)
+    instructed = [t for t in texts if t in queries]
+    assert 1000 < len(instructed) < 1200
+    assert all(t in documents for t in texts if t not in queries)
 
 
 def test_missing_scifact_names_where_it_looked(monkeypatch, tmp_path):
@@ -123,16 +135,27 @@ def test_all_three_ways_agree(small_bench):
         assert agreement["min_cosine"] > 0.99999, name
 
 
-def test_all_three_ways_agree_on_a_trained_model():
+def test_all_three_ways_agree_on_a_trained_model(smollm2, monkeypatch):
     # SmolLM2-135M-Instruct: a real Llama-architecture decoder whose tokenizer has a chat
     # template (sentence-transformers must not apply it) and rebuilds its post-processor.
+    # The session's SmolLM2 encoder stands in for the bench's own load of the same file.
+    from linq_eval.bench import throughput
     from linq_eval.model.random_models import smollm2_gguf_path
 
+    path = str(smollm2_gguf_path())
+
+    def loaded(model, **options):
+        assert model == path and options["device"] == "cpu" and options["dtype"] == "float32"
+        same = ("policy", "instructions", "max_length")
+        assert {k: options[k] for k in same} == {k: SMOLLM2_OPTIONS[k] for k in same}
+        return smollm2
+
+    monkeypatch.setattr(throughput, "load_encoder", loaded)
     r = run_bench(
-        model=str(smollm2_gguf_path()),
+        model=path,
         device="cpu",
         n_texts=6,
-        max_length=64,
+        max_length=SMOLLM2_OPTIONS["max_length"],
         repeats=1,
         mix="synthetic",
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_cli
+from conftest import TIMING_FIELDS, TINY_ARGS, TINY_FOLDER
 
 from linq_eval.errors import ConfigError
 from linq_eval.results.reading import RUN_RECORD
@@ -22,9 +23,6 @@ from linq_eval.run import distributed
 from linq_eval.run.config import CACHE_SUBDIR
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
-TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 
 
 def test_parse_devices(monkeypatch):
@@ -102,23 +100,85 @@ def run(*args: str) -> str:
 
 
 @pytest.mark.slow
-def test_two_cpu_processes_equal_one(tmp_path):
-    common = (
-        "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir", str(SHARED_DATA),
-        "--chunk-texts", "256", "--no-progress",
-    )  # fmt: skip
-    run(*common, "--device", "cpu", "--output", str(tmp_path / "one"))
-    out = run(*common, "--devices", "cpu", "cpu", "--output", str(tmp_path / "two"))
+def test_two_cpu_processes_equal_one(tiny_run, tmp_path):
+    i = TINY_ARGS.index("--device")
+    two_processes = (*TINY_ARGS[:i], *TINY_ARGS[i + 2 :], "--devices", "cpu", "cpu")
+    out = run(*two_processes, "--output", str(tmp_path / "two"))
     assert out.count("[1/1] STSBenchmark") == 1  # only rank 0 reports
-    one = json.loads((tmp_path / "one" / FOLDER / "STSBenchmark.json").read_text())
-    two = json.loads((tmp_path / "two" / FOLDER / "STSBenchmark.json").read_text())
+    one = json.loads((tiny_run[0] / TINY_FOLDER / "STSBenchmark.json").read_text())
+    two = json.loads((tmp_path / "two" / TINY_FOLDER / "STSBenchmark.json").read_text())
     assert {k: v for k, v in two.items() if k not in TIMING_FIELDS} == {
         k: v for k, v in one.items() if k not in TIMING_FIELDS
     }
-    record = json.loads((tmp_path / "two" / FOLDER / RUN_RECORD).read_text())
+    record = json.loads((tmp_path / "two" / TINY_FOLDER / RUN_RECORD).read_text())
     entry = record["tasks"]["STSBenchmark"]
     assert entry["processes"] == 2
     assert entry["encoded_texts"] + entry["cached_texts"] == 2593  # every text, counted once
     assert record["settings"]["device"] == "cpu x 2"
     chunks = list((tmp_path / "two" / CACHE_SUBDIR).glob("*/chunks/*.json"))
     assert len(chunks) == 11  # 5 + 6 chunks of 256 (sentence1, sentence2), written by rank 0
+
+
+RANKS_SCRIPT = '''
+import socket, sys
+import torch.multiprocessing as mp
+
+
+def worker(rank, port):
+    import os
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE="2")
+    from linq_eval.atomic import LockHeldError
+    from linq_eval.errors import ConfigError
+    from linq_eval.run import distributed
+
+    group = distributed.init_from_env("cpu", timeout_s=120)
+    calls = []
+
+    def value():
+        calls.append(rank)
+        return {"done": ["A"]}
+
+    def config_error():
+        calls.append(rank)
+        raise ConfigError("rank 0 found a user error")
+
+    def lock_held():
+        raise LockHeldError("rank 0 found the lock held")
+
+    print(f"rank {rank} value {distributed.on_main(group, value)}", flush=True)
+    for fn in (config_error, lock_held):
+        try:
+            distributed.on_main(group, fn)
+            print(f"rank {rank} no error", flush=True)
+        except Exception as exc:
+            print(f"rank {rank} {type(exc).__name__}: {exc}", flush=True)
+    print(f"rank {rank} ran fn {len(calls)} times", flush=True)
+    distributed.shutdown()
+
+
+if __name__ == "__main__":
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(worker, args=(port,), nprocs=2)
+'''
+
+
+def test_an_error_on_rank_0_reaches_every_rank(tmp_path):
+    """Work done on rank 0 only (claiming tasks, writing the record): its result, or the user
+    error it raised, is what every rank of a real two-process gloo group gets."""
+    script = tmp_path / "ranks.py"
+    script.write_text(RANKS_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    proc = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600, check=False)  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    lines = set(proc.stdout.splitlines())
+    for rank in (0, 1):
+        assert f"rank {rank} value {{'done': ['A']}}" in lines
+        assert f"rank {rank} ConfigError: rank 0 found a user error" in lines
+        assert f"rank {rank} LockHeldError: rank 0 found the lock held" in lines
+    assert "rank 0 ran fn 2 times" in lines and "rank 1 ran fn 0 times" in lines

@@ -25,7 +25,6 @@ from linq_eval.model.random_models import (
     MISTRAL_TOKENIZER_SHA256,
     mistral_tokenizer,
     mistral_tokenizer_file,
-    smollm2_gguf_path,
 )
 from linq_eval.model.tokenization import tokenize
 
@@ -226,12 +225,6 @@ def test_mistyped_profile_suggests(tmp_path):
 # ---------------------------------------------------------------- a real decoder
 
 
-@pytest.fixture(scope="module")
-def smollm2():
-    return load_encoder(str(smollm2_gguf_path()), policy="none", instructions=None,
-                        progress=False, max_length=128)
-
-
 def test_smollm2_matches_reference(smollm2):
     texts = scifact_texts(6) + ["The cat sat on the mat.", ""]
     ours = smollm2.encode_texts(texts)
@@ -245,3 +238,20 @@ def test_smollm2_embeddings_carry_meaning(smollm2):
         ["The cat sat on the mat.", "A cat is sitting on a mat.", "Stock markets fell today."]
     )
     assert a @ b > a @ c and a @ b > b @ c
+
+
+def test_the_token_budget_is_fitted_on_cuda_only_when_none_is_given(monkeypatch):
+    from linq_eval.model import random_models
+    from linq_eval.model.encoder import DecoderEncoder
+    from linq_eval.model.speed import budget_to_fit
+
+    assert budget_to_fit(None, "cuda") and budget_to_fit(None, torch.device("cuda", 1))
+    assert not budget_to_fit(4096, "cuda") and not budget_to_fit(None, "cpu")
+    # random_encoder asks the same question as load_encoder (here answered yes on CPU)
+    fitted: list[int | None] = []
+    monkeypatch.setattr(DecoderEncoder, "fit_token_budget", lambda self: fitted.append(1))
+    monkeypatch.setattr(random_models, "budget_to_fit", lambda budget, dev: budget is None)
+    random_models.random_encoder("tiny", device="cpu", progress=False)
+    assert fitted == [1]
+    random_models.random_encoder("tiny", device="cpu", progress=False, token_budget=4096)
+    assert fitted == [1]

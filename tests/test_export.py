@@ -1,48 +1,40 @@
 """mteb's own loader reads what linq-eval writes and ships, with the scores `linq-eval table`
 shows; `linq-eval export` writes a submission for mteb's results repository that mteb loads back.
 
-One real run (all-MiniLM-L6-v2 on STSBenchmark from ../shared/data) serves every test here; its
-score is checked against the published MTEB score.
+The session's one real run (all-MiniLM-L6-v2 on SciFact, STSBenchmark and Banking77 from
+../shared/data, tests/conftest.py) serves every test here; its scores are checked against the
+published MTEB scores.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import mteb
 import pytest
 from cli_helpers import run_cli
-from conftest import PUBLISHED_MINILM, REPO_ROOT
+from conftest import PUBLISHED_MINILM
 
 from linq_eval.results.reading import baselines_root, load_results
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 BENCHMARK = "MTEB(eng, v1)"
+RAN = tuple(PUBLISHED_MINILM)
+"""The tasks of the shared run."""
 SHOWN = 0.005 + 1e-9
 """How far a score may be from the two decimals `table` shows it with."""
 
-pytestmark = pytest.mark.slow  # a real run through mteb (STSBenchmark: about 20 s on CPU)
+pytestmark = pytest.mark.slow  # a real run through mteb
 
 
 @pytest.fixture(scope="module")
-def minilm_run(tmp_path_factory, shared_data) -> Path:
-    """``linq-eval run`` of all-MiniLM-L6-v2 on STSBenchmark: the run folder."""
-    out = tmp_path_factory.mktemp("run") / "results"  # as mteb names its results tree
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "linq_eval.cli", "run", "--model", "all-minilm-l6-v2",
-         "--tasks", "STSBenchmark", "--data-dir", str(shared_data), "--output", str(out),
-         "--no-progress"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
-    return out
+def run_dir(minilm_run) -> Path:
+    """The shared real run (conftest): all-MiniLM-L6-v2 on SciFact, STSBenchmark and Banking77,
+    in a folder named ``results`` as mteb's ResultCache expects."""
+    return minilm_run[0]
 
 
 @pytest.fixture(scope="module")
@@ -86,18 +78,19 @@ def assert_same_scores(results, rows: dict[str, dict], benchmark) -> int:
     return compared
 
 
-def test_mteb_loads_a_run_with_the_scores_table_shows(minilm_run, benchmark, monkeypatch, capsys):
-    results = mteb.ResultCache(mteb_cache_root(minilm_run)).load_results(
+def test_mteb_loads_a_run_with_the_scores_table_shows(run_dir, benchmark, monkeypatch, capsys):
+    results = mteb.ResultCache(mteb_cache_root(run_dir)).load_results(
         tasks=benchmark, include_remote=False, validate_and_filter=True
     )
-    (revision,) = {rs.revision for rs in load_results(minilm_run)}
+    (revision,) = {rs.revision for rs in load_results(run_dir)}
     assert [(m.model_name, m.model_revision) for m in results] == [(MINILM, revision)]
     # the whole folder, without naming tasks: the run record is no result file to mteb
-    whole = mteb.ResultCache(mteb_cache_root(minilm_run)).load_results(include_remote=False)
+    whole = mteb.ResultCache(mteb_cache_root(run_dir)).load_results(include_remote=False)
     assert [(m.model_name, m.model_revision) for m in whole] == [(MINILM, revision)]
-    rows = table_rows(monkeypatch, capsys, str(minilm_run))
-    assert assert_same_scores(results, rows, benchmark) == 1
-    assert rows[MINILM]["STSBenchmark"] == PUBLISHED_MINILM["STSBenchmark"][1]
+    rows = table_rows(monkeypatch, capsys, str(run_dir))
+    assert assert_same_scores(results, rows, benchmark) == len(RAN)
+    for task in ("SciFact", "STSBenchmark"):
+        assert rows[MINILM][task] == PUBLISHED_MINILM[task][1], task
     summary = results.get_benchmark_result()  # the leaderboard's summary table
     assert summary["Model"].tolist() == [MINILM]
 
@@ -119,37 +112,38 @@ def test_mteb_loads_the_shipped_baselines_with_the_scores_table_shows(
         assert abs(mean * 100 - rows[model]["Average (56)"]) <= SHOWN, model
 
 
-def test_export_round_trip(minilm_run, tmp_path, monkeypatch, capsys):
+def test_export_round_trip(run_dir, tmp_path, monkeypatch, capsys):
     submission = tmp_path / "submission"
     # the run read local files (--data-dir): not a reproduction of the hub data, refused
     code, _, err = run_cli(monkeypatch, capsys, "export", str(minilm_run), "--to", str(submission))
     assert code == 2 and "STSBenchmark: data_source local:" in err and "--force" in err
     assert not submission.exists()
     code, out, err = run_cli(
-        monkeypatch, capsys, "export", str(minilm_run), "--to", str(submission), "--force"
+        monkeypatch, capsys, "export", str(run_dir), "--to", str(submission)
     )
     assert code == 0, err
     (folder,) = (submission / "results").glob("*/*")
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "STSBenchmark.json", "model_meta.json", "run_settings.jsonl"
-    ]  # fmt: skip
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{task}.json" for task in RAN] + ["model_meta.json", "run_settings.jsonl"]
+    )
     meta = json.loads((folder / "model_meta.json").read_text())
     assert folder.parent.name == meta["name"].replace("/", "__") and folder.name == meta["revision"]
     assert meta["name"] == MINILM and str(folder) in out
 
-    (run_folder,) = (rs.path for rs in load_results(minilm_run))
+    (run_folder,) = (rs.path for rs in load_results(run_dir))
     loaded = mteb.ResultCache(submission).load_results(models=[MINILM], include_remote=False)
     (model,) = loaded.model_results
     assert (model.model_name, model.model_revision) == (MINILM, folder.name)
     exported, ran = (
         table_rows(monkeypatch, capsys, str(folder))[MINILM],
-        table_rows(monkeypatch, capsys, str(minilm_run))[MINILM],
+        table_rows(monkeypatch, capsys, str(run_dir))[MINILM],
     )
     assert (exported.pop("source"), ran.pop("source")) == ("mteb", "run")  # no run record
     assert (exported.pop("path"), ran.pop("path")) == (str(folder), str(run_folder))
     assert exported == ran
-    (task_result,) = model.task_results
-    assert abs(task_result.get_score() * 100 - ran["STSBenchmark"]) <= SHOWN
+    assert sorted(r.task_name for r in model.task_results) == sorted(RAN)
+    for task_result in model.task_results:
+        assert abs(task_result.get_score() * 100 - ran[task_result.task_name]) <= SHOWN
 
     # forced, the submission's run_settings.jsonl says where the data came from
     (entry,) = [json.loads(x) for x in (folder / "run_settings.jsonl").read_text().splitlines()]
@@ -166,21 +160,19 @@ def test_export_round_trip(minilm_run, tmp_path, monkeypatch, capsys):
 
     # a different result file already there is never overwritten
     (folder / "STSBenchmark.json").write_text("{}")
-    code, _, err = run_cli(
-        monkeypatch, capsys, "export", str(minilm_run), "--to", str(submission), "--force"
-    )
+    code, _, err = run_cli(monkeypatch, capsys, "export", str(run_dir), "--to", str(submission), "--force")
     assert code == 2 and "already holds other versions of STSBenchmark.json" in err
     assert (folder / "STSBenchmark.json").read_text() == "{}"
 
 
 def test_export_refuses_what_the_results_repository_would_reject(
-    minilm_run, tmp_path, monkeypatch, capsys
+    run_dir, tmp_path, monkeypatch, capsys
 ):
     code, _, err = run_cli(
         monkeypatch, capsys, "export", str(baselines_root() / "published"), "--to", str(tmp_path)
     )
     assert code == 2 and "no model_meta.json" in err
-    (result_set,) = load_results(minilm_run)
+    (result_set,) = load_results(run_dir)
     run = shutil.copytree(result_set.path, tmp_path / "run" / result_set.path.name)
     settings = run / "run_settings.jsonl"
     settings.write_text(settings.read_text().replace('"STSBenchmark"', '"STS12"'))

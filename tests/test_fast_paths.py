@@ -18,7 +18,6 @@ import torch
 from linq_eval.bench.lengthmix import length_mix, synthetic_texts
 from linq_eval.model import packed_attention
 from linq_eval.model.encoder import DecoderEncoder, budget_batches
-from linq_eval.model.loading import load_encoder
 from linq_eval.model.packed_attention import (
     AttentionProbe,
     Packed,
@@ -26,7 +25,7 @@ from linq_eval.model.packed_attention import (
     attention_reference,
 )
 from linq_eval.model.profiles import get_profile
-from linq_eval.model.random_models import random_mistral, smollm2_gguf_path
+from linq_eval.model.random_models import random_mistral
 from linq_eval.model.speed import SpeedOptions
 
 CPU_ATOL = 1e-5
@@ -193,11 +192,9 @@ def test_attention_kernels(kernel, heads):
         torch.testing.assert_close(got[0], want, atol=1e-5, rtol=1e-5)
 
 
-def test_smollm2_packed_matches_padded():
-    # A real trained decoder (Llama architecture, 135M) from its GGUF file.
-    enc = load_encoder(
-        str(smollm2_gguf_path()), policy="none", instructions=None, progress=False, max_length=128
-    )
+def test_smollm2_packed_matches_padded(smollm2):
+    # A real trained decoder (Llama architecture, 135M) from its GGUF file (conftest).
+    enc = smollm2
     texts = length_mix("synthetic", 24, seed=5) + ["The cat sat on the mat.", ""]
     assert enc.attention_mode() == "varlen-segments"
     got = enc.encode_texts(texts)

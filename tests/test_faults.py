@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TIMING_FIELDS, TINY_FOLDER
+from conftest import TINY_ARGS as TINY_RUN_ARGS
 
 from fault_injection import stop_before_rename
 
@@ -30,13 +32,7 @@ from linq_eval.run.config import CACHE_SUBDIR
 from linq_eval.run.result_store import RUN_RECORD, AtomicResultCache, read_run_record
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-TINY_FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
-TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
-TINY_ARGS = (
-    "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir", str(SHARED_DATA),
-    "--chunk-texts", "256", "--device", "cpu", "--no-progress",
-)  # fmt: skip
+TINY_ARGS = ("run", *TINY_RUN_ARGS)
 
 
 def cli(out: Path, kill_before_rename: str | None = None) -> subprocess.Popen:
@@ -74,14 +70,10 @@ def run_cli_inprocess(monkeypatch, capsys, *args: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> tuple[Path, float]:
-    """An uninterrupted run: (output folder, wall seconds)."""
-    out = tmp_path_factory.mktemp("reference") / "out"
-    t0 = time.monotonic()
-    proc = cli(out)
-    stdout, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stdout[-3000:]
-    return out, time.monotonic() - t0
+def reference(tiny_run) -> tuple[Path, float]:
+    """The shared uninterrupted run of TINY_ARGS (conftest): (output folder, wall seconds)."""
+    out, _, seconds = tiny_run
+    return out, seconds
 
 
 class _FullDiskFile:

@@ -158,14 +158,38 @@ def test_reranking_map_differs_only_where_two_positives_tie_with_a_negative():
     assert abs(mteb2_map(samples)[0] - card_era_map(samples)) > 1e-5
 
 
-def test_pairs_are_data_with_sources():
-    assert {(p.task_type, p.published, p.current, p.relation) for p in METRIC_PAIRS} >= {
-        ("PairClassification", "cos_sim_ap", "cosine_ap", "same"),
-        ("STS", "cos_sim_spearman", "cosine_spearman", "same"),
-        ("Summarization", "cos_sim_spearman", "cosine_spearman", "same"),
-        ("Reranking", "map", "map_at_1000", "same"),
-        ("Reranking", "map", "max_over_subqueries_map_at_1000", "same"),
-    }
+def test_same_pairs_are_one_computation_in_mteb_2():
+    """Each ``same`` pair's mteb 2 field is what mteb 2 computes for the published metric:
+    PairClassification's through mteb 2's own evaluator against mteb 1.x's definition of
+    ``cos_sim_ap`` (scikit-learn AP of the cosine scores); the others are mteb 2's main score of
+    every task of their type, with the published metric as the reference CSV's."""
+    import mteb
+
+    rng = np.random.default_rng(0)
+    labels = [int(x) for x in rng.integers(0, 2, 200)]
+    cosine = rng.normal(size=200) + np.array(labels)
+    distances = {  # the dot products separate the classes: max_ap is theirs, not cosine's
+        "similarity_scores": -cosine, "cosine_scores": cosine, "manhattan_distances": cosine,
+        "euclidean_distances": cosine, "dot_scores": np.array(labels, dtype=float),
+    }  # fmt: skip
+    task = mteb.get_task("SprintDuplicateQuestions")  # its evaluator, no data loaded
+    mteb2 = task._compute_metrics(distances, labels)  # type: ignore[attr-defined,arg-type]
+    (pair_classification,) = [p for p in METRIC_PAIRS if p.task_type == "PairClassification"]
+    assert mteb2[pair_classification.current] == pytest.approx(
+        average_precision_score(labels, cosine)
+    )
+    assert mteb2["max_ap"] == 1.0  # mteb 2's main score is another number
+
+    spec = get_benchmark_spec()
+    with (SHARED / "published_scores.csv").open(encoding="utf-8") as f:
+        published = {rec["task"]: rec["main_metric"] for rec in csv.DictReader(f)}
+    for pair in METRIC_PAIRS:
+        tasks = [t for t in spec.tasks if pair_for(t) is pair]
+        assert tasks, pair
+        for t in tasks:
+            assert published[t.name] == pair.published, (pair, t.name)
+            if pair is not pair_classification:
+                assert t.main_score == pair.current, (pair, t.name)
     assert all(p.source for p in METRIC_PAIRS)
     assert all(p.difference for p in METRIC_PAIRS if p.relation == "changed")
     assert same_computation("cosine_ap", "cos_sim_ap") and same_computation("map", "map_at_1000")

@@ -230,6 +230,27 @@ def test_compare_per_query_names_the_losers_and_tests_significance(tmp_path, mon
     assert code == 1 and "significance not tested" in out
 
 
+def test_compare_alpha_sets_the_significance_level(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(1)
+    before = {f"q{i}": float(s) for i, s in enumerate(rng.uniform(0.3, 0.9, 200))}
+    after = {q: s - 0.01 + float(rng.normal(0, 0.1)) for q, s in before.items()}
+    ref = run_with_evidence(tmp_path / "ref", before, 0.60)
+    run = run_with_evidence(tmp_path / "run", after, 0.59)
+    args = ("compare", str(run), "--reference", str(ref), "--tasks", "SciFact", "--tolerance",
+            "0.5", "--require-significant")  # fmt: skip
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--format", "json")
+    doc = json.loads(out)
+    p_value = doc["per_query"]["SciFact"]["p_value"]
+    assert 0.001 < p_value < 0.9 and doc["alpha"] == 0.05
+    for alpha, code_wanted in ((p_value / 2, 0), (min(0.99, p_value * 1.5), 1)):
+        code, out, _ = run_cli(monkeypatch, capsys, *args, "--alpha", str(alpha))
+        assert code == code_wanted, (alpha, p_value, out)
+        assert ("not significant" in out) == (code_wanted == 0), out
+    for bad in ("0", "1", "1.5"):
+        code, _, err = run_cli(monkeypatch, capsys, *args, "--alpha", bad)
+        assert code == 2 and "error: --alpha must be between 0 and 1" in err, err
+
+
 @pytest.mark.slow
 def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(minilm_run, tmp_path, monkeypatch,
                                                                capsys):  # fmt: skip

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mteb
 import numpy as np
 import pytest
+import yaml
 
 from linq_eval.errors import UnknownNameError
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.profiles import get_profile
-from linq_eval.model.random_models import mistral_tokenizer, random_mistral
-from linq_eval.prompts.builder import task_prompts
 from linq_eval.prompts.instruction_sets import load_instruction_set
 
 E5 = load_instruction_set("e5")
+E5_FILE = yaml.safe_load((Path(__file__).parents[1] / "task_instructions" / "e5.yaml").read_text())
+"""The instruction file itself, read without the project's loader: what prompts must say."""
+
+
+def e5_prefix(task: str) -> str:
+    return E5_FILE["template"].format(instruction=E5_FILE["tasks"][task])
 
 
 @pytest.fixture(scope="module")
-def parts():
-    return random_mistral("tiny"), mistral_tokenizer()
+def parts(tiny, tok):
+    return tiny, tok
 
 
 def encoder(parts, policy: str) -> DecoderEncoder:
@@ -43,8 +50,6 @@ def sent_texts(enc, monkeypatch, task: str, prompt_type: str | None, texts=("one
     return seen, out
 
 
-PREFIX = "Instruct: {}\nQuery: "
-
 CASES = [
     # task, mteb prompt type, instructed under e5, instructed under mteb
     ("SciFact", "query", True, True),
@@ -66,7 +71,7 @@ def test_instruction_placement(parts, monkeypatch, task, prompt_type, e5_instruc
     enc = encoder(parts, policy)
     seen, _ = sent_texts(enc, monkeypatch, task, prompt_type)
     instructed = e5_instructs if policy == "e5" else mteb_instructs
-    expected_prefix = PREFIX.format(E5.get(task)) if instructed else ""
+    expected_prefix = e5_prefix(task) if instructed else ""
     assert seen == [expected_prefix + "one", expected_prefix + "two"]
 
 
@@ -87,11 +92,17 @@ def test_task_without_instruction_is_an_error(parts):
                    hf_subset="default", prompt_type="query")
 
 
-def test_encoder_prompts_agree_with_the_instructions_command(parts):
-    benchmark = [t.metadata.name for t in mteb.get_benchmark("MTEB(eng, v1)").tasks]
-    for policy in ("e5", "mteb"):
-        enc = encoder(parts, policy)
-        assert enc.task_prompts(benchmark) == task_prompts(benchmark, policy, E5)
+def test_encoder_prompts_are_the_instruction_file_s_texts(parts):
+    """Every MTEB(eng, v1) task's prompts are e5.yaml's strings in its template: every input
+    instructed but retrieval corpora (e5), and reranking candidates too (mteb)."""
+    tasks = {t.metadata.name: t.metadata.type for t in mteb.get_benchmark("MTEB(eng, v1)").tasks}
+    uninstructed_documents = {"e5": {"Retrieval"}, "mteb": {"Retrieval", "Reranking"}}
+    for policy, plain in uninstructed_documents.items():
+        prompts = encoder(parts, policy).task_prompts(list(tasks))
+        assert list(prompts) == list(tasks)
+        for name, task_type in tasks.items():
+            document = "" if task_type in plain else e5_prefix(name)
+            assert prompts[name] == {"query": e5_prefix(name), "document": document}, name
 
 
 def test_prompt_hash_tracks_policy_and_tasks(parts):

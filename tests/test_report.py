@@ -42,6 +42,23 @@ def _svgs(page: str) -> dict[str, str]:
     return {html.unescape(title): body for title, body in found}
 
 
+def _geometry(svg: str) -> dict[str, tuple[float, float]]:
+    """Bar label -> (x, width) of every bar of a chart, as the SVG draws it."""
+    found = re.findall(
+        r'<rect x="([0-9.]+)" y="[0-9.]+" width="([0-9.]+)"[^>]*><title>([^<]*)</title>', svg
+    )
+    return {html.unescape(t).rsplit(": ", 1)[0]: (float(x), float(w)) for x, w, t in found}
+
+
+def assert_lengths_proportional(geometry: dict[str, tuple[float, float]], values: dict) -> None:
+    """Every bar's length is its value on one scale (to the 0.1 px the SVG is written with)."""
+    assert sorted(geometry) == sorted(values)
+    pairs = [(w, abs(values[label])) for label, (_, w) in geometry.items()]
+    scale = sum(w * v for w, v in pairs) / sum(v * v for _, v in pairs)
+    for label, (_, width) in geometry.items():
+        assert width == pytest.approx(scale * abs(values[label]), abs=0.1), label
+
+
 def _bars(svg: str) -> list[tuple[str, str]]:
     """(fill, tooltip) of every bar of a chart, top to bottom."""
     found = re.findall(r'<rect [^>]*fill="([^"]+)"[^>]*><title>([^<]*)</title>', svg)
@@ -142,6 +159,17 @@ def test_report_never_draws_a_partial_mean_beside_complete_ones(sts_run):
     assert (RUN_COLOR, f"{run_label}: 85.80") in bars
     values = [float(t.rsplit(": ", 1)[1]) for _, t in bars]
     assert values == sorted(values, reverse=True)
+    # bar lengths are the means, on one scale (0..100) in every chart, from one left edge
+    like_means = {row.label: row.means[table.columns[-1]].value for row in table.rows}
+    assert_lengths_proportional(_geometry(like), like_means)
+    average_means = {
+        row.label: row.means["Average (56)"].value for row in table.rows if row.label != run_label
+    }
+    assert_lengths_proportional(_geometry(charts["Average (56)"]), average_means)
+    widths = [w / v for g, m in ((_geometry(like), like_means),
+                                 (_geometry(charts["Average (56)"]), average_means))
+              for (_, w), v in ((g[k], m[k]) for k in g)]  # fmt: skip
+    assert max(widths) - min(widths) < 0.01 and len({x for x, _ in _geometry(like).values()}) == 1
     average = charts["Average (56)"]
     assert all(not t.startswith(run_label) for _, t in _bars(average))
     assert "85.80 (5/56): incomplete, not drawn" in average
@@ -163,6 +191,13 @@ def test_delta_chart_is_sorted_and_coloured_by_sign(run_pair):
     assert [t.split(":")[0] for _, t in bars] == [t for t, _ in expected]
     assert [f for f, _ in bars] == [UP_COLOR, "#999999", DOWN_COLOR]
     assert bars[2][1] == f"SciFact: {expected[2][1]:+.2f}"
+    # lengths are the differences on one scale; gains right of the zero line, losses left
+    geometry = _geometry(chart)
+    moved = {t: d for t, d in expected if t != "ArguAna"}
+    assert_lengths_proportional({t: geometry[t] for t in moved}, moved)
+    zero = geometry["NFCorpus"][0]
+    x, width = geometry["SciFact"]
+    assert x + width == pytest.approx(zero, abs=0.11) and geometry["ArguAna"] == (zero, 1.0)
 
 
 def test_per_query_tables_name_the_queries_that_lost_most(run_pair):

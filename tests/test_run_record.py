@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from cli_helpers import run_cli
@@ -14,7 +15,7 @@ from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, select_tasks
 from linq_eval.errors import ConfigError
 from linq_eval.results import compare
-from linq_eval.results.reading import LEGACY_RUN_RECORD
+from linq_eval.results.reading import LEGACY_RUN_RECORD, ResultSet
 from linq_eval.run import cache
 from linq_eval.run.config import RunConfig
 from linq_eval.run.result_store import read_run_record, update_run_record
@@ -27,18 +28,42 @@ ISSUE_LIST = ("model", "revision", "model_source", "dtype", "max_length", "pooli
 """Every setting the project says decides a score."""
 
 
+CACHE_IDENTITY = ("model", "revision", "model_source", "dtype", "max_length", "pooling",
+                  "special_tokens", "eos", "bos", "padding_side", "attn_implementation")  # fmt: skip
+"""The settings that decide a raw (cached) embedding; the cache's folders keep their names."""
+ALL_SETTINGS = {k: f"v-{k}" for k in (*ISSUE_LIST, "attn_implementation", "device", "profile")}
+
+
+def result_set(settings: dict) -> ResultSet:
+    record = {"settings": settings, "tasks": {"T": {"settings": settings}}}
+    return ResultSet("m", "r", Path("m/r"), "run", {}, run_record=record)
+
+
 def test_every_list_of_settings_is_derived_from_the_one_type():
     assert set(run_record.SCORE_KEYS) == set(ISSUE_LIST)
-    assert compare.DRIFT_KEYS == run_record.SCORE_KEYS
-    assert cache.IDENTITY_KEYS == run_record.IDENTITY_KEYS
-    # the cache's identity is what it was (its folders keep their names): raw-vector settings
-    assert set(run_record.IDENTITY_KEYS) == {
-        "model", "revision", "model_source", "dtype", "max_length", "pooling", "special_tokens",
-        "eos", "bos", "padding_side", "attn_implementation",
-    }  # fmt: skip
-    settings = {k: f"v-{k}" for k in (*ISSUE_LIST, "attn_implementation", "device", "profile")}
-    identity = cache.cache_identity(settings, "cpu")
-    assert set(identity) == {*run_record.IDENTITY_KEYS, "device_type", "format"}
+    assert set(run_record.IDENTITY_KEYS) == set(CACHE_IDENTITY)
+
+
+@pytest.mark.parametrize("key", ISSUE_LIST)
+def test_compare_reports_drift_in_every_score_setting(key):
+    changed = {**ALL_SETTINGS, key: "other"}
+    drift, notes = compare.check_drift(result_set(changed), result_set(ALL_SETTINGS), ["T"])
+    assert [d.key for d in drift] == [key] and not notes
+
+
+@pytest.mark.parametrize("key", ["attn_implementation", "device", "profile"])
+def test_compare_ignores_settings_that_decide_no_score(key):
+    changed = {**ALL_SETTINGS, key: "other"}
+    assert compare.check_drift(result_set(changed), result_set(ALL_SETTINGS), ["T"]) == ([], [])
+
+
+def test_the_cache_identity_changes_with_exactly_the_raw_vector_settings():
+    identity = cache.cache_identity(ALL_SETTINGS, "cpu")
+    assert set(identity) == {*CACHE_IDENTITY, "device_type", "format"}
+    for key in ALL_SETTINGS:
+        other = cache.cache_identity({**ALL_SETTINGS, key: "other"}, "cpu")
+        assert (other != identity) == (key in CACHE_IDENTITY), key
+    assert cache.cache_identity(ALL_SETTINGS, "cuda") != identity
     assert "policy" not in identity and "embedding_precision" not in identity
 
 

@@ -23,7 +23,16 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import cli_subprocess, run_cli, run_ok
-from conftest import MINILM_ARGS, MINILM_FOLDER, PUBLISHED_MINILM, PUBLISHED_MINILM_STS
+from conftest import (
+    MINILM_ARGS,
+    MINILM_FOLDER,
+    PUBLISHED_MINILM,
+    SHARED_DATA,
+    TIMING_FIELDS,
+    TINY_ARGS,
+    TINY_FOLDER,
+    PUBLISHED_MINILM_STS,
+)
 
 from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import select_tasks
@@ -34,9 +43,6 @@ from linq_eval.run.plan import Shard, assign_shards
 from linq_eval.run.result_store import RUN_RECORD, read_run_record, update_run_record
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-TINY_FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
-TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 
 
 
@@ -245,22 +251,10 @@ def test_a_second_run_on_the_same_tasks_is_refused(tmp_path, monkeypatch, capsys
 # --------------------------------------------------------------------------- tiny end to end
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """STSBenchmark with the tiny random Mistral, small chunks: (output, stdout)."""
-    out = tmp_path_factory.mktemp("tiny") / "results"  # as mteb names its results tree
-    stdout = run_ok(
-        "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir",
-        str(SHARED_DATA), "--output", str(out), "--chunk-texts", "256", "--device", "cpu",
-        "--no-progress",
-    )  # fmt: skip
-    return out, stdout
-
-
 def test_tiny_run_writes_mteb_results_and_a_record(tiny_run):
     import mteb
 
-    out, stdout = tiny_run
+    out, stdout, _ = tiny_run
     folder = out / TINY_FOLDER
     assert "[1/1] STSBenchmark  cosine_spearman" in stdout
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -284,19 +278,11 @@ def test_tiny_run_writes_mteb_results_and_a_record(tiny_run):
 
 
 def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(tiny_run, tmp_path):
-    out, _ = tiny_run
-    again = run_ok(
-        "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir",
-        str(SHARED_DATA), "--output", str(out), "--chunk-texts", "256", "--device", "cpu",
-        "--no-progress",
-    )  # fmt: skip
+    out = shutil.copytree(tiny_run[0], tmp_path / "results")  # the shared run stays as it is
+    again = run_ok("run", *TINY_ARGS, "--output", str(out))
     assert "(done earlier)" in again
     other = tmp_path / "other"
-    run_ok(
-        "run", "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir",
-        str(SHARED_DATA), "--output", str(other), "--cache-dir", str(out / CACHE_SUBDIR),
-        "--chunk-texts", "256", "--device", "cpu", "--no-progress",
-    )  # fmt: skip
+    run_ok("run", *TINY_ARGS, "--output", str(other), "--cache-dir", str(out / CACHE_SUBDIR))
     entry = read_run_record(other / TINY_FOLDER)["tasks"]["STSBenchmark"]
     assert entry["encoded_texts"] == 0 and entry["tokens"] == 0
     assert entry["cached_texts"] == 2593
@@ -308,8 +294,7 @@ def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(tiny_run, tmp_path):
 def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
     """model_meta.json holds a set (training_datasets) whose order follows string hashing:
     written canonically, two processes with different hash seeds write the same bytes."""
-    out, _ = tiny_run
-    source = out / TINY_FOLDER / "STSBenchmark.json"
+    source = tiny_run[0] / TINY_FOLDER / "STSBenchmark.json"
     script = (
         "import sys, mteb\n"
         "from pathlib import Path\n"
@@ -331,6 +316,25 @@ def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
     assert meta["training_datasets"] == sorted(meta["training_datasets"])
     for name in ("model_meta.json", "run_settings.jsonl", "STSBenchmark.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_an_unreadable_result_is_not_done_and_moved_aside_when_asked(tiny_run, tmp_path):
+    import mteb
+
+    from linq_eval.run.result_store import task_done
+
+    task = mteb.get_task("STSBenchmark")
+    good = (tiny_run[0] / TINY_FOLDER / "STSBenchmark.json").read_bytes()
+    path = tmp_path / "STSBenchmark.json"
+    assert not task_done(tmp_path, task)  # no file
+    path.write_bytes(good)
+    assert task_done(tmp_path, task)
+    path.write_bytes(good[: len(good) // 2])  # truncated by a writer without atomic writes
+    assert not task_done(tmp_path, task) and path.read_bytes() == good[: len(good) // 2]
+    assert not task_done(tmp_path, task, move_unreadable=True)
+    assert not path.exists()
+    aside = tmp_path / "STSBenchmark.json.unreadable"
+    assert aside.read_bytes() == good[: len(good) // 2]
 
 
 def test_retrieval_scores_the_corpus_in_chunks(tmp_path, monkeypatch):

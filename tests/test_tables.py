@@ -440,3 +440,21 @@ def test_remote_results_go_through_mteb_result_cache(tmp_path, monkeypatch):
         load_remote(LINQ, revision="other", cache_path=tmp_path)
     with pytest.raises(ResultsError):
         load_remote("org/unknown", cache_path=tmp_path)
+
+
+def test_cli_table_sort_orders_rows_by_the_named_column(monkeypatch, capsys):
+    def order(*sort: str) -> list[tuple[str, float, float]]:
+        code, out, err = run_cli(
+            monkeypatch, capsys, "table", "--baselines", "published", "--format", "json", *sort
+        )
+        assert code == 0, err
+        rows = json.loads(out)["rows"]
+        return [(r["label"], r["Average (56)"], r["Retrieval (15)"]) for r in rows]
+
+    given = order()
+    assert order("--sort", "input") == given
+    by_average, by_retrieval = order("--sort", "average"), order("--sort", "retrieval")
+    assert sorted(by_average) == sorted(given) == sorted(by_retrieval)
+    assert [r[1] for r in by_average] == sorted((r[1] for r in given), reverse=True)
+    assert [r[2] for r in by_retrieval] == sorted((r[2] for r in given), reverse=True)
+    assert by_average != by_retrieval  # the two columns rank these models differently

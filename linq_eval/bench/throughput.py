@@ -47,7 +47,7 @@ from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.profiles import REPRODUCTION_MAX_LENGTH, get_profile
 from linq_eval.model.random_models import CONFIGS, mistral_tokenizer, random_mistral
-from linq_eval.model.speed import AUTO, SpeedOptions
+from linq_eval.model.speed import AUTO, SpeedOptions, budget_to_fit
 
 WAYS = ("linq_eval", "naive", "sentence_transformers")
 RANDOM_SIZES = tuple(CONFIGS)
@@ -160,8 +160,8 @@ def build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype)
         model, mistral_tokenizer(), profile, device=device, speed=speed, progress=False,
         attn_implementation="sdpa",
     )  # fmt: skip
-    if config.token_budget is None:
-        encoder.fit_token_budget()  # (CUDA only)
+    if budget_to_fit(config.token_budget, device):
+        encoder.fit_token_budget()
     return encoder
 
 

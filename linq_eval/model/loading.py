@@ -14,7 +14,7 @@ from linq_eval.model.devices import best_attn_implementation, resolve_device, re
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import check_poolable
 from linq_eval.model.profiles import DEFAULT_PROFILE, Profile, profile_for_model
-from linq_eval.model.speed import SpeedOptions
+from linq_eval.model.speed import SpeedOptions, budget_to_fit
 from linq_eval.prompts.policies import get_policy
 from linq_eval.prompts.instruction_sets import load_instruction_set
 
@@ -104,7 +104,7 @@ def load_encoder(
         progress=progress,
         attn_implementation=attn,
     )
-    if speed.token_budget is None and dev.type == "cuda":
+    if budget_to_fit(speed.token_budget, dev):
         encoder.fit_token_budget()  # the largest budget that fits; recorded in settings()
     return encoder
 

@@ -6,6 +6,8 @@ throughput exactly as the real one; a tiny one exercises the Mistral code path i
 
 from __future__ import annotations
 
+import copy
+import functools
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import build_model_meta
 from linq_eval.model.profiles import Profile, get_profile
-from linq_eval.model.speed import SpeedOptions
+from linq_eval.model.speed import SpeedOptions, budget_to_fit
 from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
 
 MISTRAL_TOKENIZER_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
@@ -65,9 +67,17 @@ def mistral_tokenizer_file() -> Path:
     return path
 
 
-def mistral_tokenizer() -> Any:
-    """A fast tokenizer identical in its ids to Mistral-7B-v0.1's, built offline."""
+@functools.lru_cache(maxsize=1)
+def _built_mistral_tokenizer() -> Any:
     return mistral_tokenizer_from_sentencepiece(mistral_tokenizer_file())
+
+
+def mistral_tokenizer() -> Any:
+    """A fast tokenizer identical in its ids to Mistral-7B-v0.1's, built offline.
+
+    Built once per process (a conversion of about a second); each call returns its own copy,
+    which the caller may change."""
+    return copy.deepcopy(_built_mistral_tokenizer())
 
 
 def random_mistral(
@@ -151,7 +161,7 @@ def random_encoder(
     dev = resolve_device(device)
     dtype_ = resolve_dtype(profile.dtype_for(dev.type), dev)
     model = random_mistral(size, dtype=dtype_, device=dev, seed=seed)
-    return DecoderEncoder(
+    encoder = DecoderEncoder(
         model,
         mistral_tokenizer(),
         profile,
@@ -161,3 +171,6 @@ def random_encoder(
         progress=progress,
         attn_implementation="sdpa",
     )
+    if budget_to_fit(token_budget, dev):
+        encoder.fit_token_budget()  # as load_encoder does: recorded in settings()
+    return encoder

@@ -95,6 +95,13 @@ def check_token_budget(token_budget: int, max_length: int) -> None:
         )
 
 
+def budget_to_fit(token_budget: int | None, device: torch.device | str) -> bool:
+    """Whether an encoder built with ``token_budget`` on ``device`` fits its budget to the
+    GPU's memory (``fit_token_budget``): on CUDA when no budget is given. A given budget, or
+    any other device, keeps the budget as given (or the device's default)."""
+    return token_budget is None and torch.device(device).type == "cuda"
+
+
 def fit_token_budget(
     probe: Callable[[int], None],
     device: torch.device,

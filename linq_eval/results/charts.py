@@ -9,8 +9,8 @@ bar, so a mean over 5 tasks is never drawn beside means over 56.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, TypeVar
 
 from linq_eval.results.tables import MISSING, format_score, round_score
 
@@ -20,6 +20,8 @@ UP_COLOR = "#2e8b57"
 DOWN_COLOR = "#c0392b"
 ZERO_COLOR = "#999999"
 NOTE_COLOR = "#888888"
+
+T = TypeVar("T")
 
 
 def escape(text: object) -> str:
@@ -51,40 +53,69 @@ def _svg_open(title: str, width: int, height: int, size: int) -> list[str]:
     ]
 
 
-def _ranked(items: Sequence[Bar]) -> list[Bar]:
-    """Largest value first; bars without a value last, in their given order."""
-    drawn = sorted((b for b in items if b.value is not None), key=lambda b: -(b.value or 0.0))
-    return drawn + [b for b in items if b.value is None]
+class _Layout(NamedTuple):
+    """Sizes of one kind of chart: rows of ``bar_h`` pixels ``gap`` apart under a title."""
+
+    bar_h: int
+    gap: int
+    label_w: int
+    font: int
+    baseline: int
+    """How far above a row's bottom its texts sit."""
+
+    def y(self, i: int) -> int:
+        return 28 + i * (self.bar_h + self.gap)
+
+    def height(self, n: int) -> int:
+        return 28 + n * (self.bar_h + self.gap) + 8
+
+    def text(self, x: object, i: int, content: str, extra: str = "") -> str:
+        """A text of row ``i`` at ``x`` as written (``extra``: further attributes)."""
+        return (
+            f'<text x="{x}" y="{self.y(i) + self.bar_h - self.baseline}" '
+            f'font-size="{self.font}"{extra}>{content}</text>'
+        )
+
+    def label(self, i: int, label: str) -> str:
+        """The row's label, right-aligned left of the plot."""
+        return self.text(self.label_w - 6, i, escape(label), ' text-anchor="end"')
+
+    def note(self, x: object, i: int, note: str) -> str:
+        """Grey text in place of a bar."""
+        return self.text(x, i, escape(note), f' fill="{NOTE_COLOR}"')
+
+    def bar(self, x: object, i: int, width: float, colour: str, tooltip: str) -> str:
+        """The bar at ``x`` as written, with its tooltip."""
+        return (
+            f'<rect x="{x}" y="{self.y(i)}" width="{width:.1f}" height="{self.bar_h}" '
+            f'fill="{colour}"><title>{escape(tooltip)}</title></rect>'
+        )
+
+
+_BARS = _Layout(bar_h=16, gap=4, label_w=270, font=11, baseline=4)
+_DELTAS = _Layout(bar_h=13, gap=3, label_w=270, font=10, baseline=3)
+
+
+def _ranked(items: Sequence[T], value: Callable[[T], float | None]) -> list[T]:
+    """Largest value first; items without a value last, in their given order."""
+    drawn = sorted((i for i in items if value(i) is not None), key=lambda i: -(value(i) or 0.0))
+    return drawn + [i for i in items if value(i) is None]
 
 
 def bar_chart(title: str, items: Sequence[Bar]) -> str:
     """A horizontal bar chart as inline SVG on a 0-100 scale, ranked by value."""
-    bar_h, gap, label_w, plot_w, pad = 16, 4, 270, 320, 60
-    height = 28 + len(items) * (bar_h + gap) + 8
-    width = label_w + plot_w + pad
+    lay, plot_w, pad = _BARS, 320, 60
+    height, width = lay.height(len(items)), lay.label_w + plot_w + pad
     top = max(100.0, max((b.value for b in items if b.value is not None), default=0.0))
     out = _svg_open(title, width, height, 13)
-    for i, (label, value, shown, colour) in enumerate(_ranked(items)):
-        y = 28 + i * (bar_h + gap)
-        out.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h - 4}" font-size="11" '
-            f'text-anchor="end">{escape(label)}</text>'
-        )
+    for i, (label, value, shown, colour) in enumerate(_ranked(items, lambda b: b.value)):
+        out.append(lay.label(i, label))
         if value is None:
-            out.append(
-                f'<text x="{label_w + 4}" y="{y + bar_h - 4}" font-size="11" '
-                f'fill="{NOTE_COLOR}">{escape(shown)}</text>'
-            )
+            out.append(lay.note(lay.label_w + 4, i, shown))
             continue
         w = max(1.0, plot_w * value / top)
-        out.append(
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
-            f"<title>{escape(label)}: {escape(shown)}</title></rect>"
-        )
-        out.append(
-            f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 4}" font-size="11">'
-            f"{escape(shown)}</text>"
-        )
+        out.append(lay.bar(lay.label_w, i, w, colour, f"{label}: {shown}"))
+        out.append(lay.text(f"{lay.label_w + w + 4:.1f}", i, escape(shown)))
     out.append("</svg>")
     return "".join(out)
 
@@ -98,41 +129,24 @@ def sign_colour(value: float, decimals: int = 2) -> str:
 def delta_chart(title: str, items: Sequence[tuple[str, float | None]], *, decimals: int = 2) -> str:
     """Per-task differences as a diverging horizontal bar chart (inline SVG): largest gain
     first, largest loss last, coloured by sign; tasks without a difference at the end."""
-    bar_h, gap, label_w, half, pad = 13, 3, 270, 200, 20
+    lay, half, pad = _DELTAS, 200, 20
     room = half - 48  # the longest bar leaves room for its value label
-    height = 28 + len(items) * (bar_h + gap) + 8
-    width = label_w + 2 * half + pad
+    height, width = lay.height(len(items)), lay.label_w + 2 * half + pad
     span = max(1.0, max((abs(v) for _, v in items if v is not None), default=0.0))
-    zero = label_w + half
-    ranked = sorted((i for i in items if i[1] is not None), key=lambda i: -(i[1] or 0.0))
-    ranked += [i for i in items if i[1] is None]
+    zero = lay.label_w + half
     out = _svg_open(title, width, height, 12)
     out.append(f'<line x1="{zero}" y1="24" x2="{zero}" y2="{height - 4}" stroke="#888"/>')
-    for i, (label, value) in enumerate(ranked):
-        y = 28 + i * (bar_h + gap)
-        out.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h - 3}" font-size="10" '
-            f'text-anchor="end">{escape(label)}</text>'
-        )
+    for i, (label, value) in enumerate(_ranked(items, lambda item: item[1])):
+        out.append(lay.label(i, label))
         if value is None:
-            out.append(
-                f'<text x="{zero + 4}" y="{y + bar_h - 3}" font-size="10" fill="{NOTE_COLOR}">'
-                f"{escape(MISSING)} no reference score</text>"
-            )
+            out.append(lay.note(zero + 4, i, f"{MISSING} no reference score"))
             continue
         w = max(1.0, room * abs(value) / span)
-        x = zero if value >= 0 else zero - w
         shown = format_score(value, decimals, signed=True)
-        out.append(
-            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-            f'fill="{sign_colour(value, decimals)}">'
-            f"<title>{escape(label)}: {escape(shown)}</title></rect>"
-        )
-        tx = zero + w + 3 if value >= 0 else zero - w - 3
+        x = zero if value >= 0 else zero - w
+        out.append(lay.bar(f"{x:.1f}", i, w, sign_colour(value, decimals), f"{label}: {shown}"))
+        tx = f"{zero + w + 3 if value >= 0 else zero - w - 3:.1f}"
         anchor = "start" if value >= 0 else "end"
-        out.append(
-            f'<text x="{tx:.1f}" y="{y + bar_h - 3}" font-size="10" '
-            f'text-anchor="{anchor}">{escape(shown)}</text>'
-        )
+        out.append(lay.text(tx, i, escape(shown), f' text-anchor="{anchor}"'))
     out.append("</svg>")
     return "".join(out)

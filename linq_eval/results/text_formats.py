@@ -1,4 +1,10 @@
-"""A table as text: Markdown, CSV, JSON and LaTeX.
+"""A table as text: Markdown, CSV, JSON and LaTeX, each written from a pandas DataFrame.
+
+The summary and per-task tables are DataFrames of the cells the card shows
+(``summary_frame``, ``per_task_frame``; LaTeX is written by pandas' ``to_latex``), and the
+machine-readable rows a DataFrame of values (``machine_frame``; CSV by ``to_csv``, JSON from
+its records). Markdown is written here from the same frames: pandas' ``to_markdown`` needs the
+optional ``tabulate`` package and pads every cell, which would change the files users have.
 
 Every format shows the same columns (``Table.columns``: the summary means, then, for a run that
 covers part of the benchmark, every row's mean over that run's tasks) and the same deltas; a
@@ -18,10 +24,10 @@ Example::
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
+
+import pandas as pd
 
 from linq_eval.results.metrics import metric_label
 from linq_eval.results.pairing import Delta, Pairing
@@ -52,9 +58,10 @@ def delta_text(delta: Delta, decimals: int) -> str:
     return text if delta.complete or delta.value is None else f"{text} ({delta.n}/{delta.total})"
 
 
-def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of the summary table (the Markdown and LaTeX content); a re-run
-    of a baseline's model is followed by its row of differences."""
+def summary_frame(table: Table, decimals: int) -> pd.DataFrame:
+    """The summary table as the text of its cells (the Markdown, LaTeX and HTML content): one
+    row per result set; its label, the means, the deltas to the reference. A re-run of a
+    baseline's model is followed by its row of differences."""
     header = ["Model", *table.columns, *(f"Δ {c}" for c in table.delta_columns)]
     body = []
     for row in table.rows:
@@ -65,14 +72,24 @@ def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]
         if pairing is not None:
             deltas = [delta_text(pairing.means[c], decimals) for c in table.columns]
             body.append([pairing.label, *deltas, *([""] * len(table.delta_columns))])
-    return header, body
+    return pd.DataFrame(body, columns=header, dtype=object)
 
 
-def pair_grid(
-    table: Table, pairing: Pairing, decimals: int
-) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of one re-run's per-task table: every task the run has a score for,
-    its published score, the run's and the difference."""
+def per_task_frame(table: Table, decimals: int) -> pd.DataFrame:
+    """The per-task table as text cells: one row per task, one column per result set."""
+    header = ["Task", "Type", "Metric", *(r.label for r in table.rows)]
+    body = []
+    for bt in table.benchmark.tasks:
+        body.append(
+            [bt.name, bt.type, metric_label(table.benchmark.name, bt)]
+            + [_fmt(r.scores[bt.name].score, decimals) for r in table.rows]
+        )
+    return pd.DataFrame(body, columns=header, dtype=object)
+
+
+def pair_frame(table: Table, pairing: Pairing, decimals: int) -> pd.DataFrame:
+    """One re-run's per-task table as text cells: every task the run has a score for, its
+    published score, the run's and the difference."""
     published, run = pairing.published, pairing.run
     header = ["Task", "Type", published.label, run.label, "Δ"]
     body = [
@@ -86,19 +103,28 @@ def pair_grid(
         for bt in table.benchmark.tasks
         if run.scores[bt.name].score is not None
     ]
-    return header, body
+    return pd.DataFrame(body, columns=header, dtype=object)
+
+
+def _grid(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    return [str(c) for c in frame.columns], frame.to_numpy().tolist()
+
+
+def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells of ``summary_frame``."""
+    return _grid(summary_frame(table, decimals))
 
 
 def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the per-task table: one row per task, one column per result set."""
-    header = ["Task", "Type", "Metric", *(r.label for r in table.rows)]
-    body = []
-    for bt in table.benchmark.tasks:
-        body.append(
-            [bt.name, bt.type, metric_label(table.benchmark.name, bt)]
-            + [_fmt(r.scores[bt.name].score, decimals) for r in table.rows]
-        )
-    return header, body
+    """Header and text cells of ``per_task_frame``."""
+    return _grid(per_task_frame(table, decimals))
+
+
+def pair_grid(
+    table: Table, pairing: Pairing, decimals: int
+) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells of ``pair_frame``."""
+    return _grid(pair_frame(table, pairing, decimals))
 
 
 def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
@@ -110,14 +136,12 @@ def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> 
 
 def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """The card's table in Markdown (plus the per-task table), with footnotes."""
-    header, body = summary_grid(table, decimals)
-    parts = [_markdown_grid(header, body, 1)]
+    parts = [_markdown_grid(*summary_grid(table, decimals), 1)]
     if per_task:
-        header, body = per_task_grid(table, decimals)
-        parts.append(_markdown_grid(header, body, 3))
+        parts.append(_markdown_grid(*per_task_grid(table, decimals), 3))
     for pairing in table.pairs:
-        header, body = pair_grid(table, pairing, decimals)
-        parts.append(f"{pairing.title}, per task:\n\n" + _markdown_grid(header, body, 2))
+        grid = _markdown_grid(*pair_grid(table, pairing, decimals), 2)
+        parts.append(f"{pairing.title}, per task:\n\n{grid}")
     notes = table.notes()
     if table.reference is not None:
         notes.insert(0, f"Δ columns: difference to {table.reference.label}.")
@@ -126,7 +150,10 @@ def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) 
     return "\n\n".join(parts) + "\n"
 
 
-def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str, Any]]:
+def machine_frame(table: Table, per_task: bool, decimals: int) -> pd.DataFrame:
+    """One row per result set, as values: model, label, revision, source, each complete mean
+    (None for an incomplete one), each delta, coverage, the missing tasks, and with
+    ``per_task`` each task's score; rounded to ``decimals``."""
     out = []
     for row in table.rows:
         rs = row.result_set
@@ -147,7 +174,7 @@ def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str,
             for name, s in row.scores.items():
                 record[name] = _num(s.score, decimals)
         out.append(record)
-    return out
+    return pd.DataFrame(out, dtype=object)  # object: None stays None, lists stay lists
 
 
 def _delta_record(
@@ -177,9 +204,11 @@ def _delta_record(
 
 def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """One row per result set; an incomplete mean shows its coverage as in Markdown
-    (``64.51 (1/15)``), ``coverage`` and ``missing`` say which tasks it lacks."""
+    (``64.51 (1/15)``), ``coverage`` and ``missing`` say which tasks it lacks; a re-run of a
+    baseline's model is followed by its row of differences (``source`` ``delta``)."""
     records = []
-    for rec, row in zip(_machine_rows(table, per_task, decimals), table.rows, strict=True):
+    rows = machine_frame(table, per_task, decimals).to_dict(orient="records")
+    for rec, row in zip(rows, table.rows, strict=True):
         for c in table.columns:
             if not row.means[c].complete and row.means[c].value is not None:
                 rec[c] = row.means[c].format(decimals)
@@ -187,17 +216,13 @@ def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> st
         pairing = table.pairing_of(row)
         if pairing is not None:
             records.append(_delta_record(table, pairing, per_task, decimals))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
-    writer.writeheader()
-    for rec in records:
-        writer.writerow({k: _csv_cell(v, decimals) for k, v in rec.items()})
-    return buf.getvalue()
+    frame = pd.DataFrame(records, dtype=object)
+    return frame.map(lambda v: _csv_cell(v, decimals)).to_csv(index=False, lineterminator="\n")
 
 
 def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """Rows as JSON, with partial means and their coverage kept apart from complete ones."""
-    records = _machine_rows(table, per_task, decimals)
+    records = machine_frame(table, per_task, decimals).to_dict(orient="records")
     for rec, row in zip(records, table.rows, strict=True):
         rec["partial"] = {
             c: {"mean": _num(m.value, decimals), "n": m.n, "of": m.total}
@@ -268,31 +293,22 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
-def _latex_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
-    spec = "l" * text_cols + "r" * (len(header) - text_cols)
-    lines = [
-        f"\\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(latex_escape(h) for h in header) + r" \\",
-        r"\midrule",
-    ]
-    lines += [" & ".join(latex_escape(c) for c in cells) + r" \\" for cells in body]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines)
+def _latex_tabular(frame: pd.DataFrame, text_cols: int) -> str:
+    spec = "l" * text_cols + "r" * (len(frame.columns) - text_cols)
+    escaped = frame.map(latex_escape)
+    escaped.columns = [latex_escape(str(c)) for c in frame.columns]
+    return escaped.to_latex(index=False, column_format=spec, escape=False).rstrip("\n")
 
 
 def render_latex(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """booktabs tabulars (``\\usepackage{booktabs}``); notes as LaTeX comments."""
-    header, body = summary_grid(table, decimals)
     parts = [
         f"% {table.benchmark.name}; needs \\usepackage{{booktabs}}",
-        _latex_grid(header, body, 1),
+        _latex_tabular(summary_frame(table, decimals), 1),
     ]
     if per_task:
-        header, body = per_task_grid(table, decimals)
-        parts.append(_latex_grid(header, body, 3))
+        parts.append(_latex_tabular(per_task_frame(table, decimals), 3))
     for pairing in table.pairs:
-        header, body = pair_grid(table, pairing, decimals)
-        parts.append(_latex_grid(header, body, 2))
+        parts.append(_latex_tabular(pair_frame(table, pairing, decimals), 2))
     parts += [f"% {n}" for n in table.notes()]
     return "\n\n".join(parts) + "\n"

@@ -21,7 +21,7 @@ import datetime
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from linq_eval.errors import ConfigError
+from linq_eval.atomic import LockHeldError
+from linq_eval.errors import ConfigError, LinqEvalError
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 """Environment variables torchrun sets for each process."""
@@ -112,6 +113,24 @@ def broadcast_object(obj: Any, group: Group | None) -> Any:
     box = [obj if group.is_main else None]
     dist.broadcast_object_list(box, src=0, device=_tensor_device(group))
     return box[0]
+
+
+def on_main(group: Group | None, fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` on rank 0 only; its result, or the user error it raised, reaches every rank
+    (raised there as the same class: ``LockHeldError``, else ``ConfigError``)."""
+    outcome: dict[str, Any] = {"value": None, "error": None}
+    if group is None or group.is_main:
+        try:
+            outcome["value"] = fn()
+        except LinqEvalError as exc:
+            if group is None:
+                raise
+            outcome["error"] = (type(exc).__name__, str(exc))
+    outcome = broadcast_object(outcome, group)
+    if outcome["error"]:
+        kind, message = outcome["error"]
+        raise (LockHeldError if kind == "LockHeldError" else ConfigError)(message)
+    return outcome["value"]
 
 
 def all_gather_object(obj: Any, group: Group | None) -> list[Any]:

@@ -258,28 +258,11 @@ def _stats_delta(
     return total
 
 
-def _on_main(group: distributed.Group | None, fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` on rank 0 only; its result, or its user error, reaches every rank."""
-    outcome: dict[str, Any] = {"value": None, "error": None}
-    if group is None or group.is_main:
-        try:
-            outcome["value"] = fn()
-        except LinqEvalError as exc:
-            if group is None:
-                raise
-            outcome["error"] = (type(exc).__name__, str(exc))
-    outcome = distributed.broadcast_object(outcome, group)
-    if outcome["error"]:
-        kind, message = outcome["error"]
-        raise (LockHeldError if kind == "LockHeldError" else ConfigError)(message)
-    return outcome["value"]
-
-
 class _Suite:
     """The state of one ``run_suite`` call: its folder, locks, encoder and settings.
 
-    Rank 0 alone reads and writes the folder (``_on_main``); the other ranks of a torchrun
-    job receive what it decided.
+    Rank 0 alone reads and writes the folder (``distributed.on_main``); the other ranks of a
+    torchrun job receive what it decided.
     """
 
     def __init__(
@@ -320,7 +303,7 @@ class _Suite:
                 remove_stale_temporaries(self.config.embedding_cache_dir)
             return done
 
-        self.done = set(_on_main(self.group, start))
+        self.done = set(distributed.on_main(self.group, start))
 
     def lock(self, tasks: Sequence[AbsTask]) -> None:
         self.task_locks.extend(_lock_tasks(tasks, self.lock_dir, self.config.output))
@@ -359,7 +342,7 @@ class _Suite:
             self.record()
             return sorted(stale)
 
-        self.rerun = set(_on_main(self.group, check))
+        self.rerun = set(distributed.on_main(self.group, check))
         self.done -= self.rerun
 
     def record(self, tasks: dict[str, dict[str, Any]] | None = None) -> None:
@@ -386,7 +369,7 @@ class _Suite:
         )  # fmt: skip
         if outcome.status == "evaluated":
             entry = _record_entry(task, outcome, self.config, self.group) if self.main else {}
-            _on_main(self.group, lambda: self.record({name: entry}))
+            distributed.on_main(self.group, lambda: self.record({name: entry}))
         return outcome
 
     def release(self) -> None:
