@@ -173,7 +173,7 @@ def test_same_pairs_are_one_computation_in_mteb_2():
         "euclidean_distances": cosine, "dot_scores": np.array(labels, dtype=float),
     }  # fmt: skip
     task = mteb.get_task("SprintDuplicateQuestions")  # its evaluator, no data loaded
-    mteb2 = task._compute_metrics(distances, labels)  # type: ignore[attr-defined,arg-type]
+    mteb2 = mteb_private.pair_classification_metrics(task, distances, labels)
     (pair_classification,) = [p for p in METRIC_PAIRS if p.task_type == "PairClassification"]
     assert mteb2[pair_classification.current] == pytest.approx(
         average_precision_score(labels, cosine)

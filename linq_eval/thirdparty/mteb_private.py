@@ -32,6 +32,7 @@ PRIVATE_NAMES = (
     ("mteb._evaluators.retrieval_metrics", "max_over_subqueries"),
     ("mteb.abstasks.text.reranking", "AbsTaskReranking._process_example"),
     ("mteb.abstasks.abstask", "AbsTask._calculate_descriptive_statistics_from_split"),
+    ("mteb.abstasks.pair_classification", "AbsTaskPairClassification._compute_metrics"),
 )
 """(module, attribute path) of every private name used here."""
 
@@ -120,12 +121,22 @@ def descriptive_statistics(task: Any, split: str) -> dict[str, Any]:
     return task._calculate_descriptive_statistics_from_split(split)
 
 
+def pair_classification_metrics(
+    task: Any, scores: dict[str, Any], labels: list[int]
+) -> dict[str, float]:
+    """mteb's metrics of a pair-classification task from its similarity scores and labels
+    (``cosine_ap``, ``max_ap``, ...), without encoding anything."""
+    _require(*PRIVATE_NAMES[6])
+    return task._compute_metrics(scores, labels)
+
+
 __all__ = [
     "PRIVATE_NAMES",
     "descriptive_statistics",
     "max_over_subqueries",
     "merge_run_settings",
     "missing_names",
+    "pair_classification_metrics",
     "read_run_settings",
     "reranking_candidates",
     "retrieval_scores",
