@@ -14,6 +14,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 
 from linq_eval.atomic import (
     FileLock,
@@ -23,7 +24,13 @@ from linq_eval.atomic import (
     atomic_write_text,
     sha256_file,
 )
-from linq_eval.run.cache import EmbeddingCache, cache_identity, open_cache, round_to_storage
+from linq_eval.run.cache import (
+    EmbeddingCache,
+    cache_identity,
+    embedding_precision,
+    open_cache,
+    round_to_storage,
+)
 from linq_eval.run.cached_encoder import CachedEncoder, chunk_order
 
 IDENTITY = {"model": "org/model", "revision": "abc", "dtype": "float32", "max_length": 512}
@@ -97,20 +104,37 @@ def test_lock_is_released_when_its_process_is_killed(tmp_path):
 
 def test_round_to_storage_is_fp16_and_idempotent():
     v = vectors(5)
-    once, dtype = round_to_storage(v)
+    once, dtype = round_to_storage(v, "float16")
     assert dtype is np.float16 and once.dtype == np.float32
     np.testing.assert_array_equal(once, v.astype(np.float16).astype(np.float32))
-    np.testing.assert_array_equal(round_to_storage(once)[0], once)
+    np.testing.assert_array_equal(round_to_storage(once, "float16")[0], once)
     big = v * 1e5  # beyond float16's range: kept in float32
-    kept, dtype = round_to_storage(big)
+    kept, dtype = round_to_storage(big, "float16")
     assert dtype is np.float32
     np.testing.assert_array_equal(kept, big)
+
+
+def test_float32_models_are_stored_as_computed_half_precision_ones_in_float16(tmp_path):
+    assert embedding_precision("float32") == embedding_precision(torch.float32) == "float32"
+    assert embedding_precision(torch.float16) == embedding_precision("bfloat16") == "float16"
+    v = vectors(6)
+    kept, dtype = round_to_storage(v, "float32")
+    assert dtype is np.float32
+    np.testing.assert_array_equal(kept, v)
+    for model_dtype, stored in (("float32", np.float32), ("float16", np.float16)):
+        cache = EmbeddingCache(tmp_path / model_dtype, {**IDENTITY, "dtype": model_dtype})
+        keys = cache.keys([f"t{i}" for i in range(6)])
+        name = cache.put(keys, round_to_storage(v, cache.precision)[0])
+        assert np.load(cache.chunk_dir / f"{name}.vec.npy").dtype == stored
+        found, got = cache.lookup(keys)
+        assert found.all()
+        np.testing.assert_array_equal(got, round_to_storage(v, cache.precision)[0])
 
 
 def test_put_then_lookup_returns_exactly_what_was_stored(tmp_path):
     cache = EmbeddingCache(tmp_path, IDENTITY)
     texts = [f"text {i}" for i in range(50)]
-    v, _ = round_to_storage(vectors(50))
+    v, _ = round_to_storage(vectors(50), cache.precision)
     keys = cache.keys(texts)
     assert keys.shape == (50, 2) and keys.dtype == np.uint64
     np.testing.assert_array_equal(keys, cache.keys(texts))  # deterministic
@@ -147,7 +171,7 @@ def test_many_chunks_stay_searchable(tmp_path):
     assert len(cache._segments) <= 12  # log-structured merging
     found, got = cache.lookup(keys)
     assert found.all()
-    np.testing.assert_array_equal(got, round_to_storage(v)[0])
+    np.testing.assert_array_equal(got, round_to_storage(v, cache.precision)[0])
 
 
 def test_prefix_collisions_are_resolved_by_the_second_half(tmp_path):
@@ -157,7 +181,7 @@ def test_prefix_collisions_are_resolved_by_the_second_half(tmp_path):
     cache.put(keys[:3], v[:3])
     found, got = cache.lookup(np.array([[5, 3], [5, 9], [7, 1], [5, 1]], dtype=np.uint64))
     assert found.tolist() == [True, False, False, True]
-    np.testing.assert_array_equal(got, round_to_storage(v[[2, 0]])[0])
+    np.testing.assert_array_equal(got, round_to_storage(v[[2, 0]], cache.precision)[0])
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "keys"])
@@ -272,8 +296,11 @@ def test_chunked_without_cache_matches_cached_rounding(tiny_encoder, tmp_path):
     no_cache = chunked.encode_texts(texts, label="nc")
     cached = CachedEncoder(inner, open_cache(tmp_path, inner), chunk_texts=8)
     np.testing.assert_array_equal(no_cache, cached.encode_texts(texts, label="c"))
-    assert chunked.settings()["embedding_precision"] == "float16"
-    assert cached.settings()["embedding_precision"] == "float16"
+    # a float32 model: stored as computed, so chunked, cached and plain encoding agree
+    assert inner.dtype == torch.float32
+    assert chunked.settings()["embedding_precision"] == "float32"
+    assert cached.settings()["embedding_precision"] == "float32"
     assert inner.settings()["embedding_precision"] == "float32"
     plain = inner.encode_texts(texts, label="plain")
-    np.testing.assert_allclose(plain, no_cache, atol=2e-3)
+    np.testing.assert_allclose(plain, no_cache, atol=1e-5)
+

@@ -161,12 +161,12 @@ def test_disk_full_writing_a_cache_chunk_keeps_the_cache(tmp_path, monkeypatch):
     cache = EmbeddingCache(tmp_path, identity)
     rng = np.random.default_rng(0)
     old_keys = cache.keys([f"old {i}" for i in range(5)])
-    old, _ = round_to_storage(rng.standard_normal((5, 8)).astype(np.float32))
+    old, _ = round_to_storage(rng.standard_normal((5, 8)).astype(np.float32), cache.precision)
     cache.put(old_keys, old)
     files = {p: p.read_bytes() for p in cache.chunk_dir.iterdir()}
 
     new_keys = cache.keys([f"new {i}" for i in range(5)])
-    new, _ = round_to_storage(rng.standard_normal((5, 8)).astype(np.float32))
+    new, _ = round_to_storage(rng.standard_normal((5, 8)).astype(np.float32), cache.precision)
     for victim in (".vec.npy", ".keys.npy", ".json"):  # each file of a chunk in turn
         monkeypatch.setattr(
             atomic, "open",

@@ -1,7 +1,8 @@
 """The on-disk embedding cache (filled by ``linq_eval.run.cached_encoder.CachedEncoder``).
 
 What is stored: the raw pooled vector of each input (before any L2 normalisation, which
-depends on the task type), in float16, under a key that is the sha256 of everything that
+depends on the task type), in the precision of ``embedding_precision`` (float32 for a model
+that computes in float32, float16 for a half-precision one), under a key that is the sha256 of everything that
 determines the vector: the encoder's identity (model and revision, weights source, dtype,
 max_length, pooling, special tokens, padding side, attention implementation, device type) and
 the exact input text with its instruction prefix. So corpora shared by tasks (FEVER and
@@ -11,7 +12,7 @@ Layout, one folder per encoder identity::
 
     <cache_dir>/<org__model>-<identity hash>/
         identity.json                 # the settings the hash covers, for people
-        chunks/<id>.vec.npy           # float16 [rows, dim] (float32 if a value overflows fp16)
+        chunks/<id>.vec.npy           # [rows, dim], float32 or float16 (float32 if a value overflows fp16)
         chunks/<id>.keys.npy          # uint64 [rows, 2]: the first 16 bytes of each key
         chunks/<id>.json              # rows, dim, dtype and the sha256 of both .npy files
 
@@ -21,8 +22,8 @@ sidecar is unfinished and ignored. A chunk whose files do not match the sidecar'
 again. Vectors are read through memory maps, so the cache never needs to fit in RAM, and a
 chunk's checksum is checked the first time this process reads it.
 
-Exactness: embeddings are always used as stored. A freshly computed chunk is rounded to
-float16 before use, exactly as it is stored, so a resumed or cached run gives the same scores
+Exactness: embeddings are always used as stored. A freshly computed chunk is rounded to the
+storage precision before use, exactly as it is stored, so a resumed or cached run gives the same scores
 as an uninterrupted one. The texts to encode are cut into chunks of a fixed number of texts
 (longest first), so the chunks computed after a restart are the ones an uninterrupted run
 would have computed; each chunk is one call of the encoder's batching, whichever process of
@@ -54,14 +55,16 @@ from linq_eval.model.encoder import DecoderEncoder
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""Version of the layout above; part of the identity, so a new layout starts a new folder."""
+FORMAT_VERSION = 2
+"""Version of the layout above; part of the identity, so a new layout starts a new folder
+(2: a float32 model's embeddings are stored in float32, no longer rounded to float16)."""
 
 IDENTITY_KEYS = run_record.IDENTITY_KEYS
 """Fields of ``DecoderEncoder.settings()`` that determine a stored (raw) embedding."""
 
-EMBEDDING_PRECISION = "float16"
-"""How embeddings are stored, and so used, when they go through the cache (round_to_storage)."""
+HALF_PRECISION_STORAGE = "float16"
+"""How a half-precision model's embeddings are stored: exact for float16 outputs, and for
+bfloat16 ones within float16's normal range; half the size of float32."""
 
 FP16_MAX = float(np.finfo(np.float16).max)
 MAX_OPEN_CHUNKS = 256
@@ -75,12 +78,22 @@ def cache_identity(settings: Mapping[str, Any], device_type: str) -> dict[str, A
     return identity
 
 
-def round_to_storage(vectors: np.ndarray) -> tuple[np.ndarray, type]:
-    """``vectors`` exactly as the cache stores them, and the storage dtype.
+def embedding_precision(dtype: Any) -> str:
+    """How the embeddings of a model computing in ``dtype`` are stored, and so used, when they
+    go through the cache: as computed (float32) for a float32 model, whose published scores were
+    made from float32 embeddings; ``HALF_PRECISION_STORAGE`` for a float16 or bfloat16 model."""
+    name = str(dtype).replace("torch.", "")
+    return "float32" if name in ("None", "float32") else HALF_PRECISION_STORAGE
 
-    float16, unless a value is outside float16's range (then float32, unchanged).
+
+def round_to_storage(vectors: np.ndarray, precision: str) -> tuple[np.ndarray, type]:
+    """``vectors`` exactly as the cache stores them at ``precision``, and the storage dtype.
+
+    float32 unchanged; float16 unless a value is outside float16's range (then float32).
     """
     v = np.asarray(vectors, dtype=np.float32)
+    if precision == "float32":
+        return v, np.float32
     if v.size and not (np.isfinite(v).all() and np.abs(v).max() <= FP16_MAX):
         return v, np.float32
     return v.astype(np.float16).astype(np.float32), np.float16
@@ -166,6 +179,7 @@ class EmbeddingCache:
         self.chunk_dir = self.folder / "chunks"
         self.writable = writable
         self.stats = CacheStats()
+        self.precision = embedding_precision(self.identity.get("dtype"))
         self._hasher = hashlib.sha256(digest.encode())
         self._chunks: list[_Chunk] = []
         self._by_name: dict[str, int] = {}
@@ -344,7 +358,7 @@ class EmbeddingCache:
             raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
         if len(keys) == 0 or not np.isfinite(vectors).all():
             return None
-        stored, dtype = round_to_storage(vectors)
+        stored, dtype = round_to_storage(vectors, self.precision)
         name = hashlib.sha256(np.ascontiguousarray(keys).tobytes()).hexdigest()[:32]
         idx = self._by_name.get(name)
         if idx is not None and idx >= 0 and self._chunks[idx].ok:
@@ -382,10 +396,11 @@ def open_cache(
 
 __all__ = [
     "DEFAULT_CHUNK_TEXTS",
-    "EMBEDDING_PRECISION",
+    "HALF_PRECISION_STORAGE",
     "CacheStats",
     "EmbeddingCache",
     "cache_identity",
+    "embedding_precision",
     "open_cache",
     "round_to_storage",
 ]

@@ -2,8 +2,9 @@
 
 The distinct input texts of a call are looked up in the cache (``linq_eval.run.cache``); the
 missing ones are cut into chunks of a fixed number of texts (longest first), each chunk
-embedded with the inner encoder's public ``tokenize`` and ``embed_ids``, rounded to float16
-exactly as stored, and stored. So the chunks computed after a restart are the ones an
+embedded with the inner encoder's public ``tokenize`` and ``embed_ids``, rounded to the
+storage precision (``cache.embedding_precision``: float32 for a float32 model, float16 for a
+half-precision one) exactly as stored, and stored. So the chunks computed after a restart are the ones an
 uninterrupted run would have computed, and a resumed or cached run gives the same scores as
 an uninterrupted one. Under torchrun the chunks of each round are shared out across the
 processes (``linq_eval.run.distributed``).
@@ -25,8 +26,8 @@ from linq_eval.model.encoder import DecoderEncoder, Embedded
 from linq_eval.run import distributed
 from linq_eval.run.cache import (
     DEFAULT_CHUNK_TEXTS,
-    EMBEDDING_PRECISION,
     EmbeddingCache,
+    embedding_precision,
     round_to_storage,
 )
 from linq_eval.run_record import ScoreSettings
@@ -125,7 +126,7 @@ def _embed_chunk(
         return np.empty((0, dim), dtype=np.float32), 0, 0
     tokenized = encoder.tokenize(texts)
     raw = encoder.embed_ids(tokenized.ids, progress=progress, label=label)
-    local, _ = round_to_storage(raw)
+    local, _ = round_to_storage(raw, embedding_precision(encoder.dtype))
     return local, sum(len(ids) for ids in tokenized.ids), tokenized.n_truncated
 
 
@@ -146,8 +147,8 @@ def _update_bar(bar: Any, result: ChunkedResult, started: float) -> None:
 
 
 class CachedEncoder:
-    """An encoder whose embeddings are computed in fixed-size chunks, rounded to float16 as
-    stored, and kept in an on-disk ``EmbeddingCache`` when one is given (as mteb's
+    """An encoder whose embeddings are computed in fixed-size chunks, rounded to the storage
+    precision (``embedding_precision`` of the model's dtype) as stored, and kept in an on-disk ``EmbeddingCache`` when one is given (as mteb's
     ``CachedEmbeddingWrapper`` wraps a model).
 
     It implements mteb's encoder protocol over the inner encoder's public methods: prompts,
@@ -193,7 +194,7 @@ class CachedEncoder:
     def score_settings(self, prompt_hash: str | None = None) -> ScoreSettings:
         """The inner encoder's, with the precision of the embeddings as stored."""
         inner = self.encoder.score_settings(prompt_hash)
-        return dataclasses.replace(inner, embedding_precision=EMBEDDING_PRECISION)
+        return dataclasses.replace(inner, embedding_precision=embedding_precision(inner.dtype))
 
     def settings(self) -> dict[str, Any]:
         """The inner encoder's run record settings, with this wrapper's score settings."""
