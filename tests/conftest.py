@@ -94,6 +94,9 @@ def minilm_sts_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("minilm-sts") / "one"
     run_ok("run", *MINILM_STS_ARGS, "--output", str(out))
     return out
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """One uninterrupted run of TINY_ARGS in a subprocess, shared by every test that needs
     one: (output folder, stdout, seconds). Tests that write into it work on a copy."""
