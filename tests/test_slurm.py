@@ -18,7 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MINILM_FOLDER, MINILM_STS_ARGS, PUBLISHED_MINILM_STS, REPO_ROOT, SHARED_DATA
+from conftest import (
+    MINILM_FOLDER,
+    MINILM_STS_ARGS,
+    PUBLISHED_MINILM_STS,
+    REPO_ROOT,
+    SHARED_DATA,
+    TIMING_FIELDS,
+)
 from slurm_cluster import Cluster, ClusterError, one_node_cluster, unavailable, write_config
 
 from linq_eval.paths import CACHE_SUBDIR
@@ -27,7 +34,6 @@ from linq_eval.run.result_store import read_run_record
 SCRIPT = REPO_ROOT / "scripts" / "slurm_array.sh"
 SHARDS = {"1": "STS13", "2": "STS16"}  # what `linq-eval plan --shard i/2` gives each job
 SBATCH = ("--gpus-per-node=0", "--cpus-per-task=1", str(SCRIPT))
-TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 RECORD_FIELDS = ("main_score", "settings", "texts", "data_source", "dataset_revision")
 """Run-record fields of a task that a sharded or resumed run must share with one run."""
 WAIT_S = 600
