@@ -200,7 +200,7 @@ def prefetch_command(
     config = run_config(ctx.params)
     config.check()  # type: ignore[attr-defined]
     selected = select_tasks(benchmark, tuple(tasks or ()), tuple(task_types or ()))
-    profile = None if no_model else resolve_profile(config)  # type: ignore[arg-type]
+    profile = None if no_model else resolve_profile(config).profile  # type: ignore[arg-type]
     items = prefetch(selected, profile, data_dir=config.data_dir, check=check, echo=typer.echo)  # type: ignore[attr-defined]
     bad = [i for i in items if i.status in ("missing", "failed")]
     typer.echo(

@@ -18,6 +18,7 @@ from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import build_model_meta
 from linq_eval.model.profiles import Profile, get_profile
+from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.model.speed import SpeedOptions
 from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
 
@@ -130,31 +131,34 @@ def random_encoder(
     token_budget: int | None = None,
     padding_side: str | None = None,
     progress: bool = True,
-    profile: Profile | None = None,
+    profile: Profile | ResolvedProfile | None = None,
 ) -> DecoderEncoder:
     """A ``DecoderEncoder`` over a randomly initialised Mistral of a named size.
 
     Linq-Embed-Mistral's profile (EOS, last-token pooling, e5 policy and instructions) with
     the model replaced by ``linq-eval/random-mistral-<size>`` at revision ``seed-<seed>``:
     results land in their own folder, never mixed with a real model's. ``profile``: use this
-    one (``random_profile``, overrides applied) instead of the option arguments.
+    one (``random_profile``, overrides applied; resolved or not) instead of the option
+    arguments.
     """
     if size not in CONFIGS:
         raise UnknownNameError("model size", size, CONFIGS)
-    profile = profile or random_profile(size, seed).with_given(
+    given = profile or random_profile(size, seed).with_given(
         max_length=max_length,
         policy=policy,
         instructions=instructions,
         dtype=dtype,
         padding_side=padding_side,
     )
+    resolved = given if isinstance(given, ResolvedProfile) else resolve(given)
+    profile = resolved.profile
     dev = resolve_device(device)
     dtype_ = resolve_dtype(profile.dtype_for(dev.type), dev)
     model = random_mistral(size, dtype=dtype_, device=dev, seed=seed)
     return DecoderEncoder(
         model,
         mistral_tokenizer(),
-        profile,
+        resolved,
         device=dev,
         speed=SpeedOptions(token_budget=token_budget),
         model_meta=build_model_meta(profile),
