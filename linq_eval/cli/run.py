@@ -209,3 +209,10 @@ def prefetch_command(
     )
     if bad:
         raise typer.Exit(1)
+
+
+__all__ = [
+    "plan_command",
+    "prefetch_command",
+    "run_command",
+]

@@ -57,8 +57,8 @@ from linq_eval.thirdparty.transformers_private import attn_implementation as con
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH_ROWS = 1024
-MAX_PACKED_ROWS = 16384
+_MAX_BATCH_ROWS = 1024
+_MAX_PACKED_ROWS = 16384
 
 
 @dataclass
@@ -121,7 +121,7 @@ def budget_batches(
     The computed size is rows x longest row for padded batches, and the sum of the lengths
     for packed (varlen) ones, which compute no padding.
     """
-    max_rows = MAX_PACKED_ROWS if packed else MAX_BATCH_ROWS
+    max_rows = _MAX_PACKED_ROWS if packed else _MAX_BATCH_ROWS
     batch: list[int] = []
     width = total = 0
     for i in order:

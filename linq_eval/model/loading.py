@@ -75,16 +75,19 @@ def load_encoder(
     ``encoder.settings()`` and recorded in each run. ``token_budget`` is ``speed``'s (given
     alone for short); None on CUDA: the largest that fits in memory.
     """
-    given = {
-        "max_length": max_length, "policy": policy, "instructions": instructions,
-        "revision": revision, "dtype": dtype, "padding_side": padding_side,
-    }  # fmt: skip
-    if isinstance(model, ResolvedProfile) and not any(v is not None for v in given.values()):
-        resolved = model
+    given = model.profile if isinstance(model, ResolvedProfile) else profile_for_model(model)
+    profile = given.with_given(
+        max_length=max_length,
+        policy=policy,
+        instructions=instructions,
+        revision=revision,
+        dtype=dtype,
+        padding_side=padding_side,
+    )
+    if isinstance(model, ResolvedProfile) and profile == model.profile:
+        resolved = model  # a run's: its names are not looked up again
     else:  # names resolved once, here; an unknown policy: error before any weights
-        base = model.profile if isinstance(model, ResolvedProfile) else profile_for_model(model)
-        resolved = resolve(base.with_given(**given))  # type: ignore[arg-type]
-    profile = resolved.profile
+        resolved = resolve(profile)
     dev = resolve_device(device)
     attn = attn_implementation or best_attn_implementation(dev)
     hf_model, tokenizer, attn = _load_weights(profile, resolve_dtype(profile.dtype_for(dev.type), dev), attn)
@@ -136,3 +139,9 @@ def _load_weights(profile: Profile, torch_dtype: Any, attn: str) -> tuple[Any, A
             path, dtype=torch_dtype, attn_implementation=attn, **hub_kwargs
         )
     return hf_model, tokenizer, attn
+
+
+__all__ = [
+    "load_encoder",
+    "resolve_model_path",
+]

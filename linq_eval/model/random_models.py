@@ -143,14 +143,14 @@ def random_encoder(
     """
     if size not in CONFIGS:
         raise UnknownNameError("model size", size, CONFIGS)
-    given = profile or random_profile(size, seed).with_given(
+    profile = profile or random_profile(size, seed).with_given(
         max_length=max_length,
         policy=policy,
         instructions=instructions,
         dtype=dtype,
         padding_side=padding_side,
     )
-    resolved = given if isinstance(given, ResolvedProfile) else resolve(given)
+    resolved = profile if isinstance(profile, ResolvedProfile) else resolve(profile)
     profile = resolved.profile
     dev = resolve_device(device)
     dtype_ = resolve_dtype(profile.dtype_for(dev.type), dev)
@@ -165,3 +165,15 @@ def random_encoder(
         progress=progress,
         attn_implementation="sdpa",
     )
+
+
+__all__ = [
+    "CONFIGS",
+    "MISTRAL_TOKENIZER_SHA256",
+    "mistral_tokenizer",
+    "mistral_tokenizer_file",
+    "random_encoder",
+    "random_mistral",
+    "random_profile",
+    "smollm2_gguf_path",
+]

@@ -63,8 +63,8 @@ IDENTITY_KEYS = run_record.IDENTITY_KEYS
 EMBEDDING_PRECISION = "float16"
 """How embeddings are stored, and so used, when they go through the cache (round_to_storage)."""
 
-FP16_MAX = float(np.finfo(np.float16).max)
-MAX_OPEN_CHUNKS = 256
+_FP16_MAX = float(np.finfo(np.float16).max)
+_MAX_OPEN_CHUNKS = 256
 
 
 def cache_identity(settings: Mapping[str, Any], device_type: str) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def round_to_storage(vectors: np.ndarray) -> tuple[np.ndarray, type]:
     float16, unless a value is outside float16's range (then float32, unchanged).
     """
     v = np.asarray(vectors, dtype=np.float32)
-    if v.size and not (np.isfinite(v).all() and np.abs(v).max() <= FP16_MAX):
+    if v.size and not (np.isfinite(v).all() and np.abs(v).max() <= _FP16_MAX):
         return v, np.float32
     return v.astype(np.float16).astype(np.float32), np.float16
 
@@ -306,7 +306,7 @@ class EmbeddingCache:
             self._quarantine(info.name, str(exc))
             return None
         self._open[idx] = arr
-        if len(self._open) > MAX_OPEN_CHUNKS:
+        if len(self._open) > _MAX_OPEN_CHUNKS:
             self._open.popitem(last=False)
         return arr
 

@@ -186,7 +186,7 @@ def task_prompt_hash(encoder: DecoderEncoder, task: AbsTask) -> str:
     return encoder.prompt_hash(expanded_names([task]))
 
 
-def describe_device(encoder: DecoderEncoder, world_size: int) -> str:
+def _describe_device(encoder: DecoderEncoder, world_size: int) -> str:
     """``cuda:0 (NVIDIA H100 80GB HBM3) x 8 processes`` / ``cpu (2 threads)``."""
     dev = encoder.device
     if dev.type == "cuda":
@@ -331,7 +331,7 @@ class _Suite:
         self.settings = encoder.settings()
         if group is not None:
             self.settings["device"] = f"{encoder.device.type} x {group.world_size}"
-        self.device = describe_device(encoder, group.world_size if group else 1)
+        self.device = _describe_device(encoder, group.world_size if group else 1)
         self.encoder = encoder
         return encoder
 
@@ -416,7 +416,7 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
         suite.check_settings()  # before any work
         results_cache = AtomicResultCache(config.output, writable=main, lock=suite.record_lock)
         n = len(prepared.tasks)
-        progress = suite_progress(prepared.plan, quiet=config.quiet or not main)
+        progress = _suite_progress(prepared.plan, quiet=config.quiet or not main)
         with (
             progress.watch(lambda: encoder.stats.forwarded_tokens),
             library_bars(shows_bars(config.progress)),
@@ -441,7 +441,7 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
     return summary
 
 
-def suite_progress(plan: Plan, *, quiet: bool) -> SuiteProgress:
+def _suite_progress(plan: Plan, *, quiet: bool) -> SuiteProgress:
     """The suite's progress view, sized by the plan's tokens still to encode per task."""
     return SuiteProgress([(r.estimate.name, r.tokens_to_encode) for r in plan.rows], quiet=quiet)
 
