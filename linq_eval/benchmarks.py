@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 DEFAULT_BENCHMARK = "MTEB(eng, v1)"
 """The benchmark of Linq-Embed-Mistral's model card: what every command uses by default."""
+WHOLE_TASK = "whole task: not in the benchmark"
+"""What ``plan`` and ``prefetch`` say of a named task the benchmark lacks (it runs whole)."""
 
 
 @contextlib.contextmanager
@@ -208,6 +210,7 @@ def task_names(
 
 __all__ = [
     "DEFAULT_BENCHMARK",
+    "WHOLE_TASK",
     "TaskSelection",
     "benchmark_tasks",
     "expanded_names",

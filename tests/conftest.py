@@ -42,6 +42,14 @@ MINILM_FOLDER = Path(
     "sentence-transformers__all-MiniLM-L6-v2/8b3219a92973c328a8e22fadcfa821b5dc75636a"
 )
 """Where such a run's results lie under its output folder."""
+PUBLISHED_MINILM_STS = {"STS13": 80.60, "STS16": 78.99}
+"""all-MiniLM-L6-v2 on the MTEB leaderboard (cosine_spearman x100, at 256 tokens)."""
+MINILM_STS_ARGS = (
+    "--model", "all-minilm-l6-v2", "--tasks", "STS13", "STS16",
+    "--data-dir", str(SHARED_DATA / "sts"), "--device", "cpu", "--chunk-texts", "512",
+    "--no-progress",
+)  # fmt: skip
+"""One real CPU run of all-MiniLM-L6-v2 on two small STS tasks (in cache chunks of 512 texts)."""
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +76,14 @@ def minilm_run(tmp_path_factory):
     t0 = time.perf_counter()
     run_ok("run", *MINILM_ARGS, "--output", str(out))
     return out, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="session")
+def minilm_sts_run(tmp_path_factory) -> Path:
+    """One uninterrupted, unsharded run of MINILM_STS_ARGS: its output folder."""
+    out = tmp_path_factory.mktemp("minilm-sts") / "one"
+    run_ok("run", *MINILM_STS_ARGS, "--output", str(out))
+    return out
 
 
 @pytest.fixture(scope="session")

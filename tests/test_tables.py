@@ -295,7 +295,7 @@ def test_run_is_tabulated_in_the_published_metric(tmp_path):
             extra[name] = {"cosine_ap": s.score / 100}
     write_run(tmp_path, LINQ, "rev", scores, extra=extra)
     table = build_table(load_results(tmp_path) + [published])
-    run, pub = table.rows
+    pub, run = table.rows  # a re-run follows the published row of its model
     for name in pairs:
         assert run.scores[name].metric == "cosine_ap"
         assert run.scores[name].score == pytest.approx(pub.scores[name].score, abs=1e-9)
@@ -305,14 +305,17 @@ def test_run_is_tabulated_in_the_published_metric(tmp_path):
     assert "| SprintDuplicateQuestions | PairClassification | cos_sim_ap / cosine_ap |" in md
     line = next(x for x in md.splitlines() if x.startswith("| SprintDuplicateQuestions |"))
     assert line.count(f"{pub.scores['SprintDuplicateQuestions'].score:.2f}") == 2
-    assert table.notes() == []  # no difference remains to be noted
+    (pairing,) = table.pairs
+    assert len(pairing.common) == 56 and pairing.different == ()
+    assert all(d == pytest.approx(0.0, abs=1e-9) for d in pairing.tasks.values())
+    assert [n for n in table.notes() if n != pairing.note()] == []  # no difference remains
 
 
 def test_a_different_computation_is_noted(tmp_path):
     """A file with only max_ap beside published cos_sim_ap: shown, and said once."""
     write_run(tmp_path, LINQ, "rev", {"SprintDuplicateQuestions": 0.97, "TwitterURLCorpus": 0.9})
     table = build_table(load_results(tmp_path) + resolve(f"published:{LINQ}"))
-    assert table.rows[0].scores["TwitterURLCorpus"].score == pytest.approx(90.0)
+    assert table.rows[1].scores["TwitterURLCorpus"].score == pytest.approx(90.0)
     changed = [n for n in table.notes() if "in place of" in n]
     assert changed == [
         (
@@ -352,7 +355,7 @@ def test_html_report_is_self_contained(partial_run, tmp_path):
     parser.feed(page)
     tags = [t for t, _ in parser.tags]
     tables = [a.get("id") for t, a in parser.tags if t == "table"]
-    assert tables == ["summary", "per-task"]
+    assert tables == ["summary", "pair-1", "per-task"]  # the run re-runs a published model
     assert all("sortable" in (a.get("class") or "") for t, a in parser.tags if t == "table")
     # one chart per summary column, one delta chart for the run against its baseline
     charts = [a for t, a in parser.tags if t == "svg"]

@@ -150,3 +150,51 @@ def test_local_data_reads_only_the_selected_subsets_and_splits(shared_data):
     missing = r"reads subset '\w\w-\w\w' from a subfolder .*present: en-en"
     with pytest.raises(DataError, match=missing):
         load_local_task(mteb.get_task("STS17"), more)
+
+
+def test_table_selects_tasks_and_types_through_the_selector(tmp_path, monkeypatch, capsys):
+    """table --tasks / --task-types: the selector's tasks, each as the benchmark scores it."""
+    extra = {"test": {"en-en": 0.80, "ko-ko": 0.10}}
+    whole = mteb.get_task("STS22.v2")  # not in MTEB(eng, v1): tabled whole
+    sts22 = {"test": {s: 0.9 if s == "en" else 0.3 for s in whole.hf_subsets}}
+    write_results(tmp_path, "org/model", "rev", {"STS17": extra, "STS22.v2": sts22, "SciFact": 0.7})
+    args = ["table", str(tmp_path), "--format", "json", "--per-task"]
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--tasks", "STS17", "STS22.v2")
+    assert code == 0, err
+    doc = json.loads(out)
+    (row,) = doc["rows"]
+    assert doc["columns"] == ["Average (2)", "Mean(TaskType)", "STS (2)"]
+    assert row["STS17"] == 80.0 and "SciFact" not in row  # en-en only; SciFact not selected
+    every_subset = 100 * sum(sts22["test"].values()) / len(whole.hf_subsets)
+    assert len(whole.hf_subsets) > 1 and row["STS22.v2"] == round(every_subset, 2)
+    assert row["coverage"] == "2/2" and row["Average (2)"] == round((80 + every_subset) / 2, 2)
+
+    code, out, err = run_cli(
+        monkeypatch, capsys, "table", "--baselines", "published-v2", "--benchmark",
+        "MTEB(eng, v2)", "--task-types", "Retrieval", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["columns"] == ["Mean (Task)", "Mean (TaskType)", "Retrieval (10)"]
+    linq = next(r for r in doc["rows"] if r["model"] == "Linq-AI-Research/Linq-Embed-Mistral")
+    assert linq["Mean (Task)"] == linq["Retrieval (10)"] == 60.14  # the leaderboard's value
+
+    code, _, err = run_cli(
+        monkeypatch, capsys, "table", str(tmp_path), "--tasks", "STS17", "--task-types", "STS"
+    )
+    assert code == 2 and "--task-types selects task types" in err
+    code, _, err = run_cli(monkeypatch, capsys, "table", str(tmp_path), "--tasks", "STS71")
+    assert code == 2 and "Did you mean" in err
+
+
+def test_prefetch_says_which_task_is_taken_whole(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # empty cache
+    code, out, err = run_cli(
+        monkeypatch, capsys, "prefetch", "--check", "--no-model", "--benchmark",
+        DEFAULT_BENCHMARK, "--tasks", "STS17", "STS22.v2",
+    )  # fmt: skip
+    assert code == 1, err  # nothing is cached here
+    sts17 = next(line for line in out.splitlines() if " STS17 " in line)
+    sts22 = next(line for line in out.splitlines() if " STS22.v2 " in line)
+    assert sts17.startswith("missing") and "whole" not in sts17
+    assert sts22.startswith("missing") and sts22.endswith("whole task: not in the benchmark")

@@ -10,7 +10,7 @@ from linq_eval.results.compare import DEFAULT_TOLERANCE
 from linq_eval.results.per_query import DEFAULT_WORST
 
 
-@app.command("table")
+@app.command("table", cls=ListOptionsCommand)
 def table_command(
     folders: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
         None,
@@ -27,6 +27,8 @@ def table_command(
         help="Add ORG/MODEL[@REVISION] from mteb's results repository (downloads it).",
     ),
     benchmark: str = BENCHMARK_DEFAULT_OPT,
+    tasks: list[str] | None = TASKS_OPT,
+    task_types: list[str] | None = TASK_TYPES_OPT,
     output_format: str = typer.Option(
         "markdown", "--format", help="markdown, csv, json, latex or html."
     ),
@@ -40,13 +42,19 @@ def table_command(
 ) -> None:
     """Leaderboard table of result folders and baselines: the card's columns, type means,
     Mean(TaskType), and optionally every task. Missing tasks show as "—"; a mean over an
-    incomplete set shows its coverage, e.g. 59.80 (14/15).
+    incomplete set shows its coverage, e.g. 59.80 (14/15). --tasks / --task-types table
+    part of the benchmark, each task as the benchmark scores it (give FOLDERs before them). A run of a model that a
+    baseline row also has (the same org/model) sits right after that row, followed by a
+    "Δ vs <published>" row (the difference in every mean, over the tasks both have) and a
+    per-task table of both scores and their difference.
 
     \b
     Examples:
       linq-eval table --baselines published --round 1          # the card's table
       linq-eval table --baselines published-v2 --benchmark "MTEB(eng, v2)"   # leaderboard today
       linq-eval table runs/linq --baselines published --reference published:Linq-AI-Research/Linq-Embed-Mistral
+      linq-eval table runs/qwen3 --baselines published-v2 --benchmark "MTEB(eng, v2)"
+      linq-eval table runs/linq --baselines published --task-types Retrieval
       linq-eval table runs/linq --per-task --format csv --output scores.csv
       linq-eval table runs/linq --baselines published --format html --output report.html
       linq-eval table --remote intfloat/e5-mistral-7b-instruct   # needs internet
@@ -67,7 +75,14 @@ def table_command(
         sets += load_remote(model, revision or None)
     for name in baselines or []:
         sets += load_baselines(name)
-    table = build_table(sets, benchmark, reference=reference, sort=sort)
+    table = build_table(
+        sets,
+        benchmark,
+        reference=reference,
+        sort=sort,
+        tasks=tasks or None,
+        task_types=task_types or None,
+    )
     text = render(table, output_format, per_task=per_task, decimals=decimals)
     if output:
         atomic_write_text(output, text)

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from linq_eval.benchmarks import select_tasks
+from linq_eval.benchmarks import select
 from linq_eval.cli.app import RunCommand, app
 from linq_eval.cli.options import (
     BENCHMARK_OPT,
@@ -187,6 +187,8 @@ def prefetch_command(
 ) -> None:
     """Download a suite's datasets and the model into the Hugging Face cache, so that compute
     nodes can run with HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 (share the cache via HF_HOME).
+    Each task is fetched as --benchmark scores it; a line says "whole task" for a named task
+    the benchmark lacks (fetched and run with every subset and split).
 
     \b
     Examples:
@@ -199,7 +201,7 @@ def prefetch_command(
 
     config = run_config(ctx.params)
     config.check()  # type: ignore[attr-defined]
-    selected = select_tasks(benchmark, tuple(tasks or ()), tuple(task_types or ()))
+    selected = select(benchmark, tuple(tasks or ()), tuple(task_types or ()))
     profile = None if no_model else resolve_profile(config).profile  # type: ignore[arg-type]
     items = prefetch(selected, profile, data_dir=config.data_dir, check=check, echo=typer.echo)  # type: ignore[attr-defined]
     bad = [i for i in items if i.status in ("missing", "failed")]

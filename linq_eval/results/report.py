@@ -33,7 +33,7 @@ from linq_eval.results.charts import (
 from linq_eval.results.charts import escape as _e
 from linq_eval.results.per_query import SUFFIX, TaskQueryDiff, diff_task, read_evidence
 from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score
-from linq_eval.results.text_formats import per_task_grid
+from linq_eval.results.text_formats import pair_grid, per_task_grid
 
 _WORST_QUERIES = 10
 """Queries listed per task that moved: those that lost most."""
@@ -134,11 +134,8 @@ def _default_reference(table: Table) -> Row:
     """The reference for delta charts when none is chosen: the run's own published baseline."""
     if table.reference is not None:
         return table.reference
-    runs = [r for r in table.rows if not r.is_baseline]
-    for run in runs:
-        for row in table.rows:
-            if row.is_baseline and row.result_set.model == run.result_set.model:
-                return row
+    if table.pairs:
+        return table.pairs[0].published
     baselines = [r for r in table.rows if r.is_baseline]
     return (baselines or table.rows)[0]
 
@@ -336,6 +333,21 @@ def _per_task_table(table: Table, decimals: int) -> str:
     return out
 
 
+def _pair_tables(table: Table, decimals: int) -> str:
+    """Each re-run beside the published row of its model, task by task."""
+    out = []
+    for i, pairing in enumerate(table.pairs, 1):
+        header, body = pair_grid(table, pairing, decimals)
+        values = [
+            [*cells[:2], pairing.published.scores[cells[0]].score,
+             pairing.run.scores[cells[0]].score, pairing.tasks[cells[0]]]
+            for cells in body
+        ]  # fmt: skip
+        grid = _html_table(f"pair-{i}", header, body, values)
+        out.append(f"<h3>{_e(pairing.title)}</h3>{grid}")
+    return "".join(out)
+
+
 def render_html(table: Table, *, decimals: int = 2, reference: str | None = None) -> str:
     """The whole report as one HTML document (string)."""
     from linq_eval import __version__
@@ -356,7 +368,9 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
         f"<h2>Per-task deltas against {_e(ref.label)}</h2>{_delta_charts(table, ref, decimals)}"
         f"<h2>Queries that moved, against {_e(ref.label)}</h2>"
         f"{_query_sections(table, ref, decimals)}"
-        f"<h2>Per-task scores</h2>{_per_task_table(table, decimals)}"
+        + (f"<h2>Re-runs of published models</h2>{_pair_tables(table, decimals)}"
+           if table.pairs else "")
+        + f"<h2>Per-task scores</h2>{_per_task_table(table, decimals)}"
         f"<h2>Sources</h2>{_sources(table)}"
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
         + f"<script>{_SORT_JS}</script></body></html>\n"

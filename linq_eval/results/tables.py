@@ -40,6 +40,7 @@ from linq_eval.results.metrics import (
     score_task,
     table_metric,
 )
+from linq_eval.results.pairing import Pairing, pair_rows
 from linq_eval.results.reading import ResultSet
 
 if TYPE_CHECKING:
@@ -153,6 +154,18 @@ def selected_tasks(
     ordered = [t for t in get_benchmark_spec(selection.benchmark).tasks if t.name in chosen]
     whole = [benchmark_task(t) for t in selection.tasks if t.metadata.name in selection.whole]
     return ordered + whole
+
+
+def table_spec(
+    benchmark: str = DEFAULT_BENCHMARK,
+    tasks: Sequence[str] | None = None,
+    task_types: Sequence[str] | None = None,
+) -> BenchmarkSpec:
+    """The benchmark a table scores: all of it, or the tasks ``selected_tasks`` chooses."""
+    if not tasks and not task_types:
+        return get_benchmark_spec(benchmark)
+    chosen = selected_tasks(benchmark, tasks, task_types)
+    return BenchmarkSpec(name=get_benchmark_spec(benchmark).name, tasks=tuple(chosen))
 
 
 @dataclass(frozen=True)
@@ -305,6 +318,21 @@ def _mteb_means(spec: BenchmarkSpec, results: list[TaskResult | None]) -> dict[s
     return out
 
 
+def column_groups(
+    spec: BenchmarkSpec, subsets: Sequence[TaskSubset] = ()
+) -> dict[str, list[tuple[str, ...]]]:
+    """Each mean column as the task groups it averages: one group for a plain mean (a type, all
+    tasks, a partial run's tasks), one group per type for the mean of type means."""
+    by_type = {type_column(spec, t): [tuple(bt.name for bt in spec.of_type(t))] for t in spec.types}
+    groups = {
+        **by_type,
+        average_column(spec): [tuple(bt.name for bt in spec.tasks)],
+        mean_type_column(spec): [g[0] for g in by_type.values()],
+    }
+    groups.update({s.column: [s.tasks] for s in subsets})
+    return groups
+
+
 @dataclass(frozen=True)
 class TaskSubset:
     """The tasks of a run that covers part of the benchmark: a column in which every row shows
@@ -351,6 +379,13 @@ class Table:
     """Row the deltas are taken against (``--reference``)."""
     subsets: list[TaskSubset] = field(default_factory=list)
     """Task sets of partial runs; each row's mean over each is in its ``means``."""
+    pairs: list[Pairing] = field(default_factory=list)
+    """Each re-run of a baseline's model with that baseline row and the differences
+    (``linq_eval.results.pairing``); the run row follows the baseline row in ``rows``."""
+
+    def pairing_of(self, row: Row) -> Pairing | None:
+        """The pairing whose re-run ``row`` is, if any."""
+        return next((p for p in self.pairs if p.run is row), None)
 
     @property
     def columns(self) -> list[str]:
@@ -383,6 +418,7 @@ class Table:
             f"({_listed(s.tasks)}), to compare like for like with complete rows."
             for s in self.subsets
         ]
+        notes += [p.note() for p in self.pairs]
         for row in self.rows:
             if row.missing:
                 notes.append(
@@ -455,13 +491,17 @@ def build_table(
     *,
     reference: str | None = None,
     sort: str = "input",
+    tasks: Sequence[str] | None = None,
+    task_types: Sequence[str] | None = None,
 ) -> Table:
-    """Summarise result sets over a benchmark; ``sort`` is input, average or retrieval."""
+    """Summarise result sets over a benchmark (or the ``tasks`` / ``task_types`` of it that
+    ``benchmarks.select`` chooses); ``sort`` is input, average or retrieval. A re-run of a
+    baseline's model follows that baseline row, with its differences (``Table.pairs``)."""
     if not sets:
         raise ConfigError("Nothing to tabulate: give result folders or --baselines published.")
     if sort not in SORTS:
         raise UnknownNameError("sort order", sort, SORTS)
-    spec = get_benchmark_spec(benchmark)
+    spec = table_spec(benchmark, tasks, task_types)
     rows = [summarize(rs, spec) for rs in sets]
     for row, label in zip(rows, _unique_labels(sets), strict=True):
         row.label = label
@@ -476,5 +516,6 @@ def build_table(
             return (0, -m.value) if m is not None and m.complete else (1, 0.0)  # type: ignore[operator]
 
         rows.sort(key=key)
+    rows, pairs = pair_rows(rows, column_groups(spec, subsets))
     ref_row = find_row(rows, reference) if reference else None
-    return Table(benchmark=spec, rows=rows, reference=ref_row, subsets=subsets)
+    return Table(benchmark=spec, rows=rows, reference=ref_row, subsets=subsets, pairs=pairs)

@@ -3,7 +3,10 @@
 Every format shows the same columns (``Table.columns``: the summary means, then, for a run that
 covers part of the benchmark, every row's mean over that run's tasks) and the same deltas; a
 mean over an incomplete set is marked with its coverage in Markdown, LaTeX and CSV, and left
-empty in JSON, where ``coverage``, ``missing`` and ``partial`` say why.
+empty in JSON, where ``coverage``, ``missing`` and ``partial`` say why. A re-run of a
+baseline's model (``Table.pairs``) is followed by a ``Δ vs <published>`` row of its
+differences in every mean (over the tasks both have, with their coverage), and gets its own
+per-task table of published score, run score and difference (``pairs`` in JSON).
 
 Example::
 
@@ -21,6 +24,7 @@ import json
 from typing import Any
 
 from linq_eval.results.metrics import metric_label
+from linq_eval.results.pairing import Delta, Pairing
 from linq_eval.results.tables import MISSING, Table, format_score, round_score
 
 
@@ -42,14 +46,46 @@ def _csv_cell(value: Any, decimals: int) -> str:
     return str(value)
 
 
+def delta_text(delta: Delta, decimals: int) -> str:
+    """``+0.12``, ``-0.30 (3/10)`` over part of a column's tasks, ``—`` for none."""
+    text = _fmt(delta.value, decimals, signed=True)
+    return text if delta.complete or delta.value is None else f"{text} ({delta.n}/{delta.total})"
+
+
 def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of the summary table (the Markdown, LaTeX and HTML content)."""
+    """Header and text cells of the summary table (the Markdown and LaTeX content); a re-run
+    of a baseline's model is followed by its row of differences."""
     header = ["Model", *table.columns, *(f"Δ {c}" for c in table.delta_columns)]
     body = []
     for row in table.rows:
         cells = [row.label] + [row.means[c].format(decimals) for c in table.columns]
         cells += [_fmt(table.delta(row, c), decimals, signed=True) for c in table.delta_columns]
         body.append(cells)
+        pairing = table.pairing_of(row)
+        if pairing is not None:
+            deltas = [delta_text(pairing.means[c], decimals) for c in table.columns]
+            body.append([pairing.label, *deltas, *([""] * len(table.delta_columns))])
+    return header, body
+
+
+def pair_grid(
+    table: Table, pairing: Pairing, decimals: int
+) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of one re-run's per-task table: every task the run has a score for,
+    its published score, the run's and the difference."""
+    published, run = pairing.published, pairing.run
+    header = ["Task", "Type", published.label, run.label, "Δ"]
+    body = [
+        [
+            bt.name,
+            bt.type,
+            _fmt(published.scores[bt.name].score, decimals),
+            _fmt(run.scores[bt.name].score, decimals),
+            _fmt(pairing.tasks[bt.name], decimals, signed=True),
+        ]
+        for bt in table.benchmark.tasks
+        if run.scores[bt.name].score is not None
+    ]
     return header, body
 
 
@@ -79,6 +115,9 @@ def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) 
     if per_task:
         header, body = per_task_grid(table, decimals)
         parts.append(_markdown_grid(header, body, 3))
+    for pairing in table.pairs:
+        header, body = pair_grid(table, pairing, decimals)
+        parts.append(f"{pairing.title}, per task:\n\n" + _markdown_grid(header, body, 2))
     notes = table.notes()
     if table.reference is not None:
         notes.insert(0, f"Δ columns: difference to {table.reference.label}.")
@@ -111,14 +150,43 @@ def _machine_rows(table: Table, per_task: bool, decimals: int) -> list[dict[str,
     return out
 
 
+def _delta_record(
+    table: Table, pairing: Pairing, per_task: bool, decimals: int
+) -> dict[str, Any]:
+    """The CSV row of a re-run's differences (``source`` ``delta``), signed: every mean over
+    the tasks both rows have (with their coverage where that is part of the column's tasks),
+    ``coverage`` how many tasks that is."""
+    rs = pairing.run.result_set
+    record: dict[str, Any] = {
+        "model": rs.model,
+        "label": pairing.label,
+        "revision": rs.revision,
+        "source": "delta",
+    }
+    for c in table.columns:
+        delta = pairing.means[c]
+        record[c] = None if delta.value is None else delta_text(delta, decimals)
+    record.update({f"Δ {c}": None for c in table.delta_columns})
+    record["coverage"] = f"{len(pairing.common)}/{len(pairing.tasks)}"
+    record["missing"] = [t for t, d in pairing.tasks.items() if d is None]
+    if per_task:
+        for t, d in pairing.tasks.items():
+            record[t] = None if d is None else _fmt(d, decimals, signed=True)
+    return record
+
+
 def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """One row per result set; an incomplete mean shows its coverage as in Markdown
     (``64.51 (1/15)``), ``coverage`` and ``missing`` say which tasks it lacks."""
-    records = _machine_rows(table, per_task, decimals)
-    for rec, row in zip(records, table.rows, strict=True):
+    records = []
+    for rec, row in zip(_machine_rows(table, per_task, decimals), table.rows, strict=True):
         for c in table.columns:
             if not row.means[c].complete and row.means[c].value is not None:
                 rec[c] = row.means[c].format(decimals)
+        records.append(rec)
+        pairing = table.pairing_of(row)
+        if pairing is not None:
+            records.append(_delta_record(table, pairing, per_task, decimals))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(records[0]), lineterminator="\n")
     writer.writeheader()
@@ -145,9 +213,38 @@ def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> s
         "task_sets": {s.column: list(s.tasks) for s in table.subsets},
         "reference": table.reference.label if table.reference else None,
         "rows": records,
+        "pairs": [_pair_record(table, p, decimals) for p in table.pairs],
         "notes": table.notes(),
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _pair_record(table: Table, pairing: Pairing, decimals: int) -> dict[str, Any]:
+    """A re-run and its published row in JSON: per task both scores and the difference, per
+    mean column the difference over the tasks both have."""
+    return {
+        "model": pairing.model,
+        "title": pairing.title,
+        "published": pairing.published.label,
+        "run": pairing.run.label,
+        "tasks": {
+            bt.name: {
+                "published": _num(pairing.published.scores[bt.name].score, decimals),
+                "run": _num(pairing.run.scores[bt.name].score, decimals),
+                "delta": _num(pairing.tasks[bt.name], decimals),
+            }
+            for bt in table.benchmark.tasks
+        },
+        "means": {
+            c: {
+                "delta": _num(pairing.means[c].value, decimals),
+                "n": pairing.means[c].n,
+                "of": pairing.means[c].total,
+            }
+            for c in table.columns
+        },
+        "different_computations": list(pairing.different),
+    }
 
 
 _LATEX_ESCAPES = {
@@ -194,5 +291,8 @@ def render_latex(table: Table, *, per_task: bool = False, decimals: int = 2) -> 
     if per_task:
         header, body = per_task_grid(table, decimals)
         parts.append(_latex_grid(header, body, 3))
+    for pairing in table.pairs:
+        header, body = pair_grid(table, pairing, decimals)
+        parts.append(_latex_grid(header, body, 2))
     parts += [f"% {n}" for n in table.notes()]
     return "\n\n".join(parts) + "\n"

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from linq_eval.benchmarks import WHOLE_TASK
 from linq_eval.errors import ConfigError
 from linq_eval.model.profiles import (
     CARD_MAX_LENGTH,
@@ -305,7 +306,7 @@ def _status(r: PlanRow) -> str:
         status = f"to run (~{shown} cached: {r.cached.basis} as {r.cached.source})"
     else:
         status = "to run"
-    return status + (" - whole task: not in the benchmark" if r.whole else "")
+    return status + (f" - {WHOLE_TASK}" if r.whole else "")
 
 
 def render_plan(plan: Plan) -> str:
@@ -318,7 +319,9 @@ def render_plan(plan: Plan) -> str:
             f"# tasks as {plan.benchmark} scores them (its splits and language subsets)"
         )
     if plan.shard:
-        lines.append(f"# shard {plan.shard}: {len(plan.rows)} of {plan.all_tasks} tasks")
+        names = " ".join(r.estimate.name for r in plan.rows)  # a Slurm job's log line
+        held = f"# shard {plan.shard}: {len(plan.rows)} of {plan.all_tasks} tasks"
+        lines.append(f"{held}: {names}" if names else held)
     width = max([len(r.estimate.name) for r in plan.rows] + [4])
     scopes = [f"{'/'.join(r.splits)}: {_describe_subsets(r.subsets)}" for r in plan.rows]
     scope_width = max([len(s) for s in scopes] + [14])

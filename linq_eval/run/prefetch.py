@@ -3,8 +3,9 @@
 Run on a machine with internet (a login node); compute nodes then run with
 ``HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1`` and find everything in the shared cache
 (``HF_HOME``). Each task's data is loaded exactly as the run will load it (mteb's own
-``load_data``), so what prefetch fetched is what the run needs. ``--check`` looks, offline,
-for what is already cached and lists what is missing.
+``load_data``), so what prefetch fetched is what the run needs: each task as the benchmark
+scores it, and a named task the benchmark lacks whole, which its line says (as ``plan`` does).
+``--check`` looks, offline, for what is already cached and lists what is missing.
 
     linq-eval prefetch --model linq-embed-mistral                 # MTEB(eng, v1) + the model
     linq-eval prefetch --tasks SciFact NFCorpus --model all-minilm-l6-v2
@@ -14,13 +15,14 @@ for what is already cached and lists what is missing.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from huggingface_hub import snapshot_download
 
+from linq_eval.benchmarks import WHOLE_TASK, TaskSelection
 from linq_eval.errors import ConfigError
 from linq_eval.model.loading import resolve_model_path
 from linq_eval.run.local_data import find_task_dir
@@ -45,10 +47,13 @@ class PrefetchItem:
     """``fetched``, ``cached``, ``missing``, ``local`` (nothing to fetch) or ``failed``."""
     detail: str = ""
     """Why it is missing or failed."""
+    whole: bool = False
+    """A dataset of a task the benchmark lacks: fetched whole (every subset and split)."""
 
     def line(self) -> str:
         text = f"{self.status:8} {self.kind:7} {self.name}  ({self.source})"
-        return text + (f": {self.detail}" if self.detail else "")
+        text += f": {self.detail}" if self.detail else ""
+        return text + (f" - {WHOLE_TASK}" if self.whole else "")
 
 
 def hub_offline() -> bool:
@@ -59,10 +64,12 @@ def hub_offline() -> bool:
     )
 
 
-def _leaf_tasks(tasks: Sequence[AbsTask]) -> list[AbsTask]:
-    out: list[AbsTask] = []
-    for task in tasks:
-        out.extend(task.metadata.tasks if task.is_aggregate else [task])
+def _leaf_tasks(selection: TaskSelection) -> list[tuple[AbsTask, bool]]:
+    """Each task to fetch (an aggregate's subtasks in its place), and whether it is whole."""
+    out: list[tuple[AbsTask, bool]] = []
+    for task in selection.tasks:
+        whole = task.metadata.name in selection.whole
+        out.extend((t, whole) for t in (task.metadata.tasks if task.is_aggregate else [task]))
     return out
 
 
@@ -110,14 +117,15 @@ def _model_item(profile: Profile, check: bool) -> PrefetchItem:
 
 
 def prefetch(
-    tasks: Sequence[AbsTask],
+    selection: TaskSelection,
     profile: Profile | None,
     *,
     data_dir: Path | None = None,
     check: bool = False,
     echo: Callable[[str], None] | None = None,
 ) -> list[PrefetchItem]:
-    """Fetch (or with ``check``, look for) every task's data and the model; one item each.
+    """Fetch (or with ``check``, look for) the data of every task of ``selection``
+    (``benchmarks.select``) and the model; one item each.
 
     Tasks with a folder in ``data_dir`` need nothing. Fetching with the hub switched off is
     an error that says so.
@@ -128,8 +136,8 @@ def prefetch(
             "the hub is reachable with those unset; --check lists what is already cached."
         )
     items: list[PrefetchItem] = []
-    for task in _leaf_tasks(tasks):
-        item = _dataset_item(task, data_dir, check)
+    for task, whole in _leaf_tasks(selection):
+        item = replace(_dataset_item(task, data_dir, check), whole=whole)
         items.append(item)
         if echo:
             echo(item.line())
