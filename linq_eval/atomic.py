@@ -41,12 +41,12 @@ from linq_eval.errors import DiskFullError, LinqEvalError, LockHeldError
 TMP_MARK = ".tmp-"
 """Temporary files are named ``.<name>.tmp-<host>-<pid>-<random>`` beside their target."""
 
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def disk_full_error(exc: BaseException, path: str | os.PathLike[str]) -> DiskFullError | None:
     """The clear error for ``exc`` when it is a full disk or quota, writing ``path``; else None."""
-    if not isinstance(exc, OSError) or exc.errno not in DISK_FULL_ERRNOS:
+    if not isinstance(exc, OSError) or exc.errno not in _DISK_FULL_ERRNOS:
         return None
     what = "The disk quota is exceeded" if exc.errno == errno.EDQUOT else "The disk is full"
     return DiskFullError(
@@ -109,7 +109,7 @@ def remove_stale_temporaries(root: str | os.PathLike[str], scratch: str | None =
     return removed
 
 
-def fsync_dir(folder: Path) -> None:
+def _fsync_dir(folder: Path) -> None:
     """Make a rename or a new file in ``folder`` durable (no-op where folders cannot be opened)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -150,7 +150,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if full is not None:
             raise full from exc
         raise
-    fsync_dir(target.parent)
+    _fsync_dir(target.parent)
 
 
 @contextlib.contextmanager
@@ -249,7 +249,7 @@ class FileLock:
                     os.close(fd)
                     raise
                 if deadline is not None and time.monotonic() >= deadline:
-                    holder = read_lock_holder(self.path)
+                    holder = _read_lock_holder(self.path)
                     os.close(fd)
                     raise LockHeldError(
                         f"{self.what} is locked by {describe_holder(holder)}", [holder]
@@ -282,7 +282,7 @@ class FileLock:
         self.release()
 
 
-def read_lock_holder(path: Path) -> dict[str, Any]:
+def _read_lock_holder(path: Path) -> dict[str, Any]:
     """What a lock file says about its holder ({} when it says nothing readable)."""
     try:
         return json.loads(path.read_text(encoding="utf-8") or "{}")
@@ -300,3 +300,21 @@ def describe_holder(holder: dict[str, Any]) -> str:
     if holder.get("command"):
         text += f" ({holder['command']})"
     return text
+
+
+__all__ = [
+    "FileLock",
+    "TMP_MARK",
+    "atomic_open",
+    "atomic_path",
+    "atomic_save_npy",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "describe_holder",
+    "disk_full_error",
+    "fsync_file",
+    "remove_stale_temporaries",
+    "scratch_prefix",
+    "sha256_file",
+]

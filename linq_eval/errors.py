@@ -72,7 +72,7 @@ class TaskDataMissing(ConfigError):
     """Tasks with no folder under the data directory and no copy of their hub data."""
 
 
-MAX_REPORTED = 20
+_MAX_REPORTED = 20
 """At most this many problems of one file are spelled out in an error message."""
 
 
@@ -85,10 +85,10 @@ class DataError(ConfigError):
         self.line = self.problems[0][0] if self.problems else None
         shown = [
             f"{self.path}:{line}: {msg}" if line is not None else f"{self.path}: {msg}"
-            for line, msg in self.problems[:MAX_REPORTED]
+            for line, msg in self.problems[:_MAX_REPORTED]
         ]
-        if len(self.problems) > MAX_REPORTED:
-            shown.append(f"... and {len(self.problems) - MAX_REPORTED} more problems")
+        if len(self.problems) > _MAX_REPORTED:
+            shown.append(f"... and {len(self.problems) - _MAX_REPORTED} more problems")
         if len(shown) == 1:
             msg = shown[0]
         else:
@@ -122,3 +122,21 @@ def unknown_names(kind: str, names: list[str], choices: Iterable[str]) -> Unknow
     if len(names) == 1:
         return UnknownNameError(kind, names[0], choices)
     return UnknownNamesError(kind, names, choices, what="Unknown")
+
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DiskFullError",
+    "DriftError",
+    "EncodingError",
+    "EvidenceError",
+    "LinqEvalError",
+    "LockHeldError",
+    "ResultsError",
+    "TaskDataMissing",
+    "UnknownNameError",
+    "UnknownNamesError",
+    "did_you_mean",
+    "unknown_names",
+]

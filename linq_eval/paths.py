@@ -17,17 +17,17 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 """The installed ``linq_eval`` package."""
 REPO_ROOT = PACKAGE_DIR.parent
 """The source checkout (when the package runs from one)."""
-INSTALLED_DATA = PACKAGE_DIR / "_data"
+_INSTALLED_DATA = PACKAGE_DIR / "_data"
 """Where a wheel puts the shipped data (absent in a checkout)."""
 
 
-INSTRUCTIONS_DIR_ENV = "LINQ_EVAL_INSTRUCTIONS_DIR"
+_INSTRUCTIONS_DIR_ENV = "LINQ_EVAL_INSTRUCTIONS_DIR"
 """Environment variable that points the instruction-set registry at another folder."""
-BASELINES_ENV = "LINQ_EVAL_BASELINES"
+_BASELINES_ENV = "LINQ_EVAL_BASELINES"
 """Environment variable that points the baseline sets at another folder."""
 SCIFACT_ENV = "LINQ_EVAL_SCIFACT"
 """Environment variable that names the SciFact folder ``bench`` reads its length mix from."""
-CACHE_ENV = "LINQ_EVAL_CACHE"
+_CACHE_ENV = "LINQ_EVAL_CACHE"
 """Environment variable that moves linq-eval's folder in the user's cache."""
 
 OUTPUT_STATE_DIR = ".linq_eval"
@@ -43,7 +43,7 @@ LOCKS_SUBDIR = f"{OUTPUT_STATE_DIR}/locks"
 
 
 def _shipped(installed_name: str, checkout_path: Path) -> Path:
-    installed = INSTALLED_DATA / installed_name
+    installed = _INSTALLED_DATA / installed_name
     return installed if installed.is_dir() else checkout_path
 
 
@@ -60,12 +60,12 @@ def baselines_root() -> Path:
 def instruction_sets_dir() -> Path:
     """The folder of named instruction sets: ``$LINQ_EVAL_INSTRUCTIONS_DIR`` or the shipped one
     (read at each call, so a change of the environment takes effect)."""
-    return Path(os.environ.get(INSTRUCTIONS_DIR_ENV) or instructions_root())
+    return Path(os.environ.get(_INSTRUCTIONS_DIR_ENV) or instructions_root())
 
 
 def baseline_sets_dir() -> Path:
     """The folder of baseline sets: ``$LINQ_EVAL_BASELINES`` or the shipped one."""
-    env = os.environ.get(BASELINES_ENV)
+    env = os.environ.get(_BASELINES_ENV)
     return Path(env) if env else baselines_root()
 
 
@@ -89,8 +89,28 @@ def card_example_file() -> Path:
 def user_cache_dir() -> Path:
     """linq-eval's folder in the user's cache (``LINQ_EVAL_CACHE`` overrides it), where
     ``linq-eval check`` records its outcomes for later runs to find."""
-    env = os.environ.get(CACHE_ENV)
+    env = os.environ.get(_CACHE_ENV)
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "linq-eval"
+
+
+__all__ = [
+    "CACHE_SUBDIR",
+    "LOCKS_SUBDIR",
+    "MTEB_CACHE_SUBDIR",
+    "OUTPUT_STATE_DIR",
+    "PACKAGE_DIR",
+    "REPO_ROOT",
+    "SCIFACT_ENV",
+    "SCRATCH",
+    "baseline_sets_dir",
+    "baselines_root",
+    "card_example_file",
+    "instruction_sets_dir",
+    "instructions_root",
+    "scifact_override",
+    "shared_data_candidates",
+    "user_cache_dir",
+]

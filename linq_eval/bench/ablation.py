@@ -26,7 +26,7 @@ from linq_eval.bench.ways import naive_encode, with_pad_token
 from linq_eval.model.packed_attention import packed_kernels
 from linq_eval.model.speed import SpeedOptions
 
-NAIVE = "naive (model card recipe)"
+_NAIVE = "naive (model card recipe)"
 
 
 def ablation_steps(overlap: int) -> tuple[tuple[str, dict[str, Any]], ...]:
@@ -71,7 +71,7 @@ def run_ablation(
     setup = prepare(dataclasses.replace(config or BenchConfig(), **overrides))
     budget = setup.encoder.token_budget
     variants = _variants(setup, budget, kernels=kernels, budgets=budgets, compile_step=compile_step)
-    failed = warm_up(variants, setup, required=NAIVE)
+    failed = warm_up(variants, setup, required=_NAIVE)
     times = time_interleaved(variants, setup)
     rows = _rows(times, setup)
     rows += [{"variant": name, "failed": why} for name, why in failed.items()]
@@ -98,7 +98,7 @@ def _variants(
 
     naive_tok = with_pad_token(base.tokenizer)
     variants: dict[str, Callable[[Sequence[str]], Any]] = {
-        NAIVE: lambda batch: naive_encode(
+        _NAIVE: lambda batch: naive_encode(
             base.model, naive_tok, batch, config.max_length, config.naive_batch_size, setup.device
         )
     }
@@ -122,8 +122,8 @@ def _variants(
 
 def _rows(times: dict[str, list[float]], setup: BenchSetup) -> list[dict[str, Any]]:
     real = sum(setup.lengths)
-    naive_s = float(np.median(times[NAIVE]))
-    first = next(iter(n for n in times if n != NAIVE))
+    naive_s = float(np.median(times[_NAIVE]))
+    first = next(iter(n for n in times if n != _NAIVE))
     first_s = float(np.median(times[first]))
     rows = []
     for name, seconds_all in times.items():
@@ -167,3 +167,10 @@ def format_ablation(result: dict[str, Any]) -> str:
             f"{row['speedup_vs_naive']:7.2f}x {row['speedup_vs_first_step']:8.2f}x {mfu:>6}"
         )
     return "\n".join(lines)
+
+
+__all__ = [
+    "ablation_steps",
+    "format_ablation",
+    "run_ablation",
+]

@@ -44,10 +44,10 @@ from linq_eval.paths import SCIFACT_ENV, scifact_override, shared_data_candidate
 from linq_eval.prompts.builder import prompt_for
 from linq_eval.prompts.instruction_sets import load_instruction_set
 
-MIXES = ("scifact", "synthetic", "both")
+_MIXES = ("scifact", "synthetic", "both")
 
 
-def scifact_query_prefix() -> str:
+def _scifact_query_prefix() -> str:
     """The prefix a SciFact query receives in a real run of the default profile (its policy
     and instruction set, through the one prompt builder; no mteb needed)."""
     profile = get_profile(DEFAULT_PROFILE)
@@ -145,7 +145,7 @@ def scifact_texts(n: int, seed: int = 0, data_dir: str | Path | None = None) -> 
             row = json.loads(line)
             docs.append((row.get("title", "") + " " + row["text"]).strip())
     with open(folder / "queries.jsonl", encoding="utf-8") as f:
-        prefix = scifact_query_prefix()
+        prefix = _scifact_query_prefix()
         queries = [prefix + json.loads(line)["text"] for line in f]
     pool = list(dict.fromkeys(docs + queries))
     if n > len(pool):
@@ -192,9 +192,9 @@ def synthetic_texts(n: int, seed: int = 0) -> list[str]:
 
 
 def length_mix(mix: str, n: int, seed: int = 0, data_dir: str | Path | None = None) -> list[str]:
-    """``n`` distinct texts of a named mix (see MIXES), shuffled; ``both`` is half and half."""
-    if mix not in MIXES:
-        raise UnknownNameError("length mix", mix, MIXES)
+    """``n`` distinct texts of a named mix (see _MIXES), shuffled; ``both`` is half and half."""
+    if mix not in _MIXES:
+        raise UnknownNameError("length mix", mix, _MIXES)
     if n < 1:
         raise ConfigError(f"n_texts must be at least 1, got {n}")
     if mix == "scifact":
@@ -205,3 +205,14 @@ def length_mix(mix: str, n: int, seed: int = 0, data_dir: str | Path | None = No
     texts = scifact_texts(half, seed, data_dir) + synthetic_texts(n - half, seed)
     order = np.random.default_rng(seed + 2).permutation(n)
     return [texts[i] for i in order]
+
+
+__all__ = [
+    "BIG_CORPORA",
+    "CorpusStats",
+    "length_mix",
+    "scifact_dir",
+    "scifact_texts",
+    "synthetic_texts",
+    "synthetic_word_counts",
+]

@@ -147,3 +147,16 @@ def versions() -> dict[str, str | None]:
     found["torch"] = torch.__version__
     found["cuda"] = torch.version.cuda
     return found
+
+
+__all__ = [
+    "TokenCounter",
+    "device_info",
+    "matmul_params",
+    "matmul_peak_tflops",
+    "model_flops",
+    "peak_memory",
+    "reset_peak_memory",
+    "sync",
+    "versions",
+]

@@ -50,7 +50,7 @@ from linq_eval.model.random_models import CONFIGS, mistral_tokenizer, random_mis
 from linq_eval.model.speed import AUTO, SpeedOptions, budget_to_fit
 
 WAYS = ("linq_eval", "naive", "sentence_transformers")
-RANDOM_SIZES = tuple(CONFIGS)
+_RANDOM_SIZES = tuple(CONFIGS)
 
 Runner = Callable[[Sequence[str]], Any]
 
@@ -114,7 +114,7 @@ def prepare(config: BenchConfig) -> BenchSetup:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
-    encoder = build_encoder(config, device, dtype)
+    encoder = _build_encoder(config, device, dtype)
     texts = length_mix(config.mix, config.n_texts, seed=config.seed)
     tokenized = encoder.tokenize(texts)
     lengths = [len(ids) for ids in tokenized.ids]
@@ -131,7 +131,7 @@ def prepare(config: BenchConfig) -> BenchSetup:
     )
 
 
-def build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype) -> DecoderEncoder:
+def _build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype) -> DecoderEncoder:
     """Our encoder, built without mteb: no instructions (the mix carries its own prefixes)."""
     speed = SpeedOptions(attention=config.attention or AUTO, token_budget=config.token_budget)
     if config.random_init is None:
@@ -412,8 +412,8 @@ def _validate(config: BenchConfig) -> None:
     problems = []
     if (config.random_init is None) == (not config.model):
         problems.append("give exactly one of --model and --random-init")
-    if config.random_init is not None and config.random_init not in RANDOM_SIZES:
-        raise UnknownNameError("model size", config.random_init, RANDOM_SIZES)
+    if config.random_init is not None and config.random_init not in _RANDOM_SIZES:
+        raise UnknownNameError("model size", config.random_init, _RANDOM_SIZES)
     unknown = [w for w in config.ways if w not in WAYS]
     if unknown:
         problems.append(f"unknown ways {unknown}; valid: {', '.join(WAYS)}")
@@ -424,3 +424,18 @@ def _validate(config: BenchConfig) -> None:
             problems.append(f"{name} must be at least 1, got {getattr(config, name)}")
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+__all__ = [
+    "BenchConfig",
+    "BenchSetup",
+    "Runner",
+    "WAYS",
+    "format_table",
+    "now",
+    "prepare",
+    "run_bench",
+    "settings_of",
+    "time_interleaved",
+    "warm_up",
+]

@@ -101,7 +101,7 @@ def sentence_transformer(
             module = Transformer(folder, max_seq_length=max_length)
     # On the tokenizer as loaded: some tokenizer classes rebuild their post-processor from
     # their own add_bos/add_eos flags when they are loaded.
-    append_special_tokens(module.tokenizer, special)
+    _append_special_tokens(module.tokenizer, special)
     dim = model.config.hidden_size
     st = SentenceTransformer(
         modules=[module, Pooling(dim, pooling_mode="lasttoken"), Normalize()], device=str(device)
@@ -117,7 +117,7 @@ def with_pad_token(tokenizer: Any) -> Any:
     return tok
 
 
-def append_special_tokens(tokenizer: Any, special: Any) -> None:
+def _append_special_tokens(tokenizer: Any, special: Any) -> None:
     """Make a fast tokenizer wrap every text in our BOS/EOS ids itself (for sentence-transformers)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
@@ -147,3 +147,13 @@ def agreement(ours: np.ndarray, other: np.ndarray) -> dict[str, float]:
         np.linalg.norm(ours, axis=1) * np.linalg.norm(other, axis=1), 1e-12
     )
     return {"max_abs_diff": float(np.abs(ours - other).max()), "min_cosine": float(cos.min())}
+
+
+__all__ = [
+    "agreement",
+    "config_values",
+    "last_token_pool",
+    "naive_encode",
+    "sentence_transformer",
+    "with_pad_token",
+]

@@ -69,3 +69,11 @@ def main() -> None:
         where = f": {exc.filename}" if exc.filename else ""
         typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
         sys.exit(EXIT_UNUSABLE)
+
+
+__all__ = [
+    "ListOptionsCommand",
+    "RunCommand",
+    "app",
+    "main",
+]

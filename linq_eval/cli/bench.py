@@ -93,3 +93,8 @@ def bench_command(
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         typer.echo(f"wrote {json_path}", err=True)
+
+
+__all__ = [
+    "bench_command",
+]

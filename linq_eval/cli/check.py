@@ -49,3 +49,8 @@ def check_command(
         typer.echo(f"recorded in {save_check(report)}", err=True)
     if not report.passed:
         raise typer.Exit(1)
+
+
+__all__ = [
+    "check_command",
+]

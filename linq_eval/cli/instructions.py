@@ -117,3 +117,9 @@ def validate_instructions_command(
         )
     if failures:
         raise ConfigError("\n".join(failures))
+
+
+__all__ = [
+    "instructions_command",
+    "validate_instructions_command",
+]

@@ -46,3 +46,8 @@ def profiles_command(
     typer.echo("not supported:")
     for name, reason in UNSUPPORTED.items():
         typer.echo(f"  {name}: {reason}")
+
+
+__all__ = [
+    "profiles_command",
+]

@@ -73,3 +73,23 @@ def run_config(params: Mapping[str, Any], **overrides: Any) -> RunConfig:
     options["tasks"] = tuple(options.get("tasks") or ())
     options["task_types"] = tuple(options.get("task_types") or ())
     return RunConfig(shard=Shard.parse(str(shard)) if shard else None, **options)
+
+
+__all__ = [
+    "BENCHMARK_DEFAULT_OPT",
+    "BENCHMARK_OPT",
+    "DATA_DIR_OPT",
+    "DTYPE_OPT",
+    "INSTRUCTIONS_OPT",
+    "MAX_LENGTH_OPT",
+    "MODEL_OPT",
+    "OUTPUT_OPT",
+    "POLICY_OPT",
+    "RANDOM_OPT",
+    "REVISION_OPT",
+    "SHARD_OPT",
+    "TASKS_OPT",
+    "TASK_TYPES_OPT",
+    "TPS_OPT",
+    "run_config",
+]

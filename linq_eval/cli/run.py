@@ -202,7 +202,7 @@ def prefetch_command(
     config = run_config(ctx.params)
     config.check()  # type: ignore[attr-defined]
     selected = select(benchmark, tuple(tasks or ()), tuple(task_types or ()))
-    profile = None if no_model else resolve_profile(config)  # type: ignore[arg-type]
+    profile = None if no_model else resolve_profile(config).profile  # type: ignore[arg-type]
     items = prefetch(selected, profile, data_dir=config.data_dir, check=check, echo=typer.echo)  # type: ignore[attr-defined]
     bad = [i for i in items if i.status in ("missing", "failed")]
     typer.echo(
@@ -211,3 +211,10 @@ def prefetch_command(
     )
     if bad:
         raise typer.Exit(1)
+
+
+__all__ = [
+    "plan_command",
+    "prefetch_command",
+    "run_command",
+]

@@ -48,7 +48,7 @@ from linq_eval.model.tokenization import tokenize
 
 SCORE_TOLERANCE = {"float32": 0.05, "float16": 0.5, "bfloat16": 0.5}
 """Largest allowed difference to the card's scores (x100), by the dtype the model runs in."""
-CARD_PROFILE = "linq-embed-mistral"
+_CARD_PROFILE = "linq-embed-mistral"
 """The profile whose model card the example comes from."""
 
 
@@ -207,7 +207,7 @@ def check_text_ids(
     )
 
 
-def check_special_tokens(
+def _check_special_tokens(
     encoder: DecoderEncoder, texts: Sequence[str], max_lengths: Sequence[int]
 ) -> CheckLine:
     """Every input as the encoder tokenizes it: one BOS first, EOS last, at each max_length."""
@@ -256,12 +256,12 @@ def run_checks(
         check_text_ids(encoder.tokenizer, reference or sentencepiece_reference(), texts)
     )
     lengths = sorted({example.max_length, run_max_length})
-    report.lines.append(check_special_tokens(encoder, list(texts.values()), lengths))
+    report.lines.append(_check_special_tokens(encoder, list(texts.values()), lengths))
     return report
 
 
 def check_model(
-    model: str = CARD_PROFILE,
+    model: str = _CARD_PROFILE,
     *,
     revision: str | None = None,
     dtype: str | None = None,
@@ -271,16 +271,16 @@ def check_model(
     """Load a model as a run would (at the card example's max_length) and check it."""
     example = load_card_example()
     if random_init:
-        profile = get_profile(CARD_PROFILE)
+        profile = get_profile(_CARD_PROFILE)
         encoder = random_encoder(
             random_init, dtype=dtype, device=device, max_length=example.max_length, progress=False
         )
     else:
         profile = profile_for_model(model)
-        if profile.name not in (CARD_PROFILE, "custom"):
+        if profile.name not in (_CARD_PROFILE, "custom"):
             raise ConfigError(
-                f"linq-eval check encodes the model card example of {CARD_PROFILE}; "
-                f"{profile.name!r} has another card. Give --model {CARD_PROFILE}, or a "
+                f"linq-eval check encodes the model card example of {_CARD_PROFILE}; "
+                f"{profile.name!r} has another card. Give --model {_CARD_PROFILE}, or a "
                 "directory or hub id holding its weights."
             )
         encoder = load_encoder(
@@ -294,10 +294,26 @@ def check_model(
     report = run_checks(encoder, example, run_max_length=profile.max_length)
     if random_init:
         report.lines = [
-            dataclasses.replace(line, expected=RANDOM_WEIGHTS) if line.name == SCORES else line
+            dataclasses.replace(line, expected=_RANDOM_WEIGHTS) if line.name == SCORES else line
             for line in report.lines
         ]
     return report
 
 
-RANDOM_WEIGHTS = "random weights cannot give the card's scores; the other checks test the code"
+_RANDOM_WEIGHTS = "random weights cannot give the card's scores; the other checks test the code"
+
+
+__all__ = [
+    "CardExample",
+    "CheckLine",
+    "CheckReport",
+    "SCORES",
+    "SCORE_TOLERANCE",
+    "check_model",
+    "check_scores",
+    "check_text_ids",
+    "load_card_example",
+    "run_checks",
+    "sentencepiece_reference",
+    "tokenizer_texts",
+]

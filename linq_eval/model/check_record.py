@@ -19,13 +19,13 @@ from linq_eval.atomic import atomic_write_json
 if TYPE_CHECKING:
     from linq_eval.model.check import CheckReport
 
-CHECKS_FILE = "model_checks.json"
+_CHECKS_FILE = "model_checks.json"
 """File in the user's cache holding each model's and revision's last check."""
 
 
-def checks_path() -> Path:
+def _checks_path() -> Path:
     """Where check outcomes are recorded."""
-    return paths.user_cache_dir() / CHECKS_FILE
+    return paths.user_cache_dir() / _CHECKS_FILE
 
 
 def _key(model: str, revision: str | None) -> str:
@@ -41,7 +41,7 @@ def _read_checks(path: Path) -> dict[str, Any]:
 
 def save_check(report: CheckReport, path: Path | None = None) -> Path:
     """Record a report's outcome under its model and revision (atomically)."""
-    path = path or checks_path()
+    path = path or _checks_path()
     try:
         checks = _read_checks(path)
     except ValueError:
@@ -63,7 +63,7 @@ def check_outcome(
     model: str | None, revision: str | None, path: Path | None = None
 ) -> dict[str, Any]:
     """What a run record says about ``linq-eval check`` for this model and revision."""
-    path = path or checks_path()
+    path = path or _checks_path()
     try:
         entry = _read_checks(path).get(_key(str(model), revision))
     except (OSError, ValueError):
@@ -73,3 +73,9 @@ def check_outcome(
     failed = [c["name"] for c in entry.get("checks", []) if not c.get("passed")]
     keep = ("passed", "checked", "dtype", "device", "linq_eval_version")
     return {**{k: entry.get(k) for k in keep}, "failed": failed}
+
+
+__all__ = [
+    "check_outcome",
+    "save_check",
+]

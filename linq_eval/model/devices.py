@@ -47,3 +47,12 @@ def best_attn_implementation(device: torch.device) -> str:
     if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return "sdpa"
+
+
+__all__ = [
+    "DTYPES",
+    "DTYPE_ALIASES",
+    "best_attn_implementation",
+    "resolve_device",
+    "resolve_dtype",
+]

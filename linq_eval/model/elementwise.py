@@ -21,7 +21,7 @@ ELEMENTWISE_MODES = ("eager", "fused", "compiled")
 _RMS_NORMS = ("MistralRMSNorm", "LlamaRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm")
 
 
-def rms_norm_reference(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+def _rms_norm_reference(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """transformers' Llama/Mistral RMSNorm as a pure function (fp32 inside)."""
     dtype = x.dtype
     h = x.float()
@@ -29,7 +29,7 @@ def rms_norm_reference(x: torch.Tensor, weight: torch.Tensor, eps: float) -> tor
     return weight * h.to(dtype)
 
 
-def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+def _silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.silu(gate) * up
 
 
@@ -38,7 +38,7 @@ _COMPILED: dict[str, Any] = {}
 
 def _compiled(name: str) -> Any:
     if name not in _COMPILED:
-        fn = {"rms_norm": rms_norm_reference, "silu_mul": silu_mul}[name]
+        fn = {"rms_norm": _rms_norm_reference, "silu_mul": _silu_mul}[name]
         _COMPILED[name] = torch.compile(fn, dynamic=True)
     return _COMPILED[name]
 
@@ -95,3 +95,9 @@ class _CompiledMLP(_FusedNorm):
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         m = self.m
         return m.down_proj(_compiled("silu_mul")(m.gate_proj(x), m.up_proj(x)))
+
+
+__all__ = [
+    "ELEMENTWISE_MODES",
+    "elementwise_context",
+]

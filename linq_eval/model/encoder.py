@@ -38,9 +38,9 @@ from linq_eval.model import packed_attention
 from linq_eval.model.devices import resolve_device
 from linq_eval.model.forward import ModelForward
 from linq_eval.model.meta import build_model_meta, check_poolable
-from linq_eval.prompts.policies import Policy, get_policy
 from linq_eval.model.pooling import POOLINGS, normalised_tensor
 from linq_eval.model.profiles import MIN_MAX_LENGTH, Profile
+from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.model.speed import SpeedOptions, check_token_budget, fit_token_budget
 from linq_eval.model.tokenization import (
     SpecialTokens,
@@ -50,14 +50,15 @@ from linq_eval.model.tokenization import (
     tokenize,
 )
 from linq_eval.prompts import builder
-from linq_eval.prompts.instruction_sets import load_instruction_set
+from linq_eval.prompts.instruction_sets import InstructionSet
+from linq_eval.prompts.policies import Policy
 from linq_eval.run_record import ScoreSettings, package_version
 from linq_eval.thirdparty.transformers_private import attn_implementation as config_attention
 
 logger = logging.getLogger(__name__)
 
-MAX_BATCH_ROWS = 1024
-MAX_PACKED_ROWS = 16384
+_MAX_BATCH_ROWS = 1024
+_MAX_PACKED_ROWS = 16384
 
 
 @dataclass
@@ -120,7 +121,7 @@ def budget_batches(
     The computed size is rows x longest row for padded batches, and the sum of the lengths
     for packed (varlen) ones, which compute no padding.
     """
-    max_rows = MAX_PACKED_ROWS if packed else MAX_BATCH_ROWS
+    max_rows = _MAX_PACKED_ROWS if packed else _MAX_BATCH_ROWS
     batch: list[int] = []
     width = total = 0
     for i in order:
@@ -148,17 +149,24 @@ class DecoderEncoder:
         self,
         model: torch.nn.Module,
         tokenizer: Any,
-        profile: Profile,
+        profile: Profile | ResolvedProfile,
         *,
         device: torch.device | str | None = None,
         speed: SpeedOptions | None = None,
-        instruction_set: Any | None = None,
+        instruction_set: InstructionSet | None = None,
         model_meta: Any | None = None,
         progress: bool = True,
         attn_implementation: str | None = None,
     ) -> None:
-        self.profile = profile
-        self.policy: Policy = get_policy(profile.policy)
+        if isinstance(profile, ResolvedProfile):
+            if instruction_set is not None:
+                raise ConfigError("A resolved profile carries its instruction set: give it to resolve()")
+            self.resolved = profile
+        else:  # a bare profile: its names resolved once, here
+            self.resolved = resolve(profile, instruction_set)
+        profile = self.resolved.profile
+        self.profile: Profile = profile
+        self.policy: Policy = self.resolved.policy
         self.device = resolve_device(device)
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -173,9 +181,7 @@ class DecoderEncoder:
         self.token_budget: int = self.speed.token_budget
         """Tokens per forward pass now: the option's, halved on out-of-memory, or fitted to
         the GPU's memory by ``fit_token_budget``."""
-        self.instruction_set = instruction_set
-        if profile.instructions and instruction_set is None and self.policy.instruct:
-            self.instruction_set = load_instruction_set(profile.instructions)
+        self.instruction_set: InstructionSet | None = self.resolved.instruction_set
         self._model_meta = model_meta
         self.progress = progress
         self.stats = EncodeStats()
@@ -203,10 +209,9 @@ class DecoderEncoder:
         return DecoderEncoder(
             self.model,
             self.tokenizer,
-            self.profile,
+            self.resolved,
             device=self.device,
             speed=speed,
-            instruction_set=self.instruction_set,
             model_meta=self._model_meta,
             progress=self.progress,
             attn_implementation=self.attn_implementation,

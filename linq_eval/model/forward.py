@@ -194,3 +194,8 @@ class ModelForward:
                 raise RuntimeError(
                     f"packed model output differs from padded: cosine {cos.min().item():.4f}"
                 )
+
+
+__all__ = [
+    "ModelForward",
+]

@@ -14,9 +14,8 @@ from linq_eval.model.devices import best_attn_implementation, resolve_device, re
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import check_poolable
 from linq_eval.model.profiles import DEFAULT_PROFILE, Profile, profile_for_model
+from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.model.speed import SpeedOptions, budget_to_fit
-from linq_eval.prompts.policies import get_policy
-from linq_eval.prompts.instruction_sets import load_instruction_set
 
 
 def resolve_model_path(model: str) -> tuple[str, str | None]:
@@ -55,7 +54,7 @@ def resolve_model_path(model: str) -> tuple[str, str | None]:
 
 
 def load_encoder(
-    model: str = DEFAULT_PROFILE,
+    model: str | Profile | ResolvedProfile = DEFAULT_PROFILE,
     *,
     device: str | None = None,
     dtype: str | None = None,
@@ -69,13 +68,15 @@ def load_encoder(
     progress: bool = True,
     speed: SpeedOptions | None = None,
 ) -> DecoderEncoder:
-    """Load a model by profile name, hub id or local directory (or ``.gguf`` file).
+    """Load a model by profile name, hub id or local directory (or ``.gguf`` file), or from a
+    ``Profile`` or an already ``ResolvedProfile`` (a run's: its names are not looked up again).
 
     Options left as None keep the profile's setting; every effective setting is reported by
     ``encoder.settings()`` and recorded in each run. ``token_budget`` is ``speed``'s (given
     alone for short); None on CUDA: the largest that fits in memory.
     """
-    profile = profile_for_model(model).with_given(
+    given = model.profile if isinstance(model, ResolvedProfile) else profile_for_model(model)
+    profile = given.with_given(
         max_length=max_length,
         policy=policy,
         instructions=instructions,
@@ -83,10 +84,10 @@ def load_encoder(
         dtype=dtype,
         padding_side=padding_side,
     )
-    instruct = get_policy(profile.policy).instruct  # unknown policy: error before any weights
-    instruction_set = None
-    if profile.instructions and instruct:
-        instruction_set = load_instruction_set(profile.instructions)
+    if isinstance(model, ResolvedProfile) and profile == model.profile:
+        resolved = model  # a run's: its names are not looked up again
+    else:  # names resolved once, here; an unknown policy: error before any weights
+        resolved = resolve(profile)
     dev = resolve_device(device)
     attn = attn_implementation or best_attn_implementation(dev)
     hf_model, tokenizer, attn = _load_weights(profile, resolve_dtype(profile.dtype_for(dev.type), dev), attn)
@@ -97,10 +98,9 @@ def load_encoder(
     encoder = DecoderEncoder(
         hf_model,
         tokenizer,
-        profile,
+        resolved,
         device=dev,
         speed=speed,
-        instruction_set=instruction_set,
         progress=progress,
         attn_implementation=attn,
     )
@@ -139,3 +139,9 @@ def _load_weights(profile: Profile, torch_dtype: Any, attn: str) -> tuple[Any, A
             path, dtype=torch_dtype, attn_implementation=attn, **hub_kwargs
         )
     return hf_model, tokenizer, attn
+
+
+__all__ = [
+    "load_encoder",
+    "resolve_model_path",
+]

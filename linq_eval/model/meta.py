@@ -58,3 +58,9 @@ def check_poolable(config: Any, model: torch.nn.Module | None = None) -> None:
             f"{type(model).__name__} ({kind}) does not take token ids (input_ids): "
             "not a text model this encoder can pool"
         )
+
+
+__all__ = [
+    "build_model_meta",
+    "check_poolable",
+]

@@ -8,7 +8,7 @@ padded batches with its own implementation.
 
 Which kernel an encoder uses is chosen once (``select_attention``): the first kernel of
 ``packed_kernels`` that this model, device and dtype support and that passes the self-check
-(``check_kernel`` here, the whole-model check in the encoder); else padded batches.
+(``_check_kernel`` here, the whole-model check in the encoder); else padded batches.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Packed:
 
 @dataclass
 class AttentionProbe:
-    """Stands in for an attention module in ``check_kernel``."""
+    """Stands in for an attention module in ``_check_kernel``."""
 
     is_causal: bool
 
@@ -87,7 +87,7 @@ def packed_kernels(device: torch.device, dtype: torch.dtype) -> list[str]:
     return ["segments", "padded"]
 
 
-def packing_unsupported(model: torch.nn.Module, max_length: int) -> str | None:
+def _packing_unsupported(model: torch.nn.Module, max_length: int) -> str | None:
     """Why this model cannot run packed rows (None: it can, subject to the self-check)."""
     config = model.config
     if not supports_attention_backend(model):
@@ -215,7 +215,7 @@ def attention_reference(
     causal: bool,
     scale: float,
 ) -> torch.Tensor:
-    """Per-input attention written out (float32): [T, H, D], for ``check_kernel``."""
+    """Per-input attention written out (float32): [T, H, D], for ``_check_kernel``."""
     groups = q.shape[1] // k.shape[1]
     k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
     parts = []
@@ -230,7 +230,7 @@ def attention_reference(
 
 
 @torch.inference_mode()
-def check_kernel(
+def _check_kernel(
     kernel: str, model: torch.nn.Module, device: torch.device, dtype: torch.dtype
 ) -> None:
     """Raise unless ``kernel`` gives per-input SDPA's result on random q/k/v shaped like the
@@ -273,17 +273,17 @@ def select_attention(
     max_length: int,
     check_model: Callable[[str], None],
 ) -> tuple[str, str | None]:
-    """``(mode, note)``: the first packed kernel that passes ``check_kernel`` and
+    """``(mode, note)``: the first packed kernel that passes ``_check_kernel`` and
     ``check_model`` (the whole model packed against padded), else ``padded``; the note says
     why faster kernels were not used."""
-    reason = packing_unsupported(model, max_length)
+    reason = _packing_unsupported(model, max_length)
     if reason is not None:
         return PADDED, reason
     register_packed_attention()
     failures = []
     for kernel in packed_kernels(device, dtype):
         try:
-            check_kernel(kernel, model, device, dtype)
+            _check_kernel(kernel, model, device, dtype)
             check_model(kernel)
         except Exception as exc:  # noqa: BLE001 - any failure rules this kernel out
             failures.append(f"{kernel}: {type(exc).__name__}: {str(exc)[:200]}")
@@ -291,3 +291,20 @@ def select_attention(
             continue
         return f"varlen-{kernel}", "; ".join(failures) or None
     return PADDED, "; ".join(failures)
+
+
+__all__ = [
+    "ATTENTION_MODES",
+    "AttentionProbe",
+    "PACKED_ATTENTION",
+    "PACKED_KERNELS",
+    "PADDED",
+    "Packed",
+    "attention_function",
+    "attention_implementation",
+    "attention_reference",
+    "is_causal",
+    "packed_kernels",
+    "register_packed_attention",
+    "select_attention",
+]

@@ -41,3 +41,11 @@ def normalised_tensor(x: Any) -> torch.Tensor:
     if t.ndim == 1:
         t = t.unsqueeze(0)
     return torch.nn.functional.normalize(t, dim=-1)
+
+
+__all__ = [
+    "POOLINGS",
+    "normalised_tensor",
+    "pool",
+    "pool_packed",
+]

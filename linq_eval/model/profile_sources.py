@@ -9,33 +9,33 @@ from dataclasses import dataclass, field
 
 MTEB_VERSION = "2.26.24"
 """The mteb release whose model implementations the profiles were compared with."""
-MTEB_SOURCE = f"mteb {MTEB_VERSION} mteb/models/model_implementations"
+_MTEB_SOURCE = f"mteb {MTEB_VERSION} mteb/models/model_implementations"
 
-MTEB_PARITY = (
+_MTEB_PARITY = (
     "tests/test_mteb_parity.py: embeddings equal to mteb's own implementation "
     "(mteb.get_model_meta(name).loader with its loader_kwargs, float32) on a tiny random "
     "model of the architecture, queries, documents and unlabelled inputs of one task of each "
     "task type of MTEB(eng, v2)"
 )
-E5_RECIPE = (
+_E5_RECIPE = (
     "tests/test_encoder.py: the card's recipe written out plainly (BOS + text + EOS, "
     "last token, L2), on the tiny random Mistral with Mistral-7B's tokenizer"
 )
-CARD_CHECK = "linq-eval check: the card example's scores with the real weights (GPU)"
+_CARD_CHECK = "linq-eval check: the card example's scores with the real weights (GPU)"
 
-EOS_DROPPED = (
+_EOS_DROPPED = (
     "mteb's implementation passes no add_eos_token: under transformers 5 the repository's "
     "tokenizer.json (which adds only <s>, as mteb notes for e5-mistral) decides, so no </s> "
     "ends the input and last-token pooling reads the last word of the text. The model was "
     "trained with </s> last (e5 recipe, model card), so linq-eval appends it; "
     "eos='none' reproduces mteb's output (test_mteb_parity shows both)."
 )
-MAX_LENGTH_REPO = (
+_MAX_LENGTH_REPO = (
     "mteb truncates at the repository's sentence_bert_config.json max_seq_length, which is "
     "not readable offline; the profile's max_length is stated in its sources. Equal for "
     "inputs shorter than both."
 )
-E5_DTYPE = (
+_E5_DTYPE = (
     "the e5 evaluation code behind the published scores ran fp16; mteb loads {mteb}. "
     "--dtype {mteb} gives mteb's."
 )
@@ -62,18 +62,18 @@ def _e5_mistral(
             card,
             "microsoft/unilm e5/utils.py and e5 evaluation scripts (fp16, max_length 512, "
             "EOS appended, instructions: task_instructions/e5.yaml)",
-            f"{MTEB_SOURCE}/{mteb_file} (the --policy mteb conventions)",
+            f"{_MTEB_SOURCE}/{mteb_file} (the --policy mteb conventions)",
         ),
-        verified_against=(E5_RECIPE, MTEB_PARITY, *checks),
-        mteb_differences={"max_length": MAX_LENGTH_REPO, **differences},
+        verified_against=(_E5_RECIPE, _MTEB_PARITY, *checks),
+        mteb_differences={"max_length": _MAX_LENGTH_REPO, **differences},
     )
 
 
 def _mteb_model(card: str, mteb_file: str, **differences: str) -> ProfileSources:
     return ProfileSources(
-        sources=(f"{MTEB_SOURCE}/{mteb_file}", card),
-        verified_against=(MTEB_PARITY,),
-        mteb_differences={"max_length": MAX_LENGTH_REPO, **differences},
+        sources=(f"{_MTEB_SOURCE}/{mteb_file}", card),
+        verified_against=(_MTEB_PARITY,),
+        mteb_differences={"max_length": _MAX_LENGTH_REPO, **differences},
     )
 
 
@@ -87,9 +87,9 @@ SOURCES: dict[str, ProfileSources] = {
     "linq-embed-mistral": _e5_mistral(
         "model card: Linq-AI-Research/Linq-Embed-Mistral (points to the e5 code)",
         "linq_models.py",
-        CARD_CHECK,
-        eos=EOS_DROPPED,
-        dtype=E5_DTYPE.format(mteb="bfloat16"),
+        _CARD_CHECK,
+        eos=_EOS_DROPPED,
+        dtype=_E5_DTYPE.format(mteb="bfloat16"),
     ),
     "e5-mistral-7b-instruct": _e5_mistral(
         "model card: intfloat/e5-mistral-7b-instruct",
@@ -98,12 +98,12 @@ SOURCES: dict[str, ProfileSources] = {
     "sfr-embedding-mistral": _e5_mistral(
         "model card: Salesforce/SFR-Embedding-Mistral (e5-mistral's usage code)",
         "salesforce_models.py",
-        eos=EOS_DROPPED,
+        eos=_EOS_DROPPED,
     ),
     "sfr-embedding-2r": _mteb_model(
         "model card: Salesforce/SFR-Embedding-2_R (e5-mistral's usage code, max_length 4096)",
         "salesforce_models.py",
-        eos=EOS_DROPPED,
+        eos=_EOS_DROPPED,
         dtype=(
             "mteb loads auto: the checkpoint's own dtype, which mteb's metadata does not "
             "record for this model (not knowable offline); the profile runs bfloat16 on CUDA, "
@@ -147,3 +147,11 @@ UNSUPPORTED: dict[str, str] = {
     ),
 }
 """Leaderboard decoders of the published MTEB(eng, v2) set that no profile covers, and why."""
+
+
+__all__ = [
+    "MTEB_VERSION",
+    "ProfileSources",
+    "SOURCES",
+    "UNSUPPORTED",
+]

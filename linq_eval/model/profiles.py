@@ -138,7 +138,7 @@ def _e5_mistral(name: str, hub_id: str, revision: str, description: str) -> Prof
 MTEB_INSTRUCTIONS = "mteb-v2"
 """The instruction set of the profiles that follow mteb's implementation of their model: mteb
 gives each of them its task prompts (``TaskMetadata.prompt``, else the task type's default)."""
-QWEN3_TEMPLATE = "Instruct: {instruction}\nQuery:"
+_QWEN3_TEMPLATE = "Instruct: {instruction}\nQuery:"
 """Qwen3-Embedding's prefix: mteb's ``qwen3_models.instruction_template`` and the model card's
 ``get_detailed_instruct`` (no space after ``Query:``)."""
 
@@ -170,7 +170,7 @@ def _qwen3(size: str, revision: str) -> Profile:
     tokenizer's), the card's max_length 8192."""
     return _mteb_decoder(
         f"qwen3-embedding-{size.lower()}", f"Qwen/Qwen3-Embedding-{size}", revision,
-        f"Qwen3-Embedding-{size}, mteb's implementation", template=QWEN3_TEMPLATE,
+        f"Qwen3-Embedding-{size}, mteb's implementation", template=_QWEN3_TEMPLATE,
         max_length=8192, bos="tokenizer", padding_side="left",
     )  # fmt: skip
 
@@ -266,3 +266,17 @@ def profile_for_model(model: str | Profile) -> Profile:
         PROFILES[DEFAULT_PROFILE], name="custom", model=model, mteb_name=None, revision=None,
         bos="tokenizer", description=f"custom decoder {model}", cuda_dtype="bfloat16",
     )
+
+
+__all__ = [
+    "CARD_MAX_LENGTH",
+    "DEFAULT_PROFILE",
+    "E5_CODE_DTYPE",
+    "MIN_MAX_LENGTH",
+    "MTEB_INSTRUCTIONS",
+    "PROFILES",
+    "Profile",
+    "REPRODUCTION_MAX_LENGTH",
+    "get_profile",
+    "profile_for_model",
+]

@@ -20,6 +20,7 @@ from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import build_model_meta
 from linq_eval.model.profiles import Profile, get_profile
+from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.model.speed import SpeedOptions, budget_to_fit
 from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
 
@@ -140,14 +141,15 @@ def random_encoder(
     token_budget: int | None = None,
     padding_side: str | None = None,
     progress: bool = True,
-    profile: Profile | None = None,
+    profile: Profile | ResolvedProfile | None = None,
 ) -> DecoderEncoder:
     """A ``DecoderEncoder`` over a randomly initialised Mistral of a named size.
 
     Linq-Embed-Mistral's profile (EOS, last-token pooling, e5 policy and instructions) with
     the model replaced by ``linq-eval/random-mistral-<size>`` at revision ``seed-<seed>``:
     results land in their own folder, never mixed with a real model's. ``profile``: use this
-    one (``random_profile``, overrides applied) instead of the option arguments.
+    one (``random_profile``, overrides applied; resolved or not) instead of the option
+    arguments.
     """
     if size not in CONFIGS:
         raise UnknownNameError("model size", size, CONFIGS)
@@ -158,13 +160,15 @@ def random_encoder(
         dtype=dtype,
         padding_side=padding_side,
     )
+    resolved = profile if isinstance(profile, ResolvedProfile) else resolve(profile)
+    profile = resolved.profile
     dev = resolve_device(device)
     dtype_ = resolve_dtype(profile.dtype_for(dev.type), dev)
     model = random_mistral(size, dtype=dtype_, device=dev, seed=seed)
     encoder = DecoderEncoder(
         model,
         mistral_tokenizer(),
-        profile,
+        resolved,
         device=dev,
         speed=SpeedOptions(token_budget=token_budget),
         model_meta=build_model_meta(profile),
@@ -174,3 +178,15 @@ def random_encoder(
     if budget_to_fit(token_budget, dev):
         encoder.fit_token_budget()  # as load_encoder does: recorded in settings()
     return encoder
+
+
+__all__ = [
+    "CONFIGS",
+    "MISTRAL_TOKENIZER_SHA256",
+    "mistral_tokenizer",
+    "mistral_tokenizer_file",
+    "random_encoder",
+    "random_mistral",
+    "random_profile",
+    "smollm2_gguf_path",
+]

@@ -118,13 +118,13 @@ def fit_token_budget(
     out-of-memory). Matrix products of 64k rows already run at the GPU's rate; larger batches
     only make the last, partial batch of a task a larger share of its time.
     """
-    free_cuda_memory()
+    _free_cuda_memory()
     start = max(length, min(limit, 8192) // length * length)
     base = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)
     probe(start)
     per_token = max(1.0, (torch.cuda.max_memory_allocated(device) - base) / start)
-    free_cuda_memory()
+    _free_cuda_memory()
     free, _ = torch.cuda.mem_get_info(device)
     budget = int(min(limit, headroom * free / per_token)) // length * length
     budget = max(budget, length)
@@ -133,7 +133,7 @@ def fit_token_budget(
             probe(budget)
             break
         except torch.OutOfMemoryError:
-            free_cuda_memory()
+            _free_cuda_memory()
             if budget <= length:
                 raise
             budget = max(length, budget // 2 // length * length)
@@ -141,7 +141,15 @@ def fit_token_budget(
     return budget
 
 
-def free_cuda_memory() -> None:
+def _free_cuda_memory() -> None:
     gc.collect()
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
+
+
+__all__ = [
+    "AUTO",
+    "SpeedOptions",
+    "check_token_budget",
+    "fit_token_budget",
+]

@@ -92,13 +92,13 @@ class TokenizedBatch:
     """Texts with lone surrogates (not encodable as UTF-8), replaced by U+FFFD."""
 
 
-def repair_text(text: str) -> str:
+def _repair_text(text: str) -> str:
     """Replace lone surrogates (which no tokenizer can encode) with U+FFFD."""
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def needs_repair(text: str) -> bool:
-    """Whether ``text`` holds a lone surrogate, which ``repair_text`` replaces."""
+    """Whether ``text`` holds a lone surrogate, which ``_repair_text`` replaces."""
     return _LONE_SURROGATE.search(text) is not None
 
 
@@ -121,7 +121,7 @@ def tokenize(
     n_repaired = 0
     for i, text in enumerate(texts):
         if needs_repair(text):
-            texts[i] = repair_text(text)
+            texts[i] = _repair_text(text)
             n_repaired += 1
     encoded = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)[
         "input_ids"
@@ -170,3 +170,13 @@ def mistral_tokenizer_from_sentencepiece(model_file: str | Path) -> Any:
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
+
+
+__all__ = [
+    "SpecialTokens",
+    "TokenizedBatch",
+    "mistral_tokenizer_from_sentencepiece",
+    "needs_repair",
+    "special_tokens_for",
+    "tokenize",
+]

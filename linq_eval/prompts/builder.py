@@ -1,6 +1,6 @@
 """The one prompt builder and the one prompt hash.
 
-Given a policy, an instruction set (with its template, unless a profile overrides it) and task
+Given a policy (a ``Policy``, or its name, looked up once per call), an instruction set (with its template, unless a profile overrides it) and task
 names, this module says which prefix every input side of every task receives and hashes those
 prefixes. The encoder (``DecoderEncoder.prompt_for/task_prompts/prompt_hash``), the suite runner
 (the ``prompt_hash`` of each task in the run record) and ``linq-eval instructions`` all call
@@ -126,9 +126,9 @@ def tasks_prompt_hash(
 ) -> str:
     """The prompt hash over a set of tasks (order and repeats do not matter); give aggregate
     tasks' subtasks too (``linq_eval.benchmarks.expanded_names``), as a run encodes them."""
-    iset = _as_set(instruction_set)
-    prompts = task_prompts(sorted(set(task_names)), policy, iset, template)
-    return prompt_hash(prompts, effective_template(policy, template, iset))
+    pol, iset = get_policy(policy), _as_set(instruction_set)
+    prompts = task_prompts(sorted(set(task_names)), pol, iset, template)
+    return prompt_hash(prompts, effective_template(pol, template, iset))
 
 
 def task_prompt_hash(
@@ -148,9 +148,9 @@ def task_prompt_hashes(
     template: str | None = None,
 ) -> dict[str, str]:
     """``task_prompt_hash`` of each named task."""
-    iset = _as_set(instruction_set)
+    pol, iset = get_policy(policy), _as_set(instruction_set)
     return {
-        name: task_prompt_hash(mteb_task(name), policy, iset, template)
+        name: task_prompt_hash(mteb_task(name), pol, iset, template)
         for name in dict.fromkeys(task_names)
     }
 
@@ -164,12 +164,12 @@ def prompts_with_hashes(
     """Per task: its ``query`` and ``document`` prefixes and the ``prompt_hash`` a run of the
     task with these settings records (what ``linq-eval instructions --format json`` prints)."""
     tasks = list(tasks)
-    iset = _as_set(instruction_set)
-    prompts = task_prompts([t.metadata.name for t in tasks], policy, iset, template)
+    pol, iset = get_policy(policy), _as_set(instruction_set)
+    prompts = task_prompts([t.metadata.name for t in tasks], pol, iset, template)
     return {
         t.metadata.name: {
             **prompts[t.metadata.name],
-            "prompt_hash": task_prompt_hash(t, policy, iset, template),
+            "prompt_hash": task_prompt_hash(t, pol, iset, template),
         }
         for t in tasks
     }

@@ -17,16 +17,16 @@ import yaml
 
 from linq_eval.errors import ConfigError, did_you_mean
 
-REQUIRED_KEYS = ("name", "version", "source", "template", "tasks")
+_REQUIRED_KEYS = ("name", "version", "source", "template", "tasks")
 """Top-level keys every instruction file has, and the only ones it may have."""
 
-ENTRY_KEYS = ("instruction", "parent", "borrowed_from", "reason")
+_ENTRY_KEYS = ("instruction", "parent", "borrowed_from", "reason")
 """Keys of a task entry written as a mapping (a plain string entry is just the instruction).
 
 ``parent``: the task this one is a versioned successor of (mteb lists it in the task's
 ``adapted_from``); its instruction must be the parent's, verbatim. ``borrowed_from``: a task
 whose instruction this one reuses without descending from it; needs a ``reason``."""
-ORIGIN_KEYS = ("parent", "borrowed_from")
+_ORIGIN_KEYS = ("parent", "borrowed_from")
 """Entry keys that name the task an instruction comes from (at most one per entry)."""
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -106,7 +106,7 @@ def _check_structure(
     task_lines: dict[str, int] = {}
     if not isinstance(root, yaml.MappingNode):
         line = root.start_mark.line + 1 if root is not None else 1
-        problems.append((line, f"the file must be a mapping with keys {list(REQUIRED_KEYS)}"))
+        problems.append((line, f"the file must be a mapping with keys {list(_REQUIRED_KEYS)}"))
         return values, value_lines, tasks, task_lines
 
     seen: dict[str, int] = {}
@@ -120,11 +120,11 @@ def _check_structure(
             problems.append((line, f"duplicate key {key!r} (first on line {seen[key]})"))
             continue
         seen[key] = line
-        if key not in REQUIRED_KEYS:
-            close = did_you_mean(key, REQUIRED_KEYS)
+        if key not in _REQUIRED_KEYS:
+            close = did_you_mean(key, _REQUIRED_KEYS)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append(
-                (line, f"unknown key {key!r}{hint} (valid keys: {', '.join(REQUIRED_KEYS)})")
+                (line, f"unknown key {key!r}{hint} (valid keys: {', '.join(_REQUIRED_KEYS)})")
             )
             continue
         if key == "tasks":
@@ -139,7 +139,7 @@ def _check_structure(
         value_lines[key] = value_line
 
     start_line = root.start_mark.line + 1
-    for key in REQUIRED_KEYS:
+    for key in _REQUIRED_KEYS:
         if key not in seen:
             problems.append((start_line, f"missing required key {key!r}"))
     return values, value_lines, tasks, task_lines
@@ -225,10 +225,10 @@ def _check_entry(
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
         key = key_node.value if _is_str(key_node) else None
-        if key not in ENTRY_KEYS:
-            close = did_you_mean(str(key), ENTRY_KEYS)
+        if key not in _ENTRY_KEYS:
+            close = did_you_mean(str(key), _ENTRY_KEYS)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            valid = ", ".join(ENTRY_KEYS)
+            valid = ", ".join(_ENTRY_KEYS)
             message = f"unknown key {key!r} in the entry of {task!r}{hint} (valid keys: {valid})"
             problems.append((line, message))
         elif not _is_str(value_node) or not value_node.value.strip():
@@ -240,7 +240,7 @@ def _check_entry(
         problems.append((line, f"the entry of {task!r} has no 'instruction'"))
         return None
     origin = {k: v.value for k, v in entry.items() if k != "instruction"}
-    if all(k in origin for k in ORIGIN_KEYS):
+    if all(k in origin for k in _ORIGIN_KEYS):
         problems.append((line, f"{task!r}: give either 'parent' or 'borrowed_from', not both"))
     elif "borrowed_from" in origin and "reason" not in origin:
         problems.append((line, f"{task!r}: 'borrowed_from' needs a 'reason'"))
@@ -261,7 +261,7 @@ def _check_origins(
     registry, mteb must list a ``parent`` as what the task is adapted from."""
     for task, origin in origins.items():
         line = task_lines[task]
-        for key in ORIGIN_KEYS:
+        for key in _ORIGIN_KEYS:
             source = origin.get(key)
             if source is None or task not in tasks:
                 continue
@@ -290,3 +290,8 @@ def _format_fields(template: str) -> set[str] | None:
         return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     except ValueError:
         return None
+
+
+__all__ = [
+    "read_instruction_file",
+]

@@ -97,7 +97,7 @@ class InstructionSet:
                 self.instructions,
                 what=f"Instruction set {self.name!r} ({self._where()}) has no instruction for",
             )
-            error.args = (f"{error.args[0]} {SUPPLY_HINT}",)
+            error.args = (f"{error.args[0]} {_SUPPLY_HINT}",)
             raise error
 
     def prefix(self, task_name: str, template: str | None = None) -> str:
@@ -110,7 +110,7 @@ class InstructionSet:
         return str(self.path) if self.path else "built in code"
 
 
-SUPPLY_HINT = (
+_SUPPLY_HINT = (
     "To run them, give an instruction set that covers them: copy task_instructions/e5.yaml "
     '(keys name, version, source, template, and tasks: one `TaskName: "instruction"` line '
     "per task; the format is in task_instructions/README.md), add the tasks listed, check it "

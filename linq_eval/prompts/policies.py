@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from linq_eval.errors import UnknownNameError
 
-NON_RETRIEVAL_TYPES = frozenset(
+_NON_RETRIEVAL_TYPES = frozenset(
     {
         "Classification",
         "Clustering",
@@ -57,7 +57,7 @@ POLICIES: dict[str, Policy] = {
             "task types (reranking candidates included) are instructed; Classification is not "
             "L2-normalised"
         ),
-        instruct_documents_for=NON_RETRIEVAL_TYPES,
+        instruct_documents_for=_NON_RETRIEVAL_TYPES,
         unnormalised_for=frozenset({"Classification", "MultilabelClassification"}),
     ),
     "mteb": Policy(
@@ -83,3 +83,10 @@ def get_policy(name: str | Policy) -> Policy:
         return POLICIES[name]
     except KeyError:
         raise UnknownNameError("policy", name, POLICIES) from None
+
+
+__all__ = [
+    "POLICIES",
+    "Policy",
+    "get_policy",
+]

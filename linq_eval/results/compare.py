@@ -59,11 +59,11 @@ from linq_eval.run_record import (
 
 DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
-COMPARE_FORMATS = ("text", "json", "markdown")
+_COMPARE_FORMATS = ("text", "json", "markdown")
 DEFAULT_TOLERANCE = 0.5
 """Largest drop per task (points x100) a comparison lets pass unless told otherwise."""
-STATUS_METRIC_CHANGED = "metric changed"
-RANKED_TYPES = ("Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking")
+_STATUS_METRIC_CHANGED = "metric changed"
+_RANKED_TYPES = ("Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking")
 """Task types a run keeps per-query evidence for (ranked per query)."""
 
 
@@ -159,7 +159,7 @@ class Comparison:
     @property
     def not_gated(self) -> list[TaskDelta]:
         """Tasks kept out of the verdict: compared across different computations."""
-        return [t for t in self.tasks if t.status == STATUS_METRIC_CHANGED]
+        return [t for t in self.tasks if t.status == _STATUS_METRIC_CHANGED]
 
     @property
     def passed(self) -> bool:
@@ -213,7 +213,7 @@ def _status(run: float | None, ref: float, tolerance: float, ungated: bool = Fal
     if run is None:
         return "MISSING"
     if ungated:
-        return STATUS_METRIC_CHANGED
+        return _STATUS_METRIC_CHANGED
     delta = round(run - ref, 9)  # float noise must not turn -0.5 into a regression at 0.5
     if delta < -tolerance:
         return "REGRESSION"
@@ -282,7 +282,7 @@ def compare_results(
     queries = {}
     if per_query or require_significant:
         queries = query_diffs(run, reference, [t.task for t in rows], worst=worst)
-        ranked = [t.task for t in rows if t.type in RANKED_TYPES and t.run is not None]
+        ranked = [t.task for t in rows if t.type in _RANKED_TYPES and t.run is not None]
         notes += missing_evidence_note(run, reference, ranked, queries)
     if require_significant:
         rows = [significance_status(t, queries.get(t.task), alpha) for t in rows]
@@ -422,7 +422,7 @@ def _grid(c: Comparison, decimals: int) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def render_text(c: Comparison, decimals: int = 2) -> str:
+def _render_text(c: Comparison, decimals: int = 2) -> str:
     """Plain-text report: header, aligned per-task table, drift, notes, verdict."""
     header, body = _grid(c, decimals)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
@@ -520,7 +520,22 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
 
 def render_comparison(c: Comparison, fmt: str = "text", decimals: int = 2) -> str:
     """Render a comparison as text, json or markdown."""
-    renderers = {"text": render_text, "json": render_json, "markdown": render_markdown}
+    renderers = {"text": _render_text, "json": render_json, "markdown": render_markdown}
     if fmt not in renderers:
-        raise UnknownNameError("format", fmt, COMPARE_FORMATS)
+        raise UnknownNameError("format", fmt, _COMPARE_FORMATS)
     return renderers[fmt](c, decimals)
+
+
+__all__ = [
+    "Comparison",
+    "DEFAULT_TOLERANCE",
+    "DRIFT_KEYS",
+    "SettingDiff",
+    "TaskDelta",
+    "check_drift",
+    "compare",
+    "compare_results",
+    "render_comparison",
+    "render_json",
+    "render_markdown",
+]

@@ -171,7 +171,9 @@ METRIC_PAIRS: tuple[MetricPair, ...] = (
     ),
 )
 """Published metric <-> mteb 2 field, per task type. A task type not listed here reports the
-same metric under the same name in both eras (accuracy, v_measure, ndcg_at_10)."""
+same metric under the same name in both eras (accuracy, v_measure, ndcg_at_10). The run's own
+metric is its task's ``main_score``; ``results/per_query.py`` ``_MEASURES`` is not a copy of
+this table but how pytrec_eval names mteb 2's metrics, to compute them per query."""
 
 
 class ScoredTask(Protocol):
@@ -302,7 +304,7 @@ class TaskScore:
 _NON_METRIC_KEYS = frozenset({"main_score", "hf_subset", "languages", "mteb_version"})
 
 
-def main_metric_name(result: TaskResult, expected: str) -> str:
+def _main_metric_name(result: TaskResult, expected: str) -> str:
     """The name of the field that a result file's main_score holds."""
     for split_scores in result.scores.values():
         for entry in split_scores:
@@ -377,7 +379,7 @@ def score_task(rs: ResultSet, task: ScoredTask, metric: str | None = None) -> Ta
         parts = ", ".join(f"{split}: {sorted(subsets)}" for split, subsets in missing.items())
         return TaskScore(task.name, task.type, None, note=f"missing {parts}")
     filtered = result.validate_and_filter_scores(task.task)
-    name = main_metric_name(filtered, task.main_score)
+    name = _main_metric_name(filtered, task.main_score)
     chosen = _field_for(filtered, metric) if metric else None
     if chosen is not None and chosen != name:
         filtered, name = _with_main_score(filtered, chosen), chosen
@@ -396,3 +398,26 @@ def score_task(rs: ResultSet, task: ScoredTask, metric: str | None = None) -> Ta
         wanted=metric if metric and chosen is None else None,
         result=filtered,
     )
+
+
+__all__ = [
+    "CARD_ERA_BENCHMARKS",
+    "METRIC_CHANGES",
+    "METRIC_PAIRS",
+    "MTEB_CHECKED",
+    "MetricChange",
+    "MetricPair",
+    "ScoredTask",
+    "TaskScore",
+    "changed_pair",
+    "metric_difference",
+    "metric_label",
+    "mteb_difference",
+    "mteb_release",
+    "mteb_version",
+    "pair_for",
+    "published_metric",
+    "same_computation",
+    "score_task",
+    "table_metric",
+]

@@ -159,3 +159,6 @@ def pair_rows(
     """``paired_order`` and each pair's differences (see ``pair``)."""
     ordered, pairs = paired_order(rows)
     return ordered, [pair(published, run, columns) for published, run in pairs]
+
+
+__all__ = ["Delta", "Pairing", "pair", "pair_rows", "paired_order"]

@@ -45,14 +45,20 @@ _MEASURES = {
     "recall_at": "recall",
     "precision_at": "P",
 }
-"""mteb metric prefix -> pytrec_eval measure (``ndcg_at_10`` -> ``ndcg_cut.10``)."""
-FALLBACK_METRIC = "ndcg_at_10"
+"""mteb metric prefix -> pytrec_eval measure (``ndcg_at_10`` -> ``ndcg_cut.10``).
+
+Not a second home of which metric a task is scored by: that is the task's own ``main_score``
+(mteb's metadata; evidence keeps it per query), and ``results/metrics.py`` ``METRIC_PAIRS``
+says which mteb 2 field a published mteb 1.x metric corresponds to. This is only how
+pytrec_eval spells mteb 2's metric names, so that it can compute them per query."""
+_MEASURE_PATTERN = re.compile(rf"({'|'.join(_MEASURES)})_(\d+)")
+_FALLBACK_METRIC = "ndcg_at_10"
 """Per-query metric of tasks whose main score pytrec_eval does not compute per query."""
 
 
-def pytrec_measure(metric: str) -> tuple[str, str] | None:
+def _pytrec_measure(metric: str) -> tuple[str, str] | None:
     """``(measure, result key)`` of pytrec_eval for an mteb metric name, or None."""
-    match = re.fullmatch(r"(ndcg_at|map_at|recall_at|precision_at)_(\d+)", metric)
+    match = _MEASURE_PATTERN.fullmatch(metric)
     if not match:
         return None
     name = _MEASURES[match.group(1)]
@@ -215,10 +221,10 @@ def part_evidence(
     skip_first_result: bool = False,
 ) -> EvidencePart:
     """Per-query scores of one split from a ranking (``{qid: {doc id: score}}``) and qrels."""
-    measure = pytrec_measure(metric) or pytrec_measure(FALLBACK_METRIC)
+    measure = _pytrec_measure(metric) or _pytrec_measure(_FALLBACK_METRIC)
     assert measure is not None
-    if pytrec_measure(metric) is None:
-        metric = FALLBACK_METRIC
+    if _pytrec_measure(metric) is None:
+        metric = _FALLBACK_METRIC
     ranking = _filtered_results(results, ignore_identical_ids, skip_first_result)
     positives = {q: dict(d) for q, d in qrels.items() if any(v > 0 for v in d.values())}
     run = {q: docs for q, docs in ranking.items() if q in positives}
@@ -393,3 +399,24 @@ def diff_task(
         worst=tuple(losers[:worst]),
         only_in_one=unmatched,
     )
+
+
+__all__ = [
+    "DEFAULT_WORST",
+    "EvidencePart",
+    "FORMAT_VERSION",
+    "PERMUTATIONS",
+    "QueryChange",
+    "QueryEvidence",
+    "SUFFIX",
+    "TOP_K",
+    "TaskEvidence",
+    "TaskQueryDiff",
+    "diff_task",
+    "evidence_path",
+    "paired_permutation_p",
+    "part_evidence",
+    "read_evidence",
+    "task_evidence",
+    "write_evidence",
+]

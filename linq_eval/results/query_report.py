@@ -21,9 +21,9 @@ from linq_eval.results.per_query import (
 )
 from linq_eval.results.reading import ResultSet
 
-STATUS_NOT_SIGNIFICANT = "not significant"
+_STATUS_NOT_SIGNIFICANT = "not significant"
 """A drop beyond the tolerance whose paired test gives p >= alpha (with a significance gate)."""
-TEXT_WIDTH = 70
+_TEXT_WIDTH = 70
 """Characters of a query's text shown in reports."""
 
 
@@ -61,7 +61,7 @@ def significance_status(row: Any, diff: TaskQueryDiff | None, alpha: float) -> A
     """A task's comparison row under a significance gate: a regression whose paired test
     gives p >= ``alpha`` becomes ``not significant`` (kept out of the verdict)."""
     if row.status == "REGRESSION" and diff is not None and diff.p_value >= alpha:
-        return dataclasses.replace(row, status=STATUS_NOT_SIGNIFICANT)
+        return dataclasses.replace(row, status=_STATUS_NOT_SIGNIFICANT)
     return row
 
 
@@ -78,7 +78,7 @@ def significance_notes(rows: Iterable[Any], diffs: Mapping[str, TaskQueryDiff]) 
 
 def _short(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= TEXT_WIDTH else text[: TEXT_WIDTH - 1] + "…"
+    return text if len(text) <= _TEXT_WIDTH else text[: _TEXT_WIDTH - 1] + "…"
 
 
 def _ids(ids: Sequence[str]) -> str:
@@ -128,3 +128,14 @@ def query_markdown(diffs: Iterable[TaskQueryDiff]) -> list[str]:
                 f"{100 * c.after:.2f} | {_ids(c.entered)} | {_ids(c.left)} |"
             )
     return lines + ([""] if lines else [])
+
+
+__all__ = [
+    "missing_evidence_note",
+    "moved",
+    "query_diffs",
+    "query_markdown",
+    "query_text",
+    "significance_notes",
+    "significance_status",
+]

@@ -29,14 +29,14 @@ if TYPE_CHECKING:
 
 RUN_RECORD = "linq_eval/run.json"
 """The run record ``linq-eval run`` writes in each ``<org__model>/<revision>`` folder."""
-BASELINE_INDEX = "linq_eval_baseline.json"
+_BASELINE_INDEX = "linq_eval_baseline.json"
 """Index of a shipped baseline set: model order, display labels and provenance."""
 LEGACY_RUN_RECORD = "linq_eval_run.json"
 """Where earlier versions kept the run record: beside the task files, where mteb's loader takes
 every ``*.json`` for a task result (hence the subfolder now). Still read."""
-NON_TASK_FILES = frozenset({LEGACY_RUN_RECORD, BASELINE_INDEX, "model_meta.json"})
+_NON_TASK_FILES = frozenset({LEGACY_RUN_RECORD, _BASELINE_INDEX, "model_meta.json"})
 """JSON files in a result folder that are not mteb task results."""
-BASELINE_PREFIX = "published"
+_BASELINE_PREFIX = "published"
 """Name of the shipped baseline set (``published:<org/model>`` names one of its models)."""
 
 
@@ -146,7 +146,7 @@ def _task_files(folder: Path) -> dict[str, Path]:
     return {
         p.stem: p
         for p in sorted(folder.glob("*.json"))
-        if p.name not in NON_TASK_FILES and p.is_file()
+        if p.name not in _NON_TASK_FILES and p.is_file()
     }
 
 
@@ -218,7 +218,7 @@ def load_results(path: str | Path, *, validate: bool = True) -> list[ResultSet]:
             f"{str(root)!r} is not a folder; expected a result folder "
             "(<root>/<org__model>/<revision>/<Task>.json)."
         )
-    if (root / BASELINE_INDEX).is_file():
+    if (root / _BASELINE_INDEX).is_file():
         return _load_baseline_folder(root, validate=validate)
     folders = _revision_folders(root)
     if not folders:
@@ -248,27 +248,27 @@ def baselines_root() -> Path:
     return paths.baseline_sets_dir()
 
 
-def available_baselines() -> list[str]:
+def _available_baselines() -> list[str]:
     """Names of the shipped baseline sets."""
     root = baselines_root()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / BASELINE_INDEX).is_file())
+    return sorted(p.name for p in root.iterdir() if (p / _BASELINE_INDEX).is_file())
 
 
-def load_baselines(name: str = BASELINE_PREFIX, *, validate: bool = True) -> list[ResultSet]:
+def load_baselines(name: str = _BASELINE_PREFIX, *, validate: bool = True) -> list[ResultSet]:
     """The shipped baseline set ``name``, in the order of its index (the card's order)."""
     folder = baselines_root() / name
-    if not (folder / BASELINE_INDEX).is_file():
-        raise UnknownNameError("baseline set", name, available_baselines())
+    if not (folder / _BASELINE_INDEX).is_file():
+        raise UnknownNameError("baseline set", name, _available_baselines())
     return _load_baseline_folder(folder, validate=validate)
 
 
 def _load_baseline_folder(folder: Path, *, validate: bool) -> list[ResultSet]:
-    index = _read_json(folder / BASELINE_INDEX)
+    index = _read_json(folder / _BASELINE_INDEX)
     models = index.get("models")
     if not isinstance(models, list) or not models:
-        raise ResultsError(f"{folder / BASELINE_INDEX}: expected a non-empty 'models' list")
+        raise ResultsError(f"{folder / _BASELINE_INDEX}: expected a non-empty 'models' list")
     set_name = index.get("name", folder.name)
     sets = []
     for entry in models:
@@ -339,7 +339,7 @@ def resolve(spec: str, *, validate: bool = True) -> list[ResultSet]:
     if sep and kind == "remote":
         model, _, revision = name.partition("@")
         return load_remote(model, revision or None)
-    if sep and kind in available_baselines() and not Path(spec).exists():
+    if sep and kind in _available_baselines() and not Path(spec).exists():
         sets = load_baselines(kind, validate=validate)
         chosen = [rs for rs in sets if name in (rs.model, rs.label)]
         if not chosen:
@@ -347,7 +347,7 @@ def resolve(spec: str, *, validate: bool = True) -> list[ResultSet]:
                 f"model in baseline set {kind!r}", name, [rs.model for rs in sets]
             )
         return chosen
-    if not sep and spec in available_baselines() and not Path(spec).exists():
+    if not sep and spec in _available_baselines() and not Path(spec).exists():
         return load_baselines(spec, validate=validate)
     return load_results(spec, validate=validate)
 
@@ -362,3 +362,16 @@ def resolve_one(spec: str, role: str) -> ResultSet:
             f"<org__model>/<revision> folder or baseline model:\n  {listing}"
         )
     return sets[0]
+
+
+__all__ = [
+    "LEGACY_RUN_RECORD",
+    "RUN_RECORD",
+    "ResultSet",
+    "baselines_root",
+    "load_baselines",
+    "load_remote",
+    "load_results",
+    "resolve",
+    "resolve_one",
+]

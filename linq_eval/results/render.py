@@ -23,14 +23,14 @@ from linq_eval.results.text_formats import (
     render_markdown,
 )
 
-FORMATS = ("markdown", "csv", "json", "latex", "html")
+_FORMATS = ("markdown", "csv", "json", "latex", "html")
 """The output formats of ``linq-eval table``."""
 
 
 def render(
     table: Table, fmt: str = "markdown", *, per_task: bool = False, decimals: int = 2
 ) -> str:
-    """Render a table in one of FORMATS."""
+    """Render a table in one of _FORMATS."""
     if decimals < 0 or decimals > 6:
         raise ConfigError(f"--round must be between 0 and 6, got {decimals}")
     if fmt == "html":
@@ -42,5 +42,10 @@ def render(
         "latex": render_latex,
     }
     if fmt not in renderers:
-        raise UnknownNameError("format", fmt, FORMATS)
+        raise UnknownNameError("format", fmt, _FORMATS)
     return renderers[fmt](table, per_task=per_task, decimals=decimals)
+
+
+__all__ = [
+    "render",
+]

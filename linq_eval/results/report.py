@@ -35,9 +35,9 @@ from linq_eval.results.per_query import SUFFIX, TaskQueryDiff, diff_task, read_e
 from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score
 from linq_eval.results.text_formats import pair_grid, per_task_grid
 
-WORST_QUERIES = 10
+_WORST_QUERIES = 10
 """Queries listed per task that moved: those that lost most."""
-TEXT_CHARS = 160
+_TEXT_CHARS = 160
 """Query text shown in a per-query table (the rest in its tooltip)."""
 
 _CSS = """
@@ -215,7 +215,7 @@ def _delta_charts(table: Table, reference: Row, decimals: int) -> str:
     return '<div class="charts">' + "".join(charts) + "</div>"
 
 
-def query_diffs(row: Row, reference: Row, worst: int = WORST_QUERIES) -> list[TaskQueryDiff]:
+def query_diffs(row: Row, reference: Row, worst: int = _WORST_QUERIES) -> list[TaskQueryDiff]:
     """Query-level comparisons of the tasks where both rows kept per-query evidence and some
     query moved, the largest mean loss first."""
     diffs = []
@@ -253,7 +253,7 @@ def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
     out += [f"<th>{h}</th>" for h in head]
     out.append("</tr></thead><tbody>")
     for c in diff.worst:
-        text = c.text if len(c.text) <= TEXT_CHARS else c.text[: TEXT_CHARS - 1] + "…"
+        text = c.text if len(c.text) <= _TEXT_CHARS else c.text[: _TEXT_CHARS - 1] + "…"
         delta = 100 * c.delta
         change = format_score(delta, decimals, signed=True)
         cells = [
@@ -375,3 +375,9 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
         + f"<script>{_SORT_JS}</script></body></html>\n"
     )
+
+
+__all__ = [
+    "query_diffs",
+    "render_html",
+]

@@ -66,8 +66,8 @@ HALF_PRECISION_STORAGE = "float16"
 """How a half-precision model's embeddings are stored: exact for float16 outputs, and for
 bfloat16 ones within float16's normal range; half the size of float32."""
 
-FP16_MAX = float(np.finfo(np.float16).max)
-MAX_OPEN_CHUNKS = 256
+_FP16_MAX = float(np.finfo(np.float16).max)
+_MAX_OPEN_CHUNKS = 256
 
 
 def cache_identity(settings: Mapping[str, Any], device_type: str) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def round_to_storage(vectors: np.ndarray, precision: str) -> tuple[np.ndarray, t
     v = np.asarray(vectors, dtype=np.float32)
     if precision == "float32":
         return v, np.float32
-    if v.size and not (np.isfinite(v).all() and np.abs(v).max() <= FP16_MAX):
+    if v.size and not (np.isfinite(v).all() and np.abs(v).max() <= _FP16_MAX):
         return v, np.float32
     return v.astype(np.float16).astype(np.float32), np.float16
 
@@ -320,7 +320,7 @@ class EmbeddingCache:
             self._quarantine(info.name, str(exc))
             return None
         self._open[idx] = arr
-        if len(self._open) > MAX_OPEN_CHUNKS:
+        if len(self._open) > _MAX_OPEN_CHUNKS:
             self._open.popitem(last=False)
         return arr
 

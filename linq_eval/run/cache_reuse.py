@@ -35,9 +35,9 @@ from linq_eval.run.estimate import TaskEstimate, side_kind, side_stats
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
 
-HARD_NEGATIVE_SUFFIX = "HardNegatives"
+_HARD_NEGATIVE_SUFFIX = "HardNegatives"
 """mteb's name suffix of the hard-negative versions of retrieval tasks."""
-SAME_LENGTH = 1e-3
+_SAME_LENGTH = 1e-3
 """Relative difference of average text lengths under which two sides count as equal."""
 
 Prompts = Mapping[str, Mapping[str, str]]
@@ -109,7 +109,7 @@ def _relatives(
 ) -> list[tuple[str, str]]:
     """(task with a result here, basis) pairs whose texts this task may share."""
     found = [(n, "same dataset") for n in by_dataset.get(_dataset_key(task), [])]
-    hard_negative = task.metadata.name.endswith(HARD_NEGATIVE_SUFFIX)
+    hard_negative = task.metadata.name.endswith(_HARD_NEGATIVE_SUFFIX)
     for parent in task.metadata.adapted_from or []:
         if parent in present:
             found.append((parent, "hard-negative subset" if hard_negative else "same statistics"))
@@ -169,4 +169,11 @@ def _side_profile(task: AbsTask, subsets: Sequence[str]) -> dict[str, tuple[int,
 
 
 def _same(a: tuple[int, float], b: tuple[int, float]) -> bool:
-    return a[0] == b[0] and abs(a[1] - b[1]) <= SAME_LENGTH * max(a[1], b[1], 1.0)
+    return a[0] == b[0] and abs(a[1] - b[1]) <= _SAME_LENGTH * max(a[1], b[1], 1.0)
+
+
+__all__ = [
+    "CacheReuse",
+    "Prompts",
+    "estimate_reuse",
+]

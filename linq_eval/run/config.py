@@ -3,13 +3,13 @@ instruction set and prompts it resolves to, all decided before any model is load
 
     from linq_eval.run.config import RunConfig, resolve_profile
     config = RunConfig(model="all-minilm-l6-v2", tasks=("SciFact",), max_length=128)
-    config.check()                      # one ConfigError listing every bad option
-    resolve_profile(config).max_length  # 128: the profile with the config's overrides
+    config.check()                              # one ConfigError listing every bad option
+    resolved = resolve_profile(config)          # once per run; later steps read it
+    resolved.profile.max_length, resolved.policy.name   # (128, 'none')
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,11 +20,9 @@ from linq_eval.errors import ConfigError
 from linq_eval.paths import CACHE_SUBDIR
 from linq_eval.model.devices import DTYPE_ALIASES, DTYPES
 from linq_eval.model.meta import build_model_meta
-from linq_eval.prompts.policies import get_policy
 from linq_eval.model.profiles import DEFAULT_PROFILE, MIN_MAX_LENGTH, Profile, profile_for_model
 from linq_eval.model.random_models import CONFIGS, random_profile
-from linq_eval.prompts.builder import task_prompts
-from linq_eval.prompts.instruction_sets import InstructionSet, load_instruction_set
+from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
 
 if TYPE_CHECKING:
@@ -147,9 +145,10 @@ class RunConfig:
         return self.cache_dir if self.cache_dir is not None else self.output / CACHE_SUBDIR
 
 
-def resolve_profile(config: RunConfig) -> Profile:
+def resolve_profile(config: RunConfig) -> ResolvedProfile:
     """The profile the run will use, the config's overrides applied (the only place they are;
-    no weights are read). Checks the policy and that the token budget holds the longest input.
+    no weights are read), resolved with its policy and instruction set. Checks the policy and
+    that the token budget holds the longest input.
     """
     if config.random_init:
         profile = random_profile(config.random_init)
@@ -162,8 +161,8 @@ def resolve_profile(config: RunConfig) -> Profile:
         dtype=config.dtype,
         revision=None if config.random_init else config.revision or None,
     )
-    policy = get_policy(profile.policy)  # an unknown policy: "Did you mean"
-    if config.instructions and not policy.instruct:
+    resolved = resolve(profile)  # an unknown policy: "Did you mean"
+    if config.instructions and not resolved.policy.instruct:
         raise ConfigError(
             f"--instructions {config.instructions} has no effect: policy {profile.policy!r} "
             f"(of profile {profile.name}{' and --policy' if config.policy else ''}) gives no "
@@ -175,7 +174,7 @@ def resolve_profile(config: RunConfig) -> Profile:
             f"--token-budget {config.token_budget} is below max_length {profile.max_length}: "
             "the longest input would not fit in a batch"
         )
-    return profile
+    return resolved
 
 
 def model_meta_for(profile: Profile) -> ModelMeta:
@@ -183,30 +182,8 @@ def model_meta_for(profile: Profile) -> ModelMeta:
     return build_model_meta(profile)
 
 
-def check_instructions(profile: Profile, task_names: Sequence[str]) -> InstructionSet | None:
-    """The instruction set, after checking that it covers every task (error listing all)."""
-    if not get_policy(profile.policy).instruct:
-        return None
-    if not profile.instructions:
-        raise ConfigError(
-            f"Policy {profile.policy!r} instructs inputs but no instruction set is given "
-            "(--instructions)"
-        )
-    iset = load_instruction_set(profile.instructions)
-    iset.require(task_names)
-    return iset
-
-
-def profile_prompts(profile: Profile, task_names: Sequence[str]) -> dict[str, dict[str, str]]:
-    """The prefixes each task's sides receive under this profile (for estimates)."""
-    iset = check_instructions(profile, task_names)
-    return task_prompts(task_names, profile.policy, iset, template=profile.template)
-
-
 __all__ = [
     "RunConfig",
-    "check_instructions",
     "model_meta_for",
-    "profile_prompts",
     "resolve_profile",
 ]

@@ -32,7 +32,7 @@ import torch.distributed as dist
 from linq_eval.atomic import LockHeldError
 from linq_eval.errors import ConfigError, LinqEvalError
 
-TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+_TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 """Environment variables torchrun sets for each process."""
 
 
@@ -58,7 +58,7 @@ class Group:
         return f"cuda:{self.local_rank}" if self.backend == "nccl" else "cpu"
 
 
-def launched_by_torchrun() -> bool:
+def _launched_by_torchrun() -> bool:
     """Whether this process was started by torchrun with more than one process."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
@@ -68,7 +68,7 @@ def init_from_env(device: str | None = None, timeout_s: float = 3600.0) -> Group
 
     ``device``: ``cpu`` forces gloo on CPU; otherwise each rank uses ``cuda:LOCAL_RANK``.
     """
-    if not launched_by_torchrun():
+    if not _launched_by_torchrun():
         return None
     local_rank = int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
     use_cuda = device != "cpu" and torch.cuda.is_available()
@@ -288,8 +288,26 @@ def strip_option(argv: Sequence[str], option: str) -> list[str]:
 
 def launch(devices: Sequence[str], args: Sequence[str]) -> int:
     """Run ``linq-eval <args>`` under torchrun on ``devices``; returns its exit code."""
-    if launched_by_torchrun():
+    if _launched_by_torchrun():
         raise ConfigError("--devices starts torchrun itself; do not give it under torchrun")
     cmd, env = torchrun_command(devices, args)
     print("launching: " + " ".join(cmd), file=sys.stderr, flush=True)
     return subprocess.call(cmd, env=env)
+
+
+__all__ = [
+    "Group",
+    "all_gather_object",
+    "all_gather_rows",
+    "barrier",
+    "broadcast_array",
+    "broadcast_object",
+    "current",
+    "init_from_env",
+    "launch",
+    "parse_devices",
+    "shutdown",
+    "strip_option",
+    "torchrun_command",
+    "visible_gpu_count",
+]

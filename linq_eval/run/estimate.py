@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 CHARS_PER_TOKEN = 4.0
 """English characters per token: 3.9 for Mistral's tokenizer on SciFact, 4.5 for BERT's."""
 
-QUERY_SIDES = ("queries", "text1", "text", "sentence1")
+_QUERY_SIDES = ("queries", "text1", "text", "sentence1")
 """Descriptive-statistics sides encoded with the query prompt type; the others are documents."""
 
 SideSize = tuple[bool, int, float, float]
@@ -65,7 +65,7 @@ class TaskEstimate:
 
 def side_kind(side: str) -> str:
     """``query`` or ``document``: which prompt an input side of the statistics receives."""
-    return "query" if side in QUERY_SIDES else "document"
+    return "query" if side in _QUERY_SIDES else "document"
 
 
 def side_stats(split_stats: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -204,3 +204,13 @@ def estimate_task(
         for part in _split_parts(task, stats[split]):
             tally.add_part(task, part)
     return tally.estimate(meta)
+
+
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "SideSize",
+    "TaskEstimate",
+    "estimate_task",
+    "side_kind",
+    "side_stats",
+]

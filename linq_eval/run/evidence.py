@@ -26,14 +26,14 @@ if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
 
 
-def parts_of(task: AbsTask) -> list[AbsTask]:
+def _parts_of(task: AbsTask) -> list[AbsTask]:
     """The task itself, or an aggregate's subtasks (CQADupstackRetrieval)."""
     return list(task.metadata.tasks) if task.is_aggregate else [task]
 
 
 def keeps_evidence(task: AbsTask) -> bool:
     """Whether a task is ranked per query (mteb 2 evaluates reranking as retrieval)."""
-    return any(isinstance(part, AbsTaskRetrieval) for part in parts_of(task))
+    return any(isinstance(part, AbsTaskRetrieval) for part in _parts_of(task))
 
 
 @contextlib.contextmanager
@@ -54,7 +54,7 @@ def save_evidence(task: AbsTask, predictions: Path, result_folder: Path) -> list
     """Write the evidence of every part of ``task`` whose predictions mteb wrote; returns the
     files written. A part whose data mteb unloaded is loaded again (aggregates' subtasks)."""
     written = []
-    for part in parts_of(task):
+    for part in _parts_of(task):
         path = predictions / part.prediction_file_name
         if not path.is_file():
             continue
@@ -63,3 +63,10 @@ def save_evidence(task: AbsTask, predictions: Path, result_folder: Path) -> list
         content = json.loads(path.read_text(encoding="utf-8"))
         written.append(write_evidence(result_folder, task_evidence(part, content)))
     return written
+
+
+__all__ = [
+    "keeps_evidence",
+    "prediction_folder",
+    "save_evidence",
+]

@@ -285,7 +285,7 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
-def describe_subsets(subsets: Sequence[str], most: int = 3) -> str:
+def _describe_subsets(subsets: Sequence[str], most: int = 3) -> str:
     """A task's language subsets in short: ``en-en``, ``default``, ``11: ar-ar, en-ar ...``."""
     if len(subsets) <= most:
         return ", ".join(subsets) or "-"
@@ -323,7 +323,7 @@ def render_plan(plan: Plan) -> str:
         held = f"# shard {plan.shard}: {len(plan.rows)} of {plan.all_tasks} tasks"
         lines.append(f"{held}: {names}" if names else held)
     width = max([len(r.estimate.name) for r in plan.rows] + [4])
-    scopes = [f"{'/'.join(r.splits)}: {describe_subsets(r.subsets)}" for r in plan.rows]
+    scopes = [f"{'/'.join(r.splits)}: {_describe_subsets(r.subsets)}" for r in plan.rows]
     scope_width = max([len(s) for s in scopes] + [14])
     lines.append(
         f"{'task':{width}}  {'type':18} {'split: subsets':{scope_width}} {'texts':>8} "
@@ -378,3 +378,17 @@ def _max_length_lines(plan: Plan) -> list[str]:
             "practice (attention per token grows with length)"
         )
     return lines
+
+
+__all__ = [
+    "DEFAULT_TOKENS_PER_S",
+    "Plan",
+    "PlanRow",
+    "SHARED_CORPORA",
+    "Shard",
+    "assign_shards",
+    "duration",
+    "human",
+    "render_plan",
+    "shared_corpus_of",
+]

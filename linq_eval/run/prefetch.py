@@ -147,3 +147,10 @@ def prefetch(
         if echo:
             echo(item.line())
     return items
+
+
+__all__ = [
+    "PrefetchItem",
+    "hub_offline",
+    "prefetch",
+]

@@ -179,3 +179,10 @@ class SuiteProgress:
             stop.set()
             thread.join(timeout=every_s + 1)
             self.close()
+
+
+__all__ = [
+    "SuiteProgress",
+    "library_bars",
+    "shows_bars",
+]

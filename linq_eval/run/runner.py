@@ -54,13 +54,7 @@ from linq_eval.run import distributed
 from linq_eval.run.cache import open_cache
 from linq_eval.run.cache_reuse import estimate_reuse
 from linq_eval.run.cached_encoder import CachedEncoder
-from linq_eval.run.config import (
-    RunConfig,
-    check_instructions,
-    model_meta_for,
-    profile_prompts,
-    resolve_profile,
-)
+from linq_eval.run.config import RunConfig, model_meta_for, resolve_profile
 from linq_eval.run.estimate import estimate_task
 from linq_eval.run.evidence import keeps_evidence, prediction_folder, save_evidence
 from linq_eval.run.local_data import counting_skipped_lines, load_local_task, require_task_data
@@ -88,7 +82,7 @@ if TYPE_CHECKING:
     from mteb.models.model_meta import ModelMeta
 
     from linq_eval.model.encoder import DecoderEncoder
-    from linq_eval.model.profiles import Profile
+    from linq_eval.model.resolved import ResolvedProfile
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +98,8 @@ batches by tokens), plus ``show_progress_bar``. mteb records them in run_setting
 class _Prepared:
     tasks: list[AbsTask]
     all_tasks: list[AbsTask]
-    profile: Profile
+    resolved: ResolvedProfile
+    """The profile, its policy and its instruction set, resolved once for the whole run."""
     meta: ModelMeta
     folder: Path
     plan: Plan
@@ -115,9 +110,9 @@ def prepare(config: RunConfig) -> _Prepared:
     config.check()
     selection = select(config.benchmark, config.tasks, config.task_types)
     all_tasks = list(selection.tasks)
-    profile = resolve_profile(config)
-    check_instructions(profile, expanded_names(all_tasks))
-    prompts = profile_prompts(profile, expanded_names(all_tasks))
+    resolved = resolve_profile(config)
+    profile = resolved.profile
+    prompts = resolved.prompts(expanded_names(all_tasks))  # every task has an instruction
     estimates = [
         estimate_task(t, max_length=profile.max_length, prompts=prompts) for t in all_tasks
     ]
@@ -133,7 +128,7 @@ def prepare(config: RunConfig) -> _Prepared:
         tasks,
         chosen,
         folder,
-        prompts_of=lambda names: profile_prompts(profile, names),
+        prompts_of=resolved.prompts,
         cache_dir=config.embedding_cache_dir,
     )
     rows = [
@@ -159,7 +154,7 @@ def prepare(config: RunConfig) -> _Prepared:
         all_tasks=len(all_tasks),
         benchmark=selection.benchmark,
     )
-    return _Prepared(tasks, all_tasks, profile, meta, folder, plan)
+    return _Prepared(tasks, all_tasks, resolved, meta, folder, plan)
 
 
 def plan_run(config: RunConfig) -> Plan:
@@ -171,19 +166,19 @@ def plan_run(config: RunConfig) -> Plan:
 
 
 def load_run_encoder(
-    config: RunConfig, device: str | None, profile: Profile | None = None
+    config: RunConfig, device: str | None, resolved: ResolvedProfile | None = None
 ) -> DecoderEncoder:
     """The encoder of a run, from its resolved profile (``prepare``'s; resolved here only when
     not given): a profile / hub / local model, or a random Mistral."""
-    profile = profile if profile is not None else resolve_profile(config)
+    resolved = resolved if resolved is not None else resolve_profile(config)
     options: dict[str, Any] = {
         "device": device,
         "token_budget": config.token_budget,
         "progress": config.progress,
     }
     if config.random_init:
-        return random_encoder(config.random_init, profile=profile, **options)
-    return load_encoder(profile, **options)  # type: ignore[arg-type]
+        return random_encoder(config.random_init, profile=resolved, **options)
+    return load_encoder(resolved, **options)  # type: ignore[arg-type]
 
 
 def task_prompt_hash(encoder: DecoderEncoder, task: AbsTask) -> str:
@@ -191,7 +186,7 @@ def task_prompt_hash(encoder: DecoderEncoder, task: AbsTask) -> str:
     return encoder.prompt_hash(expanded_names([task]))
 
 
-def describe_device(encoder: DecoderEncoder, world_size: int) -> str:
+def _describe_device(encoder: DecoderEncoder, world_size: int) -> str:
     """``cuda:0 (NVIDIA H100 80GB HBM3) x 8 processes`` / ``cpu (2 threads)``."""
     dev = encoder.device
     if dev.type == "cuda":
@@ -312,14 +307,14 @@ class _Suite:
         """The encoder, wrapped by the embedding cache (on rank 0), and its settings."""
         config, group = self.config, self.group
         device = group.device if group else config.device
-        inner = load_run_encoder(config, device, self.prepared.profile)
+        inner = load_run_encoder(config, device, self.prepared.resolved)
         cache_dir = config.embedding_cache_dir
         cache = open_cache(cache_dir, inner) if cache_dir is not None and self.main else None
         encoder = CachedEncoder(inner, cache, chunk_texts=config.chunk_texts)
         self.settings = encoder.settings()
         if group is not None:
             self.settings["device"] = f"{encoder.device.type} x {group.world_size}"
-        self.device = describe_device(encoder, group.world_size if group else 1)
+        self.device = _describe_device(encoder, group.world_size if group else 1)
         self.encoder = encoder
         return encoder
 
@@ -404,7 +399,7 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
         suite.check_settings()  # before any work
         results_cache = AtomicResultCache(config.output, writable=main, lock=suite.record_lock)
         n = len(prepared.tasks)
-        progress = suite_progress(prepared.plan, quiet=config.quiet or not main)
+        progress = _suite_progress(prepared.plan, quiet=config.quiet or not main)
         with (
             progress.watch(lambda: encoder.stats.forwarded_tokens),
             library_bars(shows_bars(config.progress)),
@@ -429,7 +424,7 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
     return summary
 
 
-def suite_progress(plan: Plan, *, quiet: bool) -> SuiteProgress:
+def _suite_progress(plan: Plan, *, quiet: bool) -> SuiteProgress:
     """The suite's progress view, sized by the plan's tokens still to encode per task."""
     return SuiteProgress([(r.estimate.name, r.tokens_to_encode) for r in plan.rows], quiet=quiet)
 

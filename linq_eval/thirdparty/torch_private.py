@@ -11,15 +11,15 @@ import torch
 
 from linq_eval.thirdparty import gone
 
-FLASH_VARLEN = "_flash_attention_forward"
-PRIVATE_NAMES = (f"torch.ops.aten.{FLASH_VARLEN}",)
+_FLASH_VARLEN = "_flash_attention_forward"
+PRIVATE_NAMES = (f"torch.ops.aten.{_FLASH_VARLEN}",)
 """Every private name used here."""
 
 
 def flash_varlen_available() -> bool:
     """Whether this torch ships the varlen FlashAttention operator."""
     try:
-        getattr(torch.ops.aten, FLASH_VARLEN)
+        getattr(torch.ops.aten, _FLASH_VARLEN)
     except (AttributeError, RuntimeError):
         return False
     return True
@@ -36,7 +36,7 @@ def flash_varlen(
 ) -> torch.Tensor:
     """Attention within each input of a packed row: q/k/v [T, heads, D], ``cu_seqlens`` int32
     [inputs + 1] on the device; returns [T, heads, D]."""
-    op = getattr(torch.ops.aten, FLASH_VARLEN)
+    op = getattr(torch.ops.aten, _FLASH_VARLEN)
     return op(q, k, v, cu_seqlens, cu_seqlens, max_len, max_len, 0.0, causal, False, scale=scale)[0]
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from linq_eval.thirdparty import gone
 
-SUPPORTS_BACKEND = "_supports_attention_backend"
-ATTN_IMPLEMENTATION = "_attn_implementation"
-PRIVATE_NAMES = (f"PreTrainedModel.{SUPPORTS_BACKEND}", f"PretrainedConfig.{ATTN_IMPLEMENTATION}")
+_SUPPORTS_BACKEND = "_supports_attention_backend"
+_ATTN_IMPLEMENTATION = "_attn_implementation"
+PRIVATE_NAMES = (f"PreTrainedModel.{_SUPPORTS_BACKEND}", f"PretrainedConfig.{_ATTN_IMPLEMENTATION}")
 """Every private name used here."""
 
 
@@ -28,35 +28,35 @@ def missing_names() -> list[str]:
     from transformers import PretrainedConfig, PreTrainedModel
 
     config = PretrainedConfig()
-    found = (hasattr(PreTrainedModel, SUPPORTS_BACKEND), hasattr(config, ATTN_IMPLEMENTATION))
+    found = (hasattr(PreTrainedModel, _SUPPORTS_BACKEND), hasattr(config, _ATTN_IMPLEMENTATION))
     return gone("transformers", [n for n, ok in zip(PRIVATE_NAMES, found, strict=True) if not ok])
 
 
 def supports_attention_backend(model: Any) -> bool:
     """Whether the model routes attention through transformers' ``AttentionInterface``."""
-    return bool(getattr(model, SUPPORTS_BACKEND, False))
+    return bool(getattr(model, _SUPPORTS_BACKEND, False))
 
 
 def attn_implementation(config: Any) -> str | None:
     """The attention implementation a model with this config runs (None when unknown)."""
-    value = getattr(config, ATTN_IMPLEMENTATION, None)
+    value = getattr(config, _ATTN_IMPLEMENTATION, None)
     return value if isinstance(value, str) else None
 
 
 def can_switch_attention(config: Any) -> bool:
     """Whether ``attention_switched`` can switch this config's implementation."""
-    return hasattr(config, ATTN_IMPLEMENTATION)
+    return hasattr(config, _ATTN_IMPLEMENTATION)
 
 
 @contextlib.contextmanager
 def attention_switched(config: Any, name: str) -> Iterator[None]:
     """Run the model of ``config`` under attention implementation ``name`` within the block."""
-    previous = getattr(config, ATTN_IMPLEMENTATION)
-    setattr(config, ATTN_IMPLEMENTATION, name)
+    previous = getattr(config, _ATTN_IMPLEMENTATION)
+    setattr(config, _ATTN_IMPLEMENTATION, name)
     try:
         yield
     finally:
-        setattr(config, ATTN_IMPLEMENTATION, previous)
+        setattr(config, _ATTN_IMPLEMENTATION, previous)
 
 
 __all__ = [

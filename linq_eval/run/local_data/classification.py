@@ -107,3 +107,8 @@ def _read_plain_classification(path: Path) -> Dataset:
     problems.raise_if_any(None if texts else "no examples")
     features = Features({"text": Value("string"), "label": Value(label_type)})
     return Dataset.from_dict({"text": texts, "label": labels}, features=features)
+
+
+__all__ = [
+    "load_classification",
+]

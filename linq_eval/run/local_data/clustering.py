@@ -145,3 +145,10 @@ def _dataset(rows: list[tuple[Any, Any]], nested: bool, path: Path) -> Dataset:
     return Dataset.from_dict(
         {"sentences": [s for s, _ in rows], "labels": labels}, features=features
     )
+
+
+__all__ = [
+    "COLUMNS",
+    "load_clustering",
+    "reads_sets",
+]

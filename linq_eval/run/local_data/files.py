@@ -22,7 +22,7 @@ from typing import Any
 from linq_eval.errors import ConfigError, DataError
 from linq_eval.model.tokenization import needs_repair
 
-SPLIT_FILE_SUFFIXES = (".jsonl", ".csv")
+_SPLIT_FILE_SUFFIXES = (".jsonl", ".csv")
 """A split of a plain table is ``<split>.jsonl`` or ``<split>.csv``."""
 
 Rows = list[tuple[int, dict[str, Any]]]
@@ -66,7 +66,7 @@ def require_file(path: Path, what: str) -> None:
         raise DataError(path, [(None, f"missing file ({what})")])
 
 
-BLANK_LINE = (
+_BLANK_LINE = (
     "blank line: every line holds a row (blank lines are allowed only after the last row); "
     "remove it or put the row back"
 )
@@ -87,7 +87,7 @@ class BlankLines:
     def row(self) -> None:
         """A line holding a row: the blank lines seen before it are problems."""
         for lineno in self.pending:
-            self.problems.add(lineno, BLANK_LINE)
+            self.problems.add(lineno, _BLANK_LINE)
         self.pending.clear()
 
     def end(self) -> None:
@@ -181,7 +181,7 @@ def read_csv(path: Path, problems: Problems, required: Sequence[str]) -> Rows:
             raise DataError(path, [(1, "empty file: expected a header line")]) from None
         except csv.Error as e:
             raise DataError(path, [(1, f"unreadable CSV ({e})")]) from None
-        check_columns(path, header, required, 1)
+        _check_columns(path, header, required, 1)
         start = reader.line_num + 1
         blanks = BlankLines(path, problems)
         while True:
@@ -207,7 +207,7 @@ def read_csv(path: Path, problems: Problems, required: Sequence[str]) -> Rows:
     return rows
 
 
-def check_columns(path: Path, present: Sequence[str], required: Sequence[str], line: int) -> None:
+def _check_columns(path: Path, present: Sequence[str], required: Sequence[str], line: int) -> None:
     missing = [c for c in required if c not in present]
     if missing:
         raise DataError(
@@ -232,13 +232,13 @@ def read_table(path: Path, required: Sequence[str], problems: Problems) -> Rows:
 
 def plain_split_file(folder: Path, split: str, kind: str) -> Path:
     """``<split>.jsonl`` or ``<split>.csv`` in ``folder``; errors list the splits present."""
-    found = [folder / f"{split}{ext}" for ext in SPLIT_FILE_SUFFIXES]
+    found = [folder / f"{split}{ext}" for ext in _SPLIT_FILE_SUFFIXES]
     found = [p for p in found if p.is_file()]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
         raise DataError(folder, [(None, f"both {found[0].name} and {found[1].name}; keep one")])
-    present = sorted({p.stem for p in folder.iterdir() if p.suffix in SPLIT_FILE_SUFFIXES})
+    present = sorted({p.stem for p in folder.iterdir() if p.suffix in _SPLIT_FILE_SUFFIXES})
     msg = (
         f"missing file: split {split!r} not found for {kind} data (expected {split}.jsonl or "
         f"{split}.csv; splits present: {', '.join(present) or 'none'})"
@@ -297,3 +297,23 @@ def one_kind(values: Sequence[Any], problems: Problems, what: str) -> str:
     if len(kinds) > 1:
         problems.add(None, f"{what} mix integers and strings")
     return "int64" if kinds == {int} else "string"
+
+
+__all__ = [
+    "BlankLines",
+    "Problems",
+    "Rows",
+    "cell_list",
+    "counting_skipped_lines",
+    "ident",
+    "label",
+    "not_utf8",
+    "number",
+    "one_kind",
+    "plain_split_file",
+    "read_csv",
+    "read_jsonl",
+    "read_table",
+    "require_file",
+    "text",
+]

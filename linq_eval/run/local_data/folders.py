@@ -25,10 +25,10 @@ def find_task_dir(task_name: str, data_dir: Path) -> Path | None:
     own name, since a folder named after the dataset holds the original version. None when
     nothing matches.
     """
-    return find_dir(registered_task(task_name), Path(data_dir))
+    return find_dir(_registered_task(task_name), Path(data_dir))
 
 
-def registered_task(task_name: str) -> AbsTask:
+def _registered_task(task_name: str) -> AbsTask:
     try:
         return mteb.get_task(task_name)
     except KeyError:
@@ -107,7 +107,7 @@ def _same_data_parents(task: AbsTask) -> list[str]:
 # --------------------------------------------------------------------------- missing data
 
 
-def hub_copy_cached(task: AbsTask) -> bool:
+def _hub_copy_cached(task: AbsTask) -> bool:
     """Whether the task's hub dataset (at its revision) is in the local Hugging Face cache."""
     path, revision = task.metadata.dataset.get("path"), task.metadata.dataset.get("revision")
     try:
@@ -130,7 +130,7 @@ def require_task_data(tasks: Sequence[AbsTask], data_dir: Path) -> None:
     folders = _folders(data_dir)
     leaves = [p for t in tasks for p in (t.metadata.tasks if t.is_aggregate else [t])]
     missing = [
-        t.metadata.name for t in leaves if find_dir(t, data_dir) is None and not hub_copy_cached(t)
+        t.metadata.name for t in leaves if find_dir(t, data_dir) is None and not _hub_copy_cached(t)
     ]
     if not missing:
         return
@@ -142,3 +142,10 @@ def require_task_data(tasks: Sequence[AbsTask], data_dir: Path) -> None:
         "named like each task (see linq_eval.run.local_data for the formats), or fetch them "
         f"where the hub is reachable: `linq-eval prefetch --tasks {names}` (then share HF_HOME)."
     )
+
+
+__all__ = [
+    "find_dir",
+    "find_task_dir",
+    "require_task_data",
+]

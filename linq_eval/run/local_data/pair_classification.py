@@ -52,3 +52,9 @@ def _read_pairs(path: Path) -> Dataset:
         {"sentence1": Value("string"), "sentence2": Value("string"), "labels": Value("int64")}
     )
     return Dataset.from_dict(columns, features=features)
+
+
+__all__ = [
+    "COLUMNS",
+    "load_pair_classification",
+]

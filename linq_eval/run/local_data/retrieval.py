@@ -35,7 +35,7 @@ from linq_eval.run.local_data.files import (
 
 logger = logging.getLogger(__name__)
 
-RERANKING_COLUMNS = ("query", "positive", "negative")
+_RERANKING_COLUMNS = ("query", "positive", "negative")
 """mteb 1's reranking layout: one row per query with its positive and negative texts."""
 
 
@@ -50,7 +50,7 @@ def load_retrieval(task: AbsTask, folder: Path) -> dict[str, RetrievalSplitData]
     require_file(queries_path, "BEIR queries: _id, text")
     corpus = _read_corpus(corpus_path)
     queries = _read_queries(queries_path)
-    corpus_ds = corpus_dataset(corpus)
+    corpus_ds = _corpus_dataset(corpus)
     dataset: dict[str, Any] = {}
     for split, path in qrels_paths.items():
         qrels = _read_qrels(path, set(corpus), queries)
@@ -60,7 +60,7 @@ def load_retrieval(task: AbsTask, folder: Path) -> dict[str, RetrievalSplitData]
             require_file(ranked, "the documents to rerank per query: query-id, corpus-ids")
         dataset[split] = RetrievalSplitData(
             corpus=corpus_ds,
-            queries=queries_dataset(kept),
+            queries=_queries_dataset(kept),
             relevant_docs=qrels,
             top_ranked=_read_top_ranked(ranked, set(corpus), kept) if ranked.is_file() else None,
         )
@@ -193,7 +193,7 @@ def _read_top_ranked(path: Path, doc_ids: set[str], judged: dict[str, str]) -> d
     return {qid: ranked[qid] for qid in judged}
 
 
-def corpus_dataset(docs: dict[str, tuple[str, str]]) -> Dataset:
+def _corpus_dataset(docs: dict[str, tuple[str, str]]) -> Dataset:
     features = Features({"id": Value("string"), "title": Value("string"), "text": Value("string")})
     return Dataset.from_dict(
         {
@@ -205,7 +205,7 @@ def corpus_dataset(docs: dict[str, tuple[str, str]]) -> Dataset:
     )
 
 
-def queries_dataset(queries: dict[str, str]) -> Dataset:
+def _queries_dataset(queries: dict[str, str]) -> Dataset:
     features = Features({"id": Value("string"), "text": Value("string")})
     return Dataset.from_dict(
         {"id": list(queries), "text": list(queries.values())}, features=features
@@ -246,8 +246,8 @@ def _old_reranking_split(folder: Path, split: str) -> RetrievalSplitData:
         qrels[qid] = {d: int(d.startswith("apositive_")) for d in ids}
         ranked[qid] = ids
     return RetrievalSplitData(
-        corpus=corpus_dataset(docs),
-        queries=queries_dataset(queries),
+        corpus=_corpus_dataset(docs),
+        queries=_queries_dataset(queries),
         relevant_docs=qrels,
         top_ranked=ranked,
     )
@@ -257,7 +257,7 @@ def _read_reranking_rows(path: Path) -> list[tuple[str, list[str], list[str]]]:
     problems = Problems(path)
     from_csv = path.suffix == ".csv"
     rows = []
-    for lineno, row in read_table(path, RERANKING_COLUMNS, problems):
+    for lineno, row in read_table(path, _RERANKING_COLUMNS, problems):
         query = text(row["query"])
         positives = cell_list(row["positive"], from_csv)
         negatives = cell_list(row["negative"], from_csv)
@@ -271,3 +271,8 @@ def _read_reranking_rows(path: Path) -> list[tuple[str, list[str], list[str]]]:
             rows.append((query, positives, negatives))
     problems.raise_if_any(None if rows else "no queries")
     return rows
+
+
+__all__ = [
+    "load_retrieval",
+]

@@ -24,7 +24,7 @@ from linq_eval.run.local_data.files import (
     text,
 )
 
-STS_BENCHMARK_FILES = {
+_STS_BENCHMARK_FILES = {
     "train": "sts-train.csv",
     "validation": "sts-dev.csv",
     "dev": "sts-dev.csv",
@@ -32,18 +32,18 @@ STS_BENCHMARK_FILES = {
 }
 """Split name -> file of the original STS Benchmark release."""
 
-STS_BENCHMARK_COLUMNS = ("genre", "dataset", "year", "sid", "score", "sentence1", "sentence2")
+_STS_BENCHMARK_COLUMNS = ("genre", "dataset", "year", "sid", "score", "sentence1", "sentence2")
 """The seven leading tab-separated fields of an STS Benchmark line (readme.txt; mteb's names)."""
 
 
 def load_sts(task: AbsTask, folder: Path) -> DatasetDict:
     """``DatasetDict({split: Dataset(sentence1, sentence2, score, ...)})`` for the eval splits."""
-    original = any((folder / name).is_file() for name in set(STS_BENCHMARK_FILES.values()))
+    original = any((folder / name).is_file() for name in set(_STS_BENCHMARK_FILES.values()))
     low, high = float(task.min_score), float(task.max_score)
     splits = {}
     for split in task.eval_splits:
         if original:
-            name = STS_BENCHMARK_FILES.get(split)
+            name = _STS_BENCHMARK_FILES.get(split)
             if name is None or not (folder / name).is_file():
                 present = sorted(p.name for p in folder.glob("sts-*.csv"))
                 raise DataError(
@@ -60,7 +60,7 @@ def load_sts(task: AbsTask, folder: Path) -> DatasetDict:
 def _read_sts_benchmark(path: Path, split: str, low: float, high: float) -> Dataset:
     """One file of the STS Benchmark release: tab separated, no header, quotes are literal."""
     problems = Problems(path)
-    columns: dict[str, list[Any]] = {c: [] for c in ("split", *STS_BENCHMARK_COLUMNS)}
+    columns: dict[str, list[Any]] = {c: [] for c in ("split", *_STS_BENCHMARK_COLUMNS)}
     blanks = BlankLines(path, problems)
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -69,27 +69,27 @@ def _read_sts_benchmark(path: Path, split: str, low: float, high: float) -> Data
                 blanks.blank(lineno)
                 continue
             blanks.row()
-            if len(fields) < len(STS_BENCHMARK_COLUMNS):
+            if len(fields) < len(_STS_BENCHMARK_COLUMNS):
                 problems.add(
                     lineno,
-                    f"expected at least {len(STS_BENCHMARK_COLUMNS)} tab-separated fields "
-                    f"({' '.join(STS_BENCHMARK_COLUMNS)}), got {len(fields)}",
+                    f"expected at least {len(_STS_BENCHMARK_COLUMNS)} tab-separated fields "
+                    f"({' '.join(_STS_BENCHMARK_COLUMNS)}), got {len(fields)}",
                 )
                 continue
-            row = dict(zip(STS_BENCHMARK_COLUMNS, fields, strict=False))
+            row = dict(zip(_STS_BENCHMARK_COLUMNS, fields, strict=False))
             score, why = number(row["score"], low, high)
             if why:
                 problems.add(lineno, why)
                 continue
             columns["split"].append("dev" if split == "validation" else split)
-            for c in STS_BENCHMARK_COLUMNS:
+            for c in _STS_BENCHMARK_COLUMNS:
                 columns[c].append(score if c == "score" else row[c])
     blanks.end()
     problems.raise_if_any(None if columns["score"] else "no sentence pairs")
     features = Features(
         {
             c: Value("float64" if c == "score" else "string")
-            for c in ("split", *STS_BENCHMARK_COLUMNS)
+            for c in ("split", *_STS_BENCHMARK_COLUMNS)
         }
     )
     return Dataset.from_dict(columns, features=features)
@@ -114,3 +114,8 @@ def _read_plain_sts(path: Path, low: float, high: float) -> Dataset:
         {"sentence1": Value("string"), "sentence2": Value("string"), "score": Value("float64")}
     )
     return Dataset.from_dict(columns, features=features)
+
+
+__all__ = [
+    "load_sts",
+]

@@ -78,3 +78,9 @@ def _row(row: dict[str, Any], from_csv: bool, low: float, high: float) -> tuple[
             return None, f"relevance: {why}"
         values.append(value)
     return (body, human, machine, values), None
+
+
+__all__ = [
+    "COLUMNS",
+    "load_summarization",
+]
