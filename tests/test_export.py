@@ -115,11 +115,11 @@ def test_mteb_loads_the_shipped_baselines_with_the_scores_table_shows(
 def test_export_round_trip(run_dir, tmp_path, monkeypatch, capsys):
     submission = tmp_path / "submission"
     # the run read local files (--data-dir): not a reproduction of the hub data, refused
-    code, _, err = run_cli(monkeypatch, capsys, "export", str(minilm_run), "--to", str(submission))
+    code, _, err = run_cli(monkeypatch, capsys, "export", str(run_dir), "--to", str(submission))
     assert code == 2 and "STSBenchmark: data_source local:" in err and "--force" in err
     assert not submission.exists()
     code, out, err = run_cli(
-        monkeypatch, capsys, "export", str(run_dir), "--to", str(submission)
+        monkeypatch, capsys, "export", str(run_dir), "--to", str(submission), "--force"
     )
     assert code == 0, err
     (folder,) = (submission / "results").glob("*/*")
