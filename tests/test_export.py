@@ -145,9 +145,11 @@ def test_export_round_trip(run_dir, tmp_path, monkeypatch, capsys):
     for task_result in model.task_results:
         assert abs(task_result.get_score() * 100 - ran[task_result.task_name]) <= SHOWN
 
-    # forced, the submission's run_settings.jsonl says where the data came from
-    (entry,) = [json.loads(x) for x in (folder / "run_settings.jsonl").read_text().splitlines()]
-    assert entry["linq_eval_deviations"]["data_source"].startswith("local:")
+    # forced, the submission's run_settings.jsonl says for each task where its data came from
+    entries = [json.loads(x) for x in (folder / "run_settings.jsonl").read_text().splitlines()]
+    assert sorted(e["task"] for e in entries) == sorted(RAN)
+    for entry in entries:
+        assert entry["linq_eval_deviations"]["data_source"].startswith("local:"), entry["task"]
 
     # the run's own revision folder exports the same files; exporting again changes nothing
     code, _, err = run_cli(
