@@ -124,8 +124,9 @@ import socket, sys
 import torch.multiprocessing as mp
 
 
-def worker(rank, port):
+def worker(rank, port, out):
     import os
+    lines = []
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE="2")
     from linq_eval.atomic import LockHeldError
@@ -146,22 +147,25 @@ def worker(rank, port):
     def lock_held():
         raise LockHeldError("rank 0 found the lock held")
 
-    print(f"rank {rank} value {distributed.on_main(group, value)}", flush=True)
+    lines.append(f"rank {rank} value {distributed.on_main(group, value)}")
     for fn in (config_error, lock_held):
         try:
             distributed.on_main(group, fn)
-            print(f"rank {rank} no error", flush=True)
+            lines.append(f"rank {rank} no error")
         except Exception as exc:
-            print(f"rank {rank} {type(exc).__name__}: {exc}", flush=True)
-    print(f"rank {rank} ran fn {len(calls)} times", flush=True)
+            lines.append(f"rank {rank} {type(exc).__name__}: {exc}")
+    lines.append(f"rank {rank} ran fn {len(calls)} times")
     distributed.shutdown()
+    # one file per rank: two processes printing to one pipe can interleave their lines
+    with open(os.path.join(out, f"rank{rank}.txt"), "w") as f:
+        f.write("\\n".join(lines) + "\\n")
 
 
 if __name__ == "__main__":
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(worker, args=(port,), nprocs=2)
+    mp.spawn(worker, args=(port, sys.argv[1]), nprocs=2)
 '''
 
 
@@ -173,10 +177,12 @@ def test_an_error_on_rank_0_reaches_every_rank(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
-    proc = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)  # fmt: skip
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
-    lines = set(proc.stdout.splitlines())
+    lines = {
+        line for rank in (0, 1) for line in (tmp_path / f"rank{rank}.txt").read_text().splitlines()
+    }
     for rank in (0, 1):
         assert f"rank {rank} value {{'done': ['A']}}" in lines
         assert f"rank {rank} ConfigError: rank 0 found a user error" in lines
