@@ -73,7 +73,8 @@ class ScoreSettings:
     prompt_hash: str | None = field(metadata=_SCORE)
     """Hash of every prefix the inputs received (``linq_eval.prompts.builder.prompt_hash``)."""
     embedding_precision: str | None = field(metadata=_SCORE)
-    """Precision embeddings are scored in: float16 when chunked through the cache, else float32."""
+    """Precision embeddings are scored in: float32, or float16 for a half-precision model's
+    embeddings through the cache (``linq_eval.run.cache.embedding_precision``)."""
     mteb_version: str | None = field(metadata=_SCORE)
     """mteb's version (it computes the metrics)."""
 

@@ -14,9 +14,10 @@ import pytest
 from cli_helpers import run_cli
 from result_files import write_results
 
-from linq_eval.results.compare import DriftError, compare
+from linq_eval.errors import DriftError, ResultsError
+from linq_eval.results.compare import compare
 from linq_eval.results.metrics import score_task
-from linq_eval.results.reading import ResultsError, resolve_one
+from linq_eval.results.reading import resolve_one
 from linq_eval.results.tables import get_benchmark_spec
 from linq_eval.run_record import ScoreSettings
 

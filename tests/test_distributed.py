@@ -20,7 +20,7 @@ from conftest import TIMING_FIELDS, TINY_ARGS, TINY_FOLDER
 from linq_eval.errors import ConfigError
 from linq_eval.results.reading import RUN_RECORD
 from linq_eval.run import distributed
-from linq_eval.run.config import CACHE_SUBDIR
+from linq_eval.paths import CACHE_SUBDIR
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -129,7 +129,7 @@ def worker(rank, port, out):
     lines = []
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE="2")
-    from linq_eval.atomic import LockHeldError
+    from linq_eval.errors import LockHeldError
     from linq_eval.errors import ConfigError
     from linq_eval.run import distributed
 

@@ -17,8 +17,7 @@ import torch
 import torch.nn.functional as F
 from conftest import make_encoder
 
-from linq_eval.errors import ConfigError
-from linq_eval.model.encoder import EncodingError
+from linq_eval.errors import ConfigError, EncodingError
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.packed_attention import Packed
 from linq_eval.model.random_models import (

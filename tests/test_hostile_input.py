@@ -21,8 +21,8 @@ from cli_helpers import run_cli
 from conftest import make_encoder as linq_encoder
 
 from linq_eval.benchmarks import task_names
-from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.model.encoder import DecoderEncoder, EncodeStats, EncodingError
+from linq_eval.errors import ConfigError, EncodingError, UnknownNameError
+from linq_eval.model.encoder import DecoderEncoder, EncodeStats
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.meta import check_poolable
 from linq_eval.prompts.policies import get_policy
@@ -415,7 +415,7 @@ def load_scifact(data_dir: Path):
 
 
 def test_bad_data_file_names_file_and_line(tmp_path):
-    from linq_eval.run.local_data import DataError
+    from linq_eval.errors import DataError
 
     folder = write_scifact(tmp_path, b'{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": oops}\n')
     with pytest.raises(DataError, match=f"{folder / 'corpus.jsonl'}:2: not valid JSON"):
@@ -423,7 +423,7 @@ def test_bad_data_file_names_file_and_line(tmp_path):
 
 
 def test_data_file_not_utf8_names_file_and_line(tmp_path):
-    from linq_eval.run.local_data import DataError
+    from linq_eval.errors import DataError
 
     corpus = '{"_id": "d1", "text": "ok"}\n{"_id": "d2", "text": "café"}\n'.encode("latin-1")
     folder = write_scifact(tmp_path, corpus)
@@ -435,7 +435,7 @@ def test_data_file_not_utf8_names_file_and_line(tmp_path):
 
 
 def test_data_file_with_a_lone_surrogate_escape(tmp_path):
-    from linq_eval.run.local_data import DataError
+    from linq_eval.errors import DataError
 
     corpus = (
         b'{"_id": "d1", "text": "emoji \\ud83d\\ude00 is a valid pair"}\n'

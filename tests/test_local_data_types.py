@@ -19,7 +19,8 @@ from data_helpers import write_jsonl
 from mteb.abstasks import AbsTaskClustering
 
 import linq_eval
-from linq_eval.run.local_data import DataError, find_task_dir, load_local_task
+from linq_eval.errors import DataError
+from linq_eval.run.local_data import find_task_dir, load_local_task
 from linq_eval.run.local_data.clustering import reads_sets
 
 TOPICS = {

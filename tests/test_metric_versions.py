@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from result_files import write_results
 
-from linq_eval.results.compare import DriftError, compare
+from linq_eval.errors import DriftError
+from linq_eval.results.compare import compare
 from linq_eval.results.metrics import MTEB_CHECKED, METRIC_PAIRS, mteb_release, mteb_difference
 from linq_eval.run_record import package_version
 

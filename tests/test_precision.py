@@ -10,8 +10,7 @@ import pytest
 import torch
 from cli_helpers import run_cli
 
-from linq_eval.errors import ConfigError
-from linq_eval.model.encoder import EncodingError
+from linq_eval.errors import ConfigError, EncodingError
 from linq_eval.model.profiles import PROFILES, profile_for_model
 from linq_eval.model.random_models import random_encoder
 

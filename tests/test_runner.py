@@ -37,7 +37,8 @@ from conftest import (
 from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import select_tasks
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.run.config import CACHE_SUBDIR, RunConfig
+from linq_eval.paths import CACHE_SUBDIR
+from linq_eval.run.config import RunConfig
 from linq_eval.run.estimate import TaskEstimate
 from linq_eval.run.plan import Shard, assign_shards
 from linq_eval.run.result_store import RUN_RECORD, read_run_record, update_run_record
@@ -526,7 +527,8 @@ def test_a_task_made_with_other_settings_is_refused_or_run_again(minilm_sts_run,
     """STS16 at 256 tokens (the session's STS run, copied), then at 16: refused without
     --allow-settings-change; with it the task runs again and its entry records the 16-token
     score with max_length 16."""
-    from linq_eval.results.compare import DriftError, compare
+    from linq_eval.errors import DriftError
+    from linq_eval.results.compare import compare
 
     out, first, fresh = tmp_path / "out", tmp_path / "first", tmp_path / "fresh"
     shutil.copytree(minilm_sts_run, out)

@@ -20,7 +20,8 @@ import pytest
 from cli_helpers import run_cli
 from result_files import write_results as write_run
 
-from linq_eval.results.reading import ResultsError, load_baselines, load_results, resolve
+from linq_eval.errors import ResultsError
+from linq_eval.results.reading import load_baselines, load_results, resolve
 from linq_eval.results.render import render
 from linq_eval.results.tables import MISSING, build_table, get_benchmark_spec
 

@@ -16,12 +16,12 @@ from cli_helpers import run_cli
 from result_files import write_results
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, select, select_tasks
-from linq_eval.errors import ConfigError
+from linq_eval.errors import ConfigError, DataError
 from linq_eval.results.compare import compare
 from linq_eval.results.reading import resolve
 from linq_eval.results.render import render
 from linq_eval.results.tables import build_table, get_benchmark_spec
-from linq_eval.run.local_data import DataError, load_local_task
+from linq_eval.run.local_data import load_local_task
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

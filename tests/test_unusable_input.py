@@ -149,7 +149,7 @@ def _load(data: Path):
 
 
 def test_a_blank_line_between_rows_is_an_error_with_file_and_line(shared_data, tmp_path):
-    from linq_eval.run.local_data import DataError
+    from linq_eval.errors import DataError
 
     data = _sts12_copy(shared_data, tmp_path, lambda lines: [*lines[:9], "\n", *lines[10:]])
     with pytest.raises(DataError, match=r"test.jsonl:10: blank line"):
@@ -165,7 +165,7 @@ def test_blank_lines_after_the_last_row_are_skipped_and_counted(shared_data, tmp
 
 
 def test_a_duplicate_key_in_a_json_row_is_an_error(shared_data, tmp_path):
-    from linq_eval.run.local_data import DataError
+    from linq_eval.errors import DataError
 
     def dup(lines: list[str]) -> list[str]:
         row = json.loads(lines[4])

@@ -35,7 +35,7 @@ from linq_eval.results.tables import (
     build_table,
     get_benchmark_spec,
 )
-from linq_eval.run.config import CACHE_SUBDIR
+from linq_eval.paths import CACHE_SUBDIR
 
 V1 = "MTEB(eng, v1)"
 V2 = "MTEB(eng, v2)"

@@ -26,7 +26,8 @@ from pathlib import Path
 import mteb
 
 from linq_eval.atomic import atomic_write_bytes
-from linq_eval.results.reading import ResultsError, ResultSet, load_results
+from linq_eval.errors import ResultsError
+from linq_eval.results.reading import ResultSet, load_results
 from linq_eval.results.reproduction import describe, deviations
 from linq_eval.run_record import task_settings
 from linq_eval.writable import require_writable_folder

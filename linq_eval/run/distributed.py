@@ -29,8 +29,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from linq_eval.atomic import LockHeldError
-from linq_eval.errors import ConfigError, LinqEvalError
+from linq_eval.errors import ConfigError, LinqEvalError, LockHeldError
 
 _TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 """Environment variables torchrun sets for each process."""

@@ -44,10 +44,10 @@ from mteb.abstasks import (
 from mteb.abstasks.abstask import AbsTask
 from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
 
-from linq_eval.errors import ConfigError
+from linq_eval.errors import ConfigError, DataError
 from linq_eval.run.local_data.classification import load_classification
 from linq_eval.run.local_data.clustering import load_clustering
-from linq_eval.run.local_data.files import DataError, counting_skipped_lines, not_utf8
+from linq_eval.run.local_data.files import counting_skipped_lines, not_utf8
 from linq_eval.run.local_data.folders import (
     TaskDataMissing,
     find_dir,
