@@ -33,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from linq_eval.defaults import DEFAULT_TOKEN_BUDGET
-from linq_eval.errors import ConfigError, EncodingError, LinqEvalError
+from linq_eval.errors import ConfigError, EncodingError
 from linq_eval.model import packed_attention
 from linq_eval.model.devices import resolve_device
 from linq_eval.model.forward import ModelForward

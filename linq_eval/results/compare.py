@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
-from linq_eval.errors import ConfigError, DriftError, LinqEvalError, ResultsError, UnknownNameError
+from linq_eval.errors import ConfigError, DriftError, ResultsError, UnknownNameError
 from linq_eval.results.metrics import metric_difference, mteb_difference, mteb_version, score_task
 from linq_eval.results.per_query import DEFAULT_WORST, TaskQueryDiff
 from linq_eval.results.query_report import (
