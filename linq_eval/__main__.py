@@ -2,4 +2,6 @@
 
 from linq_eval.cli import main
 
+__all__: list[str] = []
+
 main()

@@ -36,7 +36,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from linq_eval.errors import DiskFullError, LinqEvalError, LockHeldError
+from linq_eval.errors import DiskFullError, LockHeldError
 
 TMP_MARK = ".tmp-"
 """Temporary files are named ``.<name>.tmp-<host>-<pid>-<random>`` beside their target."""

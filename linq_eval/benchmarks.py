@@ -40,7 +40,7 @@ WHOLE_TASK = "whole task: not in the benchmark"
 
 
 @contextlib.contextmanager
-def quiet_mteb() -> Iterator[None]:
+def _quiet_mteb() -> Iterator[None]:
     """Silence mteb's warnings about beta or superseded tasks while reading its registry."""
     logger = logging.getLogger("mteb")
     level = logger.level
@@ -58,7 +58,7 @@ def mteb_task_names() -> frozenset[str]:
     """Every task name in mteb's registry (superseded, private and beta tasks included)."""
     import mteb  # optional heavy dependency: absent on the GPU benchmark machine
 
-    with quiet_mteb():
+    with _quiet_mteb():
         tasks = mteb.get_tasks(
             exclude_superseded=False,
             exclude_aggregate=False,
@@ -74,11 +74,11 @@ def mteb_task(name: str) -> AbsTask:
 
     if name not in mteb_task_names():
         raise UnknownNameError("task", name, mteb_task_names())
-    with quiet_mteb():
+    with _quiet_mteb():
         return mteb.get_task(name)
 
 
-def task_type_names() -> list[str]:
+def _task_type_names() -> list[str]:
     """Every task type mteb knows (``Retrieval``, ``STS`` ...)."""
     from mteb.abstasks.task_metadata import TaskType  # optional heavy dependency (see above)
 
@@ -134,7 +134,7 @@ def select(
     problems = selection_problems(tasks, task_types)
     if problems:
         raise ConfigError(problems[0] + ".")
-    valid_types = task_type_names()
+    valid_types = _task_type_names()
     bad_types = [t for t in task_types if t not in valid_types]
     if bad_types:
         raise unknown_names("task type", bad_types, valid_types)
@@ -163,7 +163,7 @@ def benchmark_tasks(name: str) -> tuple[str, list[AbsTask]]:
     import mteb  # optional heavy dependency (see above)
 
     try:
-        with quiet_mteb():
+        with _quiet_mteb():
             bench = mteb.get_benchmark(name)
     except (KeyError, ValueError):
         raise UnknownNameError("benchmark", name, [b.name for b in mteb.get_benchmarks()]) from None
@@ -216,10 +216,8 @@ __all__ = [
     "expanded_names",
     "mteb_task",
     "mteb_task_names",
-    "quiet_mteb",
     "select",
     "select_tasks",
     "selection_problems",
     "task_names",
-    "task_type_names",
 ]

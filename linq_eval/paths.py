@@ -30,15 +30,15 @@ SCIFACT_ENV = "LINQ_EVAL_SCIFACT"
 _CACHE_ENV = "LINQ_EVAL_CACHE"
 """Environment variable that moves linq-eval's folder in the user's cache."""
 
-OUTPUT_STATE_DIR = ".linq_eval"
+_OUTPUT_STATE_DIR = ".linq_eval"
 """linq-eval's own folder inside an output folder (beside mteb's results tree)."""
-CACHE_SUBDIR = f"{OUTPUT_STATE_DIR}/embeddings"
+CACHE_SUBDIR = f"{_OUTPUT_STATE_DIR}/embeddings"
 """The embedding cache's default place under an output folder."""
-SCRATCH = f"{OUTPUT_STATE_DIR}/scratch"
+SCRATCH = f"{_OUTPUT_STATE_DIR}/scratch"
 """Where mteb writes result files before they are renamed into place (under an output)."""
-MTEB_CACHE_SUBDIR = f"{OUTPUT_STATE_DIR}/mteb"
+MTEB_CACHE_SUBDIR = f"{_OUTPUT_STATE_DIR}/mteb"
 """mteb's own result cache folder, under an output."""
-LOCKS_SUBDIR = f"{OUTPUT_STATE_DIR}/locks"
+LOCKS_SUBDIR = f"{_OUTPUT_STATE_DIR}/locks"
 """One lock per task being evaluated, under an output."""
 
 
@@ -100,7 +100,6 @@ __all__ = [
     "CACHE_SUBDIR",
     "LOCKS_SUBDIR",
     "MTEB_CACHE_SUBDIR",
-    "OUTPUT_STATE_DIR",
     "PACKAGE_DIR",
     "REPO_ROOT",
     "SCIFACT_ENV",

@@ -29,7 +29,7 @@ from linq_eval.model.speed import SpeedOptions
 _NAIVE = "naive (model card recipe)"
 
 
-def ablation_steps(overlap: int) -> tuple[tuple[str, dict[str, Any]], ...]:
+def _ablation_steps(overlap: int) -> tuple[tuple[str, dict[str, Any]], ...]:
     """The ladder of techniques as changes to the shipped ``SpeedOptions``, each step with
     every technique above it (6 and 7 are alternatives). Step 4 is the encoder as shipped;
     it is skipped off CUDA. ``overlap``: texts per tokenization chunk in steps 5 to 7."""
@@ -63,7 +63,7 @@ def run_ablation(
 ) -> dict[str, Any]:
     """Time each technique one by one, on the same texts and model, in one process.
 
-    Rows: the naive recipe; the ``ablation_steps`` ladder (each step keeps the previous
+    Rows: the naive recipe; the ``_ablation_steps`` ladder (each step keeps the previous
     ones); every packed attention kernel this device offers (``kernels``); and the shipped
     setup at fractions of the token budget (``budgets``). Variants run interleaved,
     ``repeats`` times; medians are reported with speedups over naive and over the first step.
@@ -103,7 +103,7 @@ def _variants(
         )
     }
     # Chunks of an eighth of the texts, so that there is something to overlap.
-    for name, changes in ablation_steps(overlap=max(64, len(setup.texts) // 8)):
+    for name, changes in _ablation_steps(overlap=max(64, len(setup.texts) // 8)):
         if name.endswith("(CUDA)") and setup.device.type != "cuda":
             continue
         if changes.get("elementwise") == "compiled" and not compile_step:
@@ -170,7 +170,6 @@ def format_ablation(result: dict[str, Any]) -> str:
 
 
 __all__ = [
-    "ablation_steps",
     "format_ablation",
     "run_ablation",
 ]

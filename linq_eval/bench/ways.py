@@ -52,12 +52,14 @@ def naive_encode(
         batch_dict = tokenizer.pad(batch, padding=True, return_tensors="pt").to(device)
         with torch.no_grad():
             outputs = model(**batch_dict)
-        embeddings = last_token_pool(outputs.last_hidden_state, batch_dict["attention_mask"])
+        embeddings = _last_token_pool(outputs.last_hidden_state, batch_dict["attention_mask"])
         out.append(F.normalize(embeddings, p=2, dim=1).float().cpu())
     return torch.cat(out).numpy()
 
 
-def last_token_pool(last_hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def _last_token_pool(
+    last_hidden_states: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
     """The model card's pooling function."""
     left_padding = attention_mask[:, -1].sum() == attention_mask.shape[0]
     if left_padding:
@@ -152,7 +154,6 @@ def agreement(ours: np.ndarray, other: np.ndarray) -> dict[str, float]:
 __all__ = [
     "agreement",
     "config_values",
-    "last_token_pool",
     "naive_encode",
     "sentence_transformer",
     "with_pad_token",

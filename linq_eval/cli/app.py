@@ -52,7 +52,7 @@ class RunCommand(ListOptionsCommand):
         return super().parse_args(ctx, args)
 
 
-EXIT_PASS, EXIT_FAIL, EXIT_UNUSABLE = 0, 1, 2
+EXIT_FAIL, _EXIT_UNUSABLE = 1, 2
 """The exit codes of every command: 0 pass; 1 a regression or a task that was measured and
 failed; 2 anything unusable (bad input, damaged evidence, unwritable output)."""
 
@@ -64,14 +64,15 @@ def main() -> None:
         app()
     except LinqEvalError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_UNUSABLE)
+        sys.exit(_EXIT_UNUSABLE)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
-        sys.exit(EXIT_UNUSABLE)
+        sys.exit(_EXIT_UNUSABLE)
 
 
 __all__ = [
+    "EXIT_FAIL",
     "ListOptionsCommand",
     "RunCommand",
     "app",

@@ -15,7 +15,7 @@ from linq_eval.model.profiles import REPRODUCTION_MAX_LENGTH
 
 
 @app.command("bench")
-def bench_command(
+def _bench_command(
     model: str | None = typer.Option(
         None, "--model", help="Profile name, hub id or local path (instead of --random-init)."
     ),
@@ -95,6 +95,4 @@ def bench_command(
         typer.echo(f"wrote {json_path}", err=True)
 
 
-__all__ = [
-    "bench_command",
-]
+__all__: list[str] = []

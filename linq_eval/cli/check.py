@@ -10,7 +10,7 @@ from linq_eval.model.check_record import save_check
 
 
 @app.command("check")
-def check_command(
+def _check_command(
     model: str = MODEL_OPT,
     revision: str | None = REVISION_OPT,
     dtype: str | None = DTYPE_OPT,
@@ -51,6 +51,4 @@ def check_command(
         raise typer.Exit(1)
 
 
-__all__ = [
-    "check_command",
-]
+__all__: list[str] = []

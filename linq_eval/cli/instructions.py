@@ -24,7 +24,7 @@ from linq_eval.prompts.instruction_sets import (
 
 
 @app.command("instructions")
-def instructions_command(
+def _instructions_command(
     task_args: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
         None, metavar="[TASK]...", help="Task names (same as --tasks)."
     ),
@@ -82,7 +82,7 @@ def instructions_command(
 
 
 @app.command("validate-instructions")
-def validate_instructions_command(
+def _validate_instructions_command(
     sets: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
         None, metavar="[NAME_OR_PATH]...", help="Sets to check (default: every named set)."
     ),
@@ -119,7 +119,4 @@ def validate_instructions_command(
         raise ConfigError("\n".join(failures))
 
 
-__all__ = [
-    "instructions_command",
-    "validate_instructions_command",
-]
+__all__: list[str] = []

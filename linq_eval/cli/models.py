@@ -13,7 +13,7 @@ from linq_eval.model.profiles import PROFILES
 
 
 @app.command("profiles")
-def profiles_command(
+def _profiles_command(
     output_format: str = typer.Option("table", "--format", help="table or json"),
 ) -> None:
     """List the model profiles: the conventions each fixes, where they come from, what they
@@ -48,6 +48,4 @@ def profiles_command(
         typer.echo(f"  {name}: {reason}")
 
 
-__all__ = [
-    "profiles_command",
-]
+__all__: list[str] = []

@@ -11,7 +11,7 @@ from linq_eval.results.per_query import DEFAULT_WORST
 
 
 @app.command("table", cls=ListOptionsCommand)
-def table_command(
+def _table_command(
     folders: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
         None,
         metavar="[FOLDER]...",
@@ -92,7 +92,7 @@ def table_command(
 
 
 @app.command("compare", cls=ListOptionsCommand)
-def compare_command(
+def _compare_command(
     run: str = typer.Argument(..., help="Run folder (what `linq-eval run --output` writes)."),
     reference: str = typer.Option(
         ...,
@@ -174,7 +174,7 @@ def compare_command(
 
 
 @app.command("export")
-def export_command(
+def _export_command(
     run: str = typer.Argument(
         ...,
         help="Run folder (what `linq-eval run --output` writes) or one of its "
@@ -209,3 +209,6 @@ def export_command(
     for model in export_run(run, to, force=force):
         typer.echo(f"{model.model}@{model.revision}: {len(model.scores)} tasks -> {model.folder}")
     typer.echo(f"checked: mteb.ResultCache({to!r}).load_results() reads every score back")
+
+
+__all__: list[str] = []

@@ -31,7 +31,7 @@ from linq_eval.run.plan import render_plan
 
 
 @app.command("run", cls=RunCommand)
-def run_command(
+def _run_command(
     ctx: typer.Context,
     model: str = MODEL_OPT,
     revision: str | None = REVISION_OPT,
@@ -129,7 +129,7 @@ def run_command(
 
 
 @app.command("plan", cls=RunCommand)
-def plan_command(
+def _plan_command(
     ctx: typer.Context,
     model: str = MODEL_OPT,
     revision: str | None = REVISION_OPT,
@@ -170,7 +170,7 @@ def plan_command(
 
 
 @app.command("prefetch", cls=RunCommand)
-def prefetch_command(
+def _prefetch_command(
     ctx: typer.Context,
     model: str = MODEL_OPT,
     revision: str | None = REVISION_OPT,
@@ -213,8 +213,4 @@ def prefetch_command(
         raise typer.Exit(1)
 
 
-__all__ = [
-    "plan_command",
-    "prefetch_command",
-    "run_command",
-]
+__all__: list[str] = []

@@ -46,7 +46,7 @@ from linq_eval.model.profiles import get_profile, profile_for_model
 from linq_eval.model.random_models import mistral_tokenizer_file, random_encoder
 from linq_eval.model.tokenization import tokenize
 
-SCORE_TOLERANCE = {"float32": 0.05, "float16": 0.5, "bfloat16": 0.5}
+_SCORE_TOLERANCE = {"float32": 0.05, "float16": 0.5, "bfloat16": 0.5}
 """Largest allowed difference to the card's scores (x100), by the dtype the model runs in."""
 _CARD_PROFILE = "linq-embed-mistral"
 """The profile whose model card the example comes from."""
@@ -141,7 +141,7 @@ def check_scores(encoder: DecoderEncoder, example: CardExample) -> CheckLine:
     got = (q @ p.T) * 100.0
     expected = np.asarray(example.expected_scores, dtype=np.float64)
     dtype = str(encoder.dtype).replace("torch.", "")
-    tol = SCORE_TOLERANCE.get(dtype, 0.5)
+    tol = _SCORE_TOLERANCE.get(dtype, 0.5)
     worst = float(np.abs(got - expected).max())
     if worst <= tol:
         return CheckLine(
@@ -308,7 +308,6 @@ __all__ = [
     "CheckLine",
     "CheckReport",
     "SCORES",
-    "SCORE_TOLERANCE",
     "check_model",
     "check_scores",
     "check_text_ids",

@@ -33,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from linq_eval.defaults import DEFAULT_TOKEN_BUDGET
-from linq_eval.errors import ConfigError, EncodingError, LinqEvalError
+from linq_eval.errors import ConfigError, EncodingError
 from linq_eval.model import packed_attention
 from linq_eval.model.devices import resolve_device
 from linq_eval.model.forward import ModelForward
@@ -55,7 +55,7 @@ from linq_eval.prompts.policies import Policy
 from linq_eval.run_record import ScoreSettings, package_version
 from linq_eval.thirdparty.transformers_private import attn_implementation as config_attention
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 _MAX_BATCH_ROWS = 1024
 _MAX_PACKED_ROWS = 16384
@@ -515,7 +515,7 @@ class DecoderEncoder:
                 ) from None
             self.stats.oom_retries += 1
             self.token_budget = max(self.token_budget // 2, self.profile.max_length)
-            logger.warning("CUDA out of memory: token budget halved to %d", self.token_budget)
+            _logger.warning("CUDA out of memory: token budget halved to %d", self.token_budget)
             half = len(batch) // 2
             first = self._forward_with_retry(batch[:half])
             second = self._forward_with_retry(batch[half:])

@@ -31,7 +31,7 @@ from linq_eval.thirdparty.transformers_private import (
     supports_attention_backend,
 )
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 PACKED_ATTENTION = "linq_eval_packed"
 """The name our attention function is registered under in transformers."""
@@ -287,7 +287,7 @@ def select_attention(
             check_model(kernel)
         except Exception as exc:  # noqa: BLE001 - any failure rules this kernel out
             failures.append(f"{kernel}: {type(exc).__name__}: {str(exc)[:200]}")
-            logger.info("packed attention %r not used: %s", kernel, exc)
+            _logger.info("packed attention %r not used: %s", kernel, exc)
             continue
         return f"varlen-{kernel}", "; ".join(failures) or None
     return PADDED, "; ".join(failures)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from linq_eval.errors import ConfigError, UnknownNameError
 
-E5_CODE_DTYPE = "float16"
+_E5_CODE_DTYPE = "float16"
 """The precision of the e5 evaluation code the reproduction profiles follow (microsoft/unilm
 e5: fp16 weights, run under torch.autocast), which made the published scores."""
 MIN_MAX_LENGTH = 8
@@ -131,7 +131,7 @@ def _e5_mistral(name: str, hub_id: str, revision: str, description: str) -> Prof
         dtype="auto",
         eos="append",
         description=description,
-        cuda_dtype=E5_CODE_DTYPE,
+        cuda_dtype=_E5_CODE_DTYPE,
     )
 
 
@@ -271,7 +271,6 @@ def profile_for_model(model: str | Profile) -> Profile:
 __all__ = [
     "CARD_MAX_LENGTH",
     "DEFAULT_PROFILE",
-    "E5_CODE_DTYPE",
     "MIN_MAX_LENGTH",
     "MTEB_INSTRUCTIONS",
     "PROFILES",

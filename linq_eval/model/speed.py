@@ -22,7 +22,7 @@ from linq_eval.errors import ConfigError
 from linq_eval.model.elementwise import ELEMENTWISE_MODES
 from linq_eval.model.packed_attention import ATTENTION_MODES
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 AUTO = "auto"
 """Attention mode chosen by the encoder: the fastest packed kernel that passes its self-check."""
@@ -137,7 +137,7 @@ def fit_token_budget(
             if budget <= length:
                 raise
             budget = max(length, budget // 2 // length * length)
-    logger.info("token budget %d (%.0f KiB per token)", budget, per_token / 1024)
+    _logger.info("token budget %d (%.0f KiB per token)", budget, per_token / 1024)
     return budget
 
 
@@ -150,6 +150,7 @@ def _free_cuda_memory() -> None:
 __all__ = [
     "AUTO",
     "SpeedOptions",
+    "budget_to_fit",
     "check_token_budget",
     "fit_token_budget",
 ]

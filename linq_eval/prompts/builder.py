@@ -6,11 +6,11 @@ prefixes. The encoder (``DecoderEncoder.prompt_for/task_prompts/prompt_hash``), 
 (the ``prompt_hash`` of each task in the run record) and ``linq-eval instructions`` all call
 these functions, so the hash a run records is the hash the command prints.
 
-    from linq_eval.prompts.builder import task_prompts, task_prompt_hashes
+    from linq_eval.prompts.builder import task_prompts, tasks_prompt_hash
     from linq_eval.prompts.instruction_sets import load_instruction_set
     e5 = load_instruction_set("e5")
     task_prompts(["SciFact"], "e5", e5)   # {'SciFact': {'query': 'Instruct: ...', 'document': ''}}
-    task_prompt_hashes(["SciFact"], "e5", e5)   # {'SciFact': '<16 hex digits>'}
+    tasks_prompt_hash(["SciFact"], "e5", e5)   # '<16 hex digits>'
 
 mteb is imported only inside the functions that read task types (through
 ``linq_eval.benchmarks``): the encoder's per-input ``prompt_for`` needs no mteb.
@@ -31,7 +31,7 @@ from linq_eval.prompts.instruction_sets import InstructionSet, load_instruction_
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
 
-SIDES = ("query", "document")
+_SIDES = ("query", "document")
 """The two input sides of a task, as ``task_prompts`` names them."""
 
 
@@ -85,7 +85,7 @@ def task_prompts(
     applies no instruction. ``query`` is the queries (retrieval, reranking), the first input
     (STS, pair classification) or every input (classification, clustering, summarization);
     ``document`` is the corpus, the reranking candidates or the second input. The policy is
-    asked with the prompt type mteb passes for that input (``input_prompt_types``): mteb v2
+    asked with the prompt type mteb passes for that input (``_task_encodings``): mteb v2
     encodes non-retrieval inputs with prompt type None, so STS second sentences are instructed
     under every instructing policy. Every task needs an instruction unless the policy never
     instructs.
@@ -103,7 +103,7 @@ def task_prompts(
     return {
         name: {
             side: prompt_for(pol, iset, template, name, task_type, ptype)
-            for side, ptype in zip(SIDES, (query_type, document_type), strict=True)
+            for side, ptype in zip(_SIDES, (query_type, document_type), strict=True)
         }
         for name, (task_type, query_type, document_type) in _task_encodings(names).items()
     }
@@ -139,20 +139,6 @@ def task_prompt_hash(
 ) -> str:
     """The prompt hash a run of ``task`` records (its subtasks included, for an aggregate)."""
     return tasks_prompt_hash(expanded_names([task]), policy, instruction_set, template)
-
-
-def task_prompt_hashes(
-    task_names: Iterable[str],
-    policy: str | Policy,
-    instruction_set: InstructionSet | str | None,
-    template: str | None = None,
-) -> dict[str, str]:
-    """``task_prompt_hash`` of each named task."""
-    pol, iset = get_policy(policy), _as_set(instruction_set)
-    return {
-        name: task_prompt_hash(mteb_task(name), pol, iset, template)
-        for name in dict.fromkeys(task_names)
-    }
 
 
 def prompts_with_hashes(
@@ -191,26 +177,13 @@ def instruction_set_hash(
     names = iset.task_names if task_names is None else list(task_names)
     iset.require(names)
     tmpl = iset.template if template is None else template
-    prompts = {name: dict.fromkeys(SIDES, iset.prefix(name, tmpl)) for name in names}
+    prompts = {name: dict.fromkeys(_SIDES, iset.prefix(name, tmpl)) for name in names}
     return prompt_hash(prompts, tmpl)
 
 
 def task_types(task_names: Iterable[str]) -> dict[str, str]:
     """mteb's task type (``Retrieval``, ``STS`` ...) of each task."""
     return {name: enc[0] for name, enc in _task_encodings(task_names).items()}
-
-
-def input_prompt_types(task_names: Iterable[str]) -> dict[str, dict[str, str | None]]:
-    """The prompt type mteb passes to ``encode`` for each task's query and document side.
-
-    ``"query"``/``"document"`` for retrieval-based tasks (Retrieval and, in mteb v2, Reranking);
-    the task's ``input1_prompt_type``/``input2_prompt_type`` for STS and pair classification
-    (None for all MTEB(eng, v1) tasks); None for every other task type.
-    """
-    return {
-        name: {"query": enc[1], "document": enc[2]}
-        for name, enc in _task_encodings(task_names).items()
-    }
 
 
 def _task_encodings(task_names: Iterable[str]) -> dict[str, tuple[str, str | None, str | None]]:
@@ -239,15 +212,12 @@ def _encoding_of(task: AbsTask) -> tuple[str, str | None, str | None]:
 
 
 __all__ = [
-    "SIDES",
     "effective_template",
-    "input_prompt_types",
     "instruction_set_hash",
     "prompt_for",
     "prompt_hash",
     "prompts_with_hashes",
     "task_prompt_hash",
-    "task_prompt_hashes",
     "task_prompts",
     "task_types",
     "tasks_prompt_hash",

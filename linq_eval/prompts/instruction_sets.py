@@ -36,7 +36,7 @@ DEFAULT_INSTRUCTIONS_DIR = paths.instructions_root()
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def instructions_dir() -> Path:
+def _instructions_dir() -> Path:
     """The folder of named instruction sets (``linq_eval.paths.instruction_sets_dir``)."""
     return paths.instruction_sets_dir()
 
@@ -122,7 +122,7 @@ _SUPPLY_HINT = (
 
 def available_instruction_sets() -> list[str]:
     """Names of the instruction sets in the instructions folder, sorted."""
-    folder = instructions_dir()
+    folder = _instructions_dir()
     if not folder.is_dir():
         return []
     return sorted(p.stem for p in folder.iterdir() if p.suffix in _YAML_SUFFIXES)
@@ -154,7 +154,7 @@ def _resolve_path(name_or_path: str | os.PathLike[str]) -> Path:
         if not path.is_file():
             raise ConfigError(f"Instruction file {str(path)!r} does not exist.")
         return path.resolve()
-    folder = instructions_dir()
+    folder = _instructions_dir()
     for suffix in _YAML_SUFFIXES:
         candidate = folder / f"{text}{suffix}"
         if candidate.is_file():
@@ -171,7 +171,7 @@ def _resolve_path(name_or_path: str | os.PathLike[str]) -> Path:
 def _load_cached(path: str, mtime_ns: int, size: int, check_registry: bool) -> InstructionSet:
     del mtime_ns, size  # cache keys only: an edited file is read again
     file = Path(path)
-    expected_name = file.stem if file.parent == instructions_dir().resolve() else None
+    expected_name = file.stem if file.parent == _instructions_dir().resolve() else None
     return parse_instruction_file(file, expected_name=expected_name, check_registry=check_registry)
 
 
@@ -234,7 +234,7 @@ def validate_instruction_file(
     path = _resolve_path(name_or_path)
     if not _mteb_available():
         raise ConfigError("Validating instruction files needs mteb (pip install mteb).")
-    expected = path.stem if path.parent == instructions_dir().resolve() else None
+    expected = path.stem if path.parent == _instructions_dir().resolve() else None
     iset = parse_instruction_file(path, expected_name=expected, check_registry=True)
     if benchmark:
         validate_against_benchmark(iset, benchmark)
@@ -245,7 +245,6 @@ __all__ = [
     "DEFAULT_INSTRUCTIONS_DIR",
     "InstructionSet",
     "available_instruction_sets",
-    "instructions_dir",
     "load_instruction_set",
     "parse_instruction_file",
     "validate_against_benchmark",

@@ -18,10 +18,10 @@ RUN_COLOR = "#d1495b"
 BASELINE_COLOR = "#6c8ebf"
 UP_COLOR = "#2e8b57"
 DOWN_COLOR = "#c0392b"
-ZERO_COLOR = "#999999"
-NOTE_COLOR = "#888888"
+_ZERO_COLOR = "#999999"
+_NOTE_COLOR = "#888888"
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 def escape(text: object) -> str:
@@ -82,7 +82,7 @@ class _Layout(NamedTuple):
 
     def note(self, x: object, i: int, note: str) -> str:
         """Grey text in place of a bar."""
-        return self.text(x, i, escape(note), f' fill="{NOTE_COLOR}"')
+        return self.text(x, i, escape(note), f' fill="{_NOTE_COLOR}"')
 
     def bar(self, x: object, i: int, width: float, colour: str, tooltip: str) -> str:
         """The bar at ``x`` as written, with its tooltip."""
@@ -96,7 +96,7 @@ _BARS = _Layout(bar_h=16, gap=4, label_w=270, font=11, baseline=4)
 _DELTAS = _Layout(bar_h=13, gap=3, label_w=270, font=10, baseline=3)
 
 
-def _ranked(items: Sequence[T], value: Callable[[T], float | None]) -> list[T]:
+def _ranked(items: Sequence[_T], value: Callable[[_T], float | None]) -> list[_T]:
     """Largest value first; items without a value last, in their given order."""
     drawn = sorted((i for i in items if value(i) is not None), key=lambda i: -(value(i) or 0.0))
     return drawn + [i for i in items if value(i) is None]
@@ -123,7 +123,7 @@ def bar_chart(title: str, items: Sequence[Bar]) -> str:
 def sign_colour(value: float, decimals: int = 2) -> str:
     """Green above zero, red below, grey for what rounds to zero."""
     rounded = round_score(value, decimals)
-    return UP_COLOR if rounded > 0 else DOWN_COLOR if rounded < 0 else ZERO_COLOR
+    return UP_COLOR if rounded > 0 else DOWN_COLOR if rounded < 0 else _ZERO_COLOR
 
 
 def delta_chart(title: str, items: Sequence[tuple[str, float | None]], *, decimals: int = 2) -> str:
@@ -150,3 +150,16 @@ def delta_chart(title: str, items: Sequence[tuple[str, float | None]], *, decima
         out.append(lay.text(tx, i, escape(shown), f' text-anchor="{anchor}"'))
     out.append("</svg>")
     return "".join(out)
+
+
+__all__ = [
+    "BASELINE_COLOR",
+    "DOWN_COLOR",
+    "RUN_COLOR",
+    "UP_COLOR",
+    "Bar",
+    "bar_chart",
+    "delta_chart",
+    "escape",
+    "sign_colour",
+]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
-from linq_eval.errors import ConfigError, DriftError, LinqEvalError, ResultsError, UnknownNameError
+from linq_eval.errors import ConfigError, DriftError, ResultsError, UnknownNameError
 from linq_eval.results.metrics import metric_difference, mteb_difference, mteb_version, score_task
 from linq_eval.results.per_query import DEFAULT_WORST, TaskQueryDiff
 from linq_eval.results.query_report import (
@@ -57,7 +57,7 @@ from linq_eval.run_record import (
     task_settings,
 )
 
-DRIFT_KEYS = SCORE_KEYS
+_DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
 _COMPARE_FORMATS = ("text", "json", "markdown")
 DEFAULT_TOLERANCE = 0.5
@@ -188,7 +188,7 @@ def check_drift(
         if a is None or b is None:
             continue
         # a folder's prompt hash covers all its tasks: only tasks' own hashes are comparable
-        keys = DRIFT_KEYS if own_a and own_b else RUN_SCORE_KEYS
+        keys = _DRIFT_KEYS if own_a and own_b else RUN_SCORE_KEYS
         unrecorded.update(missing_keys(a, b, keys))
         for key in differing_keys(a, b, keys=keys):
             ident = (key, repr(a.get(key)), repr(b.get(key)))
@@ -222,7 +222,7 @@ def _status(run: float | None, ref: float, tolerance: float, ungated: bool = Fal
     return "ok"
 
 
-def compare_results(
+def _compare_results(
     run: ResultSet,
     reference: ResultSet,
     *,
@@ -367,8 +367,8 @@ def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
 
 def compare(run: str, reference: str, **options: Any) -> Comparison:
     """Compare a run folder with a reference folder or shipped baseline (``published:<model>``);
-    ``options`` are those of :func:`compare_results`."""
-    return compare_results(resolve_one(run, "run"), resolve_one(reference, "reference"), **options)
+    ``options`` are those of :func:`_compare_results`."""
+    return _compare_results(resolve_one(run, "run"), resolve_one(reference, "reference"), **options)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -529,12 +529,10 @@ def render_comparison(c: Comparison, fmt: str = "text", decimals: int = 2) -> st
 __all__ = [
     "Comparison",
     "DEFAULT_TOLERANCE",
-    "DRIFT_KEYS",
     "SettingDiff",
     "TaskDelta",
     "check_drift",
     "compare",
-    "compare_results",
     "render_comparison",
     "render_json",
     "render_markdown",

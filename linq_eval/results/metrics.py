@@ -16,9 +16,9 @@ that is established. Tables, comparisons and the HTML report all read scores thr
   tests/test_metrics.py).
 
 Which mteb 2 versions compute each field so: ``MTEB_CHECKED`` (the versions whose metric code
-was read and found identical, apart from ``METRIC_CHANGES``). Two results made by different
+was read and found identical, apart from ``_METRIC_CHANGES``). Two results made by different
 mteb versions are one computation of a field only where both versions lie in that range and no
-change of ``METRIC_CHANGES`` falls between them (``mteb_difference``); ``compare`` marks other
+change of ``_METRIC_CHANGES`` falls between them (``mteb_difference``); ``compare`` marks other
 tasks "metric changed".
 
 Where a result file has no field with the reference's computation (a file holding only
@@ -56,7 +56,7 @@ layout (``linq_eval.results.tables``)."""
 MTEB_CHECKED = ("2.26.0", "2.26.24")
 """The first and last mteb versions whose metric code (``mteb/_evaluators``, ``mteb/abstasks``)
 was read for ``METRIC_PAIRS``: identical in every version between them except for
-``METRIC_CHANGES``. ``pyproject.toml`` allows ``mteb>=2.26,<2.27``; a later 2.26 release is
+``_METRIC_CHANGES``. ``pyproject.toml`` allows ``mteb>=2.26,<2.27``; a later 2.26 release is
 one computation with these only once its code has been read and this range extended."""
 
 
@@ -92,7 +92,7 @@ _RERANKING_RESIDUAL = (
 )
 
 @dataclass(frozen=True)
-class MetricChange:
+class _MetricChange:
     """A result field whose computation changed in one mteb release (same name, other number)."""
 
     fields: str
@@ -105,8 +105,8 @@ class MetricChange:
     """Where it is established."""
 
 
-METRIC_CHANGES: tuple[MetricChange, ...] = (
-    MetricChange(
+_METRIC_CHANGES: tuple[_MetricChange, ...] = (
+    _MetricChange(
         r"^(max_over_subqueries_)?nauc_",
         "2.26.5",
         "nAUC abstention metrics of retrieval and reranking: a group of equal confidence "
@@ -242,7 +242,7 @@ def mteb_difference(metric: str, a: str | None, b: str | None) -> str | None:
     ``METRIC_PAIRS`` pairs with mteb 2's).
 
     Versions outside ``MTEB_CHECKED`` are not known to compute anything as the checked ones
-    do; inside it, a ``METRIC_CHANGES`` entry for the field between the two versions differs.
+    do; inside it, a ``_METRIC_CHANGES`` entry for the field between the two versions differs.
     """
     if not a or not b or a == b:
         return None
@@ -257,7 +257,7 @@ def mteb_difference(metric: str, a: str | None, b: str | None) -> str | None:
             f"{MTEB_CHECKED[1]} only, not for {', '.join(unchecked)}"
         )
     first, last = sorted((ra, rb))
-    for change in METRIC_CHANGES:
+    for change in _METRIC_CHANGES:
         since = mteb_release(change.since)
         if re.search(change.fields, metric) and first < since <= last:
             return f"mteb {a} vs {b}: {metric} changed in {change.since} ({change.what})"
@@ -402,10 +402,8 @@ def score_task(rs: ResultSet, task: ScoredTask, metric: str | None = None) -> Ta
 
 __all__ = [
     "CARD_ERA_BENCHMARKS",
-    "METRIC_CHANGES",
     "METRIC_PAIRS",
     "MTEB_CHECKED",
-    "MetricChange",
     "MetricPair",
     "ScoredTask",
     "TaskScore",

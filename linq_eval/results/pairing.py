@@ -99,7 +99,7 @@ class Pairing:
         return text
 
 
-def paired_order(rows: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, Row]]]:
+def _paired_order(rows: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, Row]]]:
     """The rows with each re-run moved directly after the first baseline row of its model
     (several re-runs of one model keep their order); other rows keep their places. Returns
     the new order and the (published, run) pairs, in that order."""
@@ -156,9 +156,9 @@ def pair(published: Row, run: Row, columns: Mapping[str, Sequence[Sequence[str]]
 def pair_rows(
     rows: Sequence[Row], columns: Mapping[str, Sequence[Sequence[str]]]
 ) -> tuple[list[Row], list[Pairing]]:
-    """``paired_order`` and each pair's differences (see ``pair``)."""
-    ordered, pairs = paired_order(rows)
+    """``_paired_order`` and each pair's differences (see ``pair``)."""
+    ordered, pairs = _paired_order(rows)
     return ordered, [pair(published, run, columns) for published, run in pairs]
 
 
-__all__ = ["Delta", "Pairing", "pair", "pair_rows", "paired_order"]
+__all__ = ["Delta", "Pairing", "pair", "pair_rows"]

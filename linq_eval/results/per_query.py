@@ -31,9 +31,9 @@ from linq_eval.errors import EvidenceError
 
 SUFFIX = ".queries.json.gz"
 """File name suffix of a task's per-query evidence (beside ``<Task>.json``)."""
-TOP_K = 10
+_TOP_K = 10
 """Documents kept per query."""
-FORMAT_VERSION = 1
+_FORMAT_VERSION = 1
 PERMUTATIONS = 10_000
 """Sign flips of the paired permutation test (p-values resolve to about 1e-4)."""
 DEFAULT_WORST = 5
@@ -101,7 +101,7 @@ class TaskEvidence:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "format": FORMAT_VERSION,
+            "format": _FORMAT_VERSION,
             "task": self.task,
             "parts": [
                 {
@@ -163,7 +163,7 @@ def read_evidence(folder: Path, task: str) -> TaskEvidence | None:
         return None
     try:
         data = json.loads(gzip.decompress(path.read_bytes()))
-        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+        if not isinstance(data, dict) or data.get("format") != _FORMAT_VERSION:
             raise ValueError(f"format {data.get('format') if isinstance(data, dict) else None!r}")
         evidence = TaskEvidence.from_dict(data)
     except (OSError, EOFError, zlib.error) as exc:
@@ -173,7 +173,7 @@ def read_evidence(folder: Path, task: str) -> TaskEvidence | None:
         ) from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EvidenceError(
-            f"{path}: not linq-eval's per-query evidence (format {FORMAT_VERSION} expected; "
+            f"{path}: not linq-eval's per-query evidence (format {_FORMAT_VERSION} expected; "
             f"{type(exc).__name__}: {exc}); {_REWRITE}"
         ) from None
     if evidence.task != task:
@@ -231,7 +231,7 @@ def part_evidence(
     scores = pytrec_eval.RelevanceEvaluator(positives, {measure[0]}).evaluate(run)
     part = EvidencePart(subset, split, metric)
     for qid, values in scores.items():
-        top = tuple(list(ranking[qid])[:TOP_K])
+        top = tuple(list(ranking[qid])[:_TOP_K])
         part.queries[qid] = QueryEvidence(query_texts.get(qid, ""), values[measure[1]], top)
     return part
 
@@ -404,12 +404,10 @@ def diff_task(
 __all__ = [
     "DEFAULT_WORST",
     "EvidencePart",
-    "FORMAT_VERSION",
     "PERMUTATIONS",
     "QueryChange",
     "QueryEvidence",
     "SUFFIX",
-    "TOP_K",
     "TaskEvidence",
     "TaskQueryDiff",
     "diff_task",

@@ -28,7 +28,7 @@ from linq_eval.model.profiles import Profile, get_profile
 from linq_eval.results.reading import ResultSet
 from linq_eval.run_record import SCORE_KEYS, task_settings
 
-PROFILE_KEYS = ("max_length", "pooling", "policy", "instructions", "eos", "bos", "padding_side")
+_PROFILE_KEYS = ("max_length", "pooling", "policy", "instructions", "eos", "bos", "padding_side")
 """Profile fields a run may change with options, each changing scores (the weights' dtype is
 the profile's per device, ``auto``, so it is not one of them)."""
 _MIXED_KEYS = tuple(k for k in SCORE_KEYS if k != "prompt_hash")
@@ -51,7 +51,7 @@ def deviations(rs: ResultSet) -> dict[str, dict[str, str]]:
             )
         settings, _ = task_settings(record, name)
         if profile is not None and settings:
-            for key in PROFILE_KEYS:
+            for key in _PROFILE_KEYS:
                 want = getattr(profile, key)
                 if key in settings and settings[key] != want:
                     own[key] = f"{settings[key]!r}, profile {profile.name}'s is {want!r}"
@@ -105,4 +105,4 @@ def _mixed(record: Mapping[str, Any], names: list[str]) -> dict[str, str]:
     return out
 
 
-__all__ = ["PROFILE_KEYS", "describe", "deviations"]
+__all__ = ["describe", "deviations"]

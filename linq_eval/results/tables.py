@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 MISSING = "—"
 """What a table shows for a task without a score."""
-TYPE_ORDER = (
+_TYPE_ORDER = (
     "Classification",
     "Clustering",
     "PairClassification",
@@ -59,11 +59,11 @@ TYPE_ORDER = (
     "Summarization",
 )
 """Column order of the task types (others follow alphabetically)."""
-LEAD_TYPE = "Retrieval"
+_LEAD_TYPE = "Retrieval"
 """The type the card shows first."""
-MEAN_TASK_TYPE = "Mean(TaskType)"
+_MEAN_TASK_TYPE = "Mean(TaskType)"
 """The card layout's name for the mean of the type means."""
-CARD_LAYOUT_BENCHMARKS = CARD_ERA_BENCHMARKS
+_CARD_LAYOUT_BENCHMARKS = CARD_ERA_BENCHMARKS
 """Benchmarks tabulated in the Linq-Embed-Mistral card's layout: ``Retrieval (15)``,
 ``Average (56)``, ``Mean(TaskType)``, then the other types. Every other benchmark gets the
 leaderboard's layout: ``Mean (Task)``, ``Mean (TaskType)``, then one column per type."""
@@ -71,7 +71,7 @@ LEADERBOARD_MEAN_TASK = "Mean (Task)"
 """mteb leaderboard's column of the plain mean over all tasks."""
 LEADERBOARD_MEAN_TASK_TYPE = "Mean (TaskType)"
 """mteb leaderboard's column of the mean of the type means."""
-SORTS = ("input", "average", "retrieval")
+_SORTS = ("input", "average", "retrieval")
 
 
 @dataclass(frozen=True)
@@ -99,13 +99,13 @@ class BenchmarkSpec:
     name: str
     """mteb benchmark name."""
     tasks: tuple[BenchmarkTask, ...]
-    """Its tasks, ordered by type (TYPE_ORDER) then name."""
+    """Its tasks, ordered by type (_TYPE_ORDER) then name."""
 
     @property
     def types(self) -> list[str]:
-        """Task types present, in TYPE_ORDER."""
+        """Task types present, in _TYPE_ORDER."""
         present = {t.type for t in self.tasks}
-        return [t for t in TYPE_ORDER if t in present] + sorted(present - set(TYPE_ORDER))
+        return [t for t in _TYPE_ORDER if t in present] + sorted(present - set(_TYPE_ORDER))
 
     def of_type(self, task_type: str) -> list[BenchmarkTask]:
         """The tasks of one type."""
@@ -119,7 +119,7 @@ class BenchmarkSpec:
         raise UnknownNameError(f"task of {self.name}", name, [t.name for t in self.tasks])
 
 
-def benchmark_task(task: AbsTask) -> BenchmarkTask:
+def _benchmark_task(task: AbsTask) -> BenchmarkTask:
     """A task object (with the subset and split filters it carries) as a table scores it."""
     return BenchmarkTask(
         name=task.metadata.name,
@@ -136,8 +136,8 @@ def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
     """The tasks of an mteb benchmark (``benchmarks.select``), with types, main scores and
     subset/split filters."""
     selection = select(name)
-    order = {t: i for i, t in enumerate(TYPE_ORDER)}
-    tasks = [benchmark_task(t) for t in selection.tasks]
+    order = {t: i for i, t in enumerate(_TYPE_ORDER)}
+    tasks = [_benchmark_task(t) for t in selection.tasks]
     tasks.sort(key=lambda t: (order.get(t.type, len(order)), t.type, t.name.casefold()))
     return BenchmarkSpec(name=selection.benchmark, tasks=tuple(tasks))
 
@@ -152,11 +152,11 @@ def selected_tasks(
     selection = select(benchmark, tasks, task_types)
     chosen = set(selection.names) - selection.whole
     ordered = [t for t in get_benchmark_spec(selection.benchmark).tasks if t.name in chosen]
-    whole = [benchmark_task(t) for t in selection.tasks if t.metadata.name in selection.whole]
+    whole = [_benchmark_task(t) for t in selection.tasks if t.metadata.name in selection.whole]
     return ordered + whole
 
 
-def table_spec(
+def _table_spec(
     benchmark: str = DEFAULT_BENCHMARK,
     tasks: Sequence[str] | None = None,
     task_types: Sequence[str] | None = None,
@@ -240,41 +240,41 @@ class Row:
         return self.result_set.is_baseline
 
 
-def type_column(spec: BenchmarkSpec, task_type: str) -> str:
+def _type_column(spec: BenchmarkSpec, task_type: str) -> str:
     """Column name of a task type: ``Retrieval (15)``."""
     return f"{task_type} ({len(spec.of_type(task_type))})"
 
 
-def card_layout(spec: BenchmarkSpec) -> bool:
+def _card_layout(spec: BenchmarkSpec) -> bool:
     """Whether the benchmark is tabulated in the card's layout (else the leaderboard's)."""
-    return spec.name in CARD_LAYOUT_BENCHMARKS
+    return spec.name in _CARD_LAYOUT_BENCHMARKS
 
 
-def average_column(spec: BenchmarkSpec) -> str:
+def _average_column(spec: BenchmarkSpec) -> str:
     """Column name of the plain mean of all tasks: ``Average (56)``, or ``Mean (Task)``."""
-    return f"Average ({len(spec.tasks)})" if card_layout(spec) else LEADERBOARD_MEAN_TASK
+    return f"Average ({len(spec.tasks)})" if _card_layout(spec) else LEADERBOARD_MEAN_TASK
 
 
-def mean_type_column(spec: BenchmarkSpec) -> str:
+def _mean_type_column(spec: BenchmarkSpec) -> str:
     """Column name of the mean of the type means: ``Mean(TaskType)``, or ``Mean (TaskType)``."""
-    return MEAN_TASK_TYPE if card_layout(spec) else LEADERBOARD_MEAN_TASK_TYPE
+    return _MEAN_TASK_TYPE if _card_layout(spec) else LEADERBOARD_MEAN_TASK_TYPE
 
 
-def summary_columns(spec: BenchmarkSpec) -> list[str]:
+def _summary_columns(spec: BenchmarkSpec) -> list[str]:
     """Card layout: the card's columns first (Retrieval, Average), then Mean(TaskType) and the
     other types. Leaderboard layout: Mean (Task), Mean (TaskType), then every type."""
-    if not card_layout(spec):
-        types = [type_column(spec, t) for t in spec.types]
-        return [average_column(spec), mean_type_column(spec), *types]
+    if not _card_layout(spec):
+        types = [_type_column(spec, t) for t in spec.types]
+        return [_average_column(spec), _mean_type_column(spec), *types]
     cols = []
-    if LEAD_TYPE in spec.types:
-        cols.append(type_column(spec, LEAD_TYPE))
-    cols += [average_column(spec), MEAN_TASK_TYPE]
-    cols += [type_column(spec, t) for t in spec.types if t != LEAD_TYPE]
+    if _LEAD_TYPE in spec.types:
+        cols.append(_type_column(spec, _LEAD_TYPE))
+    cols += [_average_column(spec), _MEAN_TASK_TYPE]
+    cols += [_type_column(spec, t) for t in spec.types if t != _LEAD_TYPE]
     return cols
 
 
-def summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
+def _summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
     """Score every task of the benchmark and compute the means (mteb's when complete)."""
     scores = {bt.name: score_task(rs, bt, table_metric(spec.name, bt)) for bt in spec.tasks}
     available = [s for s in scores.values() if s.score is not None]
@@ -283,17 +283,17 @@ def summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
     for t in spec.types:
         of_type = [s.score for s in available if s.type == t]
         type_values[t] = _plain_mean(of_type)
-        means[type_column(spec, t)] = Mean(type_values[t], len(of_type), len(spec.of_type(t)))
+        means[_type_column(spec, t)] = Mean(type_values[t], len(of_type), len(spec.of_type(t)))
     present_types = [v for v in type_values.values() if v is not None]
-    means[average_column(spec)] = Mean(
+    means[_average_column(spec)] = Mean(
         _plain_mean(s.score for s in available), len(available), len(spec.tasks)
     )
-    means[mean_type_column(spec)] = Mean(
+    means[_mean_type_column(spec)] = Mean(
         _plain_mean(present_types), len(available), len(spec.tasks)
     )
     if len(available) == len(spec.tasks):
         means.update(_mteb_means(spec, [s.result for s in available]))
-    ordered = {c: means[c] for c in summary_columns(spec)}
+    ordered = {c: means[c] for c in _summary_columns(spec)}
     return Row(result_set=rs, label=rs.label, scores=scores, means=ordered)
 
 
@@ -308,26 +308,28 @@ def _mteb_means(spec: BenchmarkSpec, results: list[TaskResult | None]) -> dict[s
     mean_type = BenchmarkAggregation.MEAN_TASK_TYPE.aggregate(task_results)["Mean(TaskType)"]
     by_type = BenchmarkAggregation.TASK_TYPES.aggregate(task_results)
     if mean_task is not None:
-        out[average_column(spec)] = Mean(mean_task * 100, n, n)
+        out[_average_column(spec)] = Mean(mean_task * 100, n, n)
     if mean_type is not None:
-        out[mean_type_column(spec)] = Mean(mean_type * 100, n, n)
+        out[_mean_type_column(spec)] = Mean(mean_type * 100, n, n)
     for t, value in by_type.items():
         if value is not None and t in spec.types:
             k = len(spec.of_type(t))
-            out[type_column(spec, t)] = Mean(value * 100, k, k)
+            out[_type_column(spec, t)] = Mean(value * 100, k, k)
     return out
 
 
-def column_groups(
+def _column_groups(
     spec: BenchmarkSpec, subsets: Sequence[TaskSubset] = ()
 ) -> dict[str, list[tuple[str, ...]]]:
     """Each mean column as the task groups it averages: one group for a plain mean (a type, all
     tasks, a partial run's tasks), one group per type for the mean of type means."""
-    by_type = {type_column(spec, t): [tuple(bt.name for bt in spec.of_type(t))] for t in spec.types}
+    by_type = {
+        _type_column(spec, t): [tuple(bt.name for bt in spec.of_type(t))] for t in spec.types
+    }
     groups = {
         **by_type,
-        average_column(spec): [tuple(bt.name for bt in spec.tasks)],
-        mean_type_column(spec): [g[0] for g in by_type.values()],
+        _average_column(spec): [tuple(bt.name for bt in spec.tasks)],
+        _mean_type_column(spec): [g[0] for g in by_type.values()],
     }
     groups.update({s.column: [s.tasks] for s in subsets})
     return groups
@@ -355,7 +357,7 @@ class TaskSubset:
         return Mean(_plain_mean(present), len(present), len(self.tasks))
 
 
-def partial_subsets(rows: Sequence[Row]) -> list[TaskSubset]:
+def _partial_subsets(rows: Sequence[Row]) -> list[TaskSubset]:
     """The task sets of the runs (not baselines) that cover part of the benchmark, one per
     distinct set, in row order."""
     groups: dict[tuple[str, ...], list[str]] = {}
@@ -390,7 +392,7 @@ class Table:
     @property
     def columns(self) -> list[str]:
         """Summary columns, then one per partial run's task set."""
-        return summary_columns(self.benchmark) + [s.column for s in self.subsets]
+        return _summary_columns(self.benchmark) + [s.column for s in self.subsets]
 
     @property
     def delta_columns(self) -> list[str]:
@@ -398,8 +400,8 @@ class Table:
         means over partial runs' tasks)."""
         if self.reference is None:
             return []
-        lead = [c for c in self.columns if c.startswith(f"{LEAD_TYPE} (")]
-        return lead + [average_column(self.benchmark)] + [s.column for s in self.subsets]
+        lead = [c for c in self.columns if c.startswith(f"{_LEAD_TYPE} (")]
+        return lead + [_average_column(self.benchmark)] + [s.column for s in self.subsets]
 
     def delta(self, row: Row, column: str) -> float | None:
         """``row`` minus the reference in one column; None unless both means are complete."""
@@ -499,23 +501,42 @@ def build_table(
     baseline's model follows that baseline row, with its differences (``Table.pairs``)."""
     if not sets:
         raise ConfigError("Nothing to tabulate: give result folders or --baselines published.")
-    if sort not in SORTS:
-        raise UnknownNameError("sort order", sort, SORTS)
-    spec = table_spec(benchmark, tasks, task_types)
-    rows = [summarize(rs, spec) for rs in sets]
+    if sort not in _SORTS:
+        raise UnknownNameError("sort order", sort, _SORTS)
+    spec = _table_spec(benchmark, tasks, task_types)
+    rows = [_summarize(rs, spec) for rs in sets]
     for row, label in zip(rows, _unique_labels(sets), strict=True):
         row.label = label
-    subsets = partial_subsets(rows)
+    subsets = _partial_subsets(rows)
     for row in rows:
         row.means.update({s.column: s.mean(row) for s in subsets})
     if sort != "input":
-        col = average_column(spec) if sort == "average" else type_column(spec, LEAD_TYPE)
+        col = _average_column(spec) if sort == "average" else _type_column(spec, _LEAD_TYPE)
 
         def key(row: Row) -> tuple[int, float]:
             m = row.means.get(col)
             return (0, -m.value) if m is not None and m.complete else (1, 0.0)  # type: ignore[operator]
 
         rows.sort(key=key)
-    rows, pairs = pair_rows(rows, column_groups(spec, subsets))
+    rows, pairs = pair_rows(rows, _column_groups(spec, subsets))
     ref_row = find_row(rows, reference) if reference else None
     return Table(benchmark=spec, rows=rows, reference=ref_row, subsets=subsets, pairs=pairs)
+
+
+__all__ = [
+    "LEADERBOARD_MEAN_TASK",
+    "LEADERBOARD_MEAN_TASK_TYPE",
+    "MISSING",
+    "BenchmarkSpec",
+    "BenchmarkTask",
+    "Mean",
+    "Row",
+    "Table",
+    "TaskSubset",
+    "build_table",
+    "find_row",
+    "format_score",
+    "get_benchmark_spec",
+    "round_score",
+    "selected_tasks",
+]

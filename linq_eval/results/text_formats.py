@@ -1,8 +1,8 @@
 """A table as text: Markdown, CSV, JSON and LaTeX, each written from a pandas DataFrame.
 
 The summary and per-task tables are DataFrames of the cells the card shows
-(``summary_frame``, ``per_task_frame``; LaTeX is written by pandas' ``to_latex``), and the
-machine-readable rows a DataFrame of values (``machine_frame``; CSV by ``to_csv``, JSON from
+(``_summary_frame``, ``_per_task_frame``; LaTeX is written by pandas' ``to_latex``), and the
+machine-readable rows a DataFrame of values (``_machine_frame``; CSV by ``to_csv``, JSON from
 its records). Markdown is written here from the same frames: pandas' ``to_markdown`` needs the
 optional ``tabulate`` package and pads every cell, which would change the files users have.
 
@@ -52,13 +52,13 @@ def _csv_cell(value: Any, decimals: int) -> str:
     return str(value)
 
 
-def delta_text(delta: Delta, decimals: int) -> str:
+def _delta_text(delta: Delta, decimals: int) -> str:
     """``+0.12``, ``-0.30 (3/10)`` over part of a column's tasks, ``—`` for none."""
     text = _fmt(delta.value, decimals, signed=True)
     return text if delta.complete or delta.value is None else f"{text} ({delta.n}/{delta.total})"
 
 
-def summary_frame(table: Table, decimals: int) -> pd.DataFrame:
+def _summary_frame(table: Table, decimals: int) -> pd.DataFrame:
     """The summary table as the text of its cells (the Markdown, LaTeX and HTML content): one
     row per result set; its label, the means, the deltas to the reference. A re-run of a
     baseline's model is followed by its row of differences."""
@@ -70,12 +70,12 @@ def summary_frame(table: Table, decimals: int) -> pd.DataFrame:
         body.append(cells)
         pairing = table.pairing_of(row)
         if pairing is not None:
-            deltas = [delta_text(pairing.means[c], decimals) for c in table.columns]
+            deltas = [_delta_text(pairing.means[c], decimals) for c in table.columns]
             body.append([pairing.label, *deltas, *([""] * len(table.delta_columns))])
     return pd.DataFrame(body, columns=header, dtype=object)
 
 
-def per_task_frame(table: Table, decimals: int) -> pd.DataFrame:
+def _per_task_frame(table: Table, decimals: int) -> pd.DataFrame:
     """The per-task table as text cells: one row per task, one column per result set."""
     header = ["Task", "Type", "Metric", *(r.label for r in table.rows)]
     body = []
@@ -87,7 +87,7 @@ def per_task_frame(table: Table, decimals: int) -> pd.DataFrame:
     return pd.DataFrame(body, columns=header, dtype=object)
 
 
-def pair_frame(table: Table, pairing: Pairing, decimals: int) -> pd.DataFrame:
+def _pair_frame(table: Table, pairing: Pairing, decimals: int) -> pd.DataFrame:
     """One re-run's per-task table as text cells: every task the run has a score for, its
     published score, the run's and the difference."""
     published, run = pairing.published, pairing.run
@@ -110,21 +110,21 @@ def _grid(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return [str(c) for c in frame.columns], frame.to_numpy().tolist()
 
 
-def summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of ``summary_frame``."""
-    return _grid(summary_frame(table, decimals))
+def _summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells of ``_summary_frame``."""
+    return _grid(_summary_frame(table, decimals))
 
 
 def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of ``per_task_frame``."""
-    return _grid(per_task_frame(table, decimals))
+    """Header and text cells of ``_per_task_frame``."""
+    return _grid(_per_task_frame(table, decimals))
 
 
 def pair_grid(
     table: Table, pairing: Pairing, decimals: int
 ) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of ``pair_frame``."""
-    return _grid(pair_frame(table, pairing, decimals))
+    """Header and text cells of ``_pair_frame``."""
+    return _grid(_pair_frame(table, pairing, decimals))
 
 
 def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
@@ -136,7 +136,7 @@ def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> 
 
 def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """The card's table in Markdown (plus the per-task table), with footnotes."""
-    parts = [_markdown_grid(*summary_grid(table, decimals), 1)]
+    parts = [_markdown_grid(*_summary_grid(table, decimals), 1)]
     if per_task:
         parts.append(_markdown_grid(*per_task_grid(table, decimals), 3))
     for pairing in table.pairs:
@@ -150,7 +150,7 @@ def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) 
     return "\n\n".join(parts) + "\n"
 
 
-def machine_frame(table: Table, per_task: bool, decimals: int) -> pd.DataFrame:
+def _machine_frame(table: Table, per_task: bool, decimals: int) -> pd.DataFrame:
     """One row per result set, as values: model, label, revision, source, each complete mean
     (None for an incomplete one), each delta, coverage, the missing tasks, and with
     ``per_task`` each task's score; rounded to ``decimals``."""
@@ -192,7 +192,7 @@ def _delta_record(
     }
     for c in table.columns:
         delta = pairing.means[c]
-        record[c] = None if delta.value is None else delta_text(delta, decimals)
+        record[c] = None if delta.value is None else _delta_text(delta, decimals)
     record.update({f"Δ {c}": None for c in table.delta_columns})
     record["coverage"] = f"{len(pairing.common)}/{len(pairing.tasks)}"
     record["missing"] = [t for t, d in pairing.tasks.items() if d is None]
@@ -207,7 +207,7 @@ def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> st
     (``64.51 (1/15)``), ``coverage`` and ``missing`` say which tasks it lacks; a re-run of a
     baseline's model is followed by its row of differences (``source`` ``delta``)."""
     records = []
-    rows = machine_frame(table, per_task, decimals).to_dict(orient="records")
+    rows = _machine_frame(table, per_task, decimals).to_dict(orient="records")
     for rec, row in zip(rows, table.rows, strict=True):
         for c in table.columns:
             if not row.means[c].complete and row.means[c].value is not None:
@@ -222,7 +222,7 @@ def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> st
 
 def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """Rows as JSON, with partial means and their coverage kept apart from complete ones."""
-    records = machine_frame(table, per_task, decimals).to_dict(orient="records")
+    records = _machine_frame(table, per_task, decimals).to_dict(orient="records")
     for rec, row in zip(records, table.rows, strict=True):
         rec["partial"] = {
             c: {"mean": _num(m.value, decimals), "n": m.n, "of": m.total}
@@ -288,15 +288,15 @@ _LATEX_ESCAPES = {
 }
 
 
-def latex_escape(text: str) -> str:
+def _latex_escape(text: str) -> str:
     """Escape LaTeX's special characters."""
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
 def _latex_tabular(frame: pd.DataFrame, text_cols: int) -> str:
     spec = "l" * text_cols + "r" * (len(frame.columns) - text_cols)
-    escaped = frame.map(latex_escape)
-    escaped.columns = [latex_escape(str(c)) for c in frame.columns]
+    escaped = frame.map(_latex_escape)
+    escaped.columns = [_latex_escape(str(c)) for c in frame.columns]
     return escaped.to_latex(index=False, column_format=spec, escape=False).rstrip("\n")
 
 
@@ -304,11 +304,21 @@ def render_latex(table: Table, *, per_task: bool = False, decimals: int = 2) -> 
     """booktabs tabulars (``\\usepackage{booktabs}``); notes as LaTeX comments."""
     parts = [
         f"% {table.benchmark.name}; needs \\usepackage{{booktabs}}",
-        _latex_tabular(summary_frame(table, decimals), 1),
+        _latex_tabular(_summary_frame(table, decimals), 1),
     ]
     if per_task:
-        parts.append(_latex_tabular(per_task_frame(table, decimals), 3))
+        parts.append(_latex_tabular(_per_task_frame(table, decimals), 3))
     for pairing in table.pairs:
-        parts.append(_latex_tabular(pair_frame(table, pairing, decimals), 2))
+        parts.append(_latex_tabular(_pair_frame(table, pairing, decimals), 2))
     parts += [f"% {n}" for n in table.notes()]
     return "\n\n".join(parts) + "\n"
+
+
+__all__ = [
+    "pair_grid",
+    "per_task_grid",
+    "render_csv",
+    "render_json",
+    "render_latex",
+    "render_markdown",
+]

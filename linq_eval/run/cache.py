@@ -53,16 +53,13 @@ from linq_eval.defaults import DEFAULT_CHUNK_TEXTS
 from linq_eval.errors import ConfigError
 from linq_eval.model.encoder import DecoderEncoder
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+_FORMAT_VERSION = 2
 """Version of the layout above; part of the identity, so a new layout starts a new folder
 (2: a float32 model's embeddings are stored in float32, no longer rounded to float16)."""
 
-IDENTITY_KEYS = run_record.IDENTITY_KEYS
-"""Fields of ``DecoderEncoder.settings()`` that determine a stored (raw) embedding."""
-
-HALF_PRECISION_STORAGE = "float16"
+_HALF_PRECISION_STORAGE = "float16"
 """How a half-precision model's embeddings are stored: exact for float16 outputs, and for
 bfloat16 ones within float16's normal range; half the size of float32."""
 
@@ -74,16 +71,16 @@ def cache_identity(settings: Mapping[str, Any], device_type: str) -> dict[str, A
     """The part of an encoder's settings that determines its raw embeddings."""
     identity = run_record.embedding_identity(settings)
     identity["device_type"] = device_type
-    identity["format"] = FORMAT_VERSION
+    identity["format"] = _FORMAT_VERSION
     return identity
 
 
 def embedding_precision(dtype: Any) -> str:
     """How the embeddings of a model computing in ``dtype`` are stored, and so used, when they
     go through the cache: as computed (float32) for a float32 model, whose published scores were
-    made from float32 embeddings; ``HALF_PRECISION_STORAGE`` for a float16 or bfloat16 model."""
+    made from float32 embeddings; ``_HALF_PRECISION_STORAGE`` for a float16 or bfloat16 model."""
     name = str(dtype).replace("torch.", "")
-    return "float32" if name in ("None", "float32") else HALF_PRECISION_STORAGE
+    return "float32" if name in ("None", "float32") else _HALF_PRECISION_STORAGE
 
 
 def round_to_storage(vectors: np.ndarray, precision: str) -> tuple[np.ndarray, type]:
@@ -147,7 +144,7 @@ class _Chunk:
 
 
 @dataclass
-class CacheStats:
+class _CacheStats:
     """What the cache did in this process."""
 
     hits: int = 0
@@ -178,7 +175,7 @@ class EmbeddingCache:
         self.folder = Path(root) / f"{slug.replace('/', '__')}-{self.namespace}"
         self.chunk_dir = self.folder / "chunks"
         self.writable = writable
-        self.stats = CacheStats()
+        self.stats = _CacheStats()
         self.precision = embedding_precision(self.identity.get("dtype"))
         self._hasher = hashlib.sha256(digest.encode())
         self._chunks: list[_Chunk] = []
@@ -225,7 +222,7 @@ class EmbeddingCache:
         vec_path, keys_path, side_path = self._paths(name)
         try:
             side = json.loads(side_path.read_text(encoding="utf-8"))
-            if side.get("format") != FORMAT_VERSION or side.get("namespace") != self.namespace:
+            if side.get("format") != _FORMAT_VERSION or side.get("namespace") != self.namespace:
                 raise ValueError("sidecar of another format or identity")
             rows, dim = int(side["rows"]), int(side["dim"])
             if sha256_file(keys_path) != side["keys_sha256"]:
@@ -258,7 +255,7 @@ class EmbeddingCache:
 
     def _quarantine(self, name: str, why: str) -> None:
         self.stats.corrupt_chunks += 1
-        logger.warning(
+        _logger.warning(
             "Embedding cache chunk %s in %s is unusable (%s): moved aside, its texts will be "
             "encoded again",
             name,
@@ -369,7 +366,7 @@ class EmbeddingCache:
         atomic_write_json(
             side_path,
             {
-                "format": FORMAT_VERSION,
+                "format": _FORMAT_VERSION,
                 "namespace": self.namespace,
                 "rows": len(keys),
                 "dim": int(vectors.shape[1]),
@@ -396,8 +393,6 @@ def open_cache(
 
 __all__ = [
     "DEFAULT_CHUNK_TEXTS",
-    "HALF_PRECISION_STORAGE",
-    "CacheStats",
     "EmbeddingCache",
     "cache_identity",
     "embedding_precision",

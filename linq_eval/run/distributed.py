@@ -304,6 +304,7 @@ __all__ = [
     "current",
     "init_from_env",
     "launch",
+    "on_main",
     "parse_devices",
     "shutdown",
     "strip_option",

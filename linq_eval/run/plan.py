@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_TOKENS_PER_S = 20_000.0
 """Throughput assumed for GPU-hours when none is given (a 7B model in bf16 on one H100)."""
 
-SHARED_CORPORA: tuple[tuple[str, ...], ...] = (("FEVER", "ClimateFEVER"),)
+_SHARED_CORPORA: tuple[tuple[str, ...], ...] = (("FEVER", "ClimateFEVER"),)
 """Tasks whose corpora are (nearly) the same texts: the embedding cache encodes them once, so
 a plan counts the corpus once and shards keep such tasks together. FEVER's and ClimateFEVER's
 corpora are the same 5.4M Wikipedia abstracts (5,416,568 and 5,416,593 unique texts)."""
@@ -77,7 +77,7 @@ class Shard:
 def shared_corpus_of(name: str, names: Iterable[str]) -> str | None:
     """The task among ``names`` whose corpus ``name`` reuses (None if it encodes its own)."""
     present = list(names)
-    for group in SHARED_CORPORA:
+    for group in _SHARED_CORPORA:
         if name in group:
             members = [m for m in group if m in present]
             if members and members[0] != name:
@@ -98,7 +98,7 @@ def assign_shards(estimates: Sequence[TaskEstimate], count: int) -> list[list[st
     order = [e.name for e in estimates]
     items: list[tuple[int, list[str]]] = []
     grouped: set[str] = set()
-    for group in SHARED_CORPORA:
+    for group in _SHARED_CORPORA:
         members = [m for m in group if m in by_name]
         if len(members) > 1:
             tokens = sum(by_name[m].tokens for m in members)
@@ -384,7 +384,6 @@ __all__ = [
     "DEFAULT_TOKENS_PER_S",
     "Plan",
     "PlanRow",
-    "SHARED_CORPORA",
     "Shard",
     "assign_shards",
     "duration",

@@ -52,10 +52,10 @@ if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
     from mteb.models.model_meta import ModelMeta
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 
-VERSION_PACKAGES = (
+_VERSION_PACKAGES = (
     "linq-eval",
     "mteb",
     "torch",
@@ -188,7 +188,7 @@ def task_done(folder: Path, task: AbsTask, *, move_unreadable: bool = False) -> 
         result = mteb.TaskResult.from_disk(path)
     except Exception as exc:  # noqa: BLE001 - any parse failure means: run it again
         if move_unreadable:
-            logger.warning("Result file %s is unreadable (%s): moved aside, rerunning", path, exc)
+            _logger.warning("Result file %s is unreadable (%s): moved aside, rerunning", path, exc)
             path.replace(path.with_name(path.name + ".unreadable"))
         return False
     return not result.get_missing_evaluations(task)
@@ -229,10 +229,10 @@ def read_run_record(folder: Path) -> dict[str, Any] | None:
     return record
 
 
-def package_versions() -> dict[str, str | None]:
+def _package_versions() -> dict[str, str | None]:
     """Versions of the packages that matter for scores, and Python's."""
     out: dict[str, str | None] = {"python": platform.python_version()}
-    out.update({name: package_version(name) for name in VERSION_PACKAGES})
+    out.update({name: package_version(name) for name in _VERSION_PACKAGES})
     return out
 
 
@@ -313,7 +313,7 @@ def update_run_record(
                 + "\nUse another --output, or --allow-settings-change to mix them on purpose."
             )
         if conflicts:
-            logger.warning("%s holds tasks made with other settings:\n%s", folder,
+            _logger.warning("%s holds tasks made with other settings:\n%s", folder,
                            format_conflicts(conflicts))  # fmt: skip
         merged = _own_settings(record)
         for name, entry in new.items():
@@ -324,7 +324,7 @@ def update_run_record(
             "linq_eval_version": __version__,
             "settings": {**settings, "prompt_hash": prompt_hash(names) if names else None},
             "tasks": dict(sorted(merged.items())),
-            "versions": package_versions(),
+            "versions": _package_versions(),
             "device": device,
             "model_check": check_outcome(settings.get("model"), settings.get("revision")),
             "updated": now(),
@@ -345,7 +345,7 @@ __all__ = [
     "SCRATCH",
     "AtomicResultCache",
     "format_conflicts",
-    "package_versions",
+    "now",
     "read_run_record",
     "read_score",
     "result_folder",

@@ -84,9 +84,9 @@ if TYPE_CHECKING:
     from linq_eval.model.encoder import DecoderEncoder
     from linq_eval.model.resolved import ResolvedProfile
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
-ENCODE_KWARGS = {"batch_size": 512}
+_ENCODE_KWARGS = {"batch_size": 512}
 """What mteb passes to encode (the size of its data loader's batches: the encoder forms its own
 batches by tokens), plus ``show_progress_bar``. mteb records them in run_settings.jsonl."""
 
@@ -482,7 +482,7 @@ def _run_task(
                 task,
                 cache=results_cache,
                 overwrite_strategy="always" if overwrite else "only-missing",
-                encode_kwargs={**ENCODE_KWARGS, "show_progress_bar": bars},
+                encode_kwargs={**_ENCODE_KWARGS, "show_progress_bar": bars},
                 show_progress_bar=bars,
                 prediction_folder=preds,
             )
@@ -496,7 +496,7 @@ def _run_task(
     except Exception as exc:
         if group is not None:
             raise  # other ranks would wait forever for this one
-        logger.debug("task %s failed:\n%s", name, traceback.format_exc())
+        _logger.debug("task %s failed:\n%s", name, traceback.format_exc())
         outcome.status = "failed"
         outcome.error = f"{type(exc).__name__}: {exc}"
         return outcome
@@ -550,7 +550,6 @@ def _record_entry(
 
 
 __all__ = [
-    "ENCODE_KWARGS",
     "load_run_encoder",
     "plan_run",
     "prepare",

@@ -69,7 +69,7 @@ __all__ = [
     "require_task_data",
 ]
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def load_local_task(task: AbsTask, data_dir: Path) -> bool:
     if kind.transform:
         _transform(task, folder)
     task.data_loaded = True
-    logger.info("Loaded %s from %s", task.metadata.name, folder)
+    _logger.info("Loaded %s from %s", task.metadata.name, folder)
     return True
 
 

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from linq_eval.errors import ConfigError, DataError
+from linq_eval.errors import DataError
 from linq_eval.model.tokenization import needs_repair
 
 _SPLIT_FILE_SUFFIXES = (".jsonl", ".csv")

@@ -33,7 +33,7 @@ from linq_eval.run.local_data.files import (
     text,
 )
 
-logger = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 _RERANKING_COLUMNS = ("query", "positive", "negative")
 """mteb 1's reranking layout: one row per query with its positive and negative texts."""
@@ -226,7 +226,7 @@ def _old_reranking_split(folder: Path, split: str) -> RetrievalSplitData:
     rows = _read_reranking_rows(path)
     kept = [(q, pos, neg) for q, pos, neg in rows if pos and neg]
     if len(kept) < len(rows):
-        logger.warning(
+        _logger.warning(
             "%s: %d of %d queries have no positive or no negative and are left out, as mteb does",
             path, len(rows) - len(kept), len(rows),
         )  # fmt: skip
