@@ -5,7 +5,9 @@ defined once."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -21,7 +23,7 @@ MODEL_OPT = typer.Option(
     DEFAULT_PROFILE, "--model", help="Profile name, hub id (org/name) or model directory."
 )
 REVISION_OPT = typer.Option(None, "--revision", help="Model revision (default: the profile's pin).")
-BENCHMARK_OPT = typer.Option(
+_BENCHMARK_OPT = typer.Option(
     None,
     "--benchmark",
     help=f"mteb benchmark the tasks come from, with its language subsets and splits "
@@ -61,6 +63,38 @@ TPS_OPT = typer.Option(
 )
 
 
+_SELECTION_OPTIONS = (
+    ("model", str, MODEL_OPT),
+    ("revision", str | None, REVISION_OPT),
+    ("benchmark", str | None, _BENCHMARK_OPT),
+    ("tasks", list[str] | None, TASKS_OPT),
+    ("task_types", list[str] | None, TASK_TYPES_OPT),
+)
+"""What ``run``, ``plan`` and ``prefetch`` work on, the model and the tasks: their first options
+(name, type, option), added by ``with_selection_options``."""
+
+
+def with_selection_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` (whose first parameter is the typer context) taking _SELECTION_OPTIONS first:
+    typer reads the returned function's signature, the command reads the values from
+    ``ctx.params`` (as ``run_config`` does)."""
+    signature = inspect.signature(command, eval_str=True)
+    ctx, *own = signature.parameters.values()
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    shared = [
+        inspect.Parameter(name, kind, default=option, annotation=annotation)
+        for name, annotation, option in _SELECTION_OPTIONS
+    ]
+    names = {p.name for p in shared}
+
+    @functools.wraps(command)
+    def with_selection(ctx: typer.Context, **values: Any) -> None:
+        command(ctx, **{k: v for k, v in values.items() if k not in names})
+
+    with_selection.__signature__ = signature.replace(parameters=[ctx, *shared, *own])  # type: ignore[attr-defined]
+    return with_selection
+
+
 def run_config(params: Mapping[str, Any], **overrides: Any) -> RunConfig:
     """A RunConfig from a command's parsed options (``ctx.params``): each option named like a
     RunConfig field goes to that field, ``overrides`` win; the shard is parsed, a list not
@@ -77,7 +111,6 @@ def run_config(params: Mapping[str, Any], **overrides: Any) -> RunConfig:
 
 __all__ = [
     "BENCHMARK_DEFAULT_OPT",
-    "BENCHMARK_OPT",
     "DATA_DIR_OPT",
     "DTYPE_OPT",
     "INSTRUCTIONS_OPT",
@@ -92,4 +125,5 @@ __all__ = [
     "TASK_TYPES_OPT",
     "TPS_OPT",
     "run_config",
+    "with_selection_options",
 ]

@@ -9,21 +9,17 @@ import typer
 from linq_eval.benchmarks import select
 from linq_eval.cli.app import RunCommand, app
 from linq_eval.cli.options import (
-    BENCHMARK_OPT,
     DATA_DIR_OPT,
     DTYPE_OPT,
     INSTRUCTIONS_OPT,
     MAX_LENGTH_OPT,
-    MODEL_OPT,
     OUTPUT_OPT,
     POLICY_OPT,
     RANDOM_OPT,
-    REVISION_OPT,
     SHARD_OPT,
-    TASK_TYPES_OPT,
-    TASKS_OPT,
     TPS_OPT,
     run_config,
+    with_selection_options,
 )
 from linq_eval.defaults import DEFAULT_CHUNK_TEXTS, DEFAULT_TOKEN_BUDGET
 from linq_eval.errors import ConfigError
@@ -31,13 +27,9 @@ from linq_eval.run.plan import render_plan
 
 
 @app.command("run", cls=RunCommand)
+@with_selection_options
 def _run_command(
     ctx: typer.Context,
-    model: str = MODEL_OPT,
-    revision: str | None = REVISION_OPT,
-    benchmark: str | None = BENCHMARK_OPT,
-    tasks: list[str] | None = TASKS_OPT,
-    task_types: list[str] | None = TASK_TYPES_OPT,
     max_length: int | None = MAX_LENGTH_OPT,
     dtype: str | None = DTYPE_OPT,
     policy: str | None = POLICY_OPT,
@@ -129,13 +121,9 @@ def _run_command(
 
 
 @app.command("plan", cls=RunCommand)
+@with_selection_options
 def _plan_command(
     ctx: typer.Context,
-    model: str = MODEL_OPT,
-    revision: str | None = REVISION_OPT,
-    benchmark: str | None = BENCHMARK_OPT,
-    tasks: list[str] | None = TASKS_OPT,
-    task_types: list[str] | None = TASK_TYPES_OPT,
     max_length: int | None = MAX_LENGTH_OPT,
     policy: str | None = POLICY_OPT,
     instructions: str | None = INSTRUCTIONS_OPT,
@@ -170,13 +158,9 @@ def _plan_command(
 
 
 @app.command("prefetch", cls=RunCommand)
+@with_selection_options
 def _prefetch_command(
     ctx: typer.Context,
-    model: str = MODEL_OPT,
-    revision: str | None = REVISION_OPT,
-    benchmark: str | None = BENCHMARK_OPT,
-    tasks: list[str] | None = TASKS_OPT,
-    task_types: list[str] | None = TASK_TYPES_OPT,
     data_dir: str | None = DATA_DIR_OPT,
     check: bool = typer.Option(
         False,
@@ -201,7 +185,7 @@ def _prefetch_command(
 
     config = run_config(ctx.params)
     config.check()  # type: ignore[attr-defined]
-    selected = select(benchmark, tuple(tasks or ()), tuple(task_types or ()))
+    selected = select(config.benchmark, config.tasks, config.task_types)  # type: ignore[attr-defined]
     profile = None if no_model else resolve_profile(config).profile  # type: ignore[arg-type]
     items = prefetch(selected, profile, data_dir=config.data_dir, check=check, echo=typer.echo)  # type: ignore[attr-defined]
     bad = [i for i in items if i.status in ("missing", "failed")]
