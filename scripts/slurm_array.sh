@@ -7,7 +7,7 @@
 #       sbatch --array=1-2 --gpus-per-node=0 --cpus-per-task=2 scripts/slurm_array.sh
 #
 # Job i runs `linq-eval run --shard i/N`: the tasks are split by estimated tokens (the job's
-# first log line names its tasks, from `linq-eval plan --shard i/N`), every job writes into the
+# log names its node and devices, then the run names its tasks), every job writes into the
 # same OUTPUT, and the finished folder is exactly what one job running everything would have
 # written. A job that dies, is cancelled or hits its time limit is resumed by resubmitting its
 # index with the array's size: `SHARD_COUNT=N sbatch --array=i scripts/slurm_array.sh` (same
@@ -70,7 +70,9 @@ fi
 read -r -a extra <<<"${RUN_ARGS:-}"
 
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # everything comes from the prefetched HF_HOME
+# torch's CPU threads: the CPUs Slurm gave the job, not every core of the node
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-}}
+[[ -n "$OMP_NUM_THREADS" ]] || unset OMP_NUM_THREADS
 
-held=$(linq-eval plan "${common[@]}" | sed -n 's/^# shard //p')
-echo "shard ${held} (on $(hostname), devices: ${DEVICES})"
+echo "linq-eval on $(hostname), devices: ${DEVICES}, CPU threads: ${OMP_NUM_THREADS:-all}, shard ${SHARD}"
 exec linq-eval run "${common[@]}" "${run_args[@]}" "${extra[@]}" --no-progress

@@ -23,6 +23,14 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return (0 if code is None else int(code)), out.out, out.err
 
 
+def run_here(monkeypatch, capsys, *args: str) -> str:
+    """``linq-eval ARGS`` in-process (no interpreter start, no second import of torch and
+    mteb) that must succeed; returns its stdout and stderr together, as ``run_ok`` does."""
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, (out + err)[-5000:]
+    return out + err
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 

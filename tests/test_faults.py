@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli, run_here
 from conftest import TIMING_FIELDS, TINY_FOLDER
 from conftest import TINY_ARGS as TINY_RUN_ARGS
 
@@ -59,15 +60,6 @@ def temporaries(root: Path) -> list[Path]:
 def task_scores(folder: Path) -> dict:
     data = json.loads((folder / "STSBenchmark.json").read_text())
     return {k: v for k, v in data.items() if k not in TIMING_FIELDS}
-
-
-def run_cli_inprocess(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    from linq_eval import cli as cli_module
-
-    monkeypatch.setattr(sys, "argv", ["linq-eval", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli_module.main()
-    return int(exc.value.code or 0), capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +109,7 @@ def test_disk_full_writing_the_run_record_keeps_it(reference, tmp_path, monkeypa
         atomic, "open", _disk_full_open(open, lambda p: p.name.startswith(f".{Path(RUN_RECORD).name}")),
         raising=False,
     )  # fmt: skip
-    code, err = run_cli_inprocess(monkeypatch, capsys, *TINY_ARGS, "--output", str(out))
+    code, _, err = run_cli(monkeypatch, capsys, *TINY_ARGS, "--output", str(out))
     assert code == 2
     assert f"The disk is full: could not write {record}" in err
     assert "previous content" in err and "Traceback" not in err
@@ -192,7 +184,8 @@ def test_disk_full_writing_a_cache_chunk_keeps_the_cache(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- SIGKILL
 
 
-def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(reference, tmp_path):
+def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(reference, tmp_path,
+                                                                       monkeypatch, capsys):  # fmt: skip
     ref_out, ref_wall = reference
     out = tmp_path / "out"
     chunks = out / CACHE_SUBDIR
@@ -225,9 +218,7 @@ def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(reference
             if TMP_MARK not in path.name:
                 json.loads(path.read_text())
 
-    proc = cli(out)
-    stdout, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stdout[-3000:]
+    stdout = run_here(monkeypatch, capsys, *TINY_ARGS, "--output", str(out))  # in-process
     assert "[1/1] STSBenchmark" in stdout
     a, b = ref_out / TINY_FOLDER, out / TINY_FOLDER
     assert task_scores(b) == task_scores(a)

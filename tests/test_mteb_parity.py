@@ -244,20 +244,24 @@ def test_instructed_prefix_is_mtebs(tasks):
 @pytest.mark.parametrize(
     "name", ["qwen3-embedding-0.6b", "gte-qwen2-7b-instruct", "sfr-embedding-2r"]
 )
-def test_new_profile_runs_an_mteb_task_offline(name, hub, shared_data, tmp_path, monkeypatch):
+def test_new_profile_runs_an_mteb_task_offline(
+    name, hub, shared_data, tmp_path, monkeypatch, capsys
+):
     """``linq-eval run --model NAME`` loads the tiny weights by hub id at the profile's pinned
     revision from the (offline) hub cache and scores STSBenchmark with the profile's
     conventions, which the run record states."""
     import json
 
-    from cli_helpers import run_ok
+    from cli_helpers import run_here
 
     cache, _ = hub
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))  # read at import
     profile = PROFILES[name]
     out = tmp_path / "out"
-    run_ok("run", "--model", name, "--tasks", "STSBenchmark", "--data-dir", str(shared_data),
-           "--output", str(out), "--no-progress", "--no-cache")  # fmt: skip
+    run_here(monkeypatch, capsys, "run", "--model", name, "--tasks", "STSBenchmark",
+             "--data-dir", str(shared_data), "--output", str(out), "--no-progress",
+             "--no-cache")  # fmt: skip
     folder = out / profile.mteb_name.replace("/", "__") / profile.revision
     record = json.loads((folder / "linq_eval" / "run.json").read_text())
     settings = record["settings"]

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli, run_ok
+from cli_helpers import run_cli, run_here
 from conftest import SHARED_DATA
 from data_helpers import write_jsonl
 from result_files import write_results
@@ -254,12 +254,12 @@ def test_compare_alpha_sets_the_significance_level(tmp_path, monkeypatch, capsys
 @pytest.mark.slow
 def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(minilm_run, tmp_path, monkeypatch,
                                                                capsys):  # fmt: skip
-    """SciFact with all-MiniLM-L6-v2 at 256 tokens (the shared run) against 64 tokens."""
+    """SciFact with all-MiniLM-L6-v2 at 256 tokens (the shared run) against 32 tokens."""
     full, _ = minilm_run
     short = tmp_path / "short"
     args = ("run", "--model", "all-minilm-l6-v2", "--tasks", "SciFact", "--data-dir",
-            str(SHARED_DATA), "--max-length", "64", "--quiet", "--output", str(short))  # fmt: skip
-    run_ok(*args)
+            str(SHARED_DATA), "--max-length", "32", "--quiet", "--output", str(short))  # fmt: skip
+    run_here(monkeypatch, capsys, *args)
     code, out, _ = run_cli(monkeypatch, capsys, "compare", str(short), "--reference", str(full),
                            "--tasks", "SciFact", "--per-query", "--allow-drift",
                            "--format", "json")  # fmt: skip
@@ -274,7 +274,7 @@ def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(minilm_run, tmp_pa
     assert 100 * diff["mean_delta"] == pytest.approx(task["delta"], abs=0.01)
     worst = diff["worst"][0]
     assert worst["after"] < worst["before"] and worst["text"] and worst["left"]
-    print(f"\nSciFact 64 vs 256 tokens: {task['run']} vs {task['reference']}, "
+    print(f"\nSciFact 32 vs 256 tokens: {task['run']} vs {task['reference']}, "
           f"{diff['up']} up / {diff['down']} down / {diff['unchanged']} same, "
           f"p = {diff['p_value']:.4g}; worst {worst['query_id']} "
           f"{worst['before']:.3f} -> {worst['after']:.3f}")  # fmt: skip

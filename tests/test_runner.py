@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import cli_subprocess, run_cli, run_ok
+from cli_helpers import cli_subprocess, run_cli, run_here
 from conftest import (
     MINILM_ARGS,
     MINILM_FOLDER,
@@ -281,12 +281,14 @@ def test_tiny_run_writes_mteb_results_and_a_record(tiny_run):
     assert not list(out.rglob("*.tmp-*"))
 
 
-def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(tiny_run, tmp_path):
+def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(tiny_run, tmp_path, monkeypatch,
+                                                            capsys):  # fmt: skip
     out = shutil.copytree(tiny_run[0], tmp_path / "results")  # the shared run stays as it is
-    again = run_ok("run", *TINY_ARGS, "--output", str(out))
+    again = run_here(monkeypatch, capsys, "run", *TINY_ARGS, "--output", str(out))
     assert "(done earlier)" in again
     other = tmp_path / "other"
-    run_ok("run", *TINY_ARGS, "--output", str(other), "--cache-dir", str(out / CACHE_SUBDIR))
+    run_here(monkeypatch, capsys, "run", *TINY_ARGS, "--output", str(other), "--cache-dir",
+             str(out / CACHE_SUBDIR))  # fmt: skip
     entry = read_run_record(other / TINY_FOLDER)["tasks"]["STSBenchmark"]
     assert entry["encoded_texts"] == 0 and entry["tokens"] == 0
     assert entry["cached_texts"] == 2593
@@ -421,12 +423,13 @@ def test_published_minilm_scores(minilm_run):
 
 
 @pytest.mark.slow
-def test_second_identical_run_encodes_nothing(minilm_run, tmp_path):
+def test_second_identical_run_encodes_nothing(minilm_run, tmp_path, monkeypatch, capsys):
     out, _ = minilm_run
-    again = run_ok("run", *MINILM_ARGS, "--output", str(out))
+    again = run_here(monkeypatch, capsys, "run", *MINILM_ARGS, "--output", str(out))
     assert again.count("(done earlier)") == 3
     other = tmp_path / "again"
-    run_ok("run", *MINILM_ARGS, "--output", str(other), "--cache-dir", str(out / CACHE_SUBDIR))
+    run_here(monkeypatch, capsys, "run", *MINILM_ARGS, "--output", str(other), "--cache-dir",
+             str(out / CACHE_SUBDIR))  # fmt: skip
     record = read_run_record(other / MINILM_FOLDER)
     for task, entry in record["tasks"].items():
         assert entry["encoded_texts"] == 0 and entry["tokens"] == 0, (task, entry)
@@ -436,7 +439,8 @@ def test_second_identical_run_encodes_nothing(minilm_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_shard_resumes_and_two_shards_equal_one_run(minilm_run, tmp_path):
+def test_killed_shard_resumes_and_two_shards_equal_one_run(minilm_run, tmp_path, monkeypatch,
+                                                           capsys):  # fmt: skip
     """Shard 1/2 (SciFact) is SIGKILLed in the middle of its corpus encoding, then rerun;
     shard 2/2 runs too. The merged folder must equal the uninterrupted single run's.
 
@@ -466,12 +470,12 @@ def test_killed_shard_resumes_and_two_shards_equal_one_run(minilm_run, tmp_path)
     proc.wait()
     assert not (two / MINILM_FOLDER / "SciFact.json").exists()  # killed mid-task
 
-    out = run_ok(*args, "--shard", "1/2")
+    out = run_here(monkeypatch, capsys, *args, "--shard", "1/2")  # the rerun: in-process
     assert "[1/1] SciFact" in out
     entry = read_run_record(two / MINILM_FOLDER)["tasks"]["SciFact"]
     assert entry["cached_texts"] >= 5483 - 1087 + 1024  # incl. the chunk the killed run saved
     assert 0 < entry["encoded_texts"] <= 1087 - 1024
-    run_ok(*args, "--shard", "2/2")
+    run_here(monkeypatch, capsys, *args, "--shard", "2/2")
 
     a, b = one / MINILM_FOLDER, two / MINILM_FOLDER
     assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
@@ -523,7 +527,8 @@ PUBLISHED_MINILM_STS16 = PUBLISHED_MINILM_STS["STS16"]
 
 
 @pytest.mark.slow
-def test_a_task_made_with_other_settings_is_refused_or_run_again(minilm_sts_run, tmp_path):
+def test_a_task_made_with_other_settings_is_refused_or_run_again(minilm_sts_run, tmp_path,
+                                                                 monkeypatch, capsys):  # fmt: skip
     """STS16 at 256 tokens (the session's STS run, copied), then at 16: refused without
     --allow-settings-change; with it the task runs again and its entry records the 16-token
     score with max_length 16."""
@@ -540,13 +545,15 @@ def test_a_task_made_with_other_settings_is_refused_or_run_again(minilm_sts_run,
     assert 100 * entry["main_score"] == pytest.approx(PUBLISHED_MINILM_STS16, abs=0.05)
     shutil.copytree(out / MINILM_FOLDER.parent, first / MINILM_FOLDER.parent)
 
-    proc = cli_subprocess(*args, "--output", str(out), "--max-length", "16")
-    refused, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 2, refused
-    assert "STS16: max_length: 256 (recorded) vs 16 (this run)" in refused
+    code, said, err = run_cli(
+        monkeypatch, capsys, *args, "--output", str(out), "--max-length", "16"
+    )
+    assert code == 2, said + err
+    assert "STS16: max_length: 256 (recorded) vs 16 (this run)" in err
     assert read_run_record(folder)["tasks"]["STS16"] == entry
 
-    again = run_ok(*args, "--output", str(out), "--max-length", "16", "--allow-settings-change")
+    again = run_here(monkeypatch, capsys, *args, "--output", str(out), "--max-length", "16",
+                     "--allow-settings-change")  # fmt: skip
     assert "(done earlier)" not in again and "[1/1] STS16  cosine_spearman" in again
     entry = read_run_record(folder)["tasks"]["STS16"]
     assert entry["settings"]["max_length"] == 16
@@ -555,8 +562,8 @@ def test_a_task_made_with_other_settings_is_refused_or_run_again(minilm_sts_run,
     assert abs(100 * entry["main_score"] - PUBLISHED_MINILM_STS16) > 1  # not the 256-token one
 
     # a fresh 16-token run (from the same embeddings) scores the same
-    run_ok(*args, "--output", str(fresh), "--max-length", "16", "--cache-dir",
-           str(out / CACHE_SUBDIR))  # fmt: skip
+    run_here(monkeypatch, capsys, *args, "--output", str(fresh), "--max-length", "16",
+             "--cache-dir", str(out / CACHE_SUBDIR))  # fmt: skip
     fresh_entry = read_run_record(fresh / MINILM_FOLDER)["tasks"]["STS16"]
     assert fresh_entry["encoded_texts"] == 0
     assert fresh_entry["main_score"] == pytest.approx(entry["main_score"], abs=1e-12)

@@ -61,7 +61,7 @@ SCRIPT_ENV = {
 }  # fmt: skip
 """README's CPU example: the script's variables for the reference run's MINILM_STS_ARGS."""
 SCRIPT_VARS = ("MODEL", "BENCHMARK", "TASKS", "OUTPUT", "CACHE_DIR", "DATA_DIR", "DEVICES",
-               "SHARD_COUNT", "RUN_ARGS")  # fmt: skip
+               "SHARD_COUNT", "RUN_ARGS", "OMP_NUM_THREADS")  # fmt: skip
 """Every variable the script reads (none comes from the test's own environment)."""
 
 
@@ -149,7 +149,9 @@ def test_slurm_array_equals_one_run_and_a_cancelled_job_resumes(cluster, minilm_
     states = cluster.wait(job, WAIT_S)
     assert states == {"1": "COMPLETED", "2": "COMPLETED"}, all_logs(tmp_path)
     for index, task in SHARDS.items():
-        assert f"shard {index}/2: 1 of 2 tasks: {task} (on " in job_log(tmp_path, job, index)
+        log = job_log(tmp_path, job, index)
+        assert f"CPU threads: 1, shard {index}/2\n" in log  # torch on the job's one CPU
+        assert f"\nshard {index}/2: 1 of 2 tasks: {task}\n" in log
     assert_same_folder(reference, whole)
 
     # job 1 cancelled mid-encoding (its jobs one at a time, so the first chunk is its own)
@@ -172,7 +174,7 @@ def test_slurm_array_equals_one_run_and_a_cancelled_job_resumes(cluster, minilm_
     # the same index resubmitted with the array's size: it resumes from the cached chunks
     again = cluster.sbatch("--array=1", *SBATCH, env=job_env(cut, SHARD_COUNT="2"), cwd=tmp_path)
     assert cluster.wait(again, WAIT_S) == {"1": "COMPLETED"}, all_logs(tmp_path)
-    assert "shard 1/2: 1 of 2 tasks: STS13 (on " in job_log(tmp_path, again, "1")
+    assert "\nshard 1/2: 1 of 2 tasks: STS13\n" in job_log(tmp_path, again, "1")
     entry, first = read_run_record(cut / MINILM_FOLDER)["tasks"]["STS13"], record["tasks"]["STS13"]
     assert entry["cached_texts"] >= first["cached_texts"] + 512, (entry, first)  # a chunk kept
     unique = {e["cached_texts"] + e["encoded_texts"] for e in (entry, first)}

@@ -309,6 +309,14 @@ def _status(r: PlanRow) -> str:
     return status + (f" - {WHOLE_TASK}" if r.whole else "")
 
 
+def shard_line(plan: Plan) -> str:
+    """What a shard holds, e.g. ``shard 1/2: 1 of 2 tasks: STS13`` (the first line a sharded
+    run prints: a Slurm job's log says which tasks it has)."""
+    names = " ".join(r.estimate.name for r in plan.rows)
+    held = f"shard {plan.shard}: {len(plan.rows)} of {plan.all_tasks} tasks"
+    return f"{held}: {names}" if names else held
+
+
 def render_plan(plan: Plan) -> str:
     """The plan as a text table with totals: per task its splits and language subsets."""
     lines = [
@@ -319,9 +327,7 @@ def render_plan(plan: Plan) -> str:
             f"# tasks as {plan.benchmark} scores them (its splits and language subsets)"
         )
     if plan.shard:
-        names = " ".join(r.estimate.name for r in plan.rows)  # a Slurm job's log line
-        held = f"# shard {plan.shard}: {len(plan.rows)} of {plan.all_tasks} tasks"
-        lines.append(f"{held}: {names}" if names else held)
+        lines.append(f"# {shard_line(plan)}")
     width = max([len(r.estimate.name) for r in plan.rows] + [4])
     scopes = [f"{'/'.join(r.splits)}: {_describe_subsets(r.subsets)}" for r in plan.rows]
     scope_width = max([len(s) for s in scopes] + [14])
@@ -389,5 +395,6 @@ __all__ = [
     "duration",
     "human",
     "render_plan",
+    "shard_line",
     "shared_corpus_of",
 ]

@@ -58,7 +58,7 @@ from linq_eval.run.config import RunConfig, model_meta_for, resolve_profile
 from linq_eval.run.estimate import estimate_task
 from linq_eval.run.evidence import keeps_evidence, prediction_folder, save_evidence
 from linq_eval.run.local_data import counting_skipped_lines, load_local_task, require_task_data
-from linq_eval.run.plan import Plan, PlanRow, assign_shards, shared_corpus_of
+from linq_eval.run.plan import Plan, PlanRow, assign_shards, shard_line, shared_corpus_of
 from linq_eval.run.prefetch import hub_offline
 from linq_eval.run.progress import SuiteProgress, library_bars, shows_bars
 from linq_eval.run.result_store import (
@@ -388,8 +388,9 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
     summary = RunSummary(config, prepared.folder, prepared.plan)
     if config.dry_run:
         return summary
+    if config.shard is not None:
+        say(shard_line(prepared.plan))
     if not prepared.tasks:
-        say(f"shard {config.shard} has no tasks")
         return summary
     suite = _Suite(config, prepared, group)
     try:
