@@ -63,16 +63,18 @@ run_args=()
 [[ -n "${DATA_DIR:-}" ]] && run_args+=(--data-dir "$DATA_DIR")
 if [[ "$DEVICES" == cpu ]]; then
   run_args+=(--device cpu)
-else
+  # torch's threads: the CPUs Slurm gave the job (--cpus-per-task), not every core of the node
+  if [[ -z "${OMP_NUM_THREADS:-}" && -n "${SLURM_CPUS_PER_TASK:-}" ]]; then
+    export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK
+  fi
+  threads="CPU threads: ${OMP_NUM_THREADS:-all}"
+else   # one process per GPU, each with OMP_NUM_THREADS=1 unless set (as torchrun does)
+  threads="CPU threads: ${OMP_NUM_THREADS:-1} per process"
   read -r -a gpus <<<"$DEVICES"
   run_args+=(--devices "${gpus[@]}")
 fi
 read -r -a extra <<<"${RUN_ARGS:-}"
 
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1   # everything comes from the prefetched HF_HOME
-# torch's CPU threads: the CPUs Slurm gave the job, not every core of the node
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-}}
-[[ -n "$OMP_NUM_THREADS" ]] || unset OMP_NUM_THREADS
-
-echo "linq-eval on $(hostname), devices: ${DEVICES}, CPU threads: ${OMP_NUM_THREADS:-all}, shard ${SHARD}"
+echo "linq-eval on $(hostname), devices: ${DEVICES}, ${threads}, shard ${SHARD}"
 exec linq-eval run "${common[@]}" "${run_args[@]}" "${extra[@]}" --no-progress
