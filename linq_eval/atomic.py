@@ -303,8 +303,8 @@ def describe_holder(holder: dict[str, Any]) -> str:
 
 
 __all__ = [
-    "FileLock",
     "TMP_MARK",
+    "FileLock",
     "atomic_open",
     "atomic_path",
     "atomic_save_npy",

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-
 _BOTH = {"embedding": True, "score": True}
 _EMBEDDING = {"embedding": True, "score": False}
 _SCORE = {"embedding": False, "score": True}

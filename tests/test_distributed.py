@@ -18,9 +18,9 @@ from cli_helpers import run_cli
 from conftest import TIMING_FIELDS, TINY_ARGS, TINY_FOLDER
 
 from linq_eval.errors import ConfigError
+from linq_eval.paths import CACHE_SUBDIR
 from linq_eval.results.reading import RUN_RECORD
 from linq_eval.run import distributed
-from linq_eval.paths import CACHE_SUBDIR
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,14 +23,13 @@ import pytest
 from cli_helpers import run_cli, run_here
 from conftest import TIMING_FIELDS, TINY_FOLDER
 from conftest import TINY_ARGS as TINY_RUN_ARGS
-
 from fault_injection import stop_before_rename
 
 from linq_eval import atomic
 from linq_eval.atomic import TMP_MARK, FileLock
 from linq_eval.errors import DiskFullError
-from linq_eval.run.cache import EmbeddingCache, round_to_storage
 from linq_eval.paths import CACHE_SUBDIR
+from linq_eval.run.cache import EmbeddingCache, round_to_storage
 from linq_eval.run.result_store import RUN_RECORD, AtomicResultCache, read_run_record
 
 REPO = Path(__file__).resolve().parents[1]

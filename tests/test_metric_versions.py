@@ -17,7 +17,7 @@ from result_files import write_results
 
 from linq_eval.errors import DriftError
 from linq_eval.results.compare import compare
-from linq_eval.results.metrics import MTEB_CHECKED, METRIC_PAIRS, mteb_release, mteb_difference
+from linq_eval.results.metrics import METRIC_PAIRS, MTEB_CHECKED, mteb_difference, mteb_release
 from linq_eval.run_record import package_version
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

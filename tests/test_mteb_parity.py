@@ -26,8 +26,6 @@ from linq_eval.model.profile_sources import MTEB_VERSION, SOURCES, UNSUPPORTED
 from linq_eval.model.profiles import MTEB_INSTRUCTIONS, PROFILES, Profile
 from linq_eval.model.random_models import mistral_tokenizer
 
-
-
 BENCHMARK = "MTEB(eng, v2)"
 TEXTS = [
     "What causes the seasons on Earth?",
@@ -273,7 +271,7 @@ def test_new_profile_runs_an_mteb_task_offline(
     assert settings["special_tokens"]["prefix"] == expected_prefix
     assert len(settings["special_tokens"]["suffix"]) == 1
     score = record["tasks"]["STSBenchmark"]["main_score"]
-    assert -1 < score < 1 and score == score
+    assert -1 < score < 1  # False for NaN too
     assert (folder / "STSBenchmark.json").is_file()
 
 

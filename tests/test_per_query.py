@@ -274,14 +274,14 @@ def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(minilm_run, tmp_pa
     assert 100 * diff["mean_delta"] == pytest.approx(task["delta"], abs=0.01)
     worst = diff["worst"][0]
     assert worst["after"] < worst["before"] and worst["text"] and worst["left"]
-    print(f"\nSciFact 32 vs 256 tokens: {task['run']} vs {task['reference']}, "
-          f"{diff['up']} up / {diff['down']} down / {diff['unchanged']} same, "
-          f"p = {diff['p_value']:.4g}; worst {worst['query_id']} "
-          f"{worst['before']:.3f} -> {worst['after']:.3f}")  # fmt: skip
+    said = (f"SciFact 32 vs 256 tokens: {task['run']} vs {task['reference']}, "
+            f"{diff['up']} up / {diff['down']} down / {diff['unchanged']} same, "
+            f"p = {diff['p_value']:.4g}; worst {worst['query_id']} "
+            f"{worst['before']:.3f} -> {worst['after']:.3f}")  # fmt: skip
     code, text, _ = run_cli(monkeypatch, capsys, "compare", str(short), "--reference", str(full),
                             "--tasks", "SciFact", "--per-query", "--allow-drift",
                             "--require-significant")  # fmt: skip
     assert code == 1 and "per query: SciFact" in text and "FAIL: 1 regression(s) (SciFact" in text
     size = sum(p.stat().st_size for p in full.glob("*/*/SciFact.queries.json.gz"))
     assert 0 < size < 300_000
-    print(f"SciFact evidence: {size:,} bytes")
+    print(f"\n{said}\nSciFact evidence: {size:,} bytes")  # after the last run_cli: shown by -s

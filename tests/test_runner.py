@@ -27,11 +27,11 @@ from conftest import (
     MINILM_ARGS,
     MINILM_FOLDER,
     PUBLISHED_MINILM,
+    PUBLISHED_MINILM_STS,
     SHARED_DATA,
     TIMING_FIELDS,
     TINY_ARGS,
     TINY_FOLDER,
-    PUBLISHED_MINILM_STS,
 )
 
 from linq_eval.atomic import FileLock

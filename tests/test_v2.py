@@ -24,6 +24,7 @@ from cli_helpers import run_cli
 
 from linq_eval.benchmarks import task_names
 from linq_eval.errors import ConfigError
+from linq_eval.paths import CACHE_SUBDIR
 from linq_eval.prompts.instruction_sets import (
     load_instruction_set,
     parse_instruction_file,
@@ -35,7 +36,6 @@ from linq_eval.results.tables import (
     build_table,
     get_benchmark_spec,
 )
-from linq_eval.paths import CACHE_SUBDIR
 
 V1 = "MTEB(eng, v1)"
 V2 = "MTEB(eng, v2)"

@@ -427,10 +427,10 @@ def _validate(config: BenchConfig) -> None:
 
 
 __all__ = [
+    "WAYS",
     "BenchConfig",
     "BenchSetup",
     "Runner",
-    "WAYS",
     "format_table",
     "now",
     "prepare",

@@ -9,7 +9,6 @@ import typer
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, expanded_names, select_tasks
 from linq_eval.cli.app import app
 from linq_eval.errors import ConfigError, LinqEvalError
-from linq_eval.prompts.policies import get_policy
 from linq_eval.prompts.builder import (
     instruction_set_hash,
     prompts_with_hashes,
@@ -21,6 +20,7 @@ from linq_eval.prompts.instruction_sets import (
     load_instruction_set,
     validate_instruction_file,
 )
+from linq_eval.prompts.policies import get_policy
 
 
 @app.command("instructions")

@@ -28,7 +28,6 @@ reference.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -304,10 +303,10 @@ _RANDOM_WEIGHTS = "random weights cannot give the card's scores; the other check
 
 
 __all__ = [
+    "SCORES",
     "CardExample",
     "CheckLine",
     "CheckReport",
-    "SCORES",
     "check_model",
     "check_scores",
     "check_text_ids",

@@ -295,10 +295,10 @@ def select_attention(
 
 __all__ = [
     "ATTENTION_MODES",
-    "AttentionProbe",
     "PACKED_ATTENTION",
     "PACKED_KERNELS",
     "PADDED",
+    "AttentionProbe",
     "Packed",
     "attention_function",
     "attention_implementation",

@@ -151,7 +151,7 @@ UNSUPPORTED: dict[str, str] = {
 
 __all__ = [
     "MTEB_VERSION",
-    "ProfileSources",
     "SOURCES",
     "UNSUPPORTED",
+    "ProfileSources",
 ]

@@ -274,8 +274,8 @@ __all__ = [
     "MIN_MAX_LENGTH",
     "MTEB_INSTRUCTIONS",
     "PROFILES",
-    "Profile",
     "REPRODUCTION_MAX_LENGTH",
+    "Profile",
     "get_profile",
     "profile_for_model",
 ]

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from linq_eval.benchmarks import expanded_names, mteb_task
 from linq_eval.errors import ConfigError
-from linq_eval.prompts.policies import Policy, get_policy
 from linq_eval.prompts.instruction_sets import InstructionSet, load_instruction_set
+from linq_eval.prompts.policies import Policy, get_policy
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask

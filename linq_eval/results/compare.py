@@ -527,8 +527,8 @@ def render_comparison(c: Comparison, fmt: str = "text", decimals: int = 2) -> st
 
 
 __all__ = [
-    "Comparison",
     "DEFAULT_TOLERANCE",
+    "Comparison",
     "SettingDiff",
     "TaskDelta",
     "check_drift",

@@ -403,11 +403,11 @@ def diff_task(
 
 __all__ = [
     "DEFAULT_WORST",
-    "EvidencePart",
     "PERMUTATIONS",
+    "SUFFIX",
+    "EvidencePart",
     "QueryChange",
     "QueryEvidence",
-    "SUFFIX",
     "TaskEvidence",
     "TaskQueryDiff",
     "diff_task",

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from linq_eval.benchmarks import selection_problems
 from linq_eval.defaults import DEFAULT_CHUNK_TEXTS
 from linq_eval.errors import ConfigError
-from linq_eval.paths import CACHE_SUBDIR
 from linq_eval.model.devices import DTYPE_ALIASES, DTYPES
 from linq_eval.model.meta import build_model_meta
 from linq_eval.model.profiles import DEFAULT_PROFILE, MIN_MAX_LENGTH, Profile, profile_for_model
 from linq_eval.model.random_models import CONFIGS, random_profile
 from linq_eval.model.resolved import ResolvedProfile, resolve
+from linq_eval.paths import CACHE_SUBDIR
 from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
 
 if TYPE_CHECKING:

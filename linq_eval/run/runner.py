@@ -45,8 +45,8 @@ import mteb
 import torch
 
 from linq_eval.atomic import FileLock, describe_holder, remove_stale_temporaries
-from linq_eval.errors import ConfigError, LinqEvalError, LockHeldError
 from linq_eval.benchmarks import expanded_names, select
+from linq_eval.errors import ConfigError, LinqEvalError, LockHeldError
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import random_encoder
 from linq_eval.paths import LOCKS_SUBDIR
