@@ -360,6 +360,12 @@ def test_token_budget_below_the_longest_input(tiny, tok, monkeypatch, capsys, tm
     with pytest.raises(ConfigError, match="token_budget=63 is smaller than max_length=64"):
         make_encoder(tiny, tok, token_budget=63)
     make_encoder(tiny, tok, token_budget=64)  # one longest input per batch is enough
+    # No budget given: the device's default, or max_length when that is longer.
+    from linq_eval.defaults import DEFAULT_TOKEN_BUDGET
+
+    cpu = DEFAULT_TOKEN_BUDGET["cpu"]
+    assert make_encoder(tiny, tok, max_length=cpu // 4).token_budget == cpu
+    assert make_encoder(tiny, tok, max_length=cpu * 2).token_budget == cpu * 2
     # On the command line the profile's max_length (512) counts when --max-length is not given.
     code, _, err = run_cli(monkeypatch, capsys, "run", "--dry-run", "--tasks", "SciFact",
                            "--token-budget", "100", "--output", str(tmp_path))  # fmt: skip

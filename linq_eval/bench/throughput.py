@@ -76,7 +76,8 @@ class BenchConfig:
     seed: int = 0
     """Seed of the mix and the random weights."""
     token_budget: int | None = None
-    """Tokens per forward pass of ours; None: the largest that fits on CUDA, 8192 on CPU."""
+    """Tokens per forward pass of ours; None: the largest that fits on CUDA, the CPU default
+    (``DEFAULT_TOKEN_BUDGET``) on CPU."""
     repeats: int = 3
     """Timed passes per way (after one untimed warm-up on a small subset); medians reported."""
     naive_batch_size: int = 16

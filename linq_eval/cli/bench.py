@@ -30,7 +30,7 @@ def _bench_command(
         None,
         "--token-budget",
         help="Tokens per forward pass (default: largest that fits on CUDA, "
-        f"{DEFAULT_TOKEN_BUDGET['cpu']} on CPU).",
+        f"{DEFAULT_TOKEN_BUDGET['cpu']} on CPU, or --max-length if longer).",
     ),
     mix: str = typer.Option("both", "--mix", help="scifact, synthetic or both."),
     repeats: int = typer.Option(3, "--repeats", help="Timed passes per way (medians)."),

@@ -54,7 +54,8 @@ def _run_command(
         None,
         "--token-budget",
         help="Tokens per forward pass, padding included in padded mode (default: "
-        f"{DEFAULT_TOKEN_BUDGET['cuda']} on GPU, fitted to its memory; {DEFAULT_TOKEN_BUDGET['cpu']} on CPU).",
+        f"{DEFAULT_TOKEN_BUDGET['cuda']} on GPU, fitted to its memory; {DEFAULT_TOKEN_BUDGET['cpu']} on CPU, "
+        "or max-length if longer).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and stop."),
     tokens_per_s: float = TPS_OPT,

@@ -175,7 +175,7 @@ class DecoderEncoder:
         self._check_profile(profile, model)
         self.special: SpecialTokens = special_tokens_for(tokenizer, profile.eos, profile.bos)
         self.pad_id = self._pad_id()
-        self.speed = (speed or SpeedOptions()).on(self.device)
+        self.speed = (speed or SpeedOptions()).on(self.device, profile.max_length)
         """The speed options as they apply on this device."""
         check_token_budget(self.speed.token_budget, profile.max_length)
         self.token_budget: int = self.speed.token_budget

@@ -72,13 +72,15 @@ class SpeedOptions:
         """The shipped options on ``device`` (``changes`` replace some), resolved by ``on``."""
         return cls(**changes).on(device)
 
-    def on(self, device: torch.device | str) -> SpeedOptions:
+    def on(self, device: torch.device | str, max_length: int = 0) -> SpeedOptions:
         """These options as they apply on ``device``: the token budget filled in with the
-        device's default, pinned memory only on CUDA."""
+        device's default (``max_length`` when longer: one longest input fits), pinned memory
+        only on CUDA."""
         kind = torch.device(device).type
+        default = max(DEFAULT_TOKEN_BUDGET.get(kind, DEFAULT_TOKEN_BUDGET["cpu"]), max_length)
         return dataclasses.replace(
             self,
-            token_budget=self.token_budget or DEFAULT_TOKEN_BUDGET.get(kind, DEFAULT_TOKEN_BUDGET["cpu"]),
+            token_budget=self.token_budget or default,
             pinned_memory=self.pinned_memory and kind == "cuda",
         )
 
