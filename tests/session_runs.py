@@ -11,9 +11,7 @@ once per session, whichever test asks first.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from cli_helpers import cli_subprocess
 
 
 @dataclass(frozen=True)
@@ -44,10 +42,6 @@ class SessionRuns:
         self._stop = threading.Event()
         self._proc: subprocess.Popen | None = None
         self._thread = threading.Thread(target=self._make_all, name="session-runs", daemon=True)
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._runs)
 
     def start(self) -> SessionRuns:
         self._thread.start()
@@ -76,12 +70,8 @@ class SessionRuns:
                 future.set_exception(exc)
 
     def _make(self, name: str, args: Sequence[str], output: Path) -> Made:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
         t0 = time.perf_counter()
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "linq_eval.cli", "run", *args, "--output", str(output)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+        self._proc = cli_subprocess("run", *args, "--output", str(output))
         stdout, _ = self._proc.communicate()
         seconds = time.perf_counter() - t0
         if self._proc.returncode != 0:
