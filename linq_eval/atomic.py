@@ -275,7 +275,7 @@ class FileLock:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
-    def __enter__(self) -> FileLock:  # noqa: PYI034 - py3.10 has no typing.Self
+    def __enter__(self) -> FileLock:
         return self.acquire(timeout=None)
 
     def __exit__(self, *exc: object) -> None:

@@ -110,8 +110,10 @@ def selection_problems(
     """What is wrong with a combination of selection options (empty when nothing is)."""
     if tasks and task_types:
         return [
-            "--task-types selects task types of a benchmark; with --tasks, list the tasks "
-            "themselves"
+            (
+                "--task-types selects task types of a benchmark; with --tasks, list the tasks "
+                "themselves"
+            )
         ]
     return []
 

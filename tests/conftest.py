@@ -26,19 +26,36 @@ PUBLISHED_MINILM = {  # all-MiniLM-L6-v2 on the MTEB leaderboard (x100)
     "Banking77Classification": ("accuracy", 80.04),
 }
 MINILM_ARGS = (
-    "--model", "all-minilm-l6-v2", "--tasks", "SciFact", "STSBenchmark",
-    "Banking77Classification", "--data-dir", str(SHARED_DATA), "--chunk-texts", "1024",
+    "--model",
+    "all-minilm-l6-v2",
+    "--tasks",
+    "SciFact",
+    "STSBenchmark",
+    "Banking77Classification",
+    "--data-dir",
+    str(SHARED_DATA),
+    "--chunk-texts",
+    "1024",
     "--no-progress",
-)  # fmt: skip
+)
 """One real run of all-MiniLM-L6-v2 on the three tasks of ../shared/data."""
 MORE_DATA = SHARED_DATA / "more"
 """More real test sets (SICK-R, STS17 en-en, Emotion, AmazonCounterfactual en), each with its
 provenance in <Task>.SOURCE.md beside its folder."""
 MINILM_MORE_ARGS = (
-    "--model", "all-minilm-l6-v2", "--benchmark", "MTEB(eng, v1)", "--tasks", "SICK-R",
-    "STS17", "EmotionClassification", "AmazonCounterfactualClassification",
-    "--data-dir", str(MORE_DATA), "--no-progress",
-)  # fmt: skip
+    "--model",
+    "all-minilm-l6-v2",
+    "--benchmark",
+    "MTEB(eng, v1)",
+    "--tasks",
+    "SICK-R",
+    "STS17",
+    "EmotionClassification",
+    "AmazonCounterfactualClassification",
+    "--data-dir",
+    str(MORE_DATA),
+    "--no-progress",
+)
 """One real run of all-MiniLM-L6-v2 on the four tasks of ../shared/data/more, as MTEB(eng, v1)
 scores them."""
 MINILM_FOLDER = Path(
@@ -48,15 +65,33 @@ MINILM_FOLDER = Path(
 PUBLISHED_MINILM_STS = {"STS13": 80.60, "STS16": 78.99}
 """all-MiniLM-L6-v2 on the MTEB leaderboard (cosine_spearman x100, at 256 tokens)."""
 MINILM_STS_ARGS = (
-    "--model", "all-minilm-l6-v2", "--tasks", "STS13", "STS16",
-    "--data-dir", str(SHARED_DATA / "sts"), "--device", "cpu", "--chunk-texts", "512",
+    "--model",
+    "all-minilm-l6-v2",
+    "--tasks",
+    "STS13",
+    "STS16",
+    "--data-dir",
+    str(SHARED_DATA / "sts"),
+    "--device",
+    "cpu",
+    "--chunk-texts",
+    "512",
     "--no-progress",
-)  # fmt: skip
+)
 """One real CPU run of all-MiniLM-L6-v2 on two small STS tasks (in cache chunks of 512 texts)."""
 TINY_ARGS = (
-    "--random-init", "tiny", "--tasks", "STSBenchmark", "--data-dir", str(SHARED_DATA),
-    "--chunk-texts", "256", "--device", "cpu", "--no-progress",
-)  # fmt: skip
+    "--random-init",
+    "tiny",
+    "--tasks",
+    "STSBenchmark",
+    "--data-dir",
+    str(SHARED_DATA),
+    "--chunk-texts",
+    "256",
+    "--device",
+    "cpu",
+    "--no-progress",
+)
 """One real run of the tiny random Mistral on STSBenchmark, in chunks of 256 texts."""
 TINY_FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
 """Where such a run's results lie under its output folder."""
@@ -100,10 +135,12 @@ def pytest_collection_modifyitems(config, items):
 def session_runs(request, tmp_path_factory):
     """The RUNS the selected tests need, started in the background with the first test."""
     wanted = needed(RUNS, (item.fixturenames for item in request.session.items))
-    runs = SessionRuns({
-        name: (RUNS[name][1], tmp_path_factory.mktemp(RUNS[name][0]) / "results")
-        for name in wanted
-    }).start()  # fmt: skip
+    runs = SessionRuns(
+        {
+            name: (RUNS[name][1], tmp_path_factory.mktemp(RUNS[name][0]) / "results")
+            for name in wanted
+        }
+    ).start()
     yield runs
     runs.stop()
 
@@ -143,8 +180,11 @@ def smollm2():
 
 
 SMOLLM2_OPTIONS: dict[str, Any] = {
-    "policy": "none", "instructions": None, "progress": False, "max_length": 128,
-}  # fmt: skip
+    "policy": "none",
+    "instructions": None,
+    "progress": False,
+    "max_length": 128,
+}
 """The options the shared SmolLM2 encoder is loaded with."""
 
 

@@ -39,7 +39,7 @@ def write_results(
             bench_task = spec.task(name) if name in {t.name for t in spec.tasks} else None
             splits = bench_task.splits if bench_task else tuple(task.eval_splits)
             subsets = bench_task.subsets if bench_task else tuple(task.hf_subsets)
-            value = {split: {subset: value for subset in subsets} for split in splits}
+            value = {split: dict.fromkeys(subsets, value) for split in splits}
         main = task.metadata.main_score
         fields = (extra or {}).get(name, {})
         result = mteb.TaskResult.from_task_results(
@@ -53,8 +53,12 @@ def write_results(
         cache.save_to_cache(result, model_name=model, model_revision=revision)
     if settings is not None or task_settings is not None:
         tasks = {name: {"settings": task_settings} for name in scores} if task_settings else {}
-        record = {"linq_eval_version": "0.1.0", "settings": settings or task_settings,
-                  "tasks": tasks, "device": "cpu"}  # fmt: skip
+        record = {
+            "linq_eval_version": "0.1.0",
+            "settings": settings or task_settings,
+            "tasks": tasks,
+            "device": "cpu",
+        }
         (folder / RUN_RECORD).parent.mkdir(exist_ok=True)
         (folder / RUN_RECORD).write_text(json.dumps(record), encoding="utf-8")
     return folder

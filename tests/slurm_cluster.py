@@ -29,9 +29,16 @@ CLIENTS = ("sbatch", "scontrol", "scancel", "sinfo", "squeue")
 NODE = "linqnode"
 CPUS = 2
 FINISHED = {
-    "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
-    "DEADLINE", "PREEMPTED",
-}  # fmt: skip
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "PREEMPTED",
+}
 """Job states after which an array task does nothing more."""
 
 
@@ -154,9 +161,14 @@ class Cluster:
         env = {k: v for k, v in env.items() if not k.startswith("SLURM_")}  # no outer job's
         try:
             proc = subprocess.run(
-                ["sbatch", "--parsable", *args], env={**env, "SLURM_CONF": str(self.conf)},
-                cwd=cwd, capture_output=True, text=True, timeout=30, check=False,
-            )  # fmt: skip
+                ["sbatch", "--parsable", *args],
+                env={**env, "SLURM_CONF": str(self.conf)},
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise ClusterError(f"sbatch hung for 30 s\n{self.logs()}") from None
         if proc.returncode != 0:
@@ -172,8 +184,13 @@ class Cluster:
             found[fields.get("ArrayTaskId", "")] = fields["JobState"]
         return found
 
-    def wait(self, job: str, timeout: float, until: frozenset[str] = frozenset(FINISHED),
-             index: str | None = None) -> dict[str, str]:  # fmt: skip
+    def wait(
+        self,
+        job: str,
+        timeout: float,
+        until: frozenset[str] = frozenset(FINISHED),
+        index: str | None = None,
+    ) -> dict[str, str]:
         """Poll until every array index of ``job`` (or only ``index``) is in a state of
         ``until``; the states. Past ``timeout`` seconds, or if a daemon dies, a ClusterError."""
         deadline = time.monotonic() + timeout
@@ -193,28 +210,41 @@ class Cluster:
         run = self.root / "run"
         daemons = {
             "munged": [
-                "munged", "--foreground", "--force", f"--socket={run / 'munge.sock'}",
-                f"--key-file={self.root / 'munge.key'}", f"--pid-file={run / 'munged.pid'}",
-                f"--seed-file={self.root / 'munged.seed'}", f"--log-file={log / 'munged.log'}",
+                "munged",
+                "--foreground",
+                "--force",
+                f"--socket={run / 'munge.sock'}",
+                f"--key-file={self.root / 'munge.key'}",
+                f"--pid-file={run / 'munged.pid'}",
+                f"--seed-file={self.root / 'munged.seed'}",
+                f"--log-file={log / 'munged.log'}",
             ],
             "slurmctld": ["slurmctld", "-D", "-c", "-i", "-f", str(self.conf)],
             "slurmd": ["slurmd", "-D", "-N", NODE, "-f", str(self.conf)],
-        }  # fmt: skip
+        }
         for name, cmd in daemons.items():
             with open(log / f"{name}.stderr.log", "w", encoding="utf-8") as err:
                 self.procs[name] = subprocess.Popen(
-                    cmd, env=self.env, stdin=subprocess.DEVNULL, stdout=err,
-                    stderr=subprocess.STDOUT, start_new_session=True,
-                )  # fmt: skip
+                    cmd,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=err,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             if name == "munged":
                 self._wait_for(lambda: (run / "munge.sock").exists(), timeout, "munge's socket")
         self._wait_for(self._node_idle, timeout, f"node {NODE} idle")
 
     def _node_idle(self) -> bool:
         proc = subprocess.run(
-            ["sinfo", "-h", "-n", NODE, "-o", "%T"], env=self.env, capture_output=True,
-            text=True, timeout=10, check=False,
-        )  # fmt: skip
+            ["sinfo", "-h", "-n", NODE, "-o", "%T"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         return proc.returncode == 0 and proc.stdout.strip() == "idle"
 
     def _wait_for(self, ready, timeout: float, what: str) -> None:
@@ -234,8 +264,11 @@ class Cluster:
                 jobs = self.command("squeue", "-h", "-o", "%A", timeout=10).split()
                 if jobs:
                     self.command("scancel", *set(jobs), timeout=10)
-                    self._wait_for(lambda: not self.command("squeue", "-h", timeout=10).strip(),
-                                   timeout, "empty queue")  # fmt: skip
+                    self._wait_for(
+                        lambda: not self.command("squeue", "-h", timeout=10).strip(),
+                        timeout,
+                        "empty queue",
+                    )
         for name in reversed(list(self.procs)):
             proc = self.procs[name]
             if proc.poll() is None:

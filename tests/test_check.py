@@ -82,9 +82,13 @@ class _StubEncoder:
 
 @pytest.mark.parametrize(
     ("error", "dtype", "passed"),
-    [(0.04, "float32", True), (0.06, "float32", False), (0.45, "float16", True),
-     (0.55, "bfloat16", False)],
-)  # fmt: skip
+    [
+        (0.04, "float32", True),
+        (0.06, "float32", False),
+        (0.45, "float16", True),
+        (0.55, "bfloat16", False),
+    ],
+)
 def test_score_tolerance_by_precision(example, error, dtype, passed):
     line = check_scores(_StubEncoder(example, error, dtype), example)  # type: ignore[arg-type]
     assert line.passed is passed, line.detail
@@ -117,8 +121,10 @@ def test_cli_check_prints_one_line_per_check_and_records(monkeypatch, capsys, tm
     lines = out.splitlines()
     assert lines[0] == "linq-eval/random-mistral-tiny @ seed-0 (float32, cpu)"
     assert [line.split(":")[0] for line in lines[1:]] == [
-        "FAIL (expected", "PASS  tokenizer ids", "PASS  BOS and EOS"
-    ]  # fmt: skip
+        "FAIL (expected",
+        "PASS  tokenizer ids",
+        "PASS  BOS and EOS",
+    ]
     assert "card example scores" in lines[1]
     assert "max_length 512/4096" in lines[3] and str(tmp_path) in err
     outcome = check_outcome("linq-eval/random-mistral-tiny", "seed-0")
@@ -136,8 +142,12 @@ def test_a_run_record_names_the_check(tiny, example, monkeypatch, tmp_path):
     folder = tmp_path / "run"
     lock = FileLock(tmp_path / "record.lock", what="the run record")
     record = update_run_record(
-        folder, lock, tiny.settings(), allow_settings_change=False,
-        prompt_hash=lambda names: "h", device="cpu",
-    )  # fmt: skip
+        folder,
+        lock,
+        tiny.settings(),
+        allow_settings_change=False,
+        prompt_hash=lambda names: "h",
+        device="cpu",
+    )
     assert record["model_check"]["passed"] is True and record["model_check"]["failed"] == []
     assert record["model_check"]["dtype"] == "float32"

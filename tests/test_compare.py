@@ -40,15 +40,26 @@ SETTINGS = {
 
 
 TASK_SETTINGS = ScoreSettings(
-    model=LINQ, revision=SETTINGS["revision"], model_source=LINQ, dtype="bfloat16",
-    max_length=512, pooling="last", eos="append", bos="require",
-    special_tokens={"prefix": [1], "suffix": [2]}, padding_side="right",
-    attn_implementation="sdpa", policy="e5",
+    model=LINQ,
+    revision=SETTINGS["revision"],
+    model_source=LINQ,
+    dtype="bfloat16",
+    max_length=512,
+    pooling="last",
+    eos="append",
+    bos="require",
+    special_tokens={"prefix": [1], "suffix": [2]},
+    padding_side="right",
+    attn_implementation="sdpa",
+    policy="e5",
     unnormalised_task_types=("Classification", "MultilabelClassification"),
-    template="Instruct: {instruction}\nQuery: ", instructions="e5",
-    instructions_version="1.0.0", prompt_hash="0123456789abcdef",
-    embedding_precision="float16", mteb_version="2.26.24",
-).as_record()  # fmt: skip
+    template="Instruct: {instruction}\nQuery: ",
+    instructions="e5",
+    instructions_version="1.0.0",
+    prompt_hash="0123456789abcdef",
+    embedding_precision="float16",
+    mteb_version="2.26.24",
+).as_record()
 """Every score-deciding setting of a task, as a run records it in the task's entry."""
 
 
@@ -74,15 +85,20 @@ def published(task: str) -> float:
     return score
 
 
-
-
 def test_pass_within_tolerance(tmp_path, monkeypatch, capsys):
     scifact, nfcorpus = published("SciFact"), published("NFCorpus")
     write_run(tmp_path, {"SciFact": (scifact + 0.2) / 100, "NFCorpus": (nfcorpus - 0.3) / 100})
     code, out, _ = run_cli(
-        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
-        "--tasks", "SciFact", "NFCorpus",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "compare",
+        str(tmp_path),
+        "--reference",
+        PUBLISHED,
+        "--tasks",
+        "SciFact",
+        "NFCorpus",
+    )
     assert code == 0, out
     assert "PASS" in out and "REGRESSION" not in out
     assert "records no settings" in out  # the baseline's settings are unknown, and said so
@@ -111,9 +127,18 @@ def test_drop_of_exactly_the_tolerance_passes(tmp_path):
 def test_missing_task_fails(tmp_path, monkeypatch, capsys):
     write_run(tmp_path, {"SciFact": published("SciFact") / 100})
     code, out, _ = run_cli(
-        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
-        "--tasks", "SciFact", "NFCorpus", "--format", "json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "compare",
+        str(tmp_path),
+        "--reference",
+        PUBLISHED,
+        "--tasks",
+        "SciFact",
+        "NFCorpus",
+        "--format",
+        "json",
+    )
     assert code == 1
     doc = json.loads(out)
     assert doc["passed"] is False and doc["missing"] == ["NFCorpus"]
@@ -147,8 +172,7 @@ def test_drift_is_refused_then_allowed(tmp_path, monkeypatch, capsys):
     ("key", "other"),
     [("pooling", "mean"), ("embedding_precision", "float32"), ("instructions_version", "1.0.1")],
 )
-def test_a_run_differing_in_one_score_setting_is_refused(tmp_path, monkeypatch, capsys, key,
-                                                         other):  # fmt: skip
+def test_a_run_differing_in_one_score_setting_is_refused(tmp_path, monkeypatch, capsys, key, other):
     run, ref = tmp_path / "run", tmp_path / "ref"
     write_run(run, {"SciFact": 0.78, "NFCorpus": 0.4}, task_settings={**TASK_SETTINGS, key: other})
     write_run(ref, {"SciFact": 0.78, "NFCorpus": 0.4}, task_settings=TASK_SETTINGS)
@@ -168,7 +192,9 @@ def test_only_score_settings_of_the_compared_tasks_count(tmp_path):
     """The attention kernel separates cached embeddings but does not decide a score; a task's
     own prompt hash is compared, and only for the tasks compared."""
     run, ref = tmp_path / "run", tmp_path / "ref"
-    write_run(run, {"SciFact": 0.78}, task_settings={**TASK_SETTINGS, "attn_implementation": "eager"})
+    write_run(
+        run, {"SciFact": 0.78}, task_settings={**TASK_SETTINGS, "attn_implementation": "eager"}
+    )
     write_run(ref, {"SciFact": 0.78}, task_settings=TASK_SETTINGS)
     assert compare(str(run), str(ref), tasks=["SciFact"]).drift == []
     write_run(run, {"SciFact": 0.78}, task_settings={**TASK_SETTINGS, "prompt_hash": "f" * 16})
@@ -228,9 +254,17 @@ def test_unknown_names_exit_2(tmp_path, monkeypatch, capsys):
 def test_metric_change_is_noted_and_markdown(tmp_path, monkeypatch, capsys):
     write_run(tmp_path, {"SprintDuplicateQuestions": published("SprintDuplicateQuestions") / 100})
     code, out, _ = run_cli(
-        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
-        "--tasks", "SprintDuplicateQuestions", "--format", "markdown",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "compare",
+        str(tmp_path),
+        "--reference",
+        PUBLISHED,
+        "--tasks",
+        "SprintDuplicateQuestions",
+        "--format",
+        "markdown",
+    )
     assert code == 0
     assert out.startswith("**PASS**")
     assert "| SprintDuplicateQuestions | PairClassification |" in out
@@ -243,9 +277,17 @@ def test_run_is_read_in_the_published_metric(tmp_path, monkeypatch, capsys):
     sprint = published(name)
     write_run(tmp_path, {name: (sprint + 0.4) / 100}, extra={name: {"cosine_ap": sprint / 100}})
     code, out, _ = run_cli(
-        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
-        "--tasks", name, "--format", "json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "compare",
+        str(tmp_path),
+        "--reference",
+        PUBLISHED,
+        "--tasks",
+        name,
+        "--format",
+        "json",
+    )
     assert code == 0, out
     (task,) = json.loads(out)["tasks"]
     assert (task["run_metric"], task["reference_metric"]) == ("cosine_ap", "cos_sim_ap")
@@ -302,9 +344,18 @@ def test_metric_change_is_kept_out_of_the_gate(tmp_path, monkeypatch, capsys):
 def test_task_types_option_takes_several_values(tmp_path, monkeypatch, capsys):
     write_run(tmp_path, {"SciFact": published("SciFact") / 100})
     code, out, _ = run_cli(
-        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED,
-        "--task-types", "Retrieval", "STS", "--format", "json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "compare",
+        str(tmp_path),
+        "--reference",
+        PUBLISHED,
+        "--task-types",
+        "Retrieval",
+        "STS",
+        "--format",
+        "json",
+    )
     assert code == 1
     assert len(json.loads(out)["tasks"]) == 25  # 15 Retrieval + 10 STS
 

@@ -29,8 +29,12 @@ def test_parse_devices(monkeypatch):
     monkeypatch.setattr(distributed, "visible_gpu_count", lambda: 4)
     assert distributed.parse_devices(["0", "cuda:3"]) == ("cuda", ["0", "3"])
     assert distributed.parse_devices(["cpu", "cpu"]) == ("cpu", ["cpu", "cpu"])
-    for bad, message in ((["0", "cpu"], "mixes"), (["1", "1"], "repeats"), (["gpu0"], "Bad device"),
-                         ([], "at least one")):  # fmt: skip
+    for bad, message in (
+        (["0", "cpu"], "mixes"),
+        (["1", "1"], "repeats"),
+        (["gpu0"], "Bad device"),
+        ([], "at least one"),
+    ):
         with pytest.raises(ConfigError, match=message):
             distributed.parse_devices(bad)
 
@@ -60,9 +64,17 @@ def test_named_gpus_must_be_visible(monkeypatch, capsys):
     assert distributed.parse_devices(["cpu", "cpu"]) == ("cpu", ["cpu", "cpu"])
     monkeypatch.setattr(distributed, "launch", lambda *a: pytest.fail("launched without GPUs"))
     code, _, err = run_cli(
-        monkeypatch, capsys, "run", "--random-init", "tiny", "--tasks", "STSBenchmark",
-        "--devices", "0", "1",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "run",
+        "--random-init",
+        "tiny",
+        "--tasks",
+        "STSBenchmark",
+        "--devices",
+        "0",
+        "1",
+    )
     assert code == 2 and "no CUDA GPU is visible" in err and "--devices cpu cpu" in err
 
 
@@ -70,10 +82,28 @@ def test_gpus_asked_for_without_cuda_is_an_error_not_two_cpu_processes(tmp_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU visible to torch, on any machine
     proc = subprocess.run(
-        [sys.executable, "-m", "linq_eval.cli", "run", "--random-init", "tiny", "--tasks",
-         "STSBenchmark", "--devices", "0", "1", "--output", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "linq_eval.cli",
+            "run",
+            "--random-init",
+            "tiny",
+            "--tasks",
+            "STSBenchmark",
+            "--devices",
+            "0",
+            "1",
+            "--output",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "error: --devices 0 1 names GPUs, but no CUDA GPU is visible here" in proc.stderr
     assert "CUDA_VISIBLE_DEVICES=''" in proc.stderr and "launching" not in proc.stderr
@@ -93,8 +123,13 @@ def run(*args: str) -> str:
         env.pop(var, None)
     proc = subprocess.run(
         [sys.executable, "-m", "linq_eval.cli", "run", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     return proc.stdout
 
@@ -119,7 +154,7 @@ def test_two_cpu_processes_equal_one(tiny_run, tmp_path):
     assert len(chunks) == 11  # 5 + 6 chunks of 256 (sentence1, sentence2), written by rank 0
 
 
-RANKS_SCRIPT = '''
+RANKS_SCRIPT = """
 import socket, sys
 import torch.multiprocessing as mp
 
@@ -166,7 +201,7 @@ if __name__ == "__main__":
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.spawn(worker, args=(port, sys.argv[1]), nprocs=2)
-'''
+"""
 
 
 def test_an_error_on_rank_0_reaches_every_rank(tmp_path):
@@ -174,11 +209,21 @@ def test_an_error_on_rank_0_reaches_every_rank(tmp_path):
     error it raised, is what every rank of a real two-process gloo group gets."""
     script = tmp_path / "ranks.py"
     script.write_text(RANKS_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     lines = {
         line for rank in (0, 1) for line in (tmp_path / f"rank{rank}.txt").read_text().splitlines()

@@ -303,4 +303,3 @@ def test_chunked_without_cache_matches_cached_rounding(tiny_encoder, tmp_path):
     assert inner.settings()["embedding_precision"] == "float32"
     plain = inner.encode_texts(texts, label="plain")
     np.testing.assert_allclose(plain, no_cache, atol=1e-5)
-

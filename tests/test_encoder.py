@@ -33,7 +33,7 @@ SCIFACT = SHARED / "data" / "scifact"
 
 def scifact_texts(n: int) -> list[str]:
     with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as f:
-        return [json.loads(line)["text"] for _, line in zip(range(n), f)]
+        return [json.loads(line)["text"] for _, line in zip(range(n), f, strict=False)]
 
 
 def reference_embed(model, tok, texts, max_length=512, padding_side="right"):
@@ -45,8 +45,8 @@ def reference_embed(model, tok, texts, max_length=512, padding_side="right"):
     mask = torch.zeros((len(ids), width), dtype=torch.long)
     for i, x in enumerate(ids):
         if padding_side == "left":
-            input_ids[i, width - len(x):] = torch.tensor(x)
-            mask[i, width - len(x):] = 1
+            input_ids[i, width - len(x) :] = torch.tensor(x)
+            mask[i, width - len(x) :] = 1
         else:
             input_ids[i, : len(x)] = torch.tensor(x)
             mask[i, : len(x)] = 1
@@ -116,8 +116,9 @@ def test_tokenizer_without_eos_fails_loudly(tok, tiny):
 @pytest.mark.parametrize("padding_side", ["right", "left"])
 def test_matches_reference_recipe(tok, tiny, padding_side):
     texts = scifact_texts(12) + ["", "x", "Who invented Hangul?"]
-    enc = make_encoder(tiny, tok, padding_side=padding_side, instructions=None, policy="none",
-                       max_length=64)
+    enc = make_encoder(
+        tiny, tok, padding_side=padding_side, instructions=None, policy="none", max_length=64
+    )
     ours = enc.encode_texts(texts)
     for side in ("right", "left"):
         ref = reference_embed(tiny, tok, texts, max_length=64, padding_side=side)
@@ -128,10 +129,12 @@ def test_matches_reference_recipe(tok, tiny, padding_side):
 
 def test_order_and_batch_invariance(tok, tiny):
     texts = scifact_texts(30)
-    enc_small = make_encoder(tiny, tok, instructions=None, policy="none", max_length=128,
-                             token_budget=256)
-    enc_big = make_encoder(tiny, tok, instructions=None, policy="none", max_length=128,
-                           token_budget=100_000)
+    enc_small = make_encoder(
+        tiny, tok, instructions=None, policy="none", max_length=128, token_budget=256
+    )
+    enc_big = make_encoder(
+        tiny, tok, instructions=None, policy="none", max_length=128, token_budget=100_000
+    )
     base = enc_big.encode_texts(texts)
     perm = list(range(len(texts)))
     random.Random(1).shuffle(perm)
@@ -152,8 +155,13 @@ def test_none_text_names_task_split_and_row(tok, tiny):
     enc = make_encoder(tiny, tok, instructions=None, policy="none")
     meta = SimpleNamespace(name="SciFact", type="Retrieval")
     with pytest.raises(EncodingError, match=r"SciFact.*split test.*row 2"):
-        enc.encode([{"text": ["a", "b"]}, {"text": [None]}], task_metadata=meta,
-                   hf_split="test", hf_subset="default", prompt_type="document")
+        enc.encode(
+            [{"text": ["a", "b"]}, {"text": [None]}],
+            task_metadata=meta,
+            hf_split="test",
+            hf_subset="default",
+            prompt_type="document",
+        )
 
 
 def test_nan_embedding_is_an_error(tok, tiny):

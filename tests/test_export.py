@@ -162,7 +162,9 @@ def test_export_round_trip(run_dir, tmp_path, monkeypatch, capsys):
 
     # a different result file already there is never overwritten
     (folder / "STSBenchmark.json").write_text("{}")
-    code, _, err = run_cli(monkeypatch, capsys, "export", str(run_dir), "--to", str(submission), "--force")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "export", str(run_dir), "--to", str(submission), "--force"
+    )
     assert code == 2 and "already holds other versions of STSBenchmark.json" in err
     assert (folder / "STSBenchmark.json").read_text() == "{}"
 

@@ -45,13 +45,17 @@ def cli(out: Path, kill_before_rename: str | None = None) -> subprocess.Popen:
         command = [str(Path(__file__).with_name("fault_injection.py")), kill_before_rename]
     return subprocess.Popen(
         [sys.executable, *command, *TINY_ARGS, "--output", str(out)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
 
 
 def temporaries(root: Path) -> list[Path]:
-    return [p for p in root.rglob(f"*{TMP_MARK}*")] + [
+    return list(root.rglob(f"*{TMP_MARK}*")) + [
         p for p in (root / ".linq_eval" / "scratch").glob("*") if p.is_dir()
     ]
 
@@ -105,9 +109,11 @@ def test_disk_full_writing_the_run_record_keeps_it(reference, tmp_path, monkeypa
     record = out / TINY_FOLDER / RUN_RECORD
     before = record.read_bytes()
     monkeypatch.setattr(
-        atomic, "open", _disk_full_open(open, lambda p: p.name.startswith(f".{Path(RUN_RECORD).name}")),
+        atomic,
+        "open",
+        _disk_full_open(open, lambda p: p.name.startswith(f".{Path(RUN_RECORD).name}")),
         raising=False,
-    )  # fmt: skip
+    )
     code, _, err = run_cli(monkeypatch, capsys, *TINY_ARGS, "--output", str(out))
     assert code == 2
     assert f"The disk is full: could not write {record}" in err
@@ -135,6 +141,7 @@ def test_disk_full_writing_a_task_result_keeps_the_old_one(reference, tmp_path, 
 
         monkeypatch.setattr(Path, "open", fake)
     else:  # the flush to disk before the rename fails, as on file systems with late allocation
+
         def fsync(fd):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -161,10 +168,11 @@ def test_disk_full_writing_a_cache_chunk_keeps_the_cache(tmp_path, monkeypatch):
     new, _ = round_to_storage(rng.standard_normal((5, 8)).astype(np.float32), cache.precision)
     for victim in (".vec.npy", ".keys.npy", ".json"):  # each file of a chunk in turn
         monkeypatch.setattr(
-            atomic, "open",
+            atomic,
+            "open",
             _disk_full_open(open, lambda p, v=victim: p.name.split(TMP_MARK)[0].endswith(v)),
             raising=False,
-        )  # fmt: skip
+        )
         with pytest.raises(DiskFullError, match="The disk is full: could not write") as err:
             cache.put(new_keys, new)
         assert str(cache.chunk_dir) in str(err.value)
@@ -183,8 +191,9 @@ def test_disk_full_writing_a_cache_chunk_keeps_the_cache(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- SIGKILL
 
 
-def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(reference, tmp_path,
-                                                                       monkeypatch, capsys):  # fmt: skip
+def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(
+    reference, tmp_path, monkeypatch, capsys
+):
     ref_out, ref_wall = reference
     out = tmp_path / "out"
     chunks = out / CACHE_SUBDIR

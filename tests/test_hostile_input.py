@@ -81,14 +81,17 @@ def seen_by_model(enc: DecoderEncoder, text: str, prefix: str = "") -> list[int]
 
 def encode_query(enc: DecoderEncoder, texts: list) -> np.ndarray:
     """SciFact queries through mteb's protocol (so with SciFact's instruction prompt)."""
-    return enc.encode([{"text": texts}], task_metadata=SCIFACT, hf_split="test",
-                      hf_subset="default", prompt_type="query")  # fmt: skip
+    return enc.encode(
+        [{"text": texts}],
+        task_metadata=SCIFACT,
+        hf_split="test",
+        hf_subset="default",
+        prompt_type="query",
+    )
 
 
 def plain_ids(tok, text: str) -> list[int]:
     return tok(text, add_special_tokens=False)["input_ids"]
-
-
 
 
 # =========================================================================== texts
@@ -98,8 +101,10 @@ def test_empty_text_is_the_prompt_plus_eos(enc, tok):
     bos, eos = tok.bos_token_id, tok.eos_token_id
     assert seen_by_model(enc, "") == [bos, eos]
     assert seen_by_model(enc, "", prefix=SCIFACT_PROMPT) == [
-        bos, *plain_ids(tok, SCIFACT_PROMPT), eos
-    ]  # fmt: skip
+        bos,
+        *plain_ids(tok, SCIFACT_PROMPT),
+        eos,
+    ]
     out = encode_query(enc, ["", "a claim"])
     assert np.isfinite(out).all()
     assert enc.stats.empty == 3
@@ -122,8 +127,12 @@ def test_whitespace_only_text_is_embedded_as_empty(enc, tok):
 def test_non_string_text_names_task_split_and_row(enc, bad):
     meta = SimpleNamespace(name="STSBenchmark", type="STS")
     with pytest.raises(EncodingError) as info:
-        enc.encode([{"text": ["a", "b"]}, {"text": ["c", bad]}], task_metadata=meta,
-                   hf_split="validation", hf_subset="default")  # fmt: skip
+        enc.encode(
+            [{"text": ["a", "b"]}, {"text": ["c", bad]}],
+            task_metadata=meta,
+            hf_split="validation",
+            hf_subset="default",
+        )
     message = str(info.value)
     assert "task STSBenchmark" in message and "split validation" in message
     assert "row 3:" in message and f"got {type(bad).__name__}" in message
@@ -262,8 +271,9 @@ def t5_dir(tmp_path_factory) -> Path:
     """A tiny encoder-decoder (T5) with random weights, saved like a downloaded model."""
     from transformers import T5Config, T5Model
 
-    config = T5Config(vocab_size=128, d_model=16, d_kv=4, d_ff=32, num_layers=1,
-                      num_decoder_layers=1, num_heads=2)  # fmt: skip
+    config = T5Config(
+        vocab_size=128, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_decoder_layers=1, num_heads=2
+    )
     folder = tmp_path_factory.mktemp("t5")
     T5Model(config).save_pretrained(folder)
     return folder
@@ -292,8 +302,16 @@ def test_encoder_decoder_model_object_is_refused(t5_dir, tok):
 def test_model_without_token_ids_is_refused(tiny, tok):
     from transformers import ViTConfig, ViTModel
 
-    vit = ViTModel(ViTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                             intermediate_size=32, image_size=8, patch_size=4))  # fmt: skip
+    vit = ViTModel(
+        ViTConfig(
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            image_size=8,
+            patch_size=4,
+        )
+    )
     with pytest.raises(ConfigError, match=r"does not take token ids \(input_ids\)"):
         make_encoder(vit, tok, policy="none", instructions=None)
     check_poolable(tiny.config, tiny)  # a decoder passes, also behind a generic wrapper
@@ -351,8 +369,17 @@ def test_max_length_below_8_or_above_the_model_limit(tiny, tok, monkeypatch, cap
     with pytest.raises(ConfigError, match="exceeds the model's limit of 4096"):
         make_encoder(tiny, tok, max_length=8192)
     for value, message in (("100000", "exceeds the model's limit"), ("4", "is below 8")):
-        code, _, err = run_cli(monkeypatch, capsys, "plan", "--tasks", "SciFact",
-                               "--max-length", value, "--output", str(tmp_path))  # fmt: skip
+        code, _, err = run_cli(
+            monkeypatch,
+            capsys,
+            "plan",
+            "--tasks",
+            "SciFact",
+            "--max-length",
+            value,
+            "--output",
+            str(tmp_path),
+        )
         assert code == 2 and message in err, err
 
 
@@ -367,8 +394,18 @@ def test_token_budget_below_the_longest_input(tiny, tok, monkeypatch, capsys, tm
     assert make_encoder(tiny, tok, max_length=cpu // 4).token_budget == cpu
     assert make_encoder(tiny, tok, max_length=cpu * 2).token_budget == cpu * 2
     # On the command line the profile's max_length (512) counts when --max-length is not given.
-    code, _, err = run_cli(monkeypatch, capsys, "run", "--dry-run", "--tasks", "SciFact",
-                           "--token-budget", "100", "--output", str(tmp_path))  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "run",
+        "--dry-run",
+        "--tasks",
+        "SciFact",
+        "--token-budget",
+        "100",
+        "--output",
+        str(tmp_path),
+    )
     assert code == 2 and "--token-budget 100 is below max_length 512" in err
 
 
@@ -381,10 +418,22 @@ def test_prompt_longer_than_max_length_is_an_error(tiny, tok):
 
 def test_conflicting_options_are_listed_together(monkeypatch, capsys, tmp_path):
     code, out, err = run_cli(
-        monkeypatch, capsys, "plan", "--benchmark", "MTEB(eng, v1)", "--tasks", "SciFact",
-        "--task-types", "STS", "--random-init", "huge", "--revision", "abc",
-        "--output", str(tmp_path),
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "plan",
+        "--benchmark",
+        "MTEB(eng, v1)",
+        "--tasks",
+        "SciFact",
+        "--task-types",
+        "STS",
+        "--random-init",
+        "huge",
+        "--revision",
+        "abc",
+        "--output",
+        str(tmp_path),
+    )
     assert code == 2 and not out
     assert "Conflicting or invalid options" in err
     for part in ("--task-types selects task types", "valid sizes are", "--revision"):
@@ -392,8 +441,17 @@ def test_conflicting_options_are_listed_together(monkeypatch, capsys, tmp_path):
 
 
 def test_bad_shard_on_the_command_line(monkeypatch, capsys, tmp_path):
-    code, out, err = run_cli(monkeypatch, capsys, "plan", "--shard", "3/2", "--tasks", "SciFact",
-                             "--output", str(tmp_path))  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "plan",
+        "--shard",
+        "3/2",
+        "--tasks",
+        "SciFact",
+        "--output",
+        str(tmp_path),
+    )
     assert code == 2 and not out
     assert "--shard 3/2" in err and "between 1 and 2" in err
 

@@ -279,7 +279,7 @@ def _yaml_file(name: str = "custom", tasks: dict[str, str] | None = None) -> str
 def test_malformed_file_lists_every_problem_with_lines(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "\n".join(  # noqa: FLY002 - one line per numbered YAML line
+        "\n".join(
             [
                 "name: bad",  # 1
                 "version: 1.0",  # 2: not a string
@@ -464,7 +464,10 @@ def test_import_does_not_import_mteb() -> None:
         )
         return done.stdout.strip()
 
-    assert run("import sys, linq_eval.prompts.instruction_sets; print('mteb' in sys.modules)") == "False"
+    assert (
+        run("import sys, linq_eval.prompts.instruction_sets; print('mteb' in sys.modules)")
+        == "False"
+    )
     # As on a machine without mteb: a named set still loads (registry check skipped).
     blocked = (
         "import sys; sys.modules['mteb'] = None; import linq_eval.prompts.instruction_sets as m; "

@@ -276,8 +276,15 @@ def test_sts_benchmark_release_parses_tabs_literally(tmp_path: Path) -> None:
     task = load("STSBenchmark", write_sts(tmp_path / "stsbenchmark", STS_LINES).parent)
     ds = task.dataset["test"]
     assert ds.column_names == [
-        "split", "genre", "dataset", "year", "sid", "score", "sentence1", "sentence2"
-    ]  # fmt: skip
+        "split",
+        "genre",
+        "dataset",
+        "year",
+        "sid",
+        "score",
+        "sentence1",
+        "sentence2",
+    ]
     assert ds["score"] == [5.0, 3.0, 0.0]
     # unbalanced quote kept, trailing space kept, extra source columns dropped
     assert ds["sentence1"][1] == 'He said "no.'
@@ -308,7 +315,10 @@ def test_sts_benchmark_missing_split(tmp_path: Path) -> None:
 
 
 def test_plain_sts_jsonl_and_csv(tmp_path: Path) -> None:
-    rows = [{"sentence1": "a", "sentence2": "b", "score": 4}, {"sentence1": "c", "sentence2": "d", "score": 0.5}]  # fmt: skip
+    rows = [
+        {"sentence1": "a", "sentence2": "b", "score": 4},
+        {"sentence1": "c", "sentence2": "d", "score": 0.5},
+    ]
     write_jsonl(tmp_path / "a" / "stsbenchmark" / "test.jsonl", rows)
     ds = load("STSBenchmark", tmp_path / "a").dataset["test"]
     assert ds.column_names == ["sentence1", "sentence2", "score"] and ds["score"] == [4.0, 0.5]
@@ -495,9 +505,20 @@ def test_run_offline_without_the_task_folder(
     (data / "scifact").mkdir(parents=True)
     (data / "banking77").mkdir()
     code, out, err = run_cli(
-        monkeypatch, capsys, "run", "--model", "all-minilm-l6-v2", "--tasks", "SciDocsRR",
-        "--data-dir", str(data), "--output", str(tmp_path / "out"), "--device", "cpu",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "run",
+        "--model",
+        "all-minilm-l6-v2",
+        "--tasks",
+        "SciDocsRR",
+        "--data-dir",
+        str(data),
+        "--output",
+        str(tmp_path / "out"),
+        "--device",
+        "cpu",
+    )
     assert code == 2, (out, err)
     assert "not found under the data folder" in err and "SciDocsRR" in err
     assert "folders there: banking77, scifact" in err

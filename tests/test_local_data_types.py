@@ -162,7 +162,10 @@ def test_clustering_task_with_flat_hub_data_refuses_sets(tmp_path: Path) -> None
 def pair_rows() -> list[dict[str, Any]]:
     football, baking = TOPICS["football"], TOPICS["baking"]
     same = [{"sentence1": t, "sentence2": t, "labels": 1} for t in football[:3]]
-    other = [{"sentence1": a, "sentence2": b, "labels": 0} for a, b in zip(football, baking)]
+    other = [
+        {"sentence1": a, "sentence2": b, "labels": 0}
+        for a, b in zip(football, baking, strict=False)
+    ]
     return same + other
 
 
@@ -201,7 +204,7 @@ def write_reranking_beir(folder: Path) -> list[str]:
         queries.append({"_id": qid, "text": texts[0]})
         ids = [f"{qid}-rel", f"{qid}-x", f"{qid}-y"]
         others = [topics[(q + 1) % 3][1], topics[(q + 2) % 3][2]]
-        corpus += [{"_id": i, "text": t} for i, t in zip(ids, [texts[1], *others])]
+        corpus += [{"_id": i, "text": t} for i, t in zip(ids, [texts[1], *others], strict=True)]
         qrels += [f"{qid}\t{ids[0]}\t1", f"{qid}\t{ids[1]}\t0"]
         ranked.append({"query-id": qid, "corpus-ids": ids})
     corpus.append({"_id": "never-ranked", "text": texts[0]})  # a copy of the last query
@@ -243,8 +246,10 @@ def test_reranking_in_mteb1_layout(tmp_path: Path, minilm: Any) -> None:
     split = task.dataset["default"]["test"]
     assert split["queries"]["text"] == [football[0], baking[1]]
     assert split["top_ranked"]["test_query1"] == [
-        "apositive_test_query1_00000", "apositive_test_query1_00001", "negative_test_query1_00000"
-    ]  # fmt: skip
+        "apositive_test_query1_00000",
+        "apositive_test_query1_00001",
+        "negative_test_query1_00000",
+    ]
     assert split["corpus"].num_rows == 6
     (scores,) = evaluate(minilm, task).values()
     assert scores["main_score"] == pytest.approx(1.0)
@@ -274,8 +279,10 @@ def test_summarization_v1_folder_feeds_v2(tmp_path: Path, minilm: Any) -> None:
     with (folder / "test.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(summary_rows()[0]))
         writer.writeheader()  # list columns as JSON in the cells
-        writer.writerows({k: json.dumps(v) if isinstance(v, list) else v
-                          for k, v in row.items()} for row in summary_rows())  # fmt: skip
+        writer.writerows(
+            {k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()}
+            for row in summary_rows()
+        )
     task = load("SummEvalSummarization.v2", tmp_path)
     ds = task.dataset["test"]
     assert ds["machine_summaries"] == [r["machine_summaries"] for r in summary_rows()]
@@ -305,7 +312,10 @@ def test_summarization_errors(tmp_path: Path) -> None:
 def test_task_with_subsets_reads_subfolders(tmp_path: Path, minilm: Any) -> None:
     texts = [t for ts in TOPICS.values() for t in ts]
     rows = [{"sentence1": a, "sentence2": a, "score": 4} for a in texts[:4]]
-    rows += [{"sentence1": a, "sentence2": b, "score": 1} for a, b in zip(texts[:4], texts[-4:])]
+    rows += [
+        {"sentence1": a, "sentence2": b, "score": 1}
+        for a, b in zip(texts[:4], texts[-4:], strict=True)
+    ]
     write_jsonl(tmp_path / "STS22.v2" / "en" / "test.jsonl", rows)
     task = load("STS22.v2", tmp_path, hf_subsets=["en"])
     assert list(task.dataset) == ["en"]

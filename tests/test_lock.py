@@ -87,7 +87,9 @@ def test_every_imported_third_party_package_is_locked() -> None:
 
 def test_installed_versions_are_the_lock_or_within_the_ranges() -> None:
     if not INSTALL_RECORD.is_file():
-        pytest.skip(f"{INSTALL_RECORD} is absent: this environment was not made by scripts/setup.sh")
+        pytest.skip(
+            f"{INSTALL_RECORD} is absent: this environment was not made by scripts/setup.sh"
+        )
     mode, _, lock_used = INSTALL_RECORD.read_text().partition("\n")
     wrong = []
     if mode == "locked":

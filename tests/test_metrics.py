@@ -169,9 +169,12 @@ def test_same_pairs_are_one_computation_in_mteb_2():
     labels = [int(x) for x in rng.integers(0, 2, 200)]
     cosine = rng.normal(size=200) + np.array(labels)
     distances = {  # the dot products separate the classes: max_ap is theirs, not cosine's
-        "similarity_scores": -cosine, "cosine_scores": cosine, "manhattan_distances": cosine,
-        "euclidean_distances": cosine, "dot_scores": np.array(labels, dtype=float),
-    }  # fmt: skip
+        "similarity_scores": -cosine,
+        "cosine_scores": cosine,
+        "manhattan_distances": cosine,
+        "euclidean_distances": cosine,
+        "dot_scores": np.array(labels, dtype=float),
+    }
     task = mteb.get_task("SprintDuplicateQuestions")  # its evaluator, no data loaded
     mteb2 = mteb_private.pair_classification_metrics(task, distances, labels)
     (pair_classification,) = [p for p in METRIC_PAIRS if p.task_type == "PairClassification"]

@@ -121,9 +121,12 @@ def encode_all(encoder, tasks) -> np.ndarray:
             out.append(
                 np.asarray(
                     encoder.encode(
-                        loader, task_metadata=task.metadata, hf_split="test",
-                        hf_subset="default", prompt_type=prompt_type,
-                    ),  # fmt: skip
+                        loader,
+                        task_metadata=task.metadata,
+                        hf_split="test",
+                        hf_subset="default",
+                        prompt_type=prompt_type,
+                    ),
                     dtype=np.float32,
                 )
             )
@@ -139,8 +142,15 @@ def test_every_task_type_of_the_benchmark_is_covered(tasks):
     types = {t.metadata.type for t in tasks}
     used = {pt for t in tasks for pt in prompt_types(t)}
     assert {"query", "document", None} <= {getattr(pt, "value", pt) for pt in used}
-    assert types >= {"Classification", "Clustering", "PairClassification", "Reranking",
-                     "Retrieval", "STS", "Summarization"}  # fmt: skip
+    assert types >= {
+        "Classification",
+        "Clustering",
+        "PairClassification",
+        "Reranking",
+        "Retrieval",
+        "STS",
+        "Summarization",
+    }
     assert len(types) == len(tasks)
 
 
@@ -175,19 +185,25 @@ def test_mteb_policy_equals_mtebs_own_implementation(name, hub, tasks):
     assert np.isfinite(theirs).all()
     folder = str(folders[ARCHITECTURE[name]])
     ours = encode_all(
-        load_encoder(mteb_form(profile).with_overrides(model=folder, revision=None),
-                     device="cpu", progress=False),
+        load_encoder(
+            mteb_form(profile).with_overrides(model=folder, revision=None),
+            device="cpu",
+            progress=False,
+        ),
         tasks,
-    )  # fmt: skip
+    )
     differences = SOURCES[name].mteb_differences
     if "eos" in differences:
         # The named difference: mteb's implementation pools the last word, not </s>.
         assert np.abs(ours - theirs).max() > 1e-2
         ours = encode_all(
-            load_encoder(mteb_form(profile, eos="none").with_overrides(model=folder,
-                         revision=None), device="cpu", progress=False),
+            load_encoder(
+                mteb_form(profile, eos="none").with_overrides(model=folder, revision=None),
+                device="cpu",
+                progress=False,
+            ),
             tasks,
-        )  # fmt: skip
+        )
     np.testing.assert_allclose(ours, theirs, atol=2e-6, rtol=0)
 
 
@@ -225,18 +241,24 @@ def test_instructed_prefix_is_mtebs(tasks):
             template = instruction_template
         prompt = retrieval.metadata.prompt
         prompt = prompt.get("query") if isinstance(prompt, dict) else prompt
-        expected = template(prompt, PromptType.query) if callable(template) else \
-            template.format(instruction=prompt)  # fmt: skip
+        expected = (
+            template(prompt, PromptType.query)
+            if callable(template)
+            else template.format(instruction=prompt)
+        )
         encoder_profile = mteb_form(profile)
         from linq_eval.prompts.builder import prompt_for
         from linq_eval.prompts.instruction_sets import load_instruction_set
 
         got = prompt_for(
-            "mteb", load_instruction_set(MTEB_INSTRUCTIONS), encoder_profile.template,
-            retrieval.metadata.name, "Retrieval", "query",
-        )  # fmt: skip
+            "mteb",
+            load_instruction_set(MTEB_INSTRUCTIONS),
+            encoder_profile.template,
+            retrieval.metadata.name,
+            "Retrieval",
+            "query",
+        )
         assert got == expected, name
-
 
 
 @pytest.mark.parametrize(
@@ -257,9 +279,21 @@ def test_new_profile_runs_an_mteb_task_offline(
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))  # read at import
     profile = PROFILES[name]
     out = tmp_path / "out"
-    run_here(monkeypatch, capsys, "run", "--model", name, "--tasks", "STSBenchmark",
-             "--data-dir", str(shared_data), "--output", str(out), "--no-progress",
-             "--no-cache")  # fmt: skip
+    run_here(
+        monkeypatch,
+        capsys,
+        "run",
+        "--model",
+        name,
+        "--tasks",
+        "STSBenchmark",
+        "--data-dir",
+        str(shared_data),
+        "--output",
+        str(out),
+        "--no-progress",
+        "--no-cache",
+    )
     folder = out / profile.mteb_name.replace("/", "__") / profile.revision
     record = json.loads((folder / "linq_eval" / "run.json").read_text())
     settings = record["settings"]

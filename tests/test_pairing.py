@@ -67,9 +67,7 @@ def qwen_rerun(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def expected() -> dict[str, float]:
     """Run minus published per task, from the files."""
-    return {
-        t: 100 * v - published_score("published-v2", QWEN, t) for t, v in RUN_SCORES.items()
-    }
+    return {t: 100 * v - published_score("published-v2", QWEN, t) for t, v in RUN_SCORES.items()}
 
 
 def test_rerun_follows_its_published_row_with_its_deltas_in_json(
@@ -95,11 +93,16 @@ def test_rerun_follows_its_published_row_with_its_deltas_in_json(
     assert len(others) == 37 and all(pair["tasks"][t]["delta"] is None for t in others)
     means = pair["means"]
     assert means["Mean (Task)"] == {
-        "delta": pytest.approx(_mean(expected.values()), abs=1e-6), "n": 4, "of": 41,
-    }  # fmt: skip
+        "delta": pytest.approx(_mean(expected.values()), abs=1e-6),
+        "n": 4,
+        "of": 41,
+    }
     retrieval = _mean(expected[t] for t in ("SCIDOCS", "FEVERHardNegatives"))
-    assert means["Retrieval (10)"] == {"delta": pytest.approx(retrieval, abs=1e-6),
-                                       "n": 2, "of": 10}  # fmt: skip
+    assert means["Retrieval (10)"] == {
+        "delta": pytest.approx(retrieval, abs=1e-6),
+        "n": 2,
+        "of": 10,
+    }
     by_type = [retrieval, expected["STS12"], expected["Banking77Classification"]]
     assert means["Mean (TaskType)"]["delta"] == pytest.approx(_mean(by_type), abs=1e-6)
     assert means["Clustering (8)"] == {"delta": None, "n": 0, "of": 8}
@@ -126,11 +129,13 @@ def test_markdown_shows_the_delta_row_and_the_per_task_table(
     assert "Qwen3-Embedding-8B @rerun vs Qwen3-Embedding-8B (published-v2), per task:" in out
     for task, delta in expected.items():
         pub = published_score("published-v2", QWEN, task)
-        row = (f"| {task} | {TYPES[task]} | {pub:.2f} | {100 * RUN_SCORES[task]:.2f} | "
-               f"{delta:+.2f} |")  # fmt: skip
+        row = (
+            f"| {task} | {TYPES[task]} | {pub:.2f} | {100 * RUN_SCORES[task]:.2f} | {delta:+.2f} |"
+        )
         assert row in lines, row
-    start = lines.index("| Task | Type | Qwen3-Embedding-8B (published-v2) | "
-                        "Qwen3-Embedding-8B @rerun | Δ |")  # fmt: skip
+    start = lines.index(
+        "| Task | Type | Qwen3-Embedding-8B (published-v2) | Qwen3-Embedding-8B @rerun | Δ |"
+    )
     grid = lines[start + 2 : lines.index("", start)]
     assert len(grid) == 4  # only the tasks the run has
     assert "my-model" in out and "Δ vs my-model" not in out
@@ -155,10 +160,12 @@ def test_a_score_in_another_computation_gets_no_delta(tmp_path):
     """MTEB(eng, v1): a PairClassification file holding only max_ap is not set against the
     published cos_sim_ap; one holding cosine_ap is."""
     write_results(
-        tmp_path, LINQ, "rerun",
+        tmp_path,
+        LINQ,
+        "rerun",
         {"SprintDuplicateQuestions": 0.97, "TwitterSemEval2015": 0.70, "SciFact": 0.80},
         extra={"TwitterSemEval2015": {"cosine_ap": 0.70}},
-    )  # fmt: skip
+    )
     table = build_table(load_results(tmp_path) + load_baselines("published"), V1)
     (pairing,) = table.pairs
     assert pairing.different == ("SprintDuplicateQuestions",)

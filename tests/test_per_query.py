@@ -36,8 +36,9 @@ QRELS = {"q1": {"d2": 1}, "q2": {"d3": 1}, "q3": {"d2": 2, "d4": 0}, "q4": {"d1"
 
 
 def test_per_query_scores_average_to_mtebs_score():
-    part = part_evidence(RANKING, QRELS, {"q1": "one"}, metric="ndcg_at_10", subset="default",
-                         split="test")  # fmt: skip
+    part = part_evidence(
+        RANKING, QRELS, {"q1": "one"}, metric="ndcg_at_10", subset="default", split="test"
+    )
     # q4 has no positive document: mteb leaves it out of the mean, so do we
     assert set(part.queries) == {"q1", "q2", "q3"}
     positives = {q: d for q, d in QRELS.items() if q != "q4"}
@@ -48,20 +49,23 @@ def test_per_query_scores_average_to_mtebs_score():
 
 def test_identical_ids_and_the_first_result_are_dropped_as_the_task_says():
     kept = part_evidence(RANKING, QRELS, {}, metric="ndcg_at_10", subset="s", split="t")
-    dropped = part_evidence(RANKING, QRELS, {}, metric="ndcg_at_10", subset="s", split="t",
-                            ignore_identical_ids=True)  # fmt: skip
+    dropped = part_evidence(
+        RANKING, QRELS, {}, metric="ndcg_at_10", subset="s", split="t", ignore_identical_ids=True
+    )
     assert "q1" not in dropped.queries["q1"].top
     assert dropped.queries["q1"].score > kept.queries["q1"].score  # d2 moved up a rank
-    skipped = part_evidence(RANKING, QRELS, {}, metric="ndcg_at_10", subset="s", split="t",
-                            skip_first_result=True)  # fmt: skip
+    skipped = part_evidence(
+        RANKING, QRELS, {}, metric="ndcg_at_10", subset="s", split="t", skip_first_result=True
+    )
     assert skipped.queries["q2"].top == ("d1",)
 
 
 def test_other_metrics_and_the_fallback():
     part = part_evidence(RANKING, QRELS, {}, metric="map_at_1000", subset="s", split="t")
     assert part.metric == "map_at_1000" and part.queries["q2"].score == 1.0
-    odd = part_evidence(RANKING, QRELS, {}, metric="max_over_subqueries_map_at_1000",
-                        subset="s", split="t")  # fmt: skip
+    odd = part_evidence(
+        RANKING, QRELS, {}, metric="max_over_subqueries_map_at_1000", subset="s", split="t"
+    )
     assert odd.metric == "ndcg_at_10"
 
 
@@ -108,8 +112,13 @@ def test_evidence_round_trips_through_a_compact_file(tmp_path):
 def test_progress_in_a_log_is_plain_lines_with_eta():
     clock = [0.0]
     out = io.StringIO()
-    p = SuiteProgress([("A", 1000), ("B", 3000), ("C", 0)], stream=out, tty=False,
-                      interval_s=5, clock=lambda: clock[0])  # fmt: skip
+    p = SuiteProgress(
+        [("A", 1000), ("B", 3000), ("C", 0)],
+        stream=out,
+        tty=False,
+        interval_s=5,
+        clock=lambda: clock[0],
+    )
     p.skip("C")
     p.start("A")
     clock[0] = 2
@@ -160,8 +169,18 @@ def small_retrieval(tmp_path_factory, shared_data):
 def test_a_run_keeps_evidence_whose_mean_is_the_score_and_shows_progress(
     small_retrieval, tmp_path, monkeypatch, capsys
 ):
-    args = ("run", "--random-init", "tiny", "--tasks", "SciFact", "--data-dir",
-            str(small_retrieval), "--device", "cpu", "--no-progress")  # fmt: skip
+    args = (
+        "run",
+        "--random-init",
+        "tiny",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(small_retrieval),
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
     code, out, err = run_cli(monkeypatch, capsys, *args, "--output", str(tmp_path / "a"))
     assert code == 0, out + err
     folder = next((tmp_path / "a").glob("*/*/SciFact.json")).parent
@@ -177,8 +196,9 @@ def test_a_run_keeps_evidence_whose_mean_is_the_score_and_shows_progress(
     assert progress and all("ETA" in line for line in progress) and "\r" not in err
     assert progress[-1].startswith("[1/1 tasks]")
 
-    code, out, err = run_cli(monkeypatch, capsys, *args, "--output", str(tmp_path / "b"),
-                             "--no-per-query", "--quiet")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, *args, "--output", str(tmp_path / "b"), "--no-per-query", "--quiet"
+    )
     assert code == 0, out + err
     assert not list((tmp_path / "b").glob("*/*/*.queries.json.gz"))
     assert "ETA" not in err
@@ -220,13 +240,23 @@ def test_compare_per_query_names_the_losers_and_tests_significance(tmp_path, mon
     assert code == 1 and "REGRESSION" in out
     code, out, _ = run_cli(monkeypatch, capsys, *noise_args, "--require-significant")
     assert code == 0 and "not significant" in out, out
-    code, out, _ = run_cli(monkeypatch, capsys, *args, "--require-significant", "--format",
-                           "markdown")  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch, capsys, *args, "--require-significant", "--format", "markdown"
+    )
     assert code == 1 and "| -60.00 | q7 | text q7 |" in out
     # against a baseline (no evidence) the gate says significance was not tested
-    code, out, _ = run_cli(monkeypatch, capsys, "compare", str(drop), "--reference",
-                           "published:Linq-AI-Research/Linq-Embed-Mistral", "--tasks", "SciFact",
-                           "--require-significant", "--allow-drift")  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "compare",
+        str(drop),
+        "--reference",
+        "published:Linq-AI-Research/Linq-Embed-Mistral",
+        "--tasks",
+        "SciFact",
+        "--require-significant",
+        "--allow-drift",
+    )
     assert code == 1 and "significance not tested" in out
 
 
@@ -236,8 +266,17 @@ def test_compare_alpha_sets_the_significance_level(tmp_path, monkeypatch, capsys
     after = {q: s - 0.01 + float(rng.normal(0, 0.1)) for q, s in before.items()}
     ref = run_with_evidence(tmp_path / "ref", before, 0.60)
     run = run_with_evidence(tmp_path / "run", after, 0.59)
-    args = ("compare", str(run), "--reference", str(ref), "--tasks", "SciFact", "--tolerance",
-            "0.5", "--require-significant")  # fmt: skip
+    args = (
+        "compare",
+        str(run),
+        "--reference",
+        str(ref),
+        "--tasks",
+        "SciFact",
+        "--tolerance",
+        "0.5",
+        "--require-significant",
+    )
     code, out, _ = run_cli(monkeypatch, capsys, *args, "--format", "json")
     doc = json.loads(out)
     p_value = doc["per_query"]["SciFact"]["p_value"]
@@ -252,17 +291,41 @@ def test_compare_alpha_sets_the_significance_level(tmp_path, monkeypatch, capsys
 
 
 @pytest.mark.slow
-def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(minilm_run, tmp_path, monkeypatch,
-                                                               capsys):  # fmt: skip
+def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(
+    minilm_run, tmp_path, monkeypatch, capsys
+):
     """SciFact with all-MiniLM-L6-v2 at 256 tokens (the shared run) against 32 tokens."""
     full, _ = minilm_run
     short = tmp_path / "short"
-    args = ("run", "--model", "all-minilm-l6-v2", "--tasks", "SciFact", "--data-dir",
-            str(SHARED_DATA), "--max-length", "32", "--quiet", "--output", str(short))  # fmt: skip
+    args = (
+        "run",
+        "--model",
+        "all-minilm-l6-v2",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(SHARED_DATA),
+        "--max-length",
+        "32",
+        "--quiet",
+        "--output",
+        str(short),
+    )
     run_here(monkeypatch, capsys, *args)
-    code, out, _ = run_cli(monkeypatch, capsys, "compare", str(short), "--reference", str(full),
-                           "--tasks", "SciFact", "--per-query", "--allow-drift",
-                           "--format", "json")  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "compare",
+        str(short),
+        "--reference",
+        str(full),
+        "--tasks",
+        "SciFact",
+        "--per-query",
+        "--allow-drift",
+        "--format",
+        "json",
+    )
     assert code == 1, out
     doc = json.loads(out)
     (task,) = doc["tasks"]
@@ -274,13 +337,25 @@ def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(minilm_run, tmp_pa
     assert 100 * diff["mean_delta"] == pytest.approx(task["delta"], abs=0.01)
     worst = diff["worst"][0]
     assert worst["after"] < worst["before"] and worst["text"] and worst["left"]
-    said = (f"SciFact 32 vs 256 tokens: {task['run']} vs {task['reference']}, "
-            f"{diff['up']} up / {diff['down']} down / {diff['unchanged']} same, "
-            f"p = {diff['p_value']:.4g}; worst {worst['query_id']} "
-            f"{worst['before']:.3f} -> {worst['after']:.3f}")  # fmt: skip
-    code, text, _ = run_cli(monkeypatch, capsys, "compare", str(short), "--reference", str(full),
-                            "--tasks", "SciFact", "--per-query", "--allow-drift",
-                            "--require-significant")  # fmt: skip
+    said = (
+        f"SciFact 32 vs 256 tokens: {task['run']} vs {task['reference']}, "
+        f"{diff['up']} up / {diff['down']} down / {diff['unchanged']} same, "
+        f"p = {diff['p_value']:.4g}; worst {worst['query_id']} "
+        f"{worst['before']:.3f} -> {worst['after']:.3f}"
+    )
+    code, text, _ = run_cli(
+        monkeypatch,
+        capsys,
+        "compare",
+        str(short),
+        "--reference",
+        str(full),
+        "--tasks",
+        "SciFact",
+        "--per-query",
+        "--allow-drift",
+        "--require-significant",
+    )
     assert code == 1 and "per query: SciFact" in text and "FAIL: 1 regression(s) (SciFact" in text
     size = sum(p.stat().st_size for p in full.glob("*/*/SciFact.queries.json.gz"))
     assert 0 < size < 300_000

@@ -1,4 +1,5 @@
-"""Which inputs carry the instruction, per task type and policy, as the encoder really sends them."""
+"""Which inputs carry the instruction, per task type and policy, as the encoder really sends
+them."""
 
 from __future__ import annotations
 
@@ -45,8 +46,13 @@ def sent_texts(enc, monkeypatch, task: str, prompt_type: str | None, texts=("one
 
     monkeypatch.setattr(enc, "tokenize", spy)
     meta = mteb.get_task(task).metadata
-    out = enc.encode([{"text": list(texts)}], task_metadata=meta, hf_split="test",
-                     hf_subset="default", prompt_type=prompt_type)
+    out = enc.encode(
+        [{"text": list(texts)}],
+        task_metadata=meta,
+        hf_split="test",
+        hf_subset="default",
+        prompt_type=prompt_type,
+    )
     return seen, out
 
 
@@ -66,8 +72,9 @@ CASES = [
 
 @pytest.mark.parametrize("task,prompt_type,e5_instructs,mteb_instructs", CASES)
 @pytest.mark.parametrize("policy", ["e5", "mteb"])
-def test_instruction_placement(parts, monkeypatch, task, prompt_type, e5_instructs,
-                               mteb_instructs, policy):
+def test_instruction_placement(
+    parts, monkeypatch, task, prompt_type, e5_instructs, mteb_instructs, policy
+):
     enc = encoder(parts, policy)
     seen, _ = sent_texts(enc, monkeypatch, task, prompt_type)
     instructed = e5_instructs if policy == "e5" else mteb_instructs
@@ -88,8 +95,13 @@ def test_task_without_instruction_is_an_error(parts):
     enc = encoder(parts, "e5")
     meta = mteb.get_task("NanoSciFactRetrieval").metadata
     with pytest.raises(UnknownNameError, match="NanoSciFactRetrieval"):
-        enc.encode([{"text": ["q"]}], task_metadata=meta, hf_split="train",
-                   hf_subset="default", prompt_type="query")
+        enc.encode(
+            [{"text": ["q"]}],
+            task_metadata=meta,
+            hf_split="train",
+            hf_subset="default",
+            prompt_type="query",
+        )
 
 
 def test_encoder_prompts_are_the_instruction_file_s_texts(parts):

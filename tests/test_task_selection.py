@@ -64,8 +64,18 @@ def test_benchmark_and_tasks_select_from_that_benchmark():
 
 
 def test_plan_lists_subsets_and_says_which_task_runs_whole(monkeypatch, capsys, tmp_path):
-    args = ["plan", "--model", "all-minilm-l6-v2", "--benchmark", DEFAULT_BENCHMARK,
-            "--tasks", "STS17", "STS22.v2", "--output", str(tmp_path)]  # fmt: skip
+    args = [
+        "plan",
+        "--model",
+        "all-minilm-l6-v2",
+        "--benchmark",
+        DEFAULT_BENCHMARK,
+        "--tasks",
+        "STS17",
+        "STS22.v2",
+        "--output",
+        str(tmp_path),
+    ]
     code, out, err = run_cli(monkeypatch, capsys, *args)
     assert code == 0, err
     assert f"# tasks as {DEFAULT_BENCHMARK} scores them" in out
@@ -91,8 +101,9 @@ def test_a_run_holding_extra_subsets_is_tabled_and_compared_on_the_benchmarks(tm
     write_results(tmp_path / "ref", model, "rev", {"STS17": 0.80, "SICK-R": 0.75})
     whole = str(tmp_path / "whole")
 
-    rows = list(csv.DictReader(io.StringIO(render(build_table(resolve(whole)), "csv",
-                                                  per_task=True))))  # fmt: skip
+    rows = list(
+        csv.DictReader(io.StringIO(render(build_table(resolve(whole)), "csv", per_task=True)))
+    )
     assert rows[0]["STS17"] == "80.00"  # not the mean over three subsets (40.00)
     spec = get_benchmark_spec()
     assert spec.task("STS17").subsets == ("en-en",)
@@ -126,8 +137,12 @@ def test_ci_gate_script_passes_the_benchmark_to_run(tmp_path):
     }
     proc = subprocess.run(
         ["bash", str(script), str(tmp_path / "ci")],
-        check=False, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert "# tasks as MTEB(eng, v2) scores them" in proc.stdout, proc.stderr
     sts17 = next(line for line in proc.stdout.splitlines() if line.startswith("STS17 "))
     assert "test: en-en" in sts17
@@ -170,9 +185,18 @@ def test_table_selects_tasks_and_types_through_the_selector(tmp_path, monkeypatc
     assert row["coverage"] == "2/2" and row["Average (2)"] == round((80 + every_subset) / 2, 2)
 
     code, out, err = run_cli(
-        monkeypatch, capsys, "table", "--baselines", "published-v2", "--benchmark",
-        "MTEB(eng, v2)", "--task-types", "Retrieval", "--format", "json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "table",
+        "--baselines",
+        "published-v2",
+        "--benchmark",
+        "MTEB(eng, v2)",
+        "--task-types",
+        "Retrieval",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert doc["columns"] == ["Mean (Task)", "Mean (TaskType)", "Retrieval (10)"]
@@ -190,9 +214,17 @@ def test_table_selects_tasks_and_types_through_the_selector(tmp_path, monkeypatc
 def test_prefetch_says_which_task_is_taken_whole(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))  # empty cache
     code, out, err = run_cli(
-        monkeypatch, capsys, "prefetch", "--check", "--no-model", "--benchmark",
-        DEFAULT_BENCHMARK, "--tasks", "STS17", "STS22.v2",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "prefetch",
+        "--check",
+        "--no-model",
+        "--benchmark",
+        DEFAULT_BENCHMARK,
+        "--tasks",
+        "STS17",
+        "STS22.v2",
+    )
     assert code == 1, err  # nothing is cached here
     sts17 = next(line for line in out.splitlines() if " STS17 " in line)
     sts22 = next(line for line in out.splitlines() if " STS22.v2 " in line)

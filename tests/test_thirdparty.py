@@ -95,8 +95,11 @@ def test_private_names_live_only_in_the_wrappers():
     )
     found = subprocess.run(
         ["grep", "-rnE", pattern, "linq_eval", "tests", "--include=*.py"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    ).stdout.splitlines()  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
     wrappers = ("linq_eval/thirdparty/", "tests/test_thirdparty.py")
     outside = [line for line in found if not line.startswith(wrappers)]
     assert outside == [], "\n".join(outside)

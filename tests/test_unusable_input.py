@@ -20,10 +20,16 @@ from linq_eval.run.summary import TaskOutcome, format_texts
 
 SCORES = {f"q{i}": 0.5 + i / 100 for i in range(20)}
 MINILM_SETTINGS = {
-    "model": "sentence-transformers/all-MiniLM-L6-v2", "profile": "all-minilm-l6-v2",
-    "max_length": 256, "pooling": "mean", "policy": "none", "instructions": None,
-    "eos": "none", "bos": "tokenizer", "padding_side": "right",
-}  # fmt: skip
+    "model": "sentence-transformers/all-MiniLM-L6-v2",
+    "profile": "all-minilm-l6-v2",
+    "max_length": 256,
+    "pooling": "mean",
+    "policy": "none",
+    "instructions": None,
+    "eos": "none",
+    "bos": "tokenizer",
+    "padding_side": "right",
+}
 
 
 # ------------------------------------------------------------------ compare: damaged evidence
@@ -44,8 +50,7 @@ def _evidence_file(root: Path) -> Path:
     ],
     ids=["truncated", "not-gzip", "other-json", "a-list"],
 )
-def test_damaged_evidence_is_an_error_naming_the_file(tmp_path, monkeypatch, capsys, damage,
-                                                      said):  # fmt: skip
+def test_damaged_evidence_is_an_error_naming_the_file(tmp_path, monkeypatch, capsys, damage, said):
     ref = run_with_evidence(tmp_path / "ref", SCORES, 0.60)
     run = run_with_evidence(tmp_path / "run", SCORES, 0.40)  # a regression: exit 1 if read
     damage(_evidence_file(run))
@@ -73,8 +78,9 @@ def test_drift_is_checked_only_on_the_tasks_compared(tmp_path, monkeypatch, caps
     """A task added later with another max_length, which the reference lacks, decides
     nothing; compared, it is refused."""
     ref = write_run(tmp_path / "ref", {"SciFact": 0.7, "STS12": 0.7}, task_settings=TASK_SETTINGS)
-    run = write_run(tmp_path / "run", {"SciFact": 0.7, "STS12": 0.7, "STS16": 0.8},
-                    task_settings=TASK_SETTINGS)  # fmt: skip
+    run = write_run(
+        tmp_path / "run", {"SciFact": 0.7, "STS12": 0.7, "STS16": 0.8}, task_settings=TASK_SETTINGS
+    )
     record_path = next(run.glob(f"results/*/*/{RUN_RECORD}"))
     record = json.loads(record_path.read_text())
     record["tasks"]["STS16"]["settings"]["max_length"] = 128
@@ -87,8 +93,9 @@ def test_drift_is_checked_only_on_the_tasks_compared(tmp_path, monkeypatch, caps
     ref2 = next((tmp_path / "ref2").glob(f"results/*/*/{RUN_RECORD}"))
     record["tasks"]["STS16"]["settings"]["max_length"] = 512
     ref2.write_text(json.dumps(record))
-    code, _, err = run_cli(monkeypatch, capsys, "compare", str(run), "--reference",
-                           str(tmp_path / "ref2"))  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch, capsys, "compare", str(run), "--reference", str(tmp_path / "ref2")
+    )
     assert code == 2 and "max_length: run 128 vs reference 512 (STS16)" in err
 
 
@@ -96,14 +103,18 @@ def test_drift_is_checked_only_on_the_tasks_compared(tmp_path, monkeypatch, caps
 
 
 def _minilm_folder(root: Path, entries: dict[str, dict]) -> Path:
-    write_results(root, "sentence-transformers/all-MiniLM-L6-v2", "rev",
-                  dict.fromkeys(entries, 0.7))  # fmt: skip
+    write_results(
+        root, "sentence-transformers/all-MiniLM-L6-v2", "rev", dict.fromkeys(entries, 0.7)
+    )
     (folder,) = root.glob("results/*/*")
     tasks = {
-        name: {"data_source": e.get("data_source", "hub"), "dataset_revision": "abc",
-               "settings": {**MINILM_SETTINGS, **e.get("settings", {})}}
+        name: {
+            "data_source": e.get("data_source", "hub"),
+            "dataset_revision": "abc",
+            "settings": {**MINILM_SETTINGS, **e.get("settings", {})},
+        }
         for name, e in entries.items()
-    }  # fmt: skip
+    }
     (folder / RUN_RECORD).parent.mkdir(exist_ok=True)
     record = {"settings": MINILM_SETTINGS, "tasks": tasks}
     (folder / RUN_RECORD).write_text(json.dumps(record))
@@ -183,9 +194,19 @@ def test_bad_local_data_on_the_command_line_is_exit_2_with_one_error_line(
     """Also: --quiet prints no weight-loading bar, and no stray message about unloading."""
     data = _sts12_copy(shared_data, tmp_path, lambda lines: [*lines[:9], "\n", *lines[10:]])
     code, out, err = run_cli(
-        monkeypatch, capsys, "run", "--model", "all-minilm-l6-v2", "--tasks", "STS12",
-        "--data-dir", str(data), "--output", str(tmp_path / "out"), "--quiet",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "run",
+        "--model",
+        "all-minilm-l6-v2",
+        "--tasks",
+        "STS12",
+        "--data-dir",
+        str(data),
+        "--output",
+        str(tmp_path / "out"),
+        "--quiet",
+    )
     assert code == 2, out + err
     assert f"error: {data / 'STS12' / 'test.jsonl'}:10: blank line" in err
     assert "FAILED" not in out + err and "not loaded" not in out + err
@@ -196,8 +217,17 @@ def test_bad_local_data_on_the_command_line_is_exit_2_with_one_error_line(
 
 
 def test_instructions_with_a_policy_that_gives_none_is_an_error(monkeypatch, capsys):
-    code, _, err = run_cli(monkeypatch, capsys, "plan", "--model", "all-minilm-l6-v2",
-                           "--tasks", "STS12", "--instructions", "e5")  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "plan",
+        "--model",
+        "all-minilm-l6-v2",
+        "--tasks",
+        "STS12",
+        "--instructions",
+        "e5",
+    )
     assert code == 2
     assert "--instructions e5 has no effect: policy 'none'" in err and "--policy e5" in err
 
@@ -210,8 +240,17 @@ def _not_a_folder(tmp_path: Path) -> Path:
 
 def test_unwritable_run_output_is_refused_before_the_model_loads(tmp_path, monkeypatch, capsys):
     bad = _not_a_folder(tmp_path)
-    code, out, err = run_cli(monkeypatch, capsys, "run", "--model", "all-minilm-l6-v2",
-                             "--tasks", "STS12", "--output", str(bad))  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "run",
+        "--model",
+        "all-minilm-l6-v2",
+        "--tasks",
+        "STS12",
+        "--output",
+        str(bad),
+    )
     assert code == 2 and err.startswith("error: ") and "Loading weights" not in out + err
     assert "is a file, not a folder" in err
 
@@ -226,8 +265,9 @@ def test_unwritable_table_and_export_outputs_are_errors(tmp_path, monkeypatch, c
     code, _, err = run_cli(monkeypatch, capsys, "export", str(run), "--to", str(bad.parent))
     assert code == 2 and "is a file, not a folder" in err
     # a missing folder is created, the table written atomically
-    code, _, err = run_cli(monkeypatch, capsys, "table", str(run), "--output",
-                           str(tmp_path / "new" / "t.md"))  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch, capsys, "table", str(run), "--output", str(tmp_path / "new" / "t.md")
+    )
     assert code == 0, err
     assert (tmp_path / "new" / "t.md").read_text().startswith("| Model")
 
@@ -256,9 +296,17 @@ def test_a_folder_the_system_refuses_to_write_is_refused(tmp_path):
 
 
 def test_the_summary_counts_add_up():
-    outcome = TaskOutcome("T", "STS", "evaluated", "cosine_spearman", texts=2758,
-                          unique_texts=2593, encoded_texts=2552, cached_texts=41,
-                          edge_cases={"truncated": 12, "empty": 0})  # fmt: skip
+    outcome = TaskOutcome(
+        "T",
+        "STS",
+        "evaluated",
+        "cosine_spearman",
+        texts=2758,
+        unique_texts=2593,
+        encoded_texts=2552,
+        cached_texts=41,
+        edge_cases={"truncated": 12, "empty": 0},
+    )
     assert format_texts(outcome) == (
         "2,758 texts (2,593 distinct: 2,552 encoded, 41 cached; 12 truncated)"
     )
@@ -272,16 +320,21 @@ def test_check_random_init_says_the_score_failure_is_expected(monkeypatch, capsy
 
 
 def test_plan_of_another_model_has_no_linq_notes(monkeypatch, capsys):
-    code, out, _ = run_cli(monkeypatch, capsys, "plan", "--model", "all-minilm-l6-v2",
-                           "--tasks", "STS12")  # fmt: skip
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "plan", "--model", "all-minilm-l6-v2", "--tasks", "STS12"
+    )
     assert code == 0
     assert "# max_length 256\n" in out and "e5" not in out and "4096" not in out
 
 
 def test_profiles_has_a_header(monkeypatch, capsys):
     code, out, _ = run_cli(monkeypatch, capsys, "profiles")
-    assert code == 0 and out.splitlines()[0].split()[:4] == ["profile", "pool", "policy",
-                                                             "max_length"]  # fmt: skip
+    assert code == 0 and out.splitlines()[0].split()[:4] == [
+        "profile",
+        "pool",
+        "policy",
+        "max_length",
+    ]
 
 
 def test_unknown_task_of_a_benchmark_reads_as_english():

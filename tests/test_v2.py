@@ -110,9 +110,18 @@ def test_v2_instructions_list_41_tasks_with_parent_prompts(
 
 def test_mteb_prompt_is_the_alternative_for_tasks_without_parent(monkeypatch, capsys) -> None:
     code, out, err = run_cli(
-        monkeypatch, capsys, "instructions", "--benchmark", V2, "--format", "json",
-        "--policy", "mteb", "--instructions", "mteb-v2",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "instructions",
+        "--benchmark",
+        V2,
+        "--format",
+        "json",
+        "--policy",
+        "mteb",
+        "--instructions",
+        "mteb-v2",
+    )
     assert code == 0, err
     prompts = json.loads(out)
     assert len(prompts) == 41
@@ -398,9 +407,17 @@ def v1_run(tmp_path_factory) -> Path:
 
 def _plan(monkeypatch, capsys, output: Path, *extra: str) -> dict:
     code, out, err = run_cli(
-        monkeypatch, capsys, "plan", "--benchmark", V2, "--output", str(output),
-        "--format", "json", *extra,
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "plan",
+        "--benchmark",
+        V2,
+        "--output",
+        str(output),
+        "--format",
+        "json",
+        *extra,
+    )
     assert code == 0, err
     return json.loads(out)
 

@@ -73,8 +73,19 @@ def built(tmp_path_factory) -> dict[str, Path]:
         tar.extractall(tmp / "unpacked", filter="data")
     (unpacked,) = (tmp / "unpacked").iterdir()
     pip = [sys.executable, "-m", "pip"]
-    _check([*pip, "wheel", str(unpacked), "--no-deps", "--no-build-isolation", "-q",
-            "-w", str(tmp / "dist")], tmp)  # fmt: skip
+    _check(
+        [
+            *pip,
+            "wheel",
+            str(unpacked),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp / "dist"),
+        ],
+        tmp,
+    )
     (wheel,) = (tmp / "dist").glob("linq_eval-*.whl")
     _check([*pip, "install", "--no-deps", "-q", "--target", str(tmp / "site"), str(wheel)], tmp)
     (tmp / "elsewhere").mkdir()
@@ -108,9 +119,11 @@ def _installed(built, *args: str) -> str:
 
 def test_installed_wheel_reads_its_own_data(built, monkeypatch, capsys):
     where = _installed(
-        built, "-c", "import linq_eval.paths as p; print(p.PACKAGE_DIR); "
+        built,
+        "-c",
+        "import linq_eval.paths as p; print(p.PACKAGE_DIR); "
         "print(p.instructions_root()); print(p.baselines_root())",
-    )  # fmt: skip
+    )
     package, instructions, baselines = (Path(line) for line in where.split())
     site = built["site"].resolve()
     assert package == site / "linq_eval"

@@ -63,9 +63,10 @@ def qwen_stand_in_tokenizer(append_eos: bool) -> Any:
     eos_id = backend.token_to_id(QWEN_EOS)
     if append_eos:
         backend.post_processor = processors.TemplateProcessing(
-            single=f"$A {QWEN_EOS}", pair=f"$A {QWEN_EOS} $B {QWEN_EOS}",
+            single=f"$A {QWEN_EOS}",
+            pair=f"$A {QWEN_EOS} $B {QWEN_EOS}",
             special_tokens=[(QWEN_EOS, eos_id)],
-        )  # fmt: skip
+        )
     else:
         backend.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B")
     return PreTrainedTokenizerFast(

@@ -77,7 +77,11 @@ def run_ablation(
     rows += [{"variant": name, "failed": why} for name, why in failed.items()]
     return {
         "ablation": rows,
-        "texts": {"n": len(setup.texts), "mix": setup.config.mix, "real_tokens": sum(setup.lengths)},
+        "texts": {
+            "n": len(setup.texts),
+            "mix": setup.config.mix,
+            "real_tokens": sum(setup.lengths),
+        },
         "token_budget": budget,
         "matmul_peak_tflops": round(setup.peak_tflops, 1) if setup.peak_tflops else None,
         "device": measure.device_info(setup.device),

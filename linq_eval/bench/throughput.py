@@ -158,9 +158,14 @@ def _build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype
     )
     model = random_mistral(config.random_init, dtype=dtype, device=device, seed=config.seed)
     encoder = DecoderEncoder(
-        model, mistral_tokenizer(), profile, device=device, speed=speed, progress=False,
+        model,
+        mistral_tokenizer(),
+        profile,
+        device=device,
+        speed=speed,
+        progress=False,
         attn_implementation="sdpa",
-    )  # fmt: skip
+    )
     if budget_to_fit(config.token_budget, device):
         encoder.fit_token_budget()
     return encoder
@@ -213,9 +218,11 @@ def _runners(setup: BenchSetup) -> tuple[dict[str, Runner], dict[str, str]]:
             def run_st(batch: Sequence[str]) -> np.ndarray:
                 with config_values(model.config, use_cache=False):
                     return st.encode(
-                        list(batch), batch_size=config.st_batch_size, convert_to_numpy=True,
+                        list(batch),
+                        batch_size=config.st_batch_size,
+                        convert_to_numpy=True,
                         show_progress_bar=False,
-                    )  # fmt: skip
+                    )
 
             runners["sentence_transformers"] = run_st
     return runners, notes
@@ -283,7 +290,9 @@ def _time_ways(
         counter.reset()
         emb = timed()
         out.computed[name] = counter.tokens
-        out.peaks[name] = max(out.peaks.get(name) or 0, measure.peak_memory(setup.device) or 0) or None
+        out.peaks[name] = (
+            max(out.peaks.get(name) or 0, measure.peak_memory(setup.device) or 0) or None
+        )
         out.outputs[name] = np.asarray(emb, dtype=np.float32)
 
     out.times = time_interleaved(runners, setup, around)

@@ -120,7 +120,8 @@ def with_pad_token(tokenizer: Any) -> Any:
 
 
 def _append_special_tokens(tokenizer: Any, special: Any) -> None:
-    """Make a fast tokenizer wrap every text in our BOS/EOS ids itself (for sentence-transformers)."""
+    """Make a fast tokenizer wrap every text in our BOS/EOS ids itself (for
+    sentence-transformers)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise ConfigError(f"{type(tokenizer).__name__} is not a fast tokenizer")
@@ -128,7 +129,7 @@ def _append_special_tokens(tokenizer: Any, special: Any) -> None:
     suf = [tokenizer.convert_ids_to_tokens(i) for i in special.suffix]
     backend.post_processor = processors.TemplateProcessing(
         single=[*pre, "$A", *suf],
-        special_tokens=sorted(set(zip(pre + suf, [*special.prefix, *special.suffix]))),
+        special_tokens=sorted(set(zip(pre + suf, [*special.prefix, *special.suffix], strict=True))),
     )
 
 

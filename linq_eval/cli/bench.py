@@ -24,7 +24,9 @@ def _bench_command(
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     dtype: str = typer.Option("auto", "--dtype", help="auto, bfloat16, float16 or float32."),
-    max_length: int = typer.Option(REPRODUCTION_MAX_LENGTH, "--max-length", help="Tokens per input."),
+    max_length: int = typer.Option(
+        REPRODUCTION_MAX_LENGTH, "--max-length", help="Tokens per input."
+    ),
     n_texts: int = typer.Option(2000, "--n-texts", help="Texts in the length mix."),
     token_budget: int | None = typer.Option(
         None,
@@ -37,7 +39,7 @@ def _bench_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the mix and the random weights."),
     naive_batch_size: int = typer.Option(16, "--naive-batch-size", help="Naive recipe batch."),
     st_batch_size: int = typer.Option(32, "--st-batch-size", help="SentenceTransformer batch."),
-    ways: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+    ways: list[str] | None = typer.Option(
         None, "--way", help="Run only these ways (repeat): linq_eval, naive, sentence_transformers."
     ),
     attention: str | None = typer.Option(

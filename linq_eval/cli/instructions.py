@@ -25,13 +25,15 @@ from linq_eval.prompts.policies import get_policy
 
 @app.command("instructions")
 def _instructions_command(
-    task_args: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
+    task_args: list[str] | None = typer.Argument(
         None, metavar="[TASK]...", help="Task names (same as --tasks)."
     ),
     benchmark: str | None = typer.Option(
-        None, "--benchmark", help=f"mteb benchmark whose tasks to show (default: {DEFAULT_BENCHMARK})."
+        None,
+        "--benchmark",
+        help=f"mteb benchmark whose tasks to show (default: {DEFAULT_BENCHMARK}).",
     ),
-    tasks: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+    tasks: list[str] | None = typer.Option(
         None, "--tasks", help="Exact mteb task name; repeat, or list names after it."
     ),
     policy: str = typer.Option("e5", "--policy", help="Instruction policy: e5, mteb or none."),
@@ -83,7 +85,7 @@ def _instructions_command(
 
 @app.command("validate-instructions")
 def _validate_instructions_command(
-    sets: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
+    sets: list[str] | None = typer.Argument(
         None, metavar="[NAME_OR_PATH]...", help="Sets to check (default: every named set)."
     ),
     benchmark: str = typer.Option(

@@ -12,16 +12,16 @@ from linq_eval.results.per_query import DEFAULT_WORST
 
 @app.command("table", cls=ListOptionsCommand)
 def _table_command(
-    folders: list[str] | None = typer.Argument(  # noqa: B008 - typer idiom
+    folders: list[str] | None = typer.Argument(
         None,
         metavar="[FOLDER]...",
         help="Result folders: `run --output` folders, mteb result folders, or shipped "
         "baselines (published:<org/model>).",
     ),
-    baselines: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+    baselines: list[str] | None = typer.Option(
         None, "--baselines", help="Add a shipped baseline set (published, published-v2)."
     ),
-    remote: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+    remote: list[str] | None = typer.Option(
         None,
         "--remote",
         help="Add ORG/MODEL[@REVISION] from mteb's results repository (downloads it).",
@@ -43,16 +43,17 @@ def _table_command(
     """Leaderboard table of result folders and baselines: the card's columns, type means,
     Mean(TaskType), and optionally every task. Missing tasks show as "—"; a mean over an
     incomplete set shows its coverage, e.g. 59.80 (14/15). --tasks / --task-types table
-    part of the benchmark, each task as the benchmark scores it (give FOLDERs before them). A run of a model that a
-    baseline row also has (the same org/model) sits right after that row, followed by a
-    "Δ vs <published>" row (the difference in every mean, over the tasks both have) and a
-    per-task table of both scores and their difference.
+    part of the benchmark, each task as the benchmark scores it (give FOLDERs before them).
+    A run of a model that a baseline row also has (the same org/model) sits right after that
+    row, followed by a "Δ vs <published>" row (the difference in every mean, over the tasks
+    both have) and a per-task table of both scores and their difference.
 
     \b
     Examples:
       linq-eval table --baselines published --round 1          # the card's table
       linq-eval table --baselines published-v2 --benchmark "MTEB(eng, v2)"   # leaderboard today
-      linq-eval table runs/linq --baselines published --reference published:Linq-AI-Research/Linq-Embed-Mistral
+      linq-eval table runs/linq --baselines published \\
+          --reference published:Linq-AI-Research/Linq-Embed-Mistral
       linq-eval table runs/qwen3 --baselines published-v2 --benchmark "MTEB(eng, v2)"
       linq-eval table runs/linq --baselines published --task-types Retrieval
       linq-eval table runs/linq --per-task --format csv --output scores.csv
@@ -127,7 +128,9 @@ def _compare_command(
         help="A drop beyond --tolerance fails only when the paired test gives p < --alpha.",
     ),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of that test."),
-    worst: int = typer.Option(DEFAULT_WORST, "--worst", help="Queries listed per task with --per-query."),
+    worst: int = typer.Option(
+        DEFAULT_WORST, "--worst", help="Queries listed per task with --per-query."
+    ),
 ) -> None:
     """Compare a run with a reference task by task and gate on it.
 

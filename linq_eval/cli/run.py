@@ -46,7 +46,7 @@ def _run_command(
         help="Texts per saved chunk: a kill loses at most one chunk.",
     ),
     shard: str | None = SHARD_OPT,
-    devices: list[str] | None = typer.Option(  # noqa: B008 - typer idiom
+    devices: list[str] | None = typer.Option(
         None, "--devices", help="GPUs to use, e.g. 0 1 2 3: starts torchrun (cpu cpu: 2 CPU procs)."
     ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (one process)."),
@@ -54,7 +54,8 @@ def _run_command(
         None,
         "--token-budget",
         help="Tokens per forward pass, padding included in padded mode (default: "
-        f"{DEFAULT_TOKEN_BUDGET['cuda']} on GPU, fitted to its memory; {DEFAULT_TOKEN_BUDGET['cpu']} on CPU, "
+        f"{DEFAULT_TOKEN_BUDGET['cuda']} on GPU, fitted to its memory; "
+        f"{DEFAULT_TOKEN_BUDGET['cpu']} on CPU, "
         "or max-length if longer).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and stop."),

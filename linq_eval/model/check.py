@@ -193,7 +193,8 @@ def check_text_ids(
         total += len(want)
         if ids != want:
             i = next(
-                (k for k, (a, b) in enumerate(zip(ids, want)) if a != b), min(len(ids), len(want))
+                (k for k, (a, b) in enumerate(zip(ids, want, strict=False)) if a != b),
+                min(len(ids), len(want)),
             )
             return CheckLine(
                 name,

@@ -37,9 +37,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     try:
         return DTYPES[name]
     except KeyError:
-        raise ConfigError(
-            f"Unknown dtype {dtype!r}; valid: auto, {', '.join(DTYPES)}"
-        ) from None
+        raise ConfigError(f"Unknown dtype {dtype!r}; valid: auto, {', '.join(DTYPES)}") from None
 
 
 def best_attn_implementation(device: torch.device) -> str:

@@ -160,7 +160,9 @@ class DecoderEncoder:
     ) -> None:
         if isinstance(profile, ResolvedProfile):
             if instruction_set is not None:
-                raise ConfigError("A resolved profile carries its instruction set: give it to resolve()")
+                raise ConfigError(
+                    "A resolved profile carries its instruction set: give it to resolve()"
+                )
             self.resolved = profile
         else:  # a bare profile: its names resolved once, here
             self.resolved = resolve(profile, instruction_set)
@@ -185,7 +187,9 @@ class DecoderEncoder:
         self._model_meta = model_meta
         self.progress = progress
         self.stats = EncodeStats()
-        self._forward = ModelForward(model, profile, self.device, self.speed, self.special, self.pad_id)
+        self._forward = ModelForward(
+            model, profile, self.device, self.speed, self.special, self.pad_id
+        )
 
     @staticmethod
     def _check_profile(profile: Profile, model: torch.nn.Module) -> None:
@@ -274,9 +278,13 @@ class DecoderEncoder:
     def prompt_for(self, task_name: str, task_type: str, prompt_type: str | None) -> str:
         """The exact prefix of an input of this task and prompt type ('' when none)."""
         return builder.prompt_for(
-            self.policy, self.instruction_set, self.profile.template, task_name, task_type,
+            self.policy,
+            self.instruction_set,
+            self.profile.template,
+            task_name,
+            task_type,
             prompt_type,
-        )  # fmt: skip
+        )
 
     def _check_prompt_fits(self, prefix: str, where: str) -> None:
         """Truncation cuts the text after the prompt: a prompt that fills max_length would give
@@ -305,7 +313,10 @@ class DecoderEncoder:
             pooling=self.profile.pooling,
             eos=self.profile.eos,
             bos=self.profile.bos,
-            special_tokens={"prefix": list(self.special.prefix), "suffix": list(self.special.suffix)},
+            special_tokens={
+                "prefix": list(self.special.prefix),
+                "suffix": list(self.special.suffix),
+            },
             padding_side=self.profile.padding_side,
             attn_implementation=self.attn_implementation,
             policy=self.policy.name,
@@ -367,9 +378,12 @@ class DecoderEncoder:
         (linq_eval.model.speed.fit_token_budget). CPU: the budget is left as it is."""
         if self.device.type == "cuda":
             self.token_budget = fit_token_budget(
-                self._forward.probe, self.device, self.profile.max_length, limit=limit,
+                self._forward.probe,
+                self.device,
+                self.profile.max_length,
+                limit=limit,
                 headroom=headroom,
-            )  # fmt: skip
+            )
         return self.token_budget
 
     # ----------------------------------------------------------------- encoding
@@ -405,8 +419,9 @@ class DecoderEncoder:
         unique: dict[str, int] = {}
         inverse = np.fromiter(
             (unique.setdefault(prefix + (t if t.strip() else ""), len(unique)) for t in texts),
-            dtype=np.int64, count=len(texts),
-        )  # fmt: skip
+            dtype=np.int64,
+            count=len(texts),
+        )
         show = self.progress if progress is None else progress
         done = (embed or self.embed_unique)(list(unique), progress=show, label=label or where)
         emb = done.embeddings
@@ -534,8 +549,7 @@ def _check_strings(texts: Sequence[Any], where: str) -> None:
     for row, text in enumerate(texts):
         if not isinstance(text, str):
             raise EncodingError(
-                f"{where}, row {row}: expected a string, got {type(text).__name__} "
-                f"({text!r:.80})"
+                f"{where}, row {row}: expected a string, got {type(text).__name__} ({text!r:.80})"
             )
 
 

@@ -55,9 +55,12 @@ class ModelForward:
         first time it is needed (``packed_attention.select_attention``)."""
         if self._attention is None:
             self._attention, self.attention_note = packed_attention.select_attention(
-                self.model, self.device, self.dtype, self.profile.max_length,
+                self.model,
+                self.device,
+                self.dtype,
+                self.profile.max_length,
                 self.check_packed_model,
-            )  # fmt: skip
+            )
         elif self._attention != packed_attention.PADDED:
             packed_attention.register_packed_attention()
         return self._attention
@@ -148,7 +151,9 @@ class ModelForward:
         )
         self.computed_tokens += total
         with (
-            packed_attention.attention_implementation(self.model, packed_attention.PACKED_ATTENTION),
+            packed_attention.attention_implementation(
+                self.model, packed_attention.PACKED_ATTENTION
+            ),
             elementwise_context(self.model, self.speed.elementwise),
         ):
             hidden = self.model(

@@ -46,8 +46,7 @@ def resolve_model_path(model: str) -> tuple[str, str | None]:
         weights = [*path.glob("*.safetensors"), *path.glob("*.bin"), *path.glob("*.gguf")]
         if not weights:
             raise ConfigError(
-                f"{path} has no weights (*.safetensors, *.bin or *.gguf): "
-                "did the download finish?"
+                f"{path} has no weights (*.safetensors, *.bin or *.gguf): did the download finish?"
             )
         return str(path), None
     return model, None
@@ -90,7 +89,9 @@ def load_encoder(
         resolved = resolve(profile)
     dev = resolve_device(device)
     attn = attn_implementation or best_attn_implementation(dev)
-    hf_model, tokenizer, attn = _load_weights(profile, resolve_dtype(profile.dtype_for(dev.type), dev), attn)
+    hf_model, tokenizer, attn = _load_weights(
+        profile, resolve_dtype(profile.dtype_for(dev.type), dev), attn
+    )
     hf_model.to(dev)
     speed = speed or SpeedOptions()
     if token_budget is not None:

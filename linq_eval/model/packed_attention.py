@@ -14,6 +14,7 @@ Which kernel an encoder uses is chosen once (``select_attention``): the first ke
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -158,7 +159,11 @@ def attention_function(
 
 
 def _flash(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, packed: Packed, causal: bool,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    packed: Packed,
+    causal: bool,
     scaling: float | None,
 ) -> torch.Tensor:
     heads = query.shape[1]
@@ -172,7 +177,10 @@ def _flash(
 
 
 def _padded_block(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, packed: Packed,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    packed: Packed,
     scaling: float | None,
 ) -> torch.Tensor:
     heads, head_dim = query.shape[1], query.shape[3]
@@ -185,24 +193,36 @@ def _padded_block(
         return buf.view(rows, width, flat.shape[1], head_dim).transpose(1, 2)
 
     out = torch.nn.functional.scaled_dot_product_attention(
-        block(query), block(key), block(value), is_causal=True, scale=scaling,
+        block(query),
+        block(key),
+        block(value),
+        is_causal=True,
+        scale=scaling,
         enable_gqa=key.shape[1] != heads,
-    )  # fmt: skip
+    )
     return out.transpose(1, 2).reshape(rows * width, heads, head_dim)[index].unsqueeze(0)
 
 
 def _segments(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, packed: Packed, causal: bool,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    packed: Packed,
+    causal: bool,
     scaling: float | None,
 ) -> torch.Tensor:
     total, heads, head_dim = query.shape[2], query.shape[1], query.shape[3]
     out = query.new_empty(1, total, heads, head_dim)
     gqa = key.shape[1] != heads
-    for start, end in zip(packed.bounds[:-1], packed.bounds[1:]):
+    for start, end in itertools.pairwise(packed.bounds):
         part = torch.nn.functional.scaled_dot_product_attention(
-            query[:, :, start:end], key[:, :, start:end], value[:, :, start:end],
-            is_causal=causal, scale=scaling, enable_gqa=gqa,
-        )  # fmt: skip
+            query[:, :, start:end],
+            key[:, :, start:end],
+            value[:, :, start:end],
+            is_causal=causal,
+            scale=scaling,
+            enable_gqa=gqa,
+        )
         out[:, start:end] = part.transpose(1, 2)
     return out
 
@@ -219,7 +239,7 @@ def attention_reference(
     groups = q.shape[1] // k.shape[1]
     k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
     parts = []
-    for start, end in zip(packed.bounds[:-1], packed.bounds[1:]):
+    for start, end in itertools.pairwise(packed.bounds):
         scores = q[0, :, start:end] @ k[0, :, start:end].transpose(-1, -2) * scale
         if causal:
             n = end - start

@@ -54,14 +54,14 @@ class ProfileSources:
     instructions mteb gives (``mteb-v2``). Settings not named here are equal (tested)."""
 
 
-def _e5_mistral(
-    card: str, mteb_file: str, *checks: str, **differences: str
-) -> ProfileSources:
+def _e5_mistral(card: str, mteb_file: str, *checks: str, **differences: str) -> ProfileSources:
     return ProfileSources(
         sources=(
             card,
-            "microsoft/unilm e5/utils.py and e5 evaluation scripts (fp16, max_length 512, "
-            "EOS appended, instructions: task_instructions/e5.yaml)",
+            (
+                "microsoft/unilm e5/utils.py and e5 evaluation scripts (fp16, max_length 512, "
+                "EOS appended, instructions: task_instructions/e5.yaml)"
+            ),
             f"{_MTEB_SOURCE}/{mteb_file} (the --policy mteb conventions)",
         ),
         verified_against=(_E5_RECIPE, _MTEB_PARITY, *checks),
@@ -128,8 +128,10 @@ SOURCES: dict[str, ProfileSources] = {
     "all-minilm-l6-v2": ProfileSources(
         sources=("sentence-transformers/all-MiniLM-L6-v2 (mean pooling, 256 tokens)",),
         verified_against=(
-            "tests/conftest.py minilm_run: published MTEB scores of SciFact, STSBenchmark, "
-            "Banking77Classification on the real weights",
+            (
+                "tests/conftest.py minilm_run: published MTEB scores of SciFact, STSBenchmark, "
+                "Banking77Classification on the real weights"
+            ),
         ),
     ),
 }

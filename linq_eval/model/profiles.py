@@ -98,9 +98,13 @@ class Profile:
         """The profile with the options a user may give (``load_encoder``, ``random_encoder``,
         ``linq-eval run``) applied: an option left None keeps the profile's setting."""
         options = {
-            "max_length": max_length, "policy": policy, "instructions": instructions,
-            "revision": revision, "dtype": dtype, "padding_side": padding_side,
-        }  # fmt: skip
+            "max_length": max_length,
+            "policy": policy,
+            "instructions": instructions,
+            "revision": revision,
+            "dtype": dtype,
+            "padding_side": padding_side,
+        }
         return self.with_overrides(**{k: v for k, v in options.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
@@ -160,19 +164,28 @@ def _mteb_decoder(
         **conventions,
     }
     return Profile(
-        name=name, model=hub_id, mteb_name=hub_id, revision=revision,
-        description=description, **settings,
-    )  # fmt: skip
+        name=name,
+        model=hub_id,
+        mteb_name=hub_id,
+        revision=revision,
+        description=description,
+        **settings,
+    )
 
 
 def _qwen3(size: str, revision: str) -> Profile:
     """Qwen3-Embedding: no BOS, ``<|endoftext|>`` ends every input, left padding (its
     tokenizer's), the card's max_length 8192."""
     return _mteb_decoder(
-        f"qwen3-embedding-{size.lower()}", f"Qwen/Qwen3-Embedding-{size}", revision,
-        f"Qwen3-Embedding-{size}, mteb's implementation", template=_QWEN3_TEMPLATE,
-        max_length=8192, bos="tokenizer", padding_side="left",
-    )  # fmt: skip
+        f"qwen3-embedding-{size.lower()}",
+        f"Qwen/Qwen3-Embedding-{size}",
+        revision,
+        f"Qwen3-Embedding-{size}, mteb's implementation",
+        template=_QWEN3_TEMPLATE,
+        max_length=8192,
+        bos="tokenizer",
+        padding_side="left",
+    )
 
 
 PROFILES: dict[str, Profile] = {
@@ -263,8 +276,14 @@ def profile_for_model(model: str | Profile) -> Profile:
             "profile", model, PROFILES, hint="Or give a hub id (org/name) or a local directory."
         )
     return dataclasses.replace(
-        PROFILES[DEFAULT_PROFILE], name="custom", model=model, mteb_name=None, revision=None,
-        bos="tokenizer", description=f"custom decoder {model}", cuda_dtype="bfloat16",
+        PROFILES[DEFAULT_PROFILE],
+        name="custom",
+        model=model,
+        mteb_name=None,
+        revision=None,
+        bos="tokenizer",
+        description=f"custom decoder {model}",
+        cuda_dtype="bfloat16",
     )
 
 

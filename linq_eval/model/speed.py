@@ -27,6 +27,7 @@ _logger = logging.getLogger(__name__)
 AUTO = "auto"
 """Attention mode chosen by the encoder: the fastest packed kernel that passes its self-check."""
 
+
 @dataclass(frozen=True)
 class SpeedOptions:
     """The encoder's speed techniques, each one a declared switch."""

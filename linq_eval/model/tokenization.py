@@ -151,9 +151,7 @@ def mistral_tokenizer_from_sentencepiece(model_file: str | Path) -> Any:
     merges = generate_merges(vocab, scores)
     bpe = models.BPE(vocab, merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True)
     tok = Tokenizer(bpe)
-    tok.normalizer = normalizers.Sequence(
-        [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
-    )
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     tok.decoder = decoders.Sequence(
         [
             decoders.Replace("▁", " "),

@@ -1,10 +1,11 @@
 """The one prompt builder and the one prompt hash.
 
-Given a policy (a ``Policy``, or its name, looked up once per call), an instruction set (with its template, unless a profile overrides it) and task
-names, this module says which prefix every input side of every task receives and hashes those
-prefixes. The encoder (``DecoderEncoder.prompt_for/task_prompts/prompt_hash``), the suite runner
-(the ``prompt_hash`` of each task in the run record) and ``linq-eval instructions`` all call
-these functions, so the hash a run records is the hash the command prints.
+Given a policy (a ``Policy``, or its name, looked up once per call), an instruction set (with its
+template, unless a profile overrides it) and task names, this module says which prefix every input
+side of every task receives and hashes those prefixes. The encoder
+(``DecoderEncoder.prompt_for/task_prompts/prompt_hash``), the suite runner (the ``prompt_hash`` of
+each task in the run record) and ``linq-eval instructions`` all call these functions, so the hash a
+run records is the hash the command prints.
 
     from linq_eval.prompts.builder import task_prompts, tasks_prompt_hash
     from linq_eval.prompts.instruction_sets import load_instruction_set

@@ -2,8 +2,8 @@
 
 An instruction set maps each task to one instruction sentence; its ``template`` turns that
 sentence into the prefix an instructed input receives. Which inputs are instructed is the
-policy's business (``linq_eval.prompts.policies``), not the set's. A task without an instruction is an
-error, never a silent generic fallback.
+policy's business (``linq_eval.prompts.policies``), not the set's. A task without an
+instruction is an error, never a silent generic fallback.
 
     from linq_eval.prompts.instruction_sets import load_instruction_set
     e5 = load_instruction_set("e5")

@@ -319,8 +319,10 @@ def _task_rows(
             continue
         run_score = score_task(run, bt, ref_score.metric)
         versions = (mteb_version(run, run_score), mteb_version(reference, ref_score))
-        mteb_change = "" if run_score.score is None else (
-            mteb_difference(run_score.metric or "", *versions) or ""
+        mteb_change = (
+            ""
+            if run_score.score is None
+            else (mteb_difference(run_score.metric or "", *versions) or "")
         )
         changed = run_score.changed_from is not None or bool(mteb_change)
         ungated = changed and not allow_metric_change

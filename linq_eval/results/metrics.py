@@ -91,6 +91,7 @@ _RERANKING_RESIDUAL = (
     "by doc id); one positive tied with negatives gives the same AP in both"
 )
 
+
 @dataclass(frozen=True)
 class _MetricChange:
     """A result field whose computation changed in one mteb release (same name, other number)."""

@@ -45,16 +45,23 @@ def missing_evidence_note(
 ) -> list[str]:
     """The note naming the compared tasks without per-query evidence, and on which side."""
     sides = {
-        task: [role for role, rs in (("run", run), ("reference", reference))
-               if not evidence_path(rs.path, task).is_file()]  # fmt: skip
+        task: [
+            role
+            for role, rs in (("run", run), ("reference", reference))
+            if not evidence_path(rs.path, task).is_file()
+        ]
         for task in tasks
         if task not in diffs
     }
     if not sides:
         return []
     listed = "; ".join(f"{task} ({' and '.join(roles)})" for task, roles in sides.items())
-    return [f"No per-query evidence for {len(sides)} compared task(s), compared per task only: "
-            f"{listed}."]  # fmt: skip
+    return [
+        (
+            f"No per-query evidence for {len(sides)} compared task(s), compared per task only: "
+            f"{listed}."
+        )
+    ]
 
 
 def significance_status(row: Any, diff: TaskQueryDiff | None, alpha: float) -> Any:
@@ -71,8 +78,10 @@ def significance_notes(rows: Iterable[Any], diffs: Mapping[str, TaskQueryDiff]) 
     if not untested:
         return []
     return [
-        f"No per-query evidence on both sides for {', '.join(untested)}: gated on the "
-        "tolerance alone (significance not tested)."
+        (
+            f"No per-query evidence on both sides for {', '.join(untested)}: gated on the "
+            "tolerance alone (significance not tested)."
+        )
     ]
 
 
@@ -119,8 +128,10 @@ def query_markdown(diffs: Iterable[TaskQueryDiff]) -> list[str]:
         lines += ["", f"**Per query**: {_summary(d)}", ""]
         if not d.worst:
             continue
-        lines += ["| Δ | Query | Text | Before | After | Entered top 10 | Left top 10 |",
-                  "|---:|---|---|---:|---:|---|---|"]  # fmt: skip
+        lines += [
+            "| Δ | Query | Text | Before | After | Entered top 10 | Left top 10 |",
+            "|---:|---|---|---:|---:|---|---|",
+        ]
         for c in d.worst:
             text = _short(c.text).replace("|", "\\|")
             lines.append(

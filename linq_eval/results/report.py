@@ -59,7 +59,9 @@ figure { margin: 0; width: min-content; } figcaption { font-size: 0.85rem; color
 ul.notes li { font-size: 0.85rem; }
 table.queries td { vertical-align: top; }
 table.queries td.text { max-width: 28rem; }
-table.queries td.docs { max-width: 16rem; font-size: 0.75rem; overflow-wrap: anywhere; color: #444; }
+table.queries td.docs {
+  max-width: 16rem; font-size: 0.75rem; overflow-wrap: anywhere; color: #444;
+}
 p.summary { font-size: 0.9rem; }
 svg text { font-family: system-ui, sans-serif; }
 """
@@ -339,10 +341,14 @@ def _pair_tables(table: Table, decimals: int) -> str:
     for i, pairing in enumerate(table.pairs, 1):
         header, body = pair_grid(table, pairing, decimals)
         values = [
-            [*cells[:2], pairing.published.scores[cells[0]].score,
-             pairing.run.scores[cells[0]].score, pairing.tasks[cells[0]]]
+            [
+                *cells[:2],
+                pairing.published.scores[cells[0]].score,
+                pairing.run.scores[cells[0]].score,
+                pairing.tasks[cells[0]],
+            ]
             for cells in body
-        ]  # fmt: skip
+        ]
         grid = _html_table(f"pair-{i}", header, body, values)
         out.append(f"<h3>{_e(pairing.title)}</h3>{grid}")
     return "".join(out)
@@ -368,8 +374,11 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
         f"<h2>Per-task deltas against {_e(ref.label)}</h2>{_delta_charts(table, ref, decimals)}"
         f"<h2>Queries that moved, against {_e(ref.label)}</h2>"
         f"{_query_sections(table, ref, decimals)}"
-        + (f"<h2>Re-runs of published models</h2>{_pair_tables(table, decimals)}"
-           if table.pairs else "")
+        + (
+            f"<h2>Re-runs of published models</h2>{_pair_tables(table, decimals)}"
+            if table.pairs
+            else ""
+        )
         + f"<h2>Per-task scores</h2>{_per_task_table(table, decimals)}"
         f"<h2>Sources</h2>{_sources(table)}"
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")

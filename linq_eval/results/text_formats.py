@@ -120,9 +120,7 @@ def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str
     return _grid(_per_task_frame(table, decimals))
 
 
-def pair_grid(
-    table: Table, pairing: Pairing, decimals: int
-) -> tuple[list[str], list[list[str]]]:
+def pair_grid(table: Table, pairing: Pairing, decimals: int) -> tuple[list[str], list[list[str]]]:
     """Header and text cells of ``_pair_frame``."""
     return _grid(_pair_frame(table, pairing, decimals))
 
@@ -177,9 +175,7 @@ def _machine_frame(table: Table, per_task: bool, decimals: int) -> pd.DataFrame:
     return pd.DataFrame(out, dtype=object)  # object: None stays None, lists stay lists
 
 
-def _delta_record(
-    table: Table, pairing: Pairing, per_task: bool, decimals: int
-) -> dict[str, Any]:
+def _delta_record(table: Table, pairing: Pairing, per_task: bool, decimals: int) -> dict[str, Any]:
     """The CSV row of a re-run's differences (``source`` ``delta``), signed: every mean over
     the tasks both rows have (with their coverage where that is part of the column's tasks),
     ``coverage`` how many tasks that is."""

@@ -1,18 +1,18 @@
 """The on-disk embedding cache (filled by ``linq_eval.run.cached_encoder.CachedEncoder``).
 
-What is stored: the raw pooled vector of each input (before any L2 normalisation, which
-depends on the task type), in the precision of ``embedding_precision`` (float32 for a model
-that computes in float32, float16 for a half-precision one), under a key that is the sha256 of everything that
+What is stored: the raw pooled vector of each input (before any L2 normalisation, which depends on
+the task type), in the precision of ``embedding_precision`` (float32 for a model that computes in
+float32, float16 for a half-precision one), under a key that is the sha256 of everything that
 determines the vector: the encoder's identity (model and revision, weights source, dtype,
-max_length, pooling, special tokens, padding side, attention implementation, device type) and
-the exact input text with its instruction prefix. So corpora shared by tasks (FEVER and
-ClimateFEVER) are encoded once, and a rerun after a crash encodes only what is missing.
+max_length, pooling, special tokens, padding side, attention implementation, device type) and the
+exact input text with its instruction prefix. So corpora shared by tasks (FEVER and ClimateFEVER)
+are encoded once, and a rerun after a crash encodes only what is missing.
 
 Layout, one folder per encoder identity::
 
     <cache_dir>/<org__model>-<identity hash>/
         identity.json                 # the settings the hash covers, for people
-        chunks/<id>.vec.npy           # [rows, dim], float32 or float16 (float32 if a value overflows fp16)
+        chunks/<id>.vec.npy           # [rows, dim], float32 or float16 (float32 on fp16 overflow)
         chunks/<id>.keys.npy          # uint64 [rows, 2]: the first 16 bytes of each key
         chunks/<id>.json              # rows, dim, dtype and the sha256 of both .npy files
 
@@ -23,8 +23,8 @@ again. Vectors are read through memory maps, so the cache never needs to fit in 
 chunk's checksum is checked the first time this process reads it.
 
 Exactness: embeddings are always used as stored. A freshly computed chunk is rounded to the
-storage precision before use, exactly as it is stored, so a resumed or cached run gives the same scores
-as an uninterrupted one. The texts to encode are cut into chunks of a fixed number of texts
+storage precision before use, exactly as it is stored, so a resumed or cached run gives the same
+scores as an uninterrupted one. The texts to encode are cut into chunks of a fixed number of texts
 (longest first), so the chunks computed after a restart are the ones an uninterrupted run
 would have computed; each chunk is one call of the encoder's batching, whichever process of
 a multi-GPU run embeds it (``linq_eval.run.distributed``).

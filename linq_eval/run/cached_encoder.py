@@ -4,8 +4,8 @@ The distinct input texts of a call are looked up in the cache (``linq_eval.run.c
 missing ones are cut into chunks of a fixed number of texts (longest first), each chunk
 embedded with the inner encoder's public ``tokenize`` and ``embed_ids``, rounded to the
 storage precision (``cache.embedding_precision``: float32 for a float32 model, float16 for a
-half-precision one) exactly as stored, and stored. So the chunks computed after a restart are the ones an
-uninterrupted run would have computed, and a resumed or cached run gives the same scores as
+half-precision one) exactly as stored, and stored. So the chunks computed after a restart are the
+ones an uninterrupted run would have computed, and a resumed or cached run gives the same scores as
 an uninterrupted one. Under torchrun the chunks of each round are shared out across the
 processes (``linq_eval.run.distributed``).
 """
@@ -92,15 +92,22 @@ def encode_unique(
     order = chunk_order(texts, np.flatnonzero(~found))
     chunks = [order[i : i + chunk_texts] for i in range(0, len(order), chunk_texts)]
     world, rank = (group.world_size, group.rank) if group else (1, 0)
-    bar = _chunk_bar(len(order), result.cached_texts, label) if progress and main and len(chunks) > 1 else None
+    bar = (
+        _chunk_bar(len(order), result.cached_texts, label)
+        if progress and main and len(chunks) > 1
+        else None
+    )
     started = time.perf_counter()
     for first in range(0, len(chunks), world):
         round_chunks = chunks[first : first + world]
         mine = round_chunks[rank] if rank < len(round_chunks) else order[:0]
         local, tokens, truncated = _embed_chunk(
-            encoder, [texts[i] for i in mine], dim, progress=progress and main and bar is None,
+            encoder,
+            [texts[i] for i in mine],
+            dim,
+            progress=progress and main and bar is None,
             label=label,
-        )  # fmt: skip
+        )
         counts = [len(c) for c in round_chunks] + [0] * (world - len(round_chunks))
         gathered = distributed.all_gather_rows(local, counts, dim, group)
         for stats in distributed.all_gather_object((tokens, truncated), group):
@@ -148,8 +155,8 @@ def _update_bar(bar: Any, result: ChunkedResult, started: float) -> None:
 
 class CachedEncoder:
     """An encoder whose embeddings are computed in fixed-size chunks, rounded to the storage
-    precision (``embedding_precision`` of the model's dtype) as stored, and kept in an on-disk ``EmbeddingCache`` when one is given (as mteb's
-    ``CachedEmbeddingWrapper`` wraps a model).
+    precision (``embedding_precision`` of the model's dtype) as stored, and kept in an on-disk
+    ``EmbeddingCache`` when one is given (as mteb's ``CachedEmbeddingWrapper`` wraps a model).
 
     It implements mteb's encoder protocol over the inner encoder's public methods: prompts,
     normalisation and input checks stay the inner encoder's, which embeds the distinct
@@ -215,9 +222,13 @@ class CachedEncoder:
         """Raw embeddings of distinct full input texts: cached ones read, the others
         encoded chunk by chunk (and stored), all rounded as stored."""
         done = encode_unique(
-            self.encoder, texts, cache=self.cache, chunk_texts=self.chunk_texts,
-            progress=progress, label=label,
-        )  # fmt: skip
+            self.encoder,
+            texts,
+            cache=self.cache,
+            chunk_texts=self.chunk_texts,
+            progress=progress,
+            label=label,
+        )
         counts = {"encoded_texts": done.encoded_texts, "cached_texts": done.cached_texts}
         return Embedded(done.embeddings, done.tokens, done.truncated, counts)
 

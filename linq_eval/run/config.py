@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 """Default place of the embedding cache inside the output folder (hidden, beside the locks and
 scratch files, so that readers of the result tree never mistake it for a model)."""
 
+
 @dataclass(frozen=True)
 class RunConfig:
     """One ``linq-eval run``: which model, which tasks, which settings, where to write."""

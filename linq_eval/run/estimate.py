@@ -145,9 +145,15 @@ class _Tally:
 
     def estimate(self, meta: TaskMetadata) -> TaskEstimate:
         return TaskEstimate(
-            meta.name, meta.type, self.texts, self.unique, self.tokens, self.doc_tokens,
-            side_tokens=self.side_tokens, sides=tuple(self.sizes),
-        )  # fmt: skip
+            meta.name,
+            meta.type,
+            self.texts,
+            self.unique,
+            self.tokens,
+            self.doc_tokens,
+            side_tokens=self.side_tokens,
+            sides=tuple(self.sizes),
+        )
 
 
 def _sum_estimates(meta: TaskMetadata, parts: list[TaskEstimate]) -> TaskEstimate:

@@ -27,7 +27,6 @@ from linq_eval.model.profiles import (
 from linq_eval.run.estimate import CHARS_PER_TOKEN, TaskEstimate
 
 if TYPE_CHECKING:
-
     from linq_eval.run.cache_reuse import CacheReuse
 
 DEFAULT_TOKENS_PER_S = 20_000.0
@@ -323,9 +322,7 @@ def render_plan(plan: Plan) -> str:
         f"# model {plan.model} @ {plan.revision}  ->  {plan.result_folder}",
     ]
     if plan.benchmark:
-        lines.append(
-            f"# tasks as {plan.benchmark} scores them (its splits and language subsets)"
-        )
+        lines.append(f"# tasks as {plan.benchmark} scores them (its splits and language subsets)")
     if plan.shard:
         lines.append(f"# {shard_line(plan)}")
     width = max([len(r.estimate.name) for r in plan.rows] + [4])

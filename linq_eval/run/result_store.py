@@ -126,9 +126,13 @@ class AtomicResultCache(mteb.ResultCache):
             raise
 
     def _save(
-        self, task_result: Any, model_name: Any, model_revision: str | None, target: Path,
+        self,
+        task_result: Any,
+        model_name: Any,
+        model_revision: str | None,
+        target: Path,
         encode_kwargs: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         scratch_root = self.output / SCRATCH
         scratch_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=scratch_root, prefix=scratch_prefix()) as tmp:
@@ -313,8 +317,9 @@ def update_run_record(
                 + "\nUse another --output, or --allow-settings-change to mix them on purpose."
             )
         if conflicts:
-            _logger.warning("%s holds tasks made with other settings:\n%s", folder,
-                           format_conflicts(conflicts))  # fmt: skip
+            _logger.warning(
+                "%s holds tasks made with other settings:\n%s", folder, format_conflicts(conflicts)
+            )
         merged = _own_settings(record)
         for name, entry in new.items():
             names = [name, *(entry.get("subtasks") or [])]

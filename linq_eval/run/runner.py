@@ -359,9 +359,14 @@ class _Suite:
             return TaskOutcome(name, meta.type, "done earlier", meta.main_score, score=score)
         distributed.barrier(self.group)
         outcome = _run_task(
-            task, self.encoder, results_cache, self.config, self.group, self.folder,
+            task,
+            self.encoder,
+            results_cache,
+            self.config,
+            self.group,
+            self.folder,
             overwrite=name in self.rerun,
-        )  # fmt: skip
+        )
         if outcome.status == "evaluated":
             entry = _record_entry(task, outcome, self.config, self.group) if self.main else {}
             distributed.on_main(self.group, lambda: self.record({name: entry}))

@@ -31,8 +31,13 @@ def missing_names() -> list[str]:
 
 
 def flash_varlen(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor, max_len: int,
-    causal: bool, scale: float | None,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens: torch.Tensor,
+    max_len: int,
+    causal: bool,
+    scale: float | None,
 ) -> torch.Tensor:
     """Attention within each input of a packed row: q/k/v [T, heads, D], ``cu_seqlens`` int32
     [inputs + 1] on the device; returns [T, heads, D]."""

@@ -228,8 +228,10 @@ def _old_reranking_split(folder: Path, split: str) -> RetrievalSplitData:
     if len(kept) < len(rows):
         _logger.warning(
             "%s: %d of %d queries have no positive or no negative and are left out, as mteb does",
-            path, len(rows) - len(kept), len(rows),
-        )  # fmt: skip
+            path,
+            len(rows) - len(kept),
+            len(rows),
+        )
     if not kept:
         raise DataError(path, [(None, "no query with both a positive and a negative")])
     docs: dict[str, tuple[str, str]] = {}
