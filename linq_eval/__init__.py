@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from linq_eval.model.profiles import DEFAULT_PROFILE
+from linq_eval.profiles import DEFAULT_PROFILE
 
 __version__ = "0.1.0"
 

@@ -19,7 +19,6 @@ network file systems ``flock`` works over NFSv4; Lustre needs the ``flock`` moun
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import fcntl
 import hashlib
@@ -37,6 +36,7 @@ from typing import IO, Any
 import numpy as np
 
 from linq_eval.errors import DiskFullError, LockHeldError
+from linq_eval.provenance import now
 
 TMP_MARK = ".tmp-"
 """Temporary files are named ``.<name>.tmp-<host>-<pid>-<random>`` beside their target."""
@@ -258,7 +258,7 @@ class FileLock:
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "started": now(),
             "command": " ".join(sys.argv),
         }
         os.ftruncate(fd, 0)

@@ -7,28 +7,24 @@ A task is taken as its benchmark scores it: ``--tasks STS17`` is MTEB(eng, v1)'s
 ``en-en`` subset on ``test``; a named task the benchmark does not contain runs whole.
 
     from linq_eval.benchmarks import select, select_tasks, task_names
-    select_tasks(task_types=["STS"])                  # the 10 STS task objects of MTEB(eng, v1)
-    select(tasks=["STS17"]).tasks[0].hf_subsets       # ['en-en']
+    select_tasks(task_types=["STS"])                  # the 10 STS tasks of MTEB(eng, v1)
+    select(tasks=["STS17"]).tasks[0].hf_subsets       # ('en-en',)
     select(tasks=["STS16", "STS17"]).whole            # frozenset({'STS16'}): not in the benchmark
     task_names(tasks=["SciFact", "STS12"])            # ['SciFact', 'STS12']
     task_names(expand_aggregates=True)                # with CQADupstack's 12 subforums
 
-mteb is imported inside the functions that need it: the GPU benchmark machine has no mteb, and
-importing ``linq_eval.prompts.instruction_sets`` (which uses this module) must work there.
+Selections are ``TaskInfo`` records of mteb's registry (``linq_eval.registry``), read without
+importing mteb; ``mteb_tasks`` gives the mteb task objects a run evaluates.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import logging
-import typing
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from linq_eval.errors import ConfigError, UnknownNameError, unknown_names
+from linq_eval.errors import ConfigError, unknown_names
+from linq_eval.registry import TaskInfo, quiet_mteb, registry
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -39,60 +35,14 @@ WHOLE_TASK = "whole task: not in the benchmark"
 """What ``plan`` and ``prefetch`` say of a named task the benchmark lacks (it runs whole)."""
 
 
-@contextlib.contextmanager
-def _quiet_mteb() -> Iterator[None]:
-    """Silence mteb's warnings about beta or superseded tasks while reading its registry."""
-    logger = logging.getLogger("mteb")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-@functools.lru_cache(maxsize=1)
-def mteb_task_names() -> frozenset[str]:
-    """Every task name in mteb's registry (superseded, private and beta tasks included)."""
-    import mteb  # optional heavy dependency: absent on the GPU benchmark machine
-
-    with _quiet_mteb():
-        tasks = mteb.get_tasks(
-            exclude_superseded=False,
-            exclude_aggregate=False,
-            exclude_private=False,
-            exclude_beta=False,
-        )
-    return frozenset(t.metadata.name for t in tasks)
-
-
-def mteb_task(name: str) -> AbsTask:
-    """One mteb task object; an unknown name raises ``UnknownNameError`` with suggestions."""
-    import mteb  # optional heavy dependency: absent on the GPU benchmark machine
-
-    if name not in mteb_task_names():
-        raise UnknownNameError("task", name, mteb_task_names())
-    with _quiet_mteb():
-        return mteb.get_task(name)
-
-
-def _task_type_names() -> list[str]:
-    """Every task type mteb knows (``Retrieval``, ``STS`` ...)."""
-    from mteb.abstasks.task_metadata import TaskType  # optional heavy dependency (see above)
-
-    return list(typing.get_args(TaskType))
-
-
 @dataclass(frozen=True)
 class TaskSelection:
     """The tasks a command works on, as its benchmark scores them."""
 
     benchmark: str
     """The benchmark the tasks are taken from."""
-    tasks: tuple[AbsTask, ...]
-    """mteb task objects, carrying the benchmark's subsets and splits (``hf_subsets``,
+    tasks: tuple[TaskInfo, ...]
+    """The tasks, carrying the benchmark's subsets and splits (``hf_subsets``,
     ``eval_splits``); a named task the benchmark lacks is mteb's whole task."""
     whole: frozenset[str] = frozenset()
     """Names of the selected tasks the benchmark does not contain (run with every subset and
@@ -101,7 +51,7 @@ class TaskSelection:
     @property
     def names(self) -> list[str]:
         """The task names, in selection order."""
-        return [t.metadata.name for t in self.tasks]
+        return [t.name for t in self.tasks]
 
 
 def selection_problems(
@@ -136,48 +86,37 @@ def select(
     problems = selection_problems(tasks, task_types)
     if problems:
         raise ConfigError(problems[0] + ".")
-    valid_types = _task_type_names()
+    reg = registry()
+    valid_types = sorted({t.type for t in reg.tasks.values()})
     bad_types = [t for t in task_types if t not in valid_types]
     if bad_types:
         raise unknown_names("task type", bad_types, valid_types)
-    name, bench_tasks = benchmark_tasks(benchmark or DEFAULT_BENCHMARK)
+    bench = reg.benchmark(benchmark or DEFAULT_BENCHMARK)
     if not tasks:
-        return TaskSelection(name, tuple(_of_types(name, bench_tasks, task_types)))
-    unknown = [t for t in tasks if t not in mteb_task_names()]
+        return TaskSelection(bench.name, tuple(_of_types(bench.name, bench.tasks, task_types)))
+    unknown = [t for t in tasks if t not in reg.tasks]
     if unknown:
-        raise unknown_names("task", unknown, mteb_task_names())
-    by_name = {t.metadata.name: t for t in bench_tasks}
-    chosen = tuple(by_name[t] if t in by_name else mteb_task(t) for t in tasks)
-    return TaskSelection(name, chosen, frozenset(t for t in tasks if t not in by_name))
+        raise unknown_names("task", unknown, reg.tasks)
+    by_name = {t.name: t for t in bench.tasks}
+    chosen = tuple(by_name.get(t) or reg.tasks[t] for t in tasks)
+    return TaskSelection(bench.name, chosen, frozenset(t for t in tasks if t not in by_name))
 
 
 def select_tasks(
     benchmark: str | None = None,
     tasks: Sequence[str] | None = (),
     task_types: Sequence[str] | None = (),
-) -> list[AbsTask]:
-    """The task objects of ``select(...)``."""
+) -> list[TaskInfo]:
+    """The tasks of ``select(...)``."""
     return list(select(benchmark, tasks, task_types).tasks)
 
 
-def benchmark_tasks(name: str) -> tuple[str, list[AbsTask]]:
-    """An mteb benchmark's name as mteb spells it and its task objects (with its filters)."""
-    import mteb  # optional heavy dependency (see above)
-
-    try:
-        with _quiet_mteb():
-            bench = mteb.get_benchmark(name)
-    except (KeyError, ValueError):
-        raise UnknownNameError("benchmark", name, [b.name for b in mteb.get_benchmarks()]) from None
-    return bench.name, list(bench.tasks)
-
-
-def _of_types(name: str, tasks: list[AbsTask], task_types: Sequence[str]) -> list[AbsTask]:
+def _of_types(name: str, tasks: Sequence[TaskInfo], task_types: Sequence[str]) -> list[TaskInfo]:
     if not task_types:
-        return tasks
-    selected = [t for t in tasks if t.metadata.type in task_types]
+        return list(tasks)
+    selected = [t for t in tasks if t.type in task_types]
     if not selected:
-        present = sorted({t.metadata.type for t in tasks})
+        present = sorted({t.type for t in tasks})
         raise ConfigError(
             f"Benchmark {name!r} has no task of type {', '.join(task_types)}; "
             f"its types: {', '.join(present)}."
@@ -185,13 +124,11 @@ def _of_types(name: str, tasks: list[AbsTask], task_types: Sequence[str]) -> lis
     return selected
 
 
-def expanded_names(tasks: Iterable[AbsTask]) -> list[str]:
+def expanded_names(tasks: Iterable[TaskInfo]) -> list[str]:
     """Task names with the subtasks of aggregate tasks (CQADupstack's forums) after each."""
     names: list[str] = []
     for task in tasks:
-        names.append(task.metadata.name)
-        if task.is_aggregate:
-            names.extend(sub.metadata.name for sub in task.metadata.tasks)
+        names += [task.name, *task.subtasks]
     return list(dict.fromkeys(names))
 
 
@@ -207,17 +144,28 @@ def task_names(
     selected = select_tasks(benchmark, tasks, task_types)
     if expand_aggregates:
         return expanded_names(selected)
-    return list(dict.fromkeys(t.metadata.name for t in selected))
+    return list(dict.fromkeys(t.name for t in selected))
+
+
+def mteb_tasks(selection: TaskSelection, names: Sequence[str] | None = None) -> list[AbsTask]:
+    """mteb's task objects of a selection (or of its tasks ``names``), with the benchmark's
+    filters, for evaluating them (imports mteb)."""
+    import mteb
+
+    with quiet_mteb():
+        bench = {t.metadata.name: t for t in mteb.get_benchmark(selection.benchmark).tasks}
+        return [
+            bench[name] if name in bench and name not in selection.whole else mteb.get_task(name)
+            for name in (selection.names if names is None else names)
+        ]
 
 
 __all__ = [
     "DEFAULT_BENCHMARK",
     "WHOLE_TASK",
     "TaskSelection",
-    "benchmark_tasks",
     "expanded_names",
-    "mteb_task",
-    "mteb_task_names",
+    "mteb_tasks",
     "select",
     "select_tasks",
     "selection_problems",

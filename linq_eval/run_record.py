@@ -7,7 +7,9 @@ metadata says which is which:
   the embedding cache's identity is made of these fields (``IDENTITY_KEYS``);
 - ``score``: two results are comparable only when these fields are equal (``SCORE_KEYS``):
   the run record keeps them per task, the runner counts a task as done only when they equal
-  the requested ones, ``compare`` refuses a run and reference that differ in one of them.
+  the requested ones, ``compare`` refuses a run and reference that differ in one of them;
+- ``task``: the field is each task's own (its prompts' hash, the identity of its data), so a
+  whole run's settings (``RUN_SCORE_KEYS``) leave it out.
 
 Nothing else lists these settings: the runner, the cache and ``compare`` derive their lists
 from this type, and the encoder reports its settings as one (``DecoderEncoder.score_settings``):
@@ -21,15 +23,16 @@ every field is required, so a field renamed or left out on either side is a Type
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-_BOTH = {"embedding": True, "score": True}
-_EMBEDDING = {"embedding": True, "score": False}
-_SCORE = {"embedding": False, "score": True}
+_BOTH = {"embedding": True, "score": True, "task": False}
+_EMBEDDING = {"embedding": True, "score": False, "task": False}
+_SCORE = {"embedding": False, "score": True, "task": False}
+_TASK = {"embedding": False, "score": True, "task": True}
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,18 @@ class ScoreSettings:
     """Instruction set name."""
     instructions_version: str | None = field(metadata=_SCORE)
     """Instruction set version."""
-    prompt_hash: str | None = field(metadata=_SCORE)
-    """Hash of every prefix the inputs received (``linq_eval.prompts.builder.prompt_hash``)."""
+    prompt_hash: str | None = field(metadata=_TASK)
+    """Hash of every prefix the inputs received (``linq_eval.prompts.builder.prompt_hash``):
+    a task's own in its record entry, over every task in the folder's settings."""
     embedding_precision: str | None = field(metadata=_SCORE)
     """Precision embeddings are scored in: float32, or float16 for a half-precision model's
     embeddings through the cache (``linq_eval.run.cache.embedding_precision``)."""
     mteb_version: str | None = field(metadata=_SCORE)
     """mteb's version (it computes the metrics)."""
+    data_hash: str | None = field(metadata=_TASK, default=None)
+    """What identifies the data a task was scored on: the sha256 of the local files it read,
+    or the hub dataset and its revision (``linq_eval.run.local_data.data_identity``); None
+    for an encoder's settings, which hold no task."""
 
     def as_record(self) -> dict[str, Any]:
         """The fields as the run record stores them (JSON values: tuples become lists)."""
@@ -96,17 +104,27 @@ SCORE_KEYS = _keys("score")
 """Settings that decide a score: equal for two results to be compared."""
 IDENTITY_KEYS = _keys("embedding")
 """Settings that determine a raw embedding: the embedding cache's identity."""
-RUN_SCORE_KEYS = tuple(key for key in SCORE_KEYS if key != "prompt_hash")
-"""Score-deciding settings a whole run shares: all but the prompt hash, which is each task's
-own (a folder's record keeps the hash over all its tasks)."""
+TASK_KEYS = _keys("task")
+"""Score-deciding settings each task has its own value of (prompt hash, data identity)."""
+RUN_SCORE_KEYS = tuple(key for key in SCORE_KEYS if key not in TASK_KEYS)
+"""Score-deciding settings a whole run shares: all but each task's own (a folder's record
+keeps the prompt hash over all its tasks)."""
 
 
-def package_version(name: str) -> str | None:
-    """An installed package's version (None when it is not installed)."""
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
+HUB_SOURCE = "hf://datasets/"
+"""How a task's ``data_source`` names hub data (``hf://datasets/<path>@<revision>``)."""
+
+
+def is_hub_source(source: object) -> bool:
+    """Whether a recorded ``data_source`` is the hub dataset (``hub`` in older records)."""
+    return source in (None, "hub") or str(source).startswith(HUB_SOURCE)
+
+
+def settings_hash(settings: Mapping[str, Any]) -> str:
+    """16 hex digits of sha256 over a task's score-deciding settings (``SCORE_KEYS``): what
+    its per-query evidence records, to be matched with the run record's entry."""
+    blob = json.dumps(score_part(settings), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def embedding_identity(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,11 +185,14 @@ __all__ = [
     "IDENTITY_KEYS",
     "RUN_SCORE_KEYS",
     "SCORE_KEYS",
+    "TASK_KEYS",
     "ScoreSettings",
+    "HUB_SOURCE",
     "differing_keys",
     "embedding_identity",
+    "is_hub_source",
     "missing_keys",
-    "package_version",
     "score_part",
+    "settings_hash",
     "task_settings",
 ]

@@ -223,8 +223,8 @@ def make_encoder(model: Any, tok: Any, token_budget: int | None = None, **overri
     """A DecoderEncoder over ``model`` on CPU (no bars): Linq-Embed-Mistral's profile with
     ``overrides``, ``token_budget`` as its speed option."""
     from linq_eval.model.encoder import DecoderEncoder
-    from linq_eval.model.profiles import get_profile
     from linq_eval.model.speed import SpeedOptions
+    from linq_eval.profiles import get_profile
 
     profile = get_profile("linq-embed-mistral").with_overrides(**overrides)
     speed = SpeedOptions(token_budget=token_budget)

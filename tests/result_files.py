@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from linq_eval.results.per_query import TaskEvidence, bind, write_evidence
 from linq_eval.results.reading import RUN_RECORD
 from linq_eval.results.tables import get_benchmark_spec
 
@@ -37,8 +38,8 @@ def write_results(
         task = mteb.get_task(name)
         if not isinstance(value, dict):
             bench_task = spec.task(name) if name in {t.name for t in spec.tasks} else None
-            splits = bench_task.splits if bench_task else tuple(task.eval_splits)
-            subsets = bench_task.subsets if bench_task else tuple(task.hf_subsets)
+            splits = bench_task.eval_splits if bench_task else tuple(task.eval_splits)
+            subsets = bench_task.hf_subsets if bench_task else tuple(task.hf_subsets)
             value = {split: dict.fromkeys(subsets, value) for split in splits}
         main = task.metadata.main_score
         fields = (extra or {}).get(name, {})
@@ -62,3 +63,13 @@ def write_results(
         (folder / RUN_RECORD).parent.mkdir(exist_ok=True)
         (folder / RUN_RECORD).write_text(json.dumps(record), encoding="utf-8")
     return folder
+
+
+def write_bound_evidence(
+    folder: Path, evidence: TaskEvidence, settings: dict[str, Any] | None = None
+) -> Path:
+    """Write ``evidence`` beside ``<folder>/<task>.json``, bound to that file and to
+    ``settings`` (the task's score settings: those its run record keeps, if any), as a run
+    writes it."""
+    evidence.binding = bind(folder / f"{evidence.task}.json", settings or {}, evidence)
+    return write_evidence(folder, evidence)

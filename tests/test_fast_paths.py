@@ -24,9 +24,9 @@ from linq_eval.model.packed_attention import (
     attention_function,
     attention_reference,
 )
-from linq_eval.model.profiles import get_profile
 from linq_eval.model.random_models import random_mistral
 from linq_eval.model.speed import SpeedOptions
+from linq_eval.profiles import get_profile
 
 CPU_ATOL = 1e-5
 BF16_ATOL = 3e-2

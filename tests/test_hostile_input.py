@@ -25,8 +25,8 @@ from linq_eval.errors import ConfigError, EncodingError, UnknownNameError
 from linq_eval.model.encoder import DecoderEncoder, EncodeStats
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.meta import check_poolable
-from linq_eval.model.profiles import get_profile, profile_for_model
 from linq_eval.model.random_models import mistral_tokenizer
+from linq_eval.profiles import get_profile, profile_for_model
 from linq_eval.prompts.instruction_sets import load_instruction_set
 from linq_eval.prompts.policies import get_policy
 

@@ -16,9 +16,9 @@ import pytest
 from result_files import write_results
 
 from linq_eval.errors import DriftError
+from linq_eval.provenance import mteb_version
 from linq_eval.results.compare import compare
 from linq_eval.results.metrics import METRIC_PAIRS, MTEB_CHECKED, mteb_difference, mteb_release
-from linq_eval.run_record import package_version
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -43,7 +43,7 @@ def test_the_table_states_the_versions_of_each_computation():
 
 def test_installed_mteb_is_one_whose_metric_code_was_checked():
     """A newer mteb (a refreshed lock) must have its metric code read before it is used."""
-    installed = package_version("mteb")
+    installed = mteb_version()
     low, high = (mteb_release(v) for v in MTEB_CHECKED)
     assert installed and low <= mteb_release(installed) <= high, (
         f"mteb {installed} is installed, but linq_eval/results/metrics.py MTEB_CHECKED covers "
@@ -84,7 +84,7 @@ def test_checked_mteb_versions_compare_as_one_computation(tmp_path):
 def test_the_run_records_mteb_version_decides(tmp_path):
     """Both sides with run records: another mteb version is drift; allowed, the computation
     is checked all the same."""
-    settings = {"model": MODEL, "mteb_version": package_version("mteb")}
+    settings = {"model": MODEL, "mteb_version": mteb_version()}
     write_results(tmp_path / "run", MODEL, "rev", {"SciFact": 0.70}, settings)
     old = {**settings, "mteb_version": "2.25.0"}
     write_results(tmp_path / "ref", MODEL, "rev", {"SciFact": 0.72}, old)

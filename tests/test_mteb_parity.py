@@ -23,8 +23,8 @@ from tiny_models import (
 
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.profile_sources import MTEB_VERSION, SOURCES, UNSUPPORTED
-from linq_eval.model.profiles import MTEB_INSTRUCTIONS, PROFILES, Profile
 from linq_eval.model.random_models import mistral_tokenizer
+from linq_eval.profiles import MTEB_INSTRUCTIONS, PROFILES, Profile
 
 BENCHMARK = "MTEB(eng, v2)"
 TEXTS = [

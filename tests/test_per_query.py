@@ -11,9 +11,10 @@ import pytest
 from cli_helpers import run_cli, run_here
 from conftest import SHARED_DATA
 from data_helpers import write_jsonl
-from result_files import write_results
+from result_files import write_bound_evidence, write_results
 
 from linq_eval.results.per_query import (
+    Binding,
     EvidencePart,
     QueryEvidence,
     TaskEvidence,
@@ -101,12 +102,15 @@ def test_permutation_test_tells_noise_from_a_shift():
 
 def test_evidence_round_trips_through_a_compact_file(tmp_path):
     ev = evidence({f"q{i}": i / 100 for i in range(100)})
+    ev.binding = Binding("T.json", "0" * 64, 0.495, "h" * 16, 100)
     path = write_evidence(tmp_path, ev)
     assert path == evidence_path(tmp_path, "T") and path.name == "T.queries.json.gz"
     assert read_evidence(tmp_path, "T").as_dict() == ev.as_dict()
     assert read_evidence(tmp_path, "Other") is None
     assert write_evidence(tmp_path, ev).read_bytes() == path.read_bytes()  # reproducible
-    assert json.loads(gzip.decompress(path.read_bytes()))["format"] == 1
+    assert json.loads(gzip.decompress(path.read_bytes()))["format"] == 2
+    with pytest.raises(ValueError, match="not bound"):
+        write_evidence(tmp_path, evidence({"q": 0.5}))
 
 
 def test_progress_in_a_log_is_plain_lines_with_eta():
@@ -207,23 +211,32 @@ def test_a_run_keeps_evidence_whose_mean_is_the_score_and_shows_progress(
 # --------------------------------------------------------------------------- compare --per-query
 
 
-def run_with_evidence(root, scores: dict[str, float], score: float):
-    """A run folder holding SciFact at ``score`` and per-query evidence ``scores``."""
-    folder = write_results(root, "org/model", "rev", {"SciFact": score})
+def run_with_evidence(root, scores: dict[str, float]):
+    """A run folder holding SciFact with per-query evidence ``scores`` (its score their mean,
+    as a run writes it)."""
+    folder = write_results(
+        root, "org/model", "rev", {"SciFact": float(np.mean(list(scores.values())))}
+    )
     ev = evidence(scores, {q: (f"d{q}", "shared") for q in scores})
-    write_evidence(folder, TaskEvidence("SciFact", ev.parts))
+    write_bound_evidence(folder, TaskEvidence("SciFact", ev.parts))
     return root
+
+
+def centred(values: dict[str, float], noise: np.ndarray, shift: float) -> dict[str, float]:
+    """``values`` plus ``noise`` moved to mean zero, plus ``shift``: a known mean change."""
+    noise = noise - noise.mean()
+    return {q: v + float(n) + shift for (q, v), n in zip(values.items(), noise, strict=True)}
 
 
 def test_compare_per_query_names_the_losers_and_tests_significance(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(0)
     before = {f"q{i}": float(s) for i, s in enumerate(rng.uniform(0.3, 0.9, 200))}
-    noisy = {q: s + float(rng.normal(0, 0.3)) for q, s in before.items()}  # mean drop ~0
+    noisy = centred(before, rng.normal(0, 0.3, len(before)), -0.01)  # a drop of 1 point
     shifted = {q: s - 0.08 for q, s in before.items()}
     shifted["q7"] = before["q7"] - 0.6  # the worst loser
-    ref = run_with_evidence(tmp_path / "ref", before, 0.60)
-    drop = run_with_evidence(tmp_path / "drop", shifted, 0.52)
-    noise = run_with_evidence(tmp_path / "noise", noisy, 0.59)
+    ref = run_with_evidence(tmp_path / "ref", before)
+    drop = run_with_evidence(tmp_path / "drop", shifted)
+    noise = run_with_evidence(tmp_path / "noise", noisy)
 
     args = ("compare", str(drop), "--reference", str(ref), "--tasks", "SciFact")
     code, out, err = run_cli(monkeypatch, capsys, *args, "--per-query")
@@ -263,9 +276,9 @@ def test_compare_per_query_names_the_losers_and_tests_significance(tmp_path, mon
 def test_compare_alpha_sets_the_significance_level(tmp_path, monkeypatch, capsys):
     rng = np.random.default_rng(1)
     before = {f"q{i}": float(s) for i, s in enumerate(rng.uniform(0.3, 0.9, 200))}
-    after = {q: s - 0.01 + float(rng.normal(0, 0.1)) for q, s in before.items()}
-    ref = run_with_evidence(tmp_path / "ref", before, 0.60)
-    run = run_with_evidence(tmp_path / "run", after, 0.59)
+    after = centred(before, rng.normal(0, 0.1, len(before)), -0.01)
+    ref = run_with_evidence(tmp_path / "ref", before)
+    run = run_with_evidence(tmp_path / "run", after)
     args = (
         "compare",
         str(run),

@@ -11,8 +11,8 @@ import torch
 from cli_helpers import run_cli
 
 from linq_eval.errors import ConfigError, EncodingError
-from linq_eval.model.profiles import PROFILES, profile_for_model
 from linq_eval.model.random_models import random_encoder
+from linq_eval.profiles import PROFILES, profile_for_model
 
 REPRODUCTIONS = ("linq-embed-mistral", "e5-mistral-7b-instruct", "sfr-embedding-mistral")
 

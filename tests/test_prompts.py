@@ -12,7 +12,7 @@ import yaml
 
 from linq_eval.errors import UnknownNameError
 from linq_eval.model.encoder import DecoderEncoder
-from linq_eval.model.profiles import get_profile
+from linq_eval.profiles import get_profile
 from linq_eval.prompts.instruction_sets import load_instruction_set
 
 E5 = load_instruction_set("e5")

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image  # a dependency of sentence-transformers (the test extra)
-from result_files import write_results
+from result_files import write_bound_evidence, write_results
 
 from linq_eval.results.charts import BASELINE_COLOR, DOWN_COLOR, RUN_COLOR, UP_COLOR
-from linq_eval.results.per_query import EvidencePart, QueryEvidence, TaskEvidence, write_evidence
+from linq_eval.results.per_query import DEFAULT_WORST, EvidencePart, QueryEvidence, TaskEvidence
 from linq_eval.results.reading import load_baselines, load_results
 from linq_eval.results.render import render
 from linq_eval.results.tables import build_table
@@ -102,7 +102,7 @@ def _make_pair(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
                 else tuple(f"{task}-d{i}-{k}" for k in range(7)) + (f"x{i}a", f"x{i}b", f"x{i}c")
                 for i, (o, s) in enumerate(zip(pair[0], pair[1], strict=True))
             ]
-            write_evidence(folder, _evidence(task, pair[side], tops))
+            write_bound_evidence(folder, _evidence(task, pair[side], tops))
     return truth
 
 
@@ -216,7 +216,7 @@ def test_per_query_tables_name_the_queries_that_lost_most(run_pair):
     up, down = int((deltas > 1e-9).sum()), int((deltas < -1e-9).sum())
     assert f"{QUERIES} queries: <b>{up} up</b>, <b>{down} down</b>" in text
     assert re.search(r"p = (0\.000\d|[0-9.]+e-0\d)", text), text  # a shift of 8 points
-    worst = np.argsort(deltas, kind="stable")[:10]
+    worst = np.argsort(deltas, kind="stable")[:DEFAULT_WORST]
     rows = re.findall(r"<tr><td>(q\d+)</td>(.*?)</tr>", text, flags=re.DOTALL)
     assert [q for q, _ in rows] == [f"q{i}" for i in worst]
     first_id, first = rows[0]

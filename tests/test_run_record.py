@@ -14,6 +14,7 @@ from linq_eval import run_record
 from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, select_tasks
 from linq_eval.errors import ConfigError
+from linq_eval.provenance import mteb_version
 from linq_eval.results import compare
 from linq_eval.results.reading import LEGACY_RUN_RECORD, ResultSet
 from linq_eval.run import cache
@@ -67,8 +68,10 @@ def result_set(settings: dict) -> ResultSet:
 
 
 def test_every_list_of_settings_is_derived_from_the_one_type():
-    assert set(run_record.SCORE_KEYS) == set(ISSUE_LIST)
+    assert set(run_record.SCORE_KEYS) == {*ISSUE_LIST, "data_hash"}
     assert set(run_record.IDENTITY_KEYS) == set(CACHE_IDENTITY)
+    assert run_record.TASK_KEYS == ("prompt_hash", "data_hash")
+    assert set(run_record.RUN_SCORE_KEYS) == set(ISSUE_LIST) - {"prompt_hash"}
 
 
 @pytest.mark.parametrize("key", ISSUE_LIST)
@@ -99,15 +102,16 @@ def test_the_encoder_reports_every_score_setting_a_profile_fixes(tiny_encoder):
     side is a TypeError, and every field but the per-task prompt hash has a value."""
     settings = tiny_encoder.score_settings()
     values = dataclasses.asdict(settings)
-    assert [k for k, v in values.items() if v is None] == ["prompt_hash"]
+    assert [k for k, v in values.items() if v is None] == ["prompt_hash", "data_hash"]
     assert settings.unnormalised_task_types == ("Classification", "MultilabelClassification")
-    assert settings.mteb_version == run_record.package_version("mteb")
+    assert settings.mteb_version == mteb_version()
     assert tiny_encoder.score_settings("abc").prompt_hash == "abc"
     with pytest.raises(TypeError):
         run_record.ScoreSettings(**{k: v for k, v in values.items() if k != "pooling"})
     record = tiny_encoder.settings()  # what a run records: the run's share, then speed details
     assert list(record)[: len(run_record.RUN_SCORE_KEYS)] == list(run_record.RUN_SCORE_KEYS)
-    assert "prompt_hash" not in record and record["device"] == "cpu"
+    assert "prompt_hash" not in record and "data_hash" not in record
+    assert record["device"] == "cpu"
     assert set(record) - set(run_record.RUN_SCORE_KEYS) == {
         "profile",
         "device",
@@ -127,9 +131,9 @@ def test_instructions_prints_the_prompt_hash_a_run_records(tiny_encoder, monkeyp
     assert code == 0, err
     printed = json.loads(out)
     tasks = select_tasks(DEFAULT_BENCHMARK)
-    assert list(printed) == [t.metadata.name for t in tasks] and len(tasks) == 56
+    assert list(printed) == [t.name for t in tasks] and len(tasks) == 56
     for task in tasks:
-        name = task.metadata.name
+        name = task.name
         assert printed[name]["prompt_hash"] == task_prompt_hash(tiny_encoder, task), name
         prompts = tiny_encoder.task_prompts([name])[name]
         assert {k: printed[name][k] for k in ("query", "document")} == prompts
@@ -147,15 +151,19 @@ def test_each_task_keeps_its_own_settings(tmp_path):
     common = {"prompt_hash": lambda names: "h" + "-".join(sorted(names)), "device": "cpu"}
     legacy = {"settings": {**settings, "prompt_hash": "folder"}, "tasks": {"Old": {}}}
     (tmp_path / LEGACY_RUN_RECORD).write_text(json.dumps(legacy), encoding="utf-8")
+
+    def entry(name: str, **changed: object) -> dict:
+        return {name: {"settings": {**settings, **changed, "prompt_hash": f"h{name}"}}}
+
     update_run_record(
-        tmp_path, lock, settings, tasks={"A": {}}, allow_settings_change=False, **common
+        tmp_path, lock, settings, tasks=entry("A"), allow_settings_change=False, **common
     )
     with pytest.raises(ConfigError, match=r"Old: max_length: 512 \(recorded\) vs 16"):
         update_run_record(
             tmp_path,
             lock,
             {**settings, "max_length": 16},
-            tasks={"B": {}},
+            tasks=entry("B", max_length=16),
             allow_settings_change=False,
             **common,
         )
@@ -163,7 +171,7 @@ def test_each_task_keeps_its_own_settings(tmp_path):
         tmp_path,
         lock,
         {**settings, "max_length": 16},
-        tasks={"B": {}},
+        tasks=entry("B", max_length=16),
         allow_settings_change=True,
         **common,
     )

@@ -15,7 +15,7 @@ import pytest
 from cli_helpers import run_cli
 from result_files import write_results
 
-from linq_eval.benchmarks import DEFAULT_BENCHMARK, select, select_tasks
+from linq_eval.benchmarks import DEFAULT_BENCHMARK, mteb_tasks, select, select_tasks
 from linq_eval.errors import ConfigError, DataError
 from linq_eval.results.compare import compare
 from linq_eval.results.reading import resolve
@@ -42,7 +42,7 @@ MULTILINGUAL_V1 = {
 def test_tasks_are_taken_from_the_default_benchmark_with_its_subsets_and_splits():
     for name, subsets in MULTILINGUAL_V1.items():
         (task,) = select_tasks(tasks=[name])
-        assert task.hf_subsets == subsets, name
+        assert list(task.hf_subsets) == subsets, name
         assert list(task.eval_splits) == ["test"], name
         assert len(mteb.get_task(name).hf_subsets) > 1  # mteb's whole task has more
     (msmarco,) = select_tasks(tasks=["MSMARCO"])
@@ -55,9 +55,9 @@ def test_benchmark_and_tasks_select_from_that_benchmark():
     assert chosen.whole == frozenset({"STS22.v2"})  # not in MTEB(eng, v1): runs whole
     sts22v2, sts17, amazon = chosen.tasks
     assert len(sts22v2.hf_subsets) == len(mteb.get_task("STS22.v2").hf_subsets) > 1
-    assert (sts17.hf_subsets, amazon.hf_subsets) == (["en-en"], ["en"])
+    assert (sts17.hf_subsets, amazon.hf_subsets) == (("en-en",), ("en",))
     # the same task from another benchmark: MTEB(eng, v2) keeps STS17 too, as en-en
-    assert select("MTEB(eng, v2)", ["STS17"]).tasks[0].hf_subsets == ["en-en"]
+    assert select("MTEB(eng, v2)", ["STS17"]).tasks[0].hf_subsets == ("en-en",)
     assert select("MTEB(eng, v2)", ["STS17"]).benchmark == "MTEB(eng, v2)"
     with pytest.raises(ConfigError, match="--task-types selects task types"):
         select(DEFAULT_BENCHMARK, ["STS17"], ["STS"])
@@ -106,7 +106,7 @@ def test_a_run_holding_extra_subsets_is_tabled_and_compared_on_the_benchmarks(tm
     )
     assert rows[0]["STS17"] == "80.00"  # not the mean over three subsets (40.00)
     spec = get_benchmark_spec()
-    assert spec.task("STS17").subsets == ("en-en",)
+    assert spec.task("STS17").hf_subsets == ("en-en",)
 
     result = compare(whole, str(tmp_path / "ref"), tasks=["STS17"])
     assert result.passed and result.tasks[0].run == pytest.approx(80.0)
@@ -153,7 +153,7 @@ def test_local_data_reads_only_the_selected_subsets_and_splits(shared_data):
     """../shared/data/more holds STS17's en-en and AmazonCounterfactual's en only: the
     benchmark's tasks load from it, mteb's whole STS17 names the first subset it lacks."""
     more = shared_data / "more"
-    sts17, amazon = select_tasks(tasks=["STS17", "AmazonCounterfactualClassification"])
+    sts17, amazon = mteb_tasks(select(tasks=["STS17", "AmazonCounterfactualClassification"]))
     try:
         assert load_local_task(sts17, more) and list(sts17.dataset) == ["en-en"]
         assert sts17.dataset["en-en"]["test"].num_rows == 250

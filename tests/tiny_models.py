@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from linq_eval.model.random_models import CONFIGS, mistral_tokenizer
+from linq_eval.model.random_models import mistral_tokenizer
+from linq_eval.profiles import RANDOM_MISTRALS
 
 TINY_SIZES: dict[str, Any] = {
     "hidden_size": 64,
@@ -27,7 +28,8 @@ TINY_SIZES: dict[str, Any] = {
     "num_key_value_heads": 2,
     "max_position_embeddings": 32768,
 }
-"""Hidden size 64, 2 layers: the tiny size of every architecture (Mistral's is CONFIGS['tiny'])."""
+"""Hidden size 64, 2 layers: the tiny size of every architecture (Mistral's is
+RANDOM_MISTRALS['tiny'])."""
 
 QWEN_EOS = "<|endoftext|>"
 """Qwen's end-of-text token: EOS and pad of Qwen3-Embedding and gte-Qwen2."""
@@ -39,7 +41,7 @@ def tiny_model(architecture: str, seed: int = 0) -> Any:
 
     torch.manual_seed(seed)
     if architecture == "mistral":
-        config = transformers.MistralConfig(**CONFIGS["tiny"])
+        config = transformers.MistralConfig(**RANDOM_MISTRALS["tiny"])
         return transformers.MistralModel(config).eval()
     vocab = len(mistral_tokenizer()) + 1  # the stand-in's vocabulary and <|endoftext|>
     sizes = {**TINY_SIZES, "vocab_size": vocab, "tie_word_embeddings": False}

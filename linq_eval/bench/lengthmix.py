@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.model.profiles import DEFAULT_PROFILE, get_profile
 from linq_eval.paths import SCIFACT_ENV, scifact_override, shared_data_candidates
+from linq_eval.profiles import DEFAULT_PROFILE, get_profile
 from linq_eval.prompts.builder import prompt_for
 from linq_eval.prompts.instruction_sets import load_instruction_set
 

@@ -45,12 +45,12 @@ from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.loading import load_encoder
-from linq_eval.model.profiles import REPRODUCTION_MAX_LENGTH, get_profile
-from linq_eval.model.random_models import CONFIGS, mistral_tokenizer, random_mistral
+from linq_eval.model.random_models import mistral_tokenizer, random_mistral
 from linq_eval.model.speed import AUTO, SpeedOptions, budget_to_fit
+from linq_eval.profiles import RANDOM_MISTRALS, REPRODUCTION_MAX_LENGTH, get_profile
 
 WAYS = ("linq_eval", "naive", "sentence_transformers")
-_RANDOM_SIZES = tuple(CONFIGS)
+_RANDOM_SIZES = tuple(RANDOM_MISTRALS)
 
 Runner = Callable[[Sequence[str]], Any]
 

@@ -11,7 +11,7 @@ import typer
 
 from linq_eval.cli.app import app
 from linq_eval.defaults import DEFAULT_TOKEN_BUDGET
-from linq_eval.model.profiles import REPRODUCTION_MAX_LENGTH
+from linq_eval.profiles import REPRODUCTION_MAX_LENGTH
 
 
 @app.command("bench")

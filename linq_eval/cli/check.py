@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from linq_eval.cli.app import app
+from linq_eval.cli.app import EXIT_FAIL, app
 from linq_eval.cli.options import DTYPE_OPT, MODEL_OPT, RANDOM_OPT, REVISION_OPT
 from linq_eval.model.check_record import save_check
 
@@ -48,7 +48,7 @@ def _check_command(
     if record:
         typer.echo(f"recorded in {save_check(report)}", err=True)
     if not report.passed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAIL)
 
 
 __all__: list[str] = []

@@ -9,7 +9,7 @@ import typer
 
 from linq_eval.cli.app import app
 from linq_eval.model.profile_sources import SOURCES, UNSUPPORTED
-from linq_eval.model.profiles import PROFILES
+from linq_eval.profiles import PROFILES
 
 
 @app.command("profiles")

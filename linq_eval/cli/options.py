@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
-from linq_eval.model.profiles import DEFAULT_PROFILE
+from linq_eval.profiles import DEFAULT_PROFILE
 from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
 
 if TYPE_CHECKING:

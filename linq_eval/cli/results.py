@@ -6,7 +6,7 @@ import typer
 
 from linq_eval.cli.app import EXIT_FAIL, ListOptionsCommand, app
 from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT, TASK_TYPES_OPT, TASKS_OPT
-from linq_eval.results.compare import DEFAULT_TOLERANCE
+from linq_eval.results.compare import DEFAULT_ALPHA, DEFAULT_TOLERANCE
 from linq_eval.results.per_query import DEFAULT_WORST
 
 
@@ -127,7 +127,7 @@ def _compare_command(
         "--require-significant",
         help="A drop beyond --tolerance fails only when the paired test gives p < --alpha.",
     ),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of that test."),
+    alpha: float = typer.Option(DEFAULT_ALPHA, "--alpha", help="Significance level of that test."),
     worst: int = typer.Option(
         DEFAULT_WORST, "--worst", help="Queries listed per task with --per-query."
     ),
@@ -155,8 +155,9 @@ def _compare_command(
       linq-eval compare copied-results --reference published:Linq-AI-Research/Linq-Embed-Mistral \\
           --task-types PairClassification --allow-metric-change
     """
-    from linq_eval.results.compare import compare, render_comparison
+    from linq_eval.results.compare import check_options, compare, render_comparison
 
+    check_options(tolerance=tolerance, alpha=alpha, fmt=output_format)
     result = compare(
         run,
         reference,

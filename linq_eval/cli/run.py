@@ -7,7 +7,7 @@ import json
 import typer
 
 from linq_eval.benchmarks import select
-from linq_eval.cli.app import RunCommand, app
+from linq_eval.cli.app import EXIT_FAIL, RunCommand, app
 from linq_eval.cli.options import (
     DATA_DIR_OPT,
     DTYPE_OPT,
@@ -24,6 +24,7 @@ from linq_eval.cli.options import (
 from linq_eval.defaults import DEFAULT_CHUNK_TEXTS, DEFAULT_TOKEN_BUDGET
 from linq_eval.errors import ConfigError
 from linq_eval.run.plan import render_plan
+from linq_eval.run.preparation import plan_run, prepare
 
 
 @app.command("run", cls=RunCommand)
@@ -98,28 +99,28 @@ def _run_command(
       linq-eval run --shard 2/4 --output /shared/runs/linq   # job 2 of 4 (scripts/slurm_array.sh)
       linq-eval run --dry-run                                # tasks, sizes, GPU-hours
     """
+    config = run_config(ctx.params, use_cache=cache, progress=progress and not quiet)
+    prepared = prepare(config)  # options, names, instructions: checked before torch loads
+    if dry_run:
+        typer.echo(render_plan(prepared.plan), nl=False)
+        return
     from linq_eval.run import distributed  # these load torch: lazily, see linq_eval.cli
-    from linq_eval.run.runner import prepare, run_suite
+    from linq_eval.run.runner import run_suite
     from linq_eval.run.summary import format_summary
 
-    config = run_config(ctx.params, use_cache=cache, progress=progress and not quiet)
     if devices:
         if device is not None:
             raise ConfigError("Give --devices (several processes) or --device (one), not both.")
         distributed.parse_devices(devices)
-        prepare(config)  # option, task and instruction errors show here, once
         args = distributed.strip_option(ctx.meta.get("linq_eval_args", []), "--devices")
         raise typer.Exit(distributed.launch(devices, ["run", *args]))
-    if dry_run:
-        typer.echo(render_plan(prepare(config).plan), nl=False)
-        return
-    summary = run_suite(config, echo=typer.echo)  # type: ignore[arg-type]
+    summary = run_suite(config, echo=typer.echo, prepared=prepared)  # type: ignore[arg-type]
     group = distributed.current()
     if group is None or group.is_main:
         typer.echo(format_summary(summary), nl=False)
     distributed.shutdown()
     if summary.failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAIL)
 
 
 @app.command("plan", cls=RunCommand)
@@ -147,12 +148,9 @@ def _plan_command(
       linq-eval plan --task-types Retrieval --shard 1/4
       linq-eval plan --tasks SciFact NFCorpus --output runs/linq --format json
     """
-    from linq_eval.run.runner import plan_run  # loads torch and mteb: lazily, see linq_eval.cli
-
     if output_format not in ("table", "json"):
         raise ConfigError(f"Unknown --format {output_format!r}; use table or json.")
-    config = run_config(ctx.params)
-    plan = plan_run(config)  # type: ignore[arg-type]
+    plan = plan_run(run_config(ctx.params))
     if output_format == "json":
         typer.echo(json.dumps(plan.as_dict(), indent=2))
     else:
@@ -182,8 +180,8 @@ def _prefetch_command(
       linq-eval prefetch --tasks SciFact NFCorpus --model all-minilm-l6-v2
       HF_HUB_OFFLINE=1 linq-eval prefetch --check            # on the compute node
     """
-    from linq_eval.run.config import resolve_profile  # these load torch: lazily, see linq_eval.cli
-    from linq_eval.run.prefetch import prefetch
+    from linq_eval.run.config import resolve_profile
+    from linq_eval.run.prefetch import prefetch  # loads torch: lazily, see linq_eval.cli
 
     config = run_config(ctx.params)
     config.check()  # type: ignore[attr-defined]
@@ -196,7 +194,7 @@ def _prefetch_command(
         + ("" if not bad else f", {len(bad)} not")
     )
     if bad:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAIL)
 
 
 __all__: list[str] = []

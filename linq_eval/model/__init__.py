@@ -1,7 +1,8 @@
 """A model as an mteb encoder: profiles, loading, the encoder and its forward pass.
 
-Public modules (what the rest of linq_eval imports): ``profiles`` (``Profile``, ``PROFILES``),
-``loading`` (``load_encoder``), ``encoder`` (``DecoderEncoder``), ``random_models``, ``speed``
+Public modules (what the rest of linq_eval imports; the profiles themselves are data on the floor
+below, ``linq_eval.profiles``, which reading results needs without a model): ``loading``
+(``load_encoder``), ``encoder`` (``DecoderEncoder``), ``random_models``, ``speed``
 (``SpeedOptions``), ``devices``, ``tokenization``, ``meta``, ``packed_attention``, ``check`` and
 ``check_record`` (``linq-eval check``). ``forward``, ``pooling`` and ``elementwise`` serve the
 encoder only.
@@ -17,7 +18,6 @@ __all__ = [
     "loading",
     "meta",
     "packed_attention",
-    "profiles",
     "random_models",
     "speed",
     "tokenization",

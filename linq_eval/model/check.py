@@ -41,9 +41,9 @@ from linq_eval import paths
 from linq_eval.errors import ConfigError
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.loading import load_encoder
-from linq_eval.model.profiles import get_profile, profile_for_model
 from linq_eval.model.random_models import mistral_tokenizer_file, random_encoder
 from linq_eval.model.tokenization import tokenize
+from linq_eval.profiles import get_profile, profile_for_model
 
 _SCORE_TOLERANCE = {"float32": 0.05, "float16": 0.5, "bfloat16": 0.5}
 """Largest allowed difference to the card's scores (x100), by the dtype the model runs in."""

@@ -7,7 +7,6 @@ check's line. The runner puts :func:`check_outcome` into every run record.
 
 from __future__ import annotations
 
-import datetime
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from linq_eval import __version__, paths
 from linq_eval.atomic import atomic_write_json
+from linq_eval.provenance import now
 
 if TYPE_CHECKING:
     from linq_eval.model.check import CheckReport
@@ -48,7 +48,7 @@ def save_check(report: CheckReport, path: Path | None = None) -> Path:
         checks = {}  # an unreadable record is replaced, not merged
     checks[_key(report.model, report.revision)] = {
         "passed": report.passed,
-        "checked": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "checked": now(),
         "dtype": report.dtype,
         "device": report.device,
         "linq_eval_version": __version__,

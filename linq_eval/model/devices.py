@@ -7,9 +7,10 @@ import importlib.util
 import torch
 
 from linq_eval.errors import ConfigError
+from linq_eval.profiles import DTYPE_ALIASES, DTYPE_NAMES
 
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "half": "float16"}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
+"""The torch dtype of each precision name."""
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -49,7 +50,6 @@ def best_attn_implementation(device: torch.device) -> str:
 
 __all__ = [
     "DTYPES",
-    "DTYPE_ALIASES",
     "best_attn_implementation",
     "resolve_device",
     "resolve_dtype",

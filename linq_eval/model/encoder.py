@@ -39,7 +39,6 @@ from linq_eval.model.devices import resolve_device
 from linq_eval.model.forward import ModelForward
 from linq_eval.model.meta import build_model_meta, check_poolable
 from linq_eval.model.pooling import POOLINGS, normalised_tensor
-from linq_eval.model.profiles import MIN_MAX_LENGTH, Profile
 from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.model.speed import SpeedOptions, check_token_budget, fit_token_budget
 from linq_eval.model.tokenization import (
@@ -49,10 +48,12 @@ from linq_eval.model.tokenization import (
     special_tokens_for,
     tokenize,
 )
+from linq_eval.profiles import MIN_MAX_LENGTH, Profile
 from linq_eval.prompts import builder
 from linq_eval.prompts.instruction_sets import InstructionSet
 from linq_eval.prompts.policies import Policy
-from linq_eval.run_record import ScoreSettings, package_version
+from linq_eval.provenance import mteb_version
+from linq_eval.run_record import ScoreSettings
 from linq_eval.thirdparty.transformers_private import attn_implementation as config_attention
 
 _logger = logging.getLogger(__name__)
@@ -326,7 +327,7 @@ class DecoderEncoder:
             instructions_version=getattr(iset, "version", None),
             prompt_hash=prompt_hash,
             embedding_precision="float32",
-            mteb_version=package_version("mteb"),
+            mteb_version=mteb_version(),
         )
 
     def settings(self) -> dict[str, Any]:

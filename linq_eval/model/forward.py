@@ -18,9 +18,9 @@ import torch
 from linq_eval.model import packed_attention
 from linq_eval.model.elementwise import elementwise_context
 from linq_eval.model.pooling import pool, pool_packed
-from linq_eval.model.profiles import Profile
 from linq_eval.model.speed import AUTO, SpeedOptions
 from linq_eval.model.tokenization import SpecialTokens
+from linq_eval.profiles import Profile
 
 
 class ModelForward:

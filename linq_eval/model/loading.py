@@ -13,9 +13,9 @@ from linq_eval.errors import ConfigError
 from linq_eval.model.devices import best_attn_implementation, resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import check_poolable
-from linq_eval.model.profiles import DEFAULT_PROFILE, Profile, profile_for_model
 from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.model.speed import SpeedOptions, budget_to_fit
+from linq_eval.profiles import DEFAULT_PROFILE, Profile, profile_for_model
 
 
 def resolve_model_path(model: str) -> tuple[str, str | None]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from linq_eval.errors import ConfigError
-from linq_eval.model.profiles import Profile
+from linq_eval.profiles import UNVERSIONED, Profile
 
 
 def build_model_meta(profile: Profile) -> Any:
@@ -28,13 +27,10 @@ def build_model_meta(profile: Profile) -> Any:
             if profile.revision and meta.revision != profile.revision:
                 meta = meta.model_copy(update={"revision": profile.revision})
             return meta
-    name = profile.model
-    if "/" not in name or Path(name).exists():
-        name = f"local/{Path(name).name}"
     return ModelMeta.create_empty(
         overwrites={
-            "name": name,
-            "revision": profile.revision or "no_revision_available",
+            "name": profile.mteb_model_name,
+            "revision": profile.revision or UNVERSIONED,
             "similarity_fn_name": ScoringFunction.COSINE,
             "use_instructions": bool(profile.instructions),
             "max_tokens": profile.model_max_length,

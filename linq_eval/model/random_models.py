@@ -19,40 +19,12 @@ from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.meta import build_model_meta
-from linq_eval.model.profiles import Profile, get_profile
 from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.model.speed import SpeedOptions, budget_to_fit
 from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
+from linq_eval.profiles import RANDOM_MISTRALS, Profile, random_profile
 
 MISTRAL_TOKENIZER_SHA256 = "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"
-
-_MISTRAL_7B: dict[str, Any] = {
-    "vocab_size": 32000,
-    "hidden_size": 4096,
-    "intermediate_size": 14336,
-    "num_hidden_layers": 32,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "max_position_embeddings": 32768,
-    "rms_norm_eps": 1e-5,
-    "rope_theta": 10000.0,
-    "sliding_window": 4096,
-}
-
-#: MistralConfig fields of each named size (Mistral-7B-v0.1's own for ``mistral-7b``; ``tiny``
-#: differs from it only in its sizes).
-CONFIGS: dict[str, dict[str, Any]] = {
-    "mistral-7b": _MISTRAL_7B,
-    "tiny": {
-        **_MISTRAL_7B,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 4096,
-    },
-}
 
 
 def mistral_tokenizer_file() -> Path:
@@ -90,10 +62,10 @@ def random_mistral(
     seed: int = 0,
     attn_implementation: str = "sdpa",
 ) -> Any:
-    """A randomly initialised ``MistralModel`` of a named size (see CONFIGS)."""
-    if size not in CONFIGS:
-        raise UnknownNameError("model size", size, CONFIGS)
-    config = MistralConfig(**CONFIGS[size], attn_implementation=attn_implementation)
+    """A randomly initialised ``MistralModel`` of a named size (see RANDOM_MISTRALS)."""
+    if size not in RANDOM_MISTRALS:
+        raise UnknownNameError("model size", size, RANDOM_MISTRALS)
+    config = MistralConfig(**RANDOM_MISTRALS[size], attn_implementation=attn_implementation)
     torch.manual_seed(seed)
     dtype = dtype or torch.float32
     if device is not None and str(device).startswith("cuda"):
@@ -123,19 +95,6 @@ def smollm2_gguf_path() -> Path:
     return files[0]
 
 
-def random_profile(size: str = "tiny", seed: int = 0) -> Profile:
-    """Linq-Embed-Mistral's profile with the model replaced by a random Mistral of ``size``."""
-    if size not in CONFIGS:
-        raise UnknownNameError("model size", size, CONFIGS)
-    return get_profile("linq-embed-mistral").with_overrides(
-        name=f"random-{size}",
-        model=f"linq-eval/random-mistral-{size}",
-        mteb_name=None,
-        revision=f"seed-{seed}",
-        description=f"randomly initialised Mistral ({size}), seed {seed}",
-    )
-
-
 def random_encoder(
     size: str = "tiny",
     *,
@@ -158,8 +117,8 @@ def random_encoder(
     one (``random_profile``, overrides applied; resolved or not) instead of the option
     arguments.
     """
-    if size not in CONFIGS:
-        raise UnknownNameError("model size", size, CONFIGS)
+    if size not in RANDOM_MISTRALS:
+        raise UnknownNameError("model size", size, RANDOM_MISTRALS)
     profile = profile or random_profile(size, seed).with_given(
         max_length=max_length,
         policy=policy,
@@ -188,12 +147,10 @@ def random_encoder(
 
 
 __all__ = [
-    "CONFIGS",
     "MISTRAL_TOKENIZER_SHA256",
     "mistral_tokenizer",
     "mistral_tokenizer_file",
     "random_encoder",
     "random_mistral",
-    "random_profile",
     "smollm2_gguf_path",
 ]

@@ -1,7 +1,7 @@
 """A profile resolved once: the ``Profile`` with its ``Policy`` object and its loaded
 ``InstructionSet``, which every later step reads instead of looking them up by name again.
 
-    from linq_eval.model.profiles import get_profile
+    from linq_eval.profiles import get_profile
     from linq_eval.model.resolved import resolve
     run = resolve(get_profile("linq-embed-mistral"))
     run.policy.name, run.instruction_set.name        # ('e5', 'e5')
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from linq_eval.errors import ConfigError
-from linq_eval.model.profiles import Profile
+from linq_eval.profiles import Profile
 from linq_eval.prompts.builder import task_prompts
 from linq_eval.prompts.instruction_sets import InstructionSet, load_instruction_set
 from linq_eval.prompts.policies import Policy, get_policy

@@ -13,8 +13,8 @@ run records is the hash the command prints.
     task_prompts(["SciFact"], "e5", e5)   # {'SciFact': {'query': 'Instruct: ...', 'document': ''}}
     tasks_prompt_hash(["SciFact"], "e5", e5)   # '<16 hex digits>'
 
-mteb is imported only inside the functions that read task types (through
-``linq_eval.benchmarks``): the encoder's per-input ``prompt_for`` needs no mteb.
+Task types and prompt types come from mteb's registry as data (``linq_eval.registry``): nothing
+here imports mteb.
 """
 
 from __future__ import annotations
@@ -22,15 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
 
-from linq_eval.benchmarks import expanded_names, mteb_task
+from linq_eval.benchmarks import expanded_names
 from linq_eval.errors import ConfigError
 from linq_eval.prompts.instruction_sets import InstructionSet, load_instruction_set
 from linq_eval.prompts.policies import Policy, get_policy
-
-if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+from linq_eval.registry import TaskInfo, registry
 
 _SIDES = ("query", "document")
 """The two input sides of a task, as ``task_prompts`` names them."""
@@ -133,7 +130,7 @@ def tasks_prompt_hash(
 
 
 def task_prompt_hash(
-    task: AbsTask,
+    task: TaskInfo,
     policy: str | Policy,
     instruction_set: InstructionSet | str | None,
     template: str | None = None,
@@ -143,7 +140,7 @@ def task_prompt_hash(
 
 
 def prompts_with_hashes(
-    tasks: Iterable[AbsTask],
+    tasks: Iterable[TaskInfo],
     policy: str | Policy,
     instruction_set: InstructionSet | str | None,
     template: str | None = None,
@@ -152,10 +149,10 @@ def prompts_with_hashes(
     task with these settings records (what ``linq-eval instructions --format json`` prints)."""
     tasks = list(tasks)
     pol, iset = get_policy(policy), _as_set(instruction_set)
-    prompts = task_prompts([t.metadata.name for t in tasks], pol, iset, template)
+    prompts = task_prompts([t.name for t in tasks], pol, iset, template)
     return {
-        t.metadata.name: {
-            **prompts[t.metadata.name],
+        t.name: {
+            **prompts[t.name],
             "prompt_hash": task_prompt_hash(t, pol, iset, template),
         }
         for t in tasks
@@ -189,27 +186,12 @@ def task_types(task_names: Iterable[str]) -> dict[str, str]:
 
 def _task_encodings(task_names: Iterable[str]) -> dict[str, tuple[str, str | None, str | None]]:
     """Task name -> (task type, prompt type of the query side, of the document side)."""
-    return {name: _encoding_of(mteb_task(name)) for name in dict.fromkeys(task_names)}
-
-
-def _encoding_of(task: AbsTask) -> tuple[str, str | None, str | None]:
-    from mteb.abstasks.retrieval import AbsTaskRetrieval  # optional heavy dependency
-
-    task_type = task.metadata.type
-    if task.is_aggregate:  # CQADupstackRetrieval: its subtasks are what gets encoded
-        _, query_type, document_type = _encoding_of(task.metadata.tasks[0])
-        return task_type, query_type, document_type
-    if isinstance(task, AbsTaskRetrieval):
-        return task_type, "query", "document"
-
-    def value(prompt_type: Any) -> str | None:
-        return None if prompt_type is None else str(getattr(prompt_type, "value", prompt_type))
-
-    return (
-        task_type,
-        value(getattr(task, "input1_prompt_type", None)),
-        value(getattr(task, "input2_prompt_type", None)),
-    )
+    reg = registry()
+    encodings = {}
+    for name in dict.fromkeys(task_names):
+        task = reg.task(name)
+        encodings[name] = (task.type, task.query_prompt, task.document_prompt)
+    return encodings
 
 
 __all__ = [

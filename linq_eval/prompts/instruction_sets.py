@@ -12,8 +12,8 @@ instruction is an error, never a silent generic fallback.
 The prefixes each task's inputs receive under a policy, and their hash, come from
 ``linq_eval.prompts.builder``; task selection from ``linq_eval.benchmarks``.
 
-mteb is imported lazily inside the functions that need it: importing this module must work on a
-machine without mteb.
+Task names are checked against mteb's registry as data (``linq_eval.registry``); importing this
+module must work on a machine without mteb.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from pathlib import Path
 from types import MappingProxyType
 
 from linq_eval import paths
-from linq_eval.benchmarks import DEFAULT_BENCHMARK, mteb_task, mteb_task_names, task_names
+from linq_eval.benchmarks import DEFAULT_BENCHMARK, task_names
 from linq_eval.errors import ConfigError, UnknownNameError, UnknownNamesError
 from linq_eval.prompts.instruction_file import read_instruction_file
+from linq_eval.provenance import mteb_version
+from linq_eval.registry import registry
 
 DEFAULT_INSTRUCTIONS_DIR = paths.instructions_root()
 """The repository's ``task_instructions/`` folder."""
@@ -179,30 +181,25 @@ def parse_instruction_file(
     path: Path, *, expected_name: str | None = None, check_registry: bool = True
 ) -> InstructionSet:
     """Parse and validate one instruction file (uncached); see ``load_instruction_set``."""
-    registry = (mteb_task_names(), _mteb_parent_of) if check_registry else None
-    parsed = read_instruction_file(path, expected_name=expected_name, registry=registry)
+    known = (frozenset(registry().tasks), _mteb_parent_of) if check_registry else None
+    parsed = read_instruction_file(path, expected_name=expected_name, registry=known)
     return InstructionSet(**parsed, path=path)
 
 
-# --- mteb (lazy: only whether it is installed is checked here) ---
+# --- mteb's registry (as data: mteb is not imported) ---
 
 
 def _mteb_available() -> bool:
-    try:
-        import mteb  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return mteb_version() is not None
 
 
 def _mteb_parent_of(task: str, parent: str) -> bool:
     """Whether mteb records ``task`` as adapted from ``parent`` (or ``parent`` superseded by
     it); False when either name is not an mteb task."""
-    known = mteb_task_names()
-    if task not in known or parent not in known:
+    tasks = registry().tasks
+    if task not in tasks or parent not in tasks:
         return False
-    adapted = mteb_task(task).metadata.adapted_from or []
-    return parent in adapted or mteb_task(parent).metadata.superseded_by == task
+    return parent in tasks[task].adapted_from or tasks[parent].superseded_by == task
 
 
 def validate_against_benchmark(

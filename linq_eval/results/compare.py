@@ -59,12 +59,13 @@ from linq_eval.run_record import (
 
 _DRIFT_KEYS = SCORE_KEYS
 """Run settings that change scores; they must agree unless drift is allowed."""
-_COMPARE_FORMATS = ("text", "json", "markdown")
+COMPARE_FORMATS = ("text", "json", "markdown")
+"""The formats ``render_comparison`` writes."""
 DEFAULT_TOLERANCE = 0.5
 """Largest drop per task (points x100) a comparison lets pass unless told otherwise."""
+DEFAULT_ALPHA = 0.05
+"""Significance level of the paired permutation test under ``--require-significant``."""
 _STATUS_METRIC_CHANGED = "metric changed"
-_RANKED_TYPES = ("Retrieval", "Reranking", "InstructionRetrieval", "InstructionReranking")
-"""Task types a run keeps per-query evidence for (ranked per query)."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class SettingDiff:
         """``max_length: run 512 vs reference 4096 (SciFact, NFCorpus)``."""
         shown = ", ".join(self.tasks) if len(self.tasks) <= 5 else f"{len(self.tasks)} tasks"
         where = f" ({shown})" if self.tasks else ""
-        return f"{self.key}: run {self.run!r} vs reference {self.reference!r}{where}"
+        what = "the data read (data_hash)" if self.key == "data_hash" else self.key
+        return f"{what}: run {self.run!r} vs reference {self.reference!r}{where}"
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,18 @@ def _status(run: float | None, ref: float, tolerance: float, ungated: bool = Fal
     return "ok"
 
 
+def check_options(
+    *, tolerance: float = DEFAULT_TOLERANCE, alpha: float = DEFAULT_ALPHA, fmt: str = "text"
+) -> None:
+    """The comparison's own options, checked before any folder is read."""
+    if tolerance < 0:
+        raise ConfigError(f"--tolerance must be >= 0, got {tolerance:g}")
+    if not 0 < alpha < 1:
+        raise ConfigError(f"--alpha must be between 0 and 1, got {alpha:g}")
+    if fmt not in COMPARE_FORMATS:
+        raise UnknownNameError("format", fmt, COMPARE_FORMATS)
+
+
 def _compare_results(
     run: ResultSet,
     reference: ResultSet,
@@ -234,7 +248,7 @@ def _compare_results(
     allow_metric_change: bool = False,
     per_query: bool = False,
     require_significant: bool = False,
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
     worst: int = DEFAULT_WORST,
 ) -> Comparison:
     """Compare two result sets on the chosen tasks (default: every benchmark task the
@@ -246,10 +260,7 @@ def _compare_results(
     ``require_significant``: a drop beyond the tolerance is a regression only when that test
     gives p < ``alpha`` (tasks without evidence on both sides are gated as usual, with a note).
     """
-    if tolerance < 0:
-        raise ConfigError(f"--tolerance must be >= 0, got {tolerance}")
-    if not 0 < alpha < 1:
-        raise ConfigError(f"--alpha must be between 0 and 1, got {alpha}")
+    check_options(tolerance=tolerance, alpha=alpha)
     spec = get_benchmark_spec(benchmark)
     chosen = selected_tasks(spec.name, tasks, task_types)
     rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
@@ -279,10 +290,16 @@ def _compare_results(
             f"for): {', '.join(no_reference)}."
         )
     notes += _metric_notes(rows, allow_metric_change)
+    if run.model != reference.model:
+        notes.append(
+            f"Different models: the run is {run.model}, the reference {reference.model}; the "
+            "verdict compares their scores, not a model with itself."
+        )
     queries = {}
     if per_query or require_significant:
         queries = query_diffs(run, reference, [t.task for t in rows], worst=worst)
-        ranked = [t.task for t in rows if t.type in _RANKED_TYPES and t.run is not None]
+        scored = {t.task for t in rows if t.run is not None}
+        ranked = [bt.name for bt in chosen if bt.ranked and bt.name in scored]
         notes += missing_evidence_note(run, reference, ranked, queries)
     if require_significant:
         rows = [significance_status(t, queries.get(t.task), alpha) for t in rows]
@@ -522,18 +539,20 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
 
 def render_comparison(c: Comparison, fmt: str = "text", decimals: int = 2) -> str:
     """Render a comparison as text, json or markdown."""
+    check_options(fmt=fmt)
     renderers = {"text": _render_text, "json": render_json, "markdown": render_markdown}
-    if fmt not in renderers:
-        raise UnknownNameError("format", fmt, _COMPARE_FORMATS)
     return renderers[fmt](c, decimals)
 
 
 __all__ = [
+    "COMPARE_FORMATS",
+    "DEFAULT_ALPHA",
     "DEFAULT_TOLERANCE",
     "Comparison",
     "SettingDiff",
     "TaskDelta",
     "check_drift",
+    "check_options",
     "compare",
     "render_comparison",
     "render_json",

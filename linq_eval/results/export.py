@@ -28,7 +28,7 @@ import mteb
 from linq_eval.atomic import atomic_write_bytes
 from linq_eval.errors import ResultsError
 from linq_eval.results.reading import ResultSet, load_results
-from linq_eval.results.reproduction import describe, deviations
+from linq_eval.results.reproduction import RANDOM_WEIGHTS, describe, deviations
 from linq_eval.run_record import task_settings
 from linq_eval.writable import require_writable_folder
 
@@ -60,9 +60,10 @@ def export_run(run: str | Path, to: str | Path, *, force: bool = False) -> list[
     """Write every result set of ``run`` under ``to`` in the results repository's layout.
 
     Raises ResultsError when a result set cannot be submitted (no model_meta.json, no model
-    revision, result files from mteb 1, scores missing from run_settings.jsonl), when it is
-    not a reproduction of the hub data with its profile's settings (local data, changed
-    settings, a mixed folder: ``linq_eval.results.reproduction``) unless ``force``, when ``to``
+    revision, result files from mteb 1, scores missing from run_settings.jsonl, randomly
+    initialised weights, even with ``force``), when it is not a reproduction of the hub data
+    with its profile's settings (local data, a score setting other than the profile's, a mixed
+    folder: ``linq_eval.results.reproduction``) unless ``force``, when ``to``
     already holds different files for the same model and revision, or when mteb's loader does
     not read back what was written. Forced, each task's differences are written into its
     ``run_settings.jsonl`` entries (``linq_eval_deviations``) and ``model_meta.json`` names
@@ -74,6 +75,17 @@ def export_run(run: str | Path, to: str | Path, *, force: bool = False) -> list[
     for rs in sets:
         _check_submittable(rs)
         found[rs.path] = deviations(rs)
+    random = sorted(
+        f"{path}: {task}"
+        for path, f in found.items()
+        for task, what in f.items()
+        if RANDOM_WEIGHTS in what
+    )
+    if random:
+        raise ResultsError(
+            "Randomly initialised weights are not a model: not exported, even with --force "
+            f"({len(random)} task(s): {', '.join(random[:3])}{' ...' if len(random) > 3 else ''})."
+        )
     refused = {path: f for path, f in found.items() if f}
     if refused and not force:
         lines = []
@@ -171,7 +183,7 @@ def _write(
     for name in rs.task_names:
         result = rs.task_result(name)
         assert result is not None
-        scores[name] = float(result.get_score())
+        scores[name] = result.score()
     return ExportedModel(rs.model, rs.revision, folder, scores)
 
 

@@ -25,10 +25,13 @@ Where a result file has no field with the reference's computation (a file holdin
 ``max_ap`` against a published ``cos_sim_ap``), its score is read all the same and flagged
 (``TaskScore.changed_from``): tables say so in a note, comparisons keep it out of the verdict.
 
+Result files are read without mteb (``linq_eval.results.result_file``), filtered and averaged
+as mteb's ``TaskResult`` does; tasks are mteb's registry as data (``linq_eval.registry``).
+
 Example::
 
     from linq_eval.results.metrics import score_task, published_metric
-    score = score_task(result_set, bench_task, metric=published_metric(bench_task))
+    score = score_task(result_set, task_info, metric=published_metric(task_info))
     score.score, score.metric, score.changed_from
 """
 
@@ -37,14 +40,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
+from linq_eval.registry import TaskInfo
+from linq_eval.results.result_file import ResultFile
 from linq_eval.run_record import task_settings
 
 if TYPE_CHECKING:
-    from mteb import TaskResult
-    from mteb.abstasks.abstask import AbsTask
-
     from linq_eval.results.reading import ResultSet
 
 CARD_ERA_BENCHMARKS = frozenset({"MTEB(eng, v1)"})
@@ -177,20 +179,7 @@ metric is its task's ``main_score``; ``results/per_query.py`` ``_MEASURES`` is n
 this table but how pytrec_eval names mteb 2's metrics, to compute them per query."""
 
 
-class ScoredTask(Protocol):
-    """What scoring needs of a benchmark task (``tables.BenchmarkTask`` is one)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def main_score(self) -> str: ...
-    @property
-    def task(self) -> AbsTask: ...
-
-
-def pair_for(task: ScoredTask) -> MetricPair | None:
+def pair_for(task: TaskInfo) -> MetricPair | None:
     """The metric pair of a task (a pair naming the task wins over one for its whole type)."""
     of_type = [p for p in METRIC_PAIRS if p.task_type == task.type]
     for p in of_type:
@@ -199,13 +188,13 @@ def pair_for(task: ScoredTask) -> MetricPair | None:
     return next((p for p in of_type if not p.tasks), None)
 
 
-def published_metric(task: ScoredTask) -> str:
+def published_metric(task: TaskInfo) -> str:
     """The metric the published (card-era) score of a task was made with."""
     pair = pair_for(task)
     return pair.published if pair else task.main_score
 
 
-def table_metric(benchmark: str, task: ScoredTask) -> str | None:
+def table_metric(benchmark: str, task: TaskInfo) -> str | None:
     """The metric a table of ``benchmark`` shows for ``task`` (None: mteb's main score)."""
     return published_metric(task) if benchmark in CARD_ERA_BENCHMARKS else None
 
@@ -265,7 +254,7 @@ def mteb_difference(metric: str, a: str | None, b: str | None) -> str | None:
     return None
 
 
-def metric_label(benchmark: str, task: ScoredTask) -> str:
+def metric_label(benchmark: str, task: TaskInfo) -> str:
     """The metric a table column of ``task`` shows: ``cos_sim_ap / cosine_ap`` where the
     published name and the mteb 2 field differ."""
     wanted = table_metric(benchmark, task)
@@ -291,8 +280,9 @@ class TaskScore:
     """Why a score is missing, or how it was computed (``mean of 12 subforums``)."""
     wanted: str | None = None
     """The metric asked for, when the file holds no field with that computation."""
-    result: TaskResult | None = field(default=None, compare=False, repr=False)
-    """The filtered mteb TaskResult, its ``main_score`` set to the score's field."""
+    result: ResultFile | None = field(default=None, compare=False, repr=False)
+    """The result, filtered to the task's splits and subsets, its ``main_score`` the score's
+    field."""
 
     @property
     def changed_from(self) -> str | None:
@@ -305,22 +295,21 @@ class TaskScore:
 _NON_METRIC_KEYS = frozenset({"main_score", "hf_subset", "languages", "mteb_version"})
 
 
-def _main_metric_name(result: TaskResult, expected: str) -> str:
+def _main_metric_name(result: ResultFile, expected: str) -> str:
     """The name of the field that a result file's main_score holds."""
-    for split_scores in result.scores.values():
-        for entry in split_scores:
-            main = entry.get("main_score")
-            if expected in entry and entry[expected] == main:
-                return expected
-            for key, value in entry.items():
-                if key not in _NON_METRIC_KEYS and isinstance(value, float) and value == main:
-                    return key
+    for entry in result.entries:
+        main = entry.get("main_score")
+        if expected in entry and entry[expected] == main:
+            return expected
+        for key, value in entry.items():
+            if key not in _NON_METRIC_KEYS and isinstance(value, float) and value == main:
+                return key
     return expected
 
 
-def _field_for(result: TaskResult, metric: str) -> str | None:
+def _field_for(result: ResultFile, metric: str) -> str | None:
     """The field of every score entry computing ``metric`` (its own name first)."""
-    entries = [e for split in result.scores.values() for e in split]
+    entries = result.entries
     if not entries:
         return None
     names = [metric] + sorted({k for e in entries for k in e} - {metric})
@@ -332,29 +321,37 @@ def _field_for(result: TaskResult, metric: str) -> str | None:
     return None
 
 
-def _with_main_score(result: TaskResult, name: str) -> TaskResult:
-    """A copy of ``result`` whose main_score is the field ``name`` (so that mteb's means and
-    ``get_score`` average the chosen computation)."""
-    copy = result.model_copy(deep=True)
-    for split_scores in copy.scores.values():
-        for entry in split_scores:
-            entry["main_score"] = entry[name]
-    return copy
-
-
-def _complete_result(rs: ResultSet, task: ScoredTask) -> tuple[TaskResult | None, str]:
-    """The task's result (an aggregate built from its subtasks), or None and why not."""
+def _complete_result(rs: ResultSet, task: TaskInfo) -> tuple[ResultFile | None, str]:
+    """The task's result (an aggregate's the mean of its subtasks'), or None and why not."""
     result = rs.task_result(task.name)
-    if result is not None or not task.task.is_aggregate:
+    if result is not None or not task.is_aggregate:
         return result, "" if result is not None else "no result file"
-    subtasks = [t.metadata.name for t in task.task.metadata.tasks]
-    found = [r for r in (rs.task_result(n) for n in subtasks) if r is not None]
+    found = [r for r in (rs.task_result(n) for n in task.subtasks) if r is not None]
     if not found:
         return None, "no result file"
-    if len(found) < len(subtasks):
-        return None, f"only {len(found)}/{len(subtasks)} subtasks"
-    combined = task.task.combine_task_results(found)  # mteb's aggregation (mean of subtasks)
-    return combined, f"mean of its {len(subtasks)} subtask files"
+    if len(found) < len(task.subtasks):
+        return None, f"only {len(found)}/{len(task.subtasks)} subtasks"
+    return _combined(task, found), f"mean of its {len(task.subtasks)} subtask files"
+
+
+def _combined(task: TaskInfo, parts: list[ResultFile]) -> ResultFile:
+    """An aggregate's result from its subtasks' (mteb's ``AbsTaskAggregate``: per split, the
+    mean over subtasks of each subtask's mean over its subsets, as one ``default`` subset)."""
+    scores = {}
+    for split in task.eval_splits:
+        per_part = [part.scores.get(split, ()) for part in parts]
+        if not all(per_part):
+            continue  # a subtask without the split: the aggregate misses it
+        fields = set.intersection(*(set(e) for entries in per_part for e in entries))
+        numbers = {
+            f: sum(sum(e[f] for e in entries) / len(entries) for entries in per_part)
+            / len(per_part)
+            for f in sorted(fields)
+            if all(isinstance(e[f], (int, float)) for entries in per_part for e in entries)
+        }
+        scores[split] = ({**numbers, "hf_subset": "default", "languages": []},)
+    versions = {p.mteb_version for p in parts}
+    return ResultFile(task.name, scores, versions.pop() if len(versions) == 1 else None)
 
 
 def mteb_version(rs: ResultSet, score: TaskScore) -> str | None:
@@ -365,8 +362,8 @@ def mteb_version(rs: ResultSet, score: TaskScore) -> str | None:
     return recorded or (score.result.mteb_version if score.result is not None else None)
 
 
-def score_task(rs: ResultSet, task: ScoredTask, metric: str | None = None) -> TaskScore:
-    """Score one task of a result set through mteb's own filtering and aggregation.
+def score_task(rs: ResultSet, task: TaskInfo, metric: str | None = None) -> TaskScore:
+    """Score one task of a result set, filtered and averaged as mteb does.
 
     ``metric``: the computation to read (a published or an mteb 2 name); the file's field
     with that computation is used, and its main score where it has none (``changed_from``
@@ -375,19 +372,16 @@ def score_task(rs: ResultSet, task: ScoredTask, metric: str | None = None) -> Ta
     result, note = _complete_result(rs, task)
     if result is None:
         return TaskScore(task.name, task.type, None, note=note)
-    missing = result.get_missing_evaluations(task.task)
+    missing = result.missing(task)
     if missing:
         parts = ", ".join(f"{split}: {sorted(subsets)}" for split, subsets in missing.items())
         return TaskScore(task.name, task.type, None, note=f"missing {parts}")
-    filtered = result.validate_and_filter_scores(task.task)
+    filtered = result.filtered(task)
     name = _main_metric_name(filtered, task.main_score)
     chosen = _field_for(filtered, metric) if metric else None
     if chosen is not None and chosen != name:
-        filtered, name = _with_main_score(filtered, chosen), chosen
-    try:
-        value = float(filtered.get_score())
-    except (KeyError, TypeError, ValueError):
-        value = math.nan
+        filtered, name = filtered.with_main_score(chosen), chosen
+    value = filtered.score()
     if math.isnan(value):
         return TaskScore(task.name, task.type, None, note="no main score", result=filtered)
     return TaskScore(
@@ -406,7 +400,6 @@ __all__ = [
     "METRIC_PAIRS",
     "MTEB_CHECKED",
     "MetricPair",
-    "ScoredTask",
     "TaskScore",
     "changed_pair",
     "metric_difference",

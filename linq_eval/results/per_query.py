@@ -7,6 +7,12 @@ in ``<Task>.queries.json.gz`` beside ``<Task>.json`` (mteb's loaders only read `
 per-query values are computed from mteb's own predictions with pytrec_eval and the task's own
 filters, so their mean is the task's main score.
 
+Evidence is bound to the result it explains (``Binding``): the sha256 of the result file, its
+main score, the hash of the task's score-deciding settings and the number of queries. Reading
+it for a comparison (``read_bound_evidence``) checks all of them, and that each split's mean is
+the result's score of that split: evidence that does not explain the result beside it (left
+from an earlier result, edited, cut short) is refused with ``EvidenceError``, never used.
+
 Comparing two runs, :func:`diff_task` pairs the queries, counts how many went up, down or stayed,
 lists those that lost most (with the documents that entered or left their top 10) and gives a
 paired sign-flip permutation test over queries, the significance test retrieval papers use.
@@ -15,11 +21,13 @@ paired sign-flip permutation test over queries, the significance test retrieval 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import math
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +35,19 @@ import numpy as np
 import pytrec_eval
 
 from linq_eval.atomic import atomic_write_bytes
-from linq_eval.errors import EvidenceError
+from linq_eval.errors import EvidenceError, ResultsError
+from linq_eval.results.result_file import ResultFile, read_result_file
+from linq_eval.run_record import settings_hash
 
 SUFFIX = ".queries.json.gz"
 """File name suffix of a task's per-query evidence (beside ``<Task>.json``)."""
 _TOP_K = 10
 """Documents kept per query."""
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+"""2: bound to its result (``Binding``); 1 (unbound) is refused."""
+_MEAN_TOLERANCE = 1e-5
+"""How far a split's mean over its queries may lie from the result's score of that split:
+mteb stores scores to 6 decimals, and sums in another order."""
 PERMUTATIONS = 10_000
 """Sign flips of the paired permutation test (p-values resolve to about 1e-4)."""
 DEFAULT_WORST = 5
@@ -92,17 +106,52 @@ class EvidencePart:
         return float(np.mean(scores)) if scores else None
 
 
+@dataclass(frozen=True)
+class Binding:
+    """What identifies the result a task's evidence explains."""
+
+    result_file: str
+    """The result file's name (``SciFact.json``, a subtask's own file for an aggregate)."""
+    result_sha256: str
+    """The sha256 of the result file's bytes as written."""
+    main_score: float
+    """The result's main score (mean over its splits and subsets, 0..1)."""
+    settings_hash: str
+    """``run_record.settings_hash`` of the task's score-deciding settings."""
+    queries: int
+    """Queries kept, over every split and subset."""
+
+
+def bind(result_path: Path, settings: Mapping[str, Any], evidence: TaskEvidence) -> Binding:
+    """The binding of ``evidence`` to the result file it explains and its settings."""
+    return Binding(
+        result_file=result_path.name,
+        result_sha256=hashlib.sha256(result_path.read_bytes()).hexdigest(),
+        main_score=read_result_file(result_path).score(),
+        settings_hash=settings_hash(settings),
+        queries=evidence.queries,
+    )
+
+
 @dataclass
 class TaskEvidence:
     """Everything a run keeps per query of one task."""
 
     task: str
     parts: list[EvidencePart] = field(default_factory=list)
+    binding: Binding | None = None
+    """The result it explains (set before it is written)."""
+
+    @property
+    def queries(self) -> int:
+        """Queries kept, over every part."""
+        return sum(len(p.queries) for p in self.parts)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "format": _FORMAT_VERSION,
             "task": self.task,
+            "binding": asdict(self.binding) if self.binding else None,
             "parts": [
                 {
                     "subset": p.subset,
@@ -131,7 +180,7 @@ class TaskEvidence:
             )
             for p in data["parts"]
         ]
-        return cls(data["task"], parts)
+        return cls(data["task"], parts, Binding(**data["binding"]))
 
 
 def evidence_path(folder: Path, task: str) -> Path:
@@ -140,7 +189,10 @@ def evidence_path(folder: Path, task: str) -> Path:
 
 
 def write_evidence(folder: Path, evidence: TaskEvidence) -> Path:
-    """Write ``evidence`` atomically (gzip, reproducible bytes); returns the path."""
+    """Write ``evidence`` (bound to its result) atomically (gzip, reproducible bytes); returns
+    the path."""
+    if evidence.binding is None:
+        raise ValueError(f"evidence of {evidence.task} is not bound to a result")
     path = evidence_path(folder, evidence.task)
     raw = json.dumps(evidence.as_dict(), ensure_ascii=False, separators=(",", ":")).encode()
     atomic_write_bytes(path, gzip.compress(raw, compresslevel=6, mtime=0))
@@ -148,7 +200,8 @@ def write_evidence(folder: Path, evidence: TaskEvidence) -> Path:
 
 
 _REWRITE = (
-    "delete it and the task's result file and run the task again, or compare without --per-query."
+    "run the task again (linq-eval run ... --allow-settings-change replaces it; its evidence is "
+    "written with it), or compare without --per-query."
 )
 
 
@@ -163,8 +216,14 @@ def read_evidence(folder: Path, task: str) -> TaskEvidence | None:
         return None
     try:
         data = json.loads(gzip.decompress(path.read_bytes()))
-        if not isinstance(data, dict) or data.get("format") != _FORMAT_VERSION:
-            raise ValueError(f"format {data.get('format') if isinstance(data, dict) else None!r}")
+        found = data.get("format") if isinstance(data, dict) else None
+        if found == 1:
+            raise EvidenceError(
+                f"{path}: per-query evidence written before evidence was bound to its result "
+                f"(format 1): it cannot be told whether it explains {task}.json; {_REWRITE}"
+            )
+        if found != _FORMAT_VERSION:
+            raise ValueError(f"format {found!r}")
         evidence = TaskEvidence.from_dict(data)
     except (OSError, EOFError, zlib.error) as exc:
         raise EvidenceError(
@@ -179,6 +238,78 @@ def read_evidence(folder: Path, task: str) -> TaskEvidence | None:
     if evidence.task != task:
         raise EvidenceError(f"{path}: holds the evidence of {evidence.task!r}, not {task!r}.")
     return evidence
+
+
+def read_bound_evidence(
+    folder: Path, task: str, settings: Mapping[str, Any] | None
+) -> TaskEvidence | None:
+    """A task's evidence from a result folder, checked against the result it explains (None
+    when the run kept none).
+
+    ``settings``: the task's own score-deciding settings from the run record (None where the
+    record keeps none for it). Raises ``EvidenceError`` naming the file and the mismatch when
+    the result file is not the one the evidence was made from, the settings differ, its
+    queries are not the ones the result was computed over, or a split's mean is not the
+    result's score of that split.
+    """
+    evidence = read_evidence(folder, task)
+    if evidence is None:
+        return None
+    path, binding = evidence_path(folder, task), evidence.binding
+    assert binding is not None  # format 2 always has one
+    result_path = Path(folder) / binding.result_file
+    problem = _binding_problem(evidence, result_path, settings)
+    if problem:
+        raise EvidenceError(f"{path}: does not explain {result_path.name}: {problem}; {_REWRITE}")
+    return evidence
+
+
+def _binding_problem(
+    evidence: TaskEvidence, result_path: Path, settings: Mapping[str, Any] | None
+) -> str | None:
+    binding = evidence.binding
+    assert binding is not None
+    if not result_path.is_file():
+        return "that result file does not exist"
+    sha = hashlib.sha256(result_path.read_bytes()).hexdigest()
+    if sha != binding.result_sha256:
+        return (
+            f"the result file has changed since the evidence was written (sha256 "
+            f"{binding.result_sha256[:12]} recorded, {sha[:12]} now): it is another result"
+        )
+    try:
+        result = read_result_file(result_path)
+    except ResultsError as exc:
+        return str(exc)
+    if not math.isclose(result.score(), binding.main_score, abs_tol=1e-9):
+        return f"main score {binding.main_score} recorded, {result.score()} in the file"
+    if settings is not None and settings_hash(settings) != binding.settings_hash:
+        return (
+            "made with other score-deciding settings than the run record gives the task "
+            f"(settings hash {binding.settings_hash} recorded, {settings_hash(settings)} now)"
+        )
+    if evidence.queries != binding.queries:
+        return f"{evidence.queries} queries, but its result was computed over {binding.queries}"
+    return _mean_problem(evidence, result)
+
+
+def _mean_problem(evidence: TaskEvidence, result: ResultFile) -> str | None:
+    """Where a split's mean over the queries is not the result's score of that split."""
+    for part in evidence.parts:
+        entry = next(
+            (e for e in result.scores.get(part.split, ()) if e.get("hf_subset") == part.subset),
+            None,
+        )
+        value = None if entry is None else entry.get(part.metric)
+        mean = part.mean()
+        if not isinstance(value, (int, float)) or mean is None:
+            return f"{part.key}: no {part.metric} in the result to compare with"
+        if abs(mean - value) > _MEAN_TOLERANCE:
+            return (
+                f"{part.key}: the queries' mean {part.metric} is {mean:.6f}, the result's "
+                f"{value:.6f}"
+            )
+    return None
 
 
 # --------------------------------------------------------------------------- building
@@ -405,6 +536,7 @@ __all__ = [
     "DEFAULT_WORST",
     "PERMUTATIONS",
     "SUFFIX",
+    "Binding",
     "EvidencePart",
     "QueryChange",
     "QueryEvidence",
@@ -414,6 +546,8 @@ __all__ = [
     "evidence_path",
     "paired_permutation_p",
     "part_evidence",
+    "bind",
+    "read_bound_evidence",
     "read_evidence",
     "task_evidence",
     "write_evidence",

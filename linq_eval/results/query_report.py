@@ -2,7 +2,9 @@
 task's drop is more than noise.
 
 Both sides' per-query evidence (``linq_eval.results.per_query``) is read from their result
-folders; shipped baselines have none, so against them the comparison stays per task.
+folders, each file checked against the result it must explain (``read_bound_evidence``);
+shipped baselines have none, so against them the comparison stays per task. ``compare`` and
+the HTML report both read it through ``query_diffs``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from typing import Any
 from linq_eval.results.per_query import (
     DEFAULT_WORST,
     PERMUTATIONS,
+    SUFFIX,
     TaskQueryDiff,
     diff_task,
     evidence_path,
-    read_evidence,
+    read_bound_evidence,
 )
 from linq_eval.results.reading import ResultSet
+from linq_eval.run_record import task_settings
 
 _STATUS_NOT_SIGNIFICANT = "not significant"
 """A drop beyond the tolerance whose paired test gives p >= alpha (with a significance gate)."""
@@ -27,14 +31,34 @@ _TEXT_WIDTH = 70
 """Characters of a query's text shown in reports."""
 
 
+def _evidence_settings(rs: ResultSet, task: str) -> dict[str, Any] | None:
+    """The score-deciding settings a task's evidence must have been made with: the task's own
+    entry in the run record, or the entry of the aggregate it is a subtask of (None: the
+    record keeps none for it)."""
+    settings, own = task_settings(rs.run_record, task)
+    if own:
+        return settings
+    for name, entry in ((rs.run_record or {}).get("tasks") or {}).items():
+        if task in (entry.get("subtasks") or ()):
+            return task_settings(rs.run_record, name)[0]
+    return None
+
+
+def evidence_tasks(rs: ResultSet) -> list[str]:
+    """The tasks a result folder keeps per-query evidence for (aggregates' subtasks by
+    name), sorted."""
+    return sorted(p.name[: -len(SUFFIX)] for p in rs.path.glob(f"*{SUFFIX}"))
+
+
 def query_diffs(
     run: ResultSet, reference: ResultSet, tasks: Sequence[str], *, worst: int = DEFAULT_WORST
 ) -> dict[str, TaskQueryDiff]:
-    """Query-level comparison of every task of ``tasks`` both sides kept evidence for
-    (``EvidenceError`` for a damaged evidence file)."""
+    """Query-level comparison of every task of ``tasks`` both sides kept evidence for.
+    ``EvidenceError`` for evidence that is damaged or does not explain its result."""
     out: dict[str, TaskQueryDiff] = {}
     for task in tasks:
-        mine, theirs = read_evidence(run.path, task), read_evidence(reference.path, task)
+        mine = read_bound_evidence(run.path, task, _evidence_settings(run, task))
+        theirs = read_bound_evidence(reference.path, task, _evidence_settings(reference, task))
         if mine is not None and theirs is not None:
             out[task] = diff_task(mine, theirs, worst=worst)
     return out
@@ -142,6 +166,7 @@ def query_markdown(diffs: Iterable[TaskQueryDiff]) -> list[str]:
 
 
 __all__ = [
+    "evidence_tasks",
     "missing_evidence_note",
     "moved",
     "query_diffs",

@@ -10,7 +10,8 @@ A result folder uses mteb's ``ResultCache`` layout, ``<root>/<org__model>/<revis
 
 Each ``<org__model>/<revision>`` folder is one :class:`ResultSet` (one row of a table). Beside the
 task files, ``linq-eval run`` writes ``linq_eval/run.json`` (its settings, timings and versions);
-a folder without it has unknown settings. mteb is imported only when a task file is read.
+a folder without it has unknown settings. Task files are read without mteb
+(``linq_eval.results.result_file``); only ``--remote`` imports it.
 """
 
 from __future__ import annotations
@@ -19,13 +20,11 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from linq_eval import paths
 from linq_eval.errors import ResultsError, UnknownNameError
-
-if TYPE_CHECKING:
-    from mteb import TaskResult
+from linq_eval.results.result_file import ResultFile, read_result_file
 
 RUN_RECORD = "linq_eval/run.json"
 """The run record ``linq-eval run`` writes in each ``<org__model>/<revision>`` folder."""
@@ -60,7 +59,7 @@ class ResultSet:
     """Display name in tables (short model name unless a baseline index gives one)."""
     provenance: dict[str, Any] = field(default_factory=dict)
     """Where a baseline's numbers come from (empty for runs)."""
-    _results: dict[str, TaskResult] = field(default_factory=dict, repr=False)
+    _results: dict[str, ResultFile] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -91,12 +90,12 @@ class ResultSet:
             return f"{self.source}:{self.model}"
         return f"{self.model}@{self.revision}"
 
-    def task_result(self, task_name: str) -> TaskResult | None:
-        """The mteb TaskResult of one task, or None when the folder has no file for it."""
+    def task_result(self, task_name: str) -> ResultFile | None:
+        """The result file of one task, or None when the folder has no file for it."""
         if task_name not in self.task_files:
             return None
         if task_name not in self._results:
-            self._results[task_name] = _read_task_result(self.task_files[task_name])
+            self._results[task_name] = read_result_file(self.task_files[task_name])
         return self._results[task_name]
 
     def load_all(self) -> None:
@@ -112,24 +111,6 @@ class ResultSet:
                 f"{len(problems)} malformed result file(s) in {self.path}:\n  "
                 + "\n  ".join(problems)
             )
-
-
-def _read_task_result(path: Path) -> TaskResult:
-    """Read one mteb TaskResult JSON, turning every failure into a ResultsError."""
-    from mteb import TaskResult
-
-    try:
-        result = TaskResult.from_disk(path)
-    except Exception as exc:  # noqa: BLE001 - pydantic, JSON and mteb registry errors alike
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ResultsError(
-            f"{path}: not an mteb TaskResult JSON ({type(exc).__name__}: {first})"
-        ) from None
-    if result.task_name != path.stem:
-        raise ResultsError(
-            f"{path}: file name says task {path.stem!r} but the file holds {result.task_name!r}"
-        )
-    return result
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 from linq_eval.results.charts import (
     BASELINE_COLOR,
@@ -31,12 +30,11 @@ from linq_eval.results.charts import (
     sign_colour,
 )
 from linq_eval.results.charts import escape as _e
-from linq_eval.results.per_query import SUFFIX, TaskQueryDiff, diff_task, read_evidence
+from linq_eval.results.per_query import TaskQueryDiff
+from linq_eval.results.query_report import evidence_tasks, moved, query_diffs
 from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score
 from linq_eval.results.text_formats import pair_grid, per_task_grid
 
-_WORST_QUERIES = 10
-"""Queries listed per task that moved: those that lost most."""
 _TEXT_CHARS = 160
 """Query text shown in a per-query table (the rest in its tooltip)."""
 
@@ -217,22 +215,6 @@ def _delta_charts(table: Table, reference: Row, decimals: int) -> str:
     return '<div class="charts">' + "".join(charts) + "</div>"
 
 
-def query_diffs(row: Row, reference: Row, worst: int = _WORST_QUERIES) -> list[TaskQueryDiff]:
-    """Query-level comparisons of the tasks where both rows kept per-query evidence and some
-    query moved, the largest mean loss first."""
-    diffs = []
-    for path in sorted(Path(row.result_set.path).glob(f"*{SUFFIX}")):
-        task = path.name[: -len(SUFFIX)]
-        mine = read_evidence(row.result_set.path, task)
-        theirs = read_evidence(reference.result_set.path, task)
-        if mine is None or theirs is None:
-            continue
-        diff = diff_task(mine, theirs, worst=worst)
-        if diff.up or diff.down:
-            diffs.append(diff)
-    return sorted(diffs, key=lambda d: (d.mean_delta, d.task))
-
-
 def _query_summary(diff: TaskQueryDiff, decimals: int) -> str:
     shown = format_score(100 * diff.mean_delta, decimals, signed=True)
     colour = sign_colour(100 * diff.mean_delta, decimals)
@@ -275,7 +257,8 @@ def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
 def _query_sections(table: Table, reference: Row, decimals: int) -> str:
     out = []
     for row in _compared_rows(table, reference):
-        diffs = query_diffs(row, reference)
+        found = query_diffs(row.result_set, reference.result_set, evidence_tasks(row.result_set))
+        diffs = moved(found.values())
         if not diffs:
             out.append(
                 f"<p>{_e(row.label)}: no task with per-query evidence in both it and "
@@ -387,6 +370,5 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
 
 
 __all__ = [
-    "query_diffs",
     "render_html",
 ]

@@ -5,17 +5,19 @@ A submission to mteb's results repository says, through its result files and
 names) with the model's own settings. A run folder (its record ``linq_eval/run.json``) can
 say otherwise, per task:
 
+- its weights were randomly initialised (``--random-init``): never a submission;
 - its data came from local files (``--data-dir``), not from the hub dataset;
-- a setting of its profile was changed (``--max-length 128``, ``--policy``, ...);
+- a setting that decides its score differs from its profile's (``--max-length 128``,
+  ``--dtype``, ``--policy``, ...): every score setting a profile fixes is compared;
 - its tasks were made with different settings from each other (a mixed folder).
 
 :func:`deviations` lists each such difference per task; ``export`` refuses a run with any,
-or (forced) writes them into the submission's metadata. A folder without a run record (mteb's
-own output) has nothing recorded to check.
+or (forced) writes them into the submission's metadata, random weights excepted. A folder
+without a run record (mteb's own output) has nothing recorded to check.
 
     from linq_eval.results.reproduction import deviations
     for task, found in deviations(result_set).items():
-        print(task, found)   # {"max_length": "128, the profile's is 256"}
+        print(task, found)   # {"max_length": "128, profile all-minilm-l6-v2's is 256"}
 """
 
 from __future__ import annotations
@@ -24,14 +26,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from linq_eval.errors import UnknownNameError
-from linq_eval.model.profiles import Profile, get_profile
+from linq_eval.profiles import Profile, get_profile, is_random
 from linq_eval.results.reading import ResultSet
-from linq_eval.run_record import SCORE_KEYS, task_settings
+from linq_eval.run_record import RUN_SCORE_KEYS, is_hub_source, task_settings
 
-_PROFILE_KEYS = ("max_length", "pooling", "policy", "instructions", "eos", "bos", "padding_side")
-"""Profile fields a run may change with options, each changing scores (the weights' dtype is
-the profile's per device, ``auto``, so it is not one of them)."""
-_MIXED_KEYS = tuple(k for k in SCORE_KEYS if k != "prompt_hash")
+RANDOM_WEIGHTS = "random_weights"
+"""The deviation no submission may have, even forced."""
+
+
+def _profile_settings(profile: Profile, device_type: str) -> dict[str, Any]:
+    """The score settings a run of ``profile`` records, where the profile fixes them (model
+    and revision name what was evaluated, in the submission's folder: not deviations)."""
+    expected = {
+        "dtype": profile.dtype_for(device_type),
+        "max_length": profile.max_length,
+        "pooling": profile.pooling,
+        "eos": profile.eos,
+        "bos": profile.bos,
+        "padding_side": profile.padding_side,
+        "policy": profile.policy,
+        "instructions": profile.instructions,
+    }
+    if profile.template is not None:
+        expected["template"] = profile.template
+    return expected
 
 
 def deviations(rs: ResultSet) -> dict[str, dict[str, str]]:
@@ -40,19 +58,25 @@ def deviations(rs: ResultSet) -> dict[str, dict[str, str]]:
     if not record:
         return {}
     tasks = {name: e for name, e in (record.get("tasks") or {}).items() if name in rs.task_files}
+    folder = record.get("settings") or {}
+    profile = _profile(folder)
+    device_type = "cuda" if str(folder.get("device", "")).startswith("cuda") else "cpu"
     found: dict[str, dict[str, str]] = {}
-    profile = _profile(record.get("settings") or {})
     for name, entry in tasks.items():
+        entry = entry if isinstance(entry, Mapping) else {}
+        settings = task_settings(record, name)[0] or {}
         own: dict[str, str] = {}
-        source = str(entry.get("data_source") or "hub") if isinstance(entry, Mapping) else "hub"
-        if source != "hub":
+        if is_random(settings.get("model")):
+            own[RANDOM_WEIGHTS] = f"{settings['model']}: randomly initialised weights"
+        source = entry.get("data_source")
+        if not is_hub_source(source):
+            data = settings.get("data_hash")
             own["data_source"] = (
-                f"{source}, not the hub dataset at revision {entry.get('dataset_revision')}"
+                f"{source}{f' ({data})' if data else ''}, not the hub dataset at revision "
+                f"{entry.get('dataset_revision')}"
             )
-        settings, _ = task_settings(record, name)
-        if profile is not None and settings:
-            for key in _PROFILE_KEYS:
-                want = getattr(profile, key)
+        if profile is not None:
+            for key, want in _profile_settings(profile, device_type).items():
                 if key in settings and settings[key] != want:
                     own[key] = f"{settings[key]!r}, profile {profile.name}'s is {want!r}"
         if own:
@@ -86,7 +110,7 @@ def _mixed(record: Mapping[str, Any], names: list[str]) -> dict[str, str]:
     values: dict[str, dict[str, Any]] = {}
     for name in names:
         settings, _ = task_settings(record, name)
-        part = {k: (settings or {}).get(k) for k in _MIXED_KEYS}
+        part = {k: (settings or {}).get(k) for k in RUN_SCORE_KEYS}
         key = repr(sorted(part.items()))
         groups.setdefault(key, []).append(name)
         values[key] = part
@@ -97,7 +121,7 @@ def _mixed(record: Mapping[str, Any], names: list[str]) -> dict[str, str]:
     for key, members in groups.items():
         if key == common:
             continue
-        keys = [k for k in _MIXED_KEYS if values[key][k] != values[common][k]]
+        keys = [k for k in RUN_SCORE_KEYS if values[key][k] != values[common][k]]
         diff = ", ".join(f"{k} {values[key][k]!r}" for k in keys)
         others = ", ".join(groups[common])
         for name in members:
@@ -105,4 +129,4 @@ def _mixed(record: Mapping[str, Any], names: list[str]) -> dict[str, str]:
     return out
 
 
-__all__ = ["describe", "deviations"]
+__all__ = ["RANDOM_WEIGHTS", "describe", "deviations"]

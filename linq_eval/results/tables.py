@@ -3,14 +3,15 @@
 
 Scores are x100, read through ``linq_eval.results.metrics``: a table of MTEB(eng, v1) shows
 for every row the computation the published scores were made with (``cosine_ap`` of a run
-beside a published ``cos_sim_ap``), other benchmarks mteb's main scores. Each task is scored
-through mteb itself: the benchmark's task objects carry the subset and split filters
-(AmazonCounterfactual ``en``, STS17 ``en-en``, STS22 ``en``, MSMARCO ``dev``),
-``TaskResult.validate_and_filter_scores`` applies them, and
-CQADupstackRetrieval is built from its 12 subforum files with mteb's aggregate task when a run
-has no aggregate file. Means over a complete task set are mteb's own ``BenchmarkAggregation``
-(Mean(Task) is the card's "Average (56)", Mean(TaskType) the mean of type means); a mean over an
-incomplete set is shown with its coverage, ``59.80 (14/15)``, and never passes for a full one.
+beside a published ``cos_sim_ap``), other benchmarks mteb's main scores. Each task is scored as
+mteb scores it: the benchmark's tasks carry the subset and split filters (AmazonCounterfactual
+``en``, STS17 ``en-en``, STS22 ``en``, MSMARCO ``dev``), ``linq_eval.results.result_file``
+applies them as ``TaskResult.validate_and_filter_scores`` does, and CQADupstackRetrieval is the
+mean of its 12 subforum files, as mteb's aggregate task makes it, when a run has no aggregate
+file. Mean(Task) (the card's "Average (56)") is the mean over tasks, Mean(TaskType) the mean of
+the type means, as mteb's ``BenchmarkAggregation`` computes them (``tests/test_tables.py``
+checks it); a mean over an incomplete set is shown with its coverage, ``59.80 (14/15)``, and
+never passes for a full one.
 A run that covers part of the benchmark (a CI gate's three retrieval tasks) adds a column in
 which every row shows its mean over that run's tasks, ``Mean (5 tasks of <run>)``: the one mean
 that compares the run with complete rows like for like.
@@ -29,10 +30,10 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, select
 from linq_eval.errors import ConfigError, UnknownNameError
+from linq_eval.registry import TaskInfo
 from linq_eval.results.metrics import (
     CARD_ERA_BENCHMARKS,
     TaskScore,
@@ -42,10 +43,6 @@ from linq_eval.results.metrics import (
 )
 from linq_eval.results.pairing import Pairing, pair_rows
 from linq_eval.results.reading import ResultSet
-
-if TYPE_CHECKING:
-    from mteb import TaskResult
-    from mteb.abstasks.abstask import AbsTask
 
 MISSING = "—"
 """What a table shows for a task without a score."""
@@ -75,31 +72,14 @@ _SORTS = ("input", "average", "retrieval")
 
 
 @dataclass(frozen=True)
-class BenchmarkTask:
-    """One task of a benchmark, with the filters the benchmark gives it."""
-
-    name: str
-    """mteb task name."""
-    type: str
-    """mteb task type (Retrieval, STS ...)."""
-    main_score: str
-    """The metric mteb reports as main score today (max_ap, map_at_1000, ndcg_at_10 ...)."""
-    splits: tuple[str, ...]
-    """Evaluation splits the benchmark uses."""
-    subsets: tuple[str, ...]
-    """HF subsets the benchmark uses."""
-    task: AbsTask = field(compare=False, repr=False)
-    """The benchmark's mteb task object (carrying those filters)."""
-
-
-@dataclass(frozen=True)
 class BenchmarkSpec:
     """A benchmark's tasks and types, read from mteb."""
 
     name: str
     """mteb benchmark name."""
-    tasks: tuple[BenchmarkTask, ...]
-    """Its tasks, ordered by type (_TYPE_ORDER) then name."""
+    tasks: tuple[TaskInfo, ...]
+    """Its tasks (with the benchmark's splits and subsets), ordered by type (_TYPE_ORDER) then
+    name."""
 
     @property
     def types(self) -> list[str]:
@@ -107,28 +87,16 @@ class BenchmarkSpec:
         present = {t.type for t in self.tasks}
         return [t for t in _TYPE_ORDER if t in present] + sorted(present - set(_TYPE_ORDER))
 
-    def of_type(self, task_type: str) -> list[BenchmarkTask]:
+    def of_type(self, task_type: str) -> list[TaskInfo]:
         """The tasks of one type."""
         return [t for t in self.tasks if t.type == task_type]
 
-    def task(self, name: str) -> BenchmarkTask:
+    def task(self, name: str) -> TaskInfo:
         """Look up a task by exact name (did-you-mean on a miss)."""
         for t in self.tasks:
             if t.name == name:
                 return t
         raise UnknownNameError(f"task of {self.name}", name, [t.name for t in self.tasks])
-
-
-def _benchmark_task(task: AbsTask) -> BenchmarkTask:
-    """A task object (with the subset and split filters it carries) as a table scores it."""
-    return BenchmarkTask(
-        name=task.metadata.name,
-        type=task.metadata.type,
-        main_score=task.metadata.main_score,
-        splits=tuple(task.eval_splits),
-        subsets=tuple(task.hf_subsets),
-        task=task,
-    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -137,7 +105,7 @@ def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
     subset/split filters."""
     selection = select(name)
     order = {t: i for i, t in enumerate(_TYPE_ORDER)}
-    tasks = [_benchmark_task(t) for t in selection.tasks]
+    tasks = list(selection.tasks)
     tasks.sort(key=lambda t: (order.get(t.type, len(order)), t.type, t.name.casefold()))
     return BenchmarkSpec(name=selection.benchmark, tasks=tuple(tasks))
 
@@ -146,13 +114,13 @@ def selected_tasks(
     benchmark: str = DEFAULT_BENCHMARK,
     tasks: Sequence[str] | None = None,
     task_types: Sequence[str] | None = None,
-) -> list[BenchmarkTask]:
+) -> list[TaskInfo]:
     """``benchmarks.select`` as tables score it: the chosen tasks of the benchmark in table
     order, then the named ``tasks`` it does not contain (whole), in the given order."""
     selection = select(benchmark, tasks, task_types)
     chosen = set(selection.names) - selection.whole
     ordered = [t for t in get_benchmark_spec(selection.benchmark).tasks if t.name in chosen]
-    whole = [_benchmark_task(t) for t in selection.tasks if t.metadata.name in selection.whole]
+    whole = [t for t in selection.tasks if t.name in selection.whole]
     return ordered + whole
 
 
@@ -275,7 +243,7 @@ def _summary_columns(spec: BenchmarkSpec) -> list[str]:
 
 
 def _summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
-    """Score every task of the benchmark and compute the means (mteb's when complete)."""
+    """Score every task of the benchmark and compute the means over what it has."""
     scores = {bt.name: score_task(rs, bt, table_metric(spec.name, bt)) for bt in spec.tasks}
     available = [s for s in scores.values() if s.score is not None]
     means: dict[str, Mean] = {}
@@ -291,31 +259,8 @@ def _summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
     means[_mean_type_column(spec)] = Mean(
         _plain_mean(present_types), len(available), len(spec.tasks)
     )
-    if len(available) == len(spec.tasks):
-        means.update(_mteb_means(spec, [s.result for s in available]))
     ordered = {c: means[c] for c in _summary_columns(spec)}
     return Row(result_set=rs, label=rs.label, scores=scores, means=ordered)
-
-
-def _mteb_means(spec: BenchmarkSpec, results: list[TaskResult | None]) -> dict[str, Mean]:
-    """The means of a complete task set, computed by mteb's BenchmarkAggregation."""
-    from mteb.benchmarks.benchmark import BenchmarkAggregation
-
-    task_results = [r for r in results if r is not None]
-    n = len(spec.tasks)
-    out: dict[str, Mean] = {}
-    mean_task = BenchmarkAggregation.MEAN_TASK.aggregate(task_results)["Mean(Task)"]
-    mean_type = BenchmarkAggregation.MEAN_TASK_TYPE.aggregate(task_results)["Mean(TaskType)"]
-    by_type = BenchmarkAggregation.TASK_TYPES.aggregate(task_results)
-    if mean_task is not None:
-        out[_average_column(spec)] = Mean(mean_task * 100, n, n)
-    if mean_type is not None:
-        out[_mean_type_column(spec)] = Mean(mean_type * 100, n, n)
-    for t, value in by_type.items():
-        if value is not None and t in spec.types:
-            k = len(spec.of_type(t))
-            out[_type_column(spec, t)] = Mean(value * 100, k, k)
-    return out
 
 
 def _column_groups(
@@ -528,7 +473,6 @@ __all__ = [
     "LEADERBOARD_MEAN_TASK_TYPE",
     "MISSING",
     "BenchmarkSpec",
-    "BenchmarkTask",
     "Mean",
     "Row",
     "Table",

@@ -52,6 +52,7 @@ from linq_eval.atomic import atomic_save_npy, atomic_write_json, sha256_file
 from linq_eval.defaults import DEFAULT_CHUNK_TEXTS
 from linq_eval.errors import ConfigError
 from linq_eval.model.encoder import DecoderEncoder
+from linq_eval.provenance import now
 
 _logger = logging.getLogger(__name__)
 
@@ -373,7 +374,7 @@ class EmbeddingCache:
                 "dtype": np.dtype(dtype).name,
                 "vec_sha256": vec_sha,
                 "keys_sha256": keys_sha,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "created": now(),
             },
         )
         self.stats.chunks_written += 1

@@ -26,14 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from linq_eval.benchmarks import mteb_task, mteb_task_names
 from linq_eval.errors import LinqEvalError
+from linq_eval.registry import TaskInfo, descriptive_stats, registry
 from linq_eval.run.estimate import TaskEstimate, side_kind, side_stats
-
-if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
 
 _HARD_NEGATIVE_SUFFIX = "HardNegatives"
 """mteb's name suffix of the hard-negative versions of retrieval tasks."""
@@ -58,7 +54,7 @@ class CacheReuse:
 
 
 def estimate_reuse(
-    tasks: Sequence[AbsTask],
+    tasks: Sequence[TaskInfo],
     estimates: Sequence[TaskEstimate],
     folder: Path,
     *,
@@ -77,7 +73,7 @@ def estimate_reuse(
         by_dataset.setdefault(_dataset_key(task), []).append(name)
     reuse = {}
     for task, estimate in zip(tasks, estimates, strict=True):
-        name = task.metadata.name
+        name = task.name
         if name in present:
             continue
         candidates = [
@@ -90,41 +86,41 @@ def estimate_reuse(
     return reuse
 
 
-def _result_tasks(folder: Path) -> dict[str, AbsTask]:
+def _result_tasks(folder: Path) -> dict[str, TaskInfo]:
     """The mteb tasks that have a result file in ``folder``."""
     if not folder.is_dir():
         return {}
-    known = mteb_task_names()
-    names = sorted(p.stem for p in folder.glob("*.json") if p.stem in known)
-    return {n: mteb_task(n) for n in names}
+    known = registry().tasks
+    return {p.stem: known[p.stem] for p in sorted(folder.glob("*.json")) if p.stem in known}
 
 
-def _dataset_key(task: AbsTask) -> tuple[str, str]:
-    dataset = task.metadata.dataset or {}
-    return str(dataset.get("path")), str(dataset.get("revision"))
+def _dataset_key(task: TaskInfo) -> tuple[str, str]:
+    return str(task.dataset_path), str(task.dataset_revision)
 
 
 def _relatives(
-    task: AbsTask, present: Mapping[str, AbsTask], by_dataset: Mapping[tuple[str, str], list[str]]
+    task: TaskInfo,
+    present: Mapping[str, TaskInfo],
+    by_dataset: Mapping[tuple[str, str], list[str]],
 ) -> list[tuple[str, str]]:
     """(task with a result here, basis) pairs whose texts this task may share."""
     found = [(n, "same dataset") for n in by_dataset.get(_dataset_key(task), [])]
-    hard_negative = task.metadata.name.endswith(_HARD_NEGATIVE_SUFFIX)
-    for parent in task.metadata.adapted_from or []:
+    hard_negative = task.name.endswith(_HARD_NEGATIVE_SUFFIX)
+    for parent in task.adapted_from:
         if parent in present:
             found.append((parent, "hard-negative subset" if hard_negative else "same statistics"))
     return found
 
 
 def _reuse_from(
-    task: AbsTask,
+    task: TaskInfo,
     estimate: TaskEstimate,
-    relative: AbsTask,
+    relative: TaskInfo,
     basis: str,
     prompts_of: Callable[[list[str]], Prompts],
 ) -> CacheReuse | None:
     """What ``task`` shares with ``relative`` on this basis, or None."""
-    name, other = task.metadata.name, relative.metadata.name
+    name, other = task.name, relative.name
     sides = list(estimate.side_tokens)
     if basis == "same statistics":
         mine, theirs = (
@@ -145,9 +141,9 @@ def _reuse_from(
     return CacheReuse(tokens, other, basis, tuple(sides))
 
 
-def _side_profile(task: AbsTask, subsets: Sequence[str]) -> dict[str, tuple[int, float]]:
+def _side_profile(task: TaskInfo, subsets: Sequence[str]) -> dict[str, tuple[int, float]]:
     """Side -> (unique texts, average length) over the task's splits and ``subsets``."""
-    stats = task.metadata.descriptive_stats or {}
+    stats = descriptive_stats(task) or {}
     totals: dict[str, tuple[int, float, int]] = {}
     for split in task.eval_splits:
         split_stats = stats.get(split)

@@ -12,25 +12,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from linq_eval.benchmarks import selection_problems
 from linq_eval.defaults import DEFAULT_CHUNK_TEXTS
 from linq_eval.errors import ConfigError
-from linq_eval.model.devices import DTYPE_ALIASES, DTYPES
-from linq_eval.model.meta import build_model_meta
-from linq_eval.model.profiles import DEFAULT_PROFILE, MIN_MAX_LENGTH, Profile, profile_for_model
-from linq_eval.model.random_models import CONFIGS, random_profile
 from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.paths import CACHE_SUBDIR
+from linq_eval.profiles import (
+    DEFAULT_PROFILE,
+    DTYPE_ALIASES,
+    DTYPE_NAMES,
+    MIN_MAX_LENGTH,
+    RANDOM_MISTRALS,
+    profile_for_model,
+    random_profile,
+)
 from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
-
-if TYPE_CHECKING:
-    from mteb.models.model_meta import ModelMeta
-
-
-"""Default place of the embedding cache inside the output folder (hidden, beside the locks and
-scratch files, so that readers of the result tree never mistake it for a model)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,10 @@ class RunConfig:
         object.__setattr__(self, "task_types", tuple(self.task_types))
 
     def check(self) -> None:
-        """Raise one ConfigError listing every unusable or conflicting option."""
+        """Raise one ConfigError listing every unusable or conflicting option. Names come
+        first: an unknown model is answered before anything is read."""
+        if self.random_init is None:
+            profile_for_model(self.model)  # an unknown profile: "Did you mean"
         problems = [*self._option_problems(), *self._random_init_problems()]
         if self.output.exists() and not self.output.is_dir():
             problems.append(f"--output {self.output} exists and is not a folder")
@@ -117,8 +117,8 @@ class RunConfig:
             problems.append(f"--max-length {self.max_length} is below {MIN_MAX_LENGTH}")
         if self.dtype is not None:
             name = DTYPE_ALIASES.get(self.dtype, self.dtype)
-            if name != "auto" and name not in DTYPES:
-                problems.append(f"--dtype {self.dtype!r}: valid are auto, {', '.join(DTYPES)}")
+            if name != "auto" and name not in DTYPE_NAMES:
+                problems.append(f"--dtype {self.dtype!r}: valid are auto, {', '.join(DTYPE_NAMES)}")
         if self.chunk_texts < 1:
             problems.append(f"--chunk-texts {self.chunk_texts}: must be at least 1")
         if self.tokens_per_s <= 0:
@@ -129,9 +129,9 @@ class RunConfig:
         if self.random_init is None:
             return []
         problems: list[str] = []
-        if self.random_init not in CONFIGS:
+        if self.random_init not in RANDOM_MISTRALS:
             problems.append(
-                f"--random-init {self.random_init!r}: valid sizes are {', '.join(CONFIGS)}"
+                f"--random-init {self.random_init!r}: valid sizes are {', '.join(RANDOM_MISTRALS)}"
             )
         if self.model != DEFAULT_PROFILE:
             problems.append("--random-init replaces the model: do not give --model with it")
@@ -178,13 +178,7 @@ def resolve_profile(config: RunConfig) -> ResolvedProfile:
     return resolved
 
 
-def model_meta_for(profile: Profile) -> ModelMeta:
-    """mteb's ModelMeta the results will be filed under (name and revision)."""
-    return build_model_meta(profile)
-
-
 __all__ = [
     "RunConfig",
-    "model_meta_for",
     "resolve_profile",
 ]

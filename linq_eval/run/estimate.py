@@ -5,7 +5,7 @@ texts and characters per input side). Tokens are estimated from characters
 (``CHARS_PER_TOKEN``), with the instruction prefix added and truncation at max_length.
 
     from linq_eval.run.estimate import estimate_task
-    estimate_task(mteb_task("SciFact"), max_length=512).tokens    # distinct inputs' tokens
+    estimate_task(registry().task("SciFact"), max_length=512).tokens   # distinct inputs' tokens
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
-    from mteb.abstasks.task_metadata import TaskMetadata
+from linq_eval.registry import TaskInfo, descriptive_stats, registry
 
 CHARS_PER_TOKEN = 4.0
 """English characters per token: 3.9 for Mistral's tokenizer on SciFact, 4.5 for BERT's."""
@@ -80,7 +78,7 @@ def side_stats(split_stats: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     }
 
 
-def _split_parts(task: AbsTask, split_stats: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _split_parts(task: TaskInfo, split_stats: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The statistics of the subsets the task evaluates (a benchmark may keep only some)."""
     per_subset = split_stats.get("hf_subset_descriptive_stats")
     if isinstance(per_subset, Mapping) and per_subset:
@@ -126,7 +124,7 @@ class _Tally:
         if kind == "document":
             self.doc_tokens += n_unique * per_text
 
-    def add_part(self, task: AbsTask, part: Mapping[str, Any]) -> None:
+    def add_part(self, task: TaskInfo, part: Mapping[str, Any]) -> None:
         """Every side of one subset of one split, and a classification task's training texts."""
         sides = side_stats(part)
         for side, s in sides.items():
@@ -134,19 +132,16 @@ class _Tally:
             n = round(s["total_text_length"] / avg) if avg else 0
             self.add(side, n, int(s["unique_texts"]), avg, float(s.get("max_text_length") or 0))
         labels = (part.get("label_statistics") or {}).get("unique_labels")
-        if task.metadata.type == "Classification" and labels and "text" in sides:
+        if task.type == "Classification" and task.few_shot and labels and "text" in sides:
             # Few-shot training texts: samples_per_label x labels, in each experiment.
-            n_train = (
-                int(getattr(task, "samples_per_label", 8))
-                * int(labels)
-                * int(getattr(task, "n_experiments", 10))
-            )
+            samples_per_label, experiments = task.few_shot
+            n_train = samples_per_label * int(labels) * experiments
             self.add("text", n_train, n_train, float(sides["text"].get("average_text_length", 0)))
 
-    def estimate(self, meta: TaskMetadata) -> TaskEstimate:
+    def estimate(self, task: TaskInfo) -> TaskEstimate:
         return TaskEstimate(
-            meta.name,
-            meta.type,
+            task.name,
+            task.type,
             self.texts,
             self.unique,
             self.tokens,
@@ -156,15 +151,15 @@ class _Tally:
         )
 
 
-def _sum_estimates(meta: TaskMetadata, parts: list[TaskEstimate]) -> TaskEstimate:
+def _sum_estimates(task: TaskInfo, parts: list[TaskEstimate]) -> TaskEstimate:
     """An aggregate task's estimate: the sum of its subtasks'."""
     sides: dict[str, int] = {}
     for part in parts:
         for side, n in part.side_tokens.items():
             sides[side] = sides.get(side, 0) + n
     return TaskEstimate(
-        meta.name,
-        meta.type,
+        task.name,
+        task.type,
         texts=sum(p.texts for p in parts),
         unique_texts=sum(p.unique_texts for p in parts),
         tokens=sum(p.tokens for p in parts),
@@ -176,7 +171,7 @@ def _sum_estimates(meta: TaskMetadata, parts: list[TaskEstimate]) -> TaskEstimat
 
 
 def estimate_task(
-    task: AbsTask,
+    task: TaskInfo,
     *,
     max_length: int,
     prompts: Mapping[str, Mapping[str, str]] | None = None,
@@ -188,28 +183,28 @@ def estimate_task(
     ``prompts``: ``{task: {"query": prefix, "document": prefix}}`` (``task_prompts``), whose
     lengths are added to each input of that side.
     """
-    meta = task.metadata
     if task.is_aggregate:
+        reg = registry()
         parts = [
             estimate_task(
-                sub,
+                reg.task(sub),
                 max_length=max_length,
                 prompts=prompts,
                 chars_per_token=chars_per_token,
                 special_tokens=special_tokens,
             )
-            for sub in meta.tasks
+            for sub in task.subtasks
         ]
-        return _sum_estimates(meta, parts)
-    stats = meta.descriptive_stats
+        return _sum_estimates(task, parts)
+    stats = descriptive_stats(task)
     if not stats or any(split not in stats for split in task.eval_splits):
-        return TaskEstimate(meta.name, meta.type, known=False)
-    prefix = (prompts or {}).get(meta.name, {})
+        return TaskEstimate(task.name, task.type, known=False)
+    prefix = (prompts or {}).get(task.name, {})
     tally = _Tally(max_length, prefix, chars_per_token, special_tokens)
     for split in task.eval_splits:
         for part in _split_parts(task, stats[split]):
             tally.add_part(task, part)
-    return tally.estimate(meta)
+    return tally.estimate(task)
 
 
 __all__ = [

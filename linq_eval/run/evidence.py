@@ -4,7 +4,9 @@ mteb writes a task's full ranking (top 1,000 documents per query) to
 ``<folder>/<Task>_predictions.json`` when ``mteb.evaluate`` gets a ``prediction_folder``. That
 file can reach hundreds of MB (MSMARCO dev), so a run lets mteb write it into a private scratch
 folder, turns it into the compact evidence of ``linq_eval.results.per_query`` (per query: the
-main metric and the top-10 ids) beside the task's result file, and deletes it.
+main metric and the top-10 ids), bound to the result file mteb has just written and to the
+task's settings, beside that file, and deletes it. Which tasks keep evidence is mteb's registry's
+word (``TaskInfo.ranked``).
 """
 
 from __future__ import annotations
@@ -13,14 +15,12 @@ import contextlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from mteb.abstasks.retrieval import AbsTaskRetrieval
+from typing import TYPE_CHECKING, Any
 
 from linq_eval.atomic import scratch_prefix
-from linq_eval.results.per_query import task_evidence, write_evidence
+from linq_eval.results.per_query import bind, task_evidence, write_evidence
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
@@ -29,11 +29,6 @@ if TYPE_CHECKING:
 def _parts_of(task: AbsTask) -> list[AbsTask]:
     """The task itself, or an aggregate's subtasks (CQADupstackRetrieval)."""
     return list(task.metadata.tasks) if task.is_aggregate else [task]
-
-
-def keeps_evidence(task: AbsTask) -> bool:
-    """Whether a task is ranked per query (mteb 2 evaluates reranking as retrieval)."""
-    return any(isinstance(part, AbsTaskRetrieval) for part in _parts_of(task))
 
 
 @contextlib.contextmanager
@@ -50,9 +45,13 @@ def prediction_folder(scratch_root: Path, enabled: bool) -> Iterator[Path | None
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def save_evidence(task: AbsTask, predictions: Path, result_folder: Path) -> list[Path]:
-    """Write the evidence of every part of ``task`` whose predictions mteb wrote; returns the
-    files written. A part whose data mteb unloaded is loaded again (aggregates' subtasks)."""
+def save_evidence(
+    task: AbsTask, predictions: Path, result_folder: Path, settings: Mapping[str, Any]
+) -> list[Path]:
+    """Write the evidence of every part of ``task`` whose predictions mteb wrote, each bound to
+    its result file (a subtask's own, else the task's) and to ``settings`` (the task's
+    score-deciding settings, as its run record entry keeps them); returns the files written.
+    A part whose data mteb unloaded is loaded again (aggregates' subtasks)."""
     written = []
     for part in _parts_of(task):
         path = predictions / part.prediction_file_name
@@ -61,12 +60,16 @@ def save_evidence(task: AbsTask, predictions: Path, result_folder: Path) -> list
         if not part.data_loaded:
             part.load_data()
         content = json.loads(path.read_text(encoding="utf-8"))
-        written.append(write_evidence(result_folder, task_evidence(part, content)))
+        evidence = task_evidence(part, content)
+        result = result_folder / f"{part.metadata.name}.json"
+        if not result.is_file():
+            result = result_folder / f"{task.metadata.name}.json"
+        evidence.binding = bind(result, settings, evidence)
+        written.append(write_evidence(result_folder, evidence))
     return written
 
 
 __all__ = [
-    "keeps_evidence",
     "prediction_folder",
     "save_evidence",
 ]

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from linq_eval.benchmarks import WHOLE_TASK
 from linq_eval.errors import ConfigError
-from linq_eval.model.profiles import (
-    CARD_MAX_LENGTH,
+from linq_eval.profiles import (
     DEFAULT_PROFILE,
     PROFILES,
     REPRODUCTION_MAX_LENGTH,
+    card_max_length,
 )
 from linq_eval.run.estimate import CHARS_PER_TOKEN, TaskEstimate
 
@@ -212,7 +212,7 @@ class Plan:
     def card_length_tokens(self) -> int:
         """Tokens to encode at the card example's max_length (4096): this plan's estimate
         plus the texts' tails beyond its max_length (see ``TaskEstimate.tail_tokens``)."""
-        extra = sum(r.extra_tokens_at(CARD_MAX_LENGTH, self.max_length) for r in self.rows)
+        extra = sum(r.extra_tokens_at(card_max_length(), self.max_length) for r in self.rows)
         return self.tokens_to_encode + round(extra)
 
     def as_dict(self) -> dict[str, Any]:
@@ -248,7 +248,7 @@ class Plan:
             "tokens_to_encode": self.tokens_to_encode,
             "gpu_hours": round(self.gpu_hours, 3),
             "at_card_max_length": {
-                "max_length": CARD_MAX_LENGTH,
+                "max_length": card_max_length(),
                 "tokens_to_encode": self.card_length_tokens,
                 "gpu_hours": round(self.card_length_tokens / self.tokens_per_s / 3600.0, 3),
             },
@@ -368,14 +368,15 @@ def _max_length_lines(plan: Plan) -> list[str]:
     lines = [
         (
             f"# max_length {plan.max_length} (the e5 evaluation code behind the published "
-            f"scores: {REPRODUCTION_MAX_LENGTH}; the model card's usage example: {CARD_MAX_LENGTH})"
+            f"scores: {REPRODUCTION_MAX_LENGTH}; the model card's usage example: "
+            f"{card_max_length()})"
         )
     ]
-    if plan.max_length < CARD_MAX_LENGTH and plan.tokens_to_encode:
+    if plan.max_length < card_max_length() and plan.tokens_to_encode:
         long = plan.card_length_tokens
         more = 100.0 * (long - plan.tokens_to_encode) / plan.tokens_to_encode
         lines.append(
-            f"# at max_length {CARD_MAX_LENGTH}: about {human(long)} tokens to encode "
+            f"# at max_length {card_max_length()}: about {human(long)} tokens to encode "
             f"({more:+.0f}%, lengths modelled as exponential around their means), "
             f"{long / plan.tokens_per_s / 3600.0:.2f} GPU-hours at the same tokens/s; more in "
             "practice (attention per token grows with length)"

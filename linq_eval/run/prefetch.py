@@ -22,15 +22,16 @@ from typing import TYPE_CHECKING
 
 from huggingface_hub import snapshot_download
 
-from linq_eval.benchmarks import WHOLE_TASK, TaskSelection
+from linq_eval.benchmarks import WHOLE_TASK, TaskSelection, mteb_tasks
 from linq_eval.errors import ConfigError
 from linq_eval.model.loading import resolve_model_path
+from linq_eval.profiles import is_random
 from linq_eval.run.local_data import find_task_dir
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
 
-    from linq_eval.model.profiles import Profile
+    from linq_eval.profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def hub_offline() -> bool:
 def _leaf_tasks(selection: TaskSelection) -> list[tuple[AbsTask, bool]]:
     """Each task to fetch (an aggregate's subtasks in its place), and whether it is whole."""
     out: list[tuple[AbsTask, bool]] = []
-    for task in selection.tasks:
+    for task in mteb_tasks(selection):
         whole = task.metadata.name in selection.whole
         out.extend((t, whole) for t in (task.metadata.tasks if task.is_aggregate else [task]))
     return out
@@ -101,7 +102,7 @@ def _dataset_item(task: AbsTask, data_dir: Path | None, check: bool) -> Prefetch
 
 def _model_item(profile: Profile, check: bool) -> PrefetchItem:
     model = profile.model
-    if model.startswith(("pkg:", "linq-eval/random-")):
+    if model.startswith("pkg:") or is_random(model):
         return PrefetchItem("model", model, "installed package or random weights", "local")
     path, _gguf = resolve_model_path(model)
     if Path(path).exists():

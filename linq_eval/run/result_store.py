@@ -1,8 +1,7 @@
-"""Where a run's results live and the record of how they were made.
+"""What a run folder holds: which tasks are done, and the record of how they were made.
 
-- ``AtomicResultCache``: mteb's ``ResultCache`` with crash-safe writes: the task files under
-  ``<output>/<org__model>/<revision>/`` are what ``mteb.evaluate`` writes, each one
-  renamed into place atomically;
+- ``<output>/<org__model>/<revision>/<Task>.json``: mteb's result files (written by
+  ``linq_eval.run.atomic_results.AtomicResultCache``, each renamed into place whole);
 - ``linq_eval/run.json`` beside them, the run record: the latest run's settings, package
   versions and device, and per task its timings, texts, dataset revision and the
   score-deciding settings it was made with (``linq_eval.run_record.ScoreSettings``, its own
@@ -13,44 +12,28 @@
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import json
 import logging
+import math
 import platform
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import mteb
+from typing import Any
 
 from linq_eval import __version__
-from linq_eval.atomic import (
-    FileLock,
-    atomic_path,
-    atomic_write_json,
-    disk_full_error,
-    fsync_file,
-    scratch_prefix,
-)
-from linq_eval.errors import ConfigError
+from linq_eval.atomic import FileLock, atomic_write_json
+from linq_eval.errors import ConfigError, ResultsError
 from linq_eval.model.check_record import check_outcome
-from linq_eval.paths import MTEB_CACHE_SUBDIR, SCRATCH
+from linq_eval.provenance import mteb_version, now, package_version
+from linq_eval.registry import TaskInfo
 from linq_eval.results.reading import LEGACY_RUN_RECORD, RUN_RECORD
+from linq_eval.results.result_file import read_result_file
 from linq_eval.run_record import (
     RUN_SCORE_KEYS,
-    SCORE_KEYS,
     differing_keys,
-    package_version,
     score_part,
     task_settings,
 )
-from linq_eval.thirdparty.mteb_private import merge_run_settings, read_run_settings
-
-if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
-    from mteb.models.model_meta import ModelMeta
 
 _logger = logging.getLogger(__name__)
 
@@ -73,144 +56,33 @@ _VERSION_PACKAGES = (
 # --------------------------------------------------------------------------- result files
 
 
-class AtomicResultCache(mteb.ResultCache):
-    """mteb's ``ResultCache`` with crash-safe writes, for ``mteb.evaluate``.
-
-    mteb writes task files with a plain ``open("w")``: a kill during a write leaves a truncated
-    JSON that the next run cannot read. Here mteb writes into a private scratch folder and each
-    file is then fsynced and renamed into place. ``run_settings.jsonl`` is merged under the
-    folder's record lock (shards share it) and kept sorted, so a folder filled by shards is
-    byte-identical to one filled by a single run. ``writable=False`` (ranks other than 0)
-    only reads.
-
-    The output folder is itself a results tree, ``<output>/<org__model>/<revision>/<Task>.json``
-    (the layout of mteb's results repository), not a cache root with a ``results/`` level of
-    its own: mteb reads it as ``mteb.ResultCache(cache_path=<parent>)`` when the folder is named
-    ``results`` (the default output), and ``linq-eval export`` copies it for a submission.
-    """
-
-    def __init__(
-        self, output: str | Path, *, writable: bool = True, lock: FileLock | None = None
-    ) -> None:
-        self.output = Path(output)
-        super().__init__(cache_path=self.output / MTEB_CACHE_SUBDIR)
-        self.writable = writable
-        self.lock = lock
-
-    def get_task_result_path(self, *args: Any, **kwargs: Any) -> Path:
-        """mteb's path of a task's result, with ``<output>`` in place of mteb's
-        ``<cache>/results``: the output folder is itself a results tree."""
-        path = super().get_task_result_path(*args, **kwargs)
-        local = self.cache_path / "results"
-        return self.output / path.relative_to(local) if path.is_relative_to(local) else path
-
-    def save_to_cache(
-        self,
-        task_result: Any,
-        model_name: Any,
-        model_revision: str | None = None,
-        *,
-        encode_kwargs: Any = None,
-    ) -> None:
-        if not self.writable:
-            return
-        target = self.get_task_result_path(
-            model_name=model_name, model_revision=model_revision, task_name=task_result.task_name
-        ).parent
-        try:
-            self._save(task_result, model_name, model_revision, target, encode_kwargs)
-        except OSError as exc:  # mteb's own writes into the scratch folder
-            full = disk_full_error(exc, target / f"{task_result.task_name}.json")
-            if full is not None:
-                raise full from exc
-            raise
-
-    def _save(
-        self,
-        task_result: Any,
-        model_name: Any,
-        model_revision: str | None,
-        target: Path,
-        encode_kwargs: Any,
-    ) -> None:
-        scratch_root = self.output / SCRATCH
-        scratch_root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=scratch_root, prefix=scratch_prefix()) as tmp:
-            scratch = mteb.ResultCache(cache_path=tmp)
-            scratch.save_to_cache(
-                task_result, model_name, model_revision, encode_kwargs=encode_kwargs
-            )
-            written = scratch.get_task_result_path(
-                model_name=model_name,
-                model_revision=model_revision,
-                task_name=task_result.task_name,
-            ).parent
-            target.mkdir(parents=True, exist_ok=True)
-            with self.lock if self.lock is not None else contextlib.nullcontext():
-                for path in sorted(written.iterdir()):
-                    if path.name == "run_settings.jsonl":
-                        _merge_run_settings(target / path.name, path)
-                        continue
-                    if path.name == "model_meta.json":
-                        _canonical_model_meta(path)
-                    fsync_file(path)
-                    with atomic_path(target / path.name) as dest:
-                        path.replace(dest)
-
-
-def _canonical_model_meta(path: Path) -> None:
-    """Sort model_meta.json's ``training_datasets``: mteb dumps it from a set, in an order that
-    changes from process to process (string hashing), and identical runs must give identical
-    files."""
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(meta.get("training_datasets"), list):
-        meta["training_datasets"] = sorted(meta["training_datasets"], key=str)
-        path.write_text(json.dumps(meta, default=str, indent=4), encoding="utf-8")
-
-
-def _merge_run_settings(target: Path, new: Path) -> None:
-    """Merge mteb's run_settings.jsonl entries into ``target``, sorted, atomically."""
-    entries = read_run_settings(new)
-    with atomic_path(target) as tmp:
-        if target.exists():
-            tmp.write_bytes(target.read_bytes())
-        merge_run_settings(tmp, entries)
-        lines = sorted(line for line in tmp.read_text(encoding="utf-8").splitlines() if line)
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-
-
-def task_done(folder: Path, task: AbsTask, *, move_unreadable: bool = False) -> bool:
+def task_done(folder: Path, task: TaskInfo, *, move_unreadable: bool = False) -> bool:
     """Whether ``folder`` holds complete results for the task (every split and subset).
 
     An unreadable file (e.g. truncated by a tool without atomic writes) means not done; with
     ``move_unreadable`` it is moved aside as ``<Task>.json.unreadable`` so mteb reruns the task.
     """
-    path = folder / f"{task.metadata.name}.json"
+    path = folder / f"{task.name}.json"
     if not path.is_file():
         return False
     try:
-        result = mteb.TaskResult.from_disk(path)
-    except Exception as exc:  # noqa: BLE001 - any parse failure means: run it again
+        result = read_result_file(path)
+    except ResultsError as exc:  # any parse failure means: run it again
         if move_unreadable:
             _logger.warning("Result file %s is unreadable (%s): moved aside, rerunning", path, exc)
             path.replace(path.with_name(path.name + ".unreadable"))
         return False
-    return not result.get_missing_evaluations(task)
+    return not result.missing(task)
 
 
-def read_score(folder: Path, task: AbsTask) -> float | None:
+def read_score(folder: Path, task: TaskInfo) -> float | None:
     """The task's main score (mteb's 0..1 scale, mean over its splits and subsets; those the
     task object carries only, should the file hold more) from its result file."""
     try:
-        result = mteb.TaskResult.from_disk(folder / f"{task.metadata.name}.json")
-        return float(result.validate_and_filter_scores(task).get_score())
-    except Exception:  # noqa: BLE001
+        score = read_result_file(folder / f"{task.name}.json").filtered(task).score()
+    except ResultsError:
         return None
-
-
-def result_folder(output: Path, meta: ModelMeta) -> Path:
-    """``<output>/<org__model>/<revision>``: where a run files a model's results."""
-    return output / meta.model_name_as_path() / str(meta.revision)
+    return None if math.isnan(score) else score
 
 
 # --------------------------------------------------------------------------- run record
@@ -237,6 +109,7 @@ def _package_versions() -> dict[str, str | None]:
     """Versions of the packages that matter for scores, and Python's."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     out.update({name: package_version(name) for name in _VERSION_PACKAGES})
+    out["mteb"] = mteb_version()  # mteb or mteb-core: the same modules
     return out
 
 
@@ -261,7 +134,7 @@ def task_conflicts(
         expected = dict(requested)
         keys = RUN_SCORE_KEYS
         if own and name in hashes:
-            expected["prompt_hash"], keys = hashes[name], SCORE_KEYS
+            expected["prompt_hash"], keys = hashes[name], (*RUN_SCORE_KEYS, "prompt_hash")
         diffs = [
             f"{key}: {recorded.get(key)!r} (recorded) vs {expected.get(key)!r} (this run)"
             for key in differing_keys(recorded, expected, keys=keys)
@@ -301,8 +174,9 @@ def update_run_record(
 
     Under the folder's record lock: reread; check that the record's other tasks were made
     with this run's score-deciding settings (else ConfigError naming them, unless
-    ``allow_settings_change``); add the tasks, each with its settings and its own prompt
-    hash; recompute the folder's prompt hash over every task; write. Returns the new record.
+    ``allow_settings_change``); add the tasks (each entry with its own ``settings``: this run's,
+    its prompt hash and its data identity); recompute the folder's prompt hash over every task;
+    write. Returns the new record.
     """
     new = tasks or {}
     requested = score_part(settings)
@@ -320,10 +194,7 @@ def update_run_record(
             _logger.warning(
                 "%s holds tasks made with other settings:\n%s", folder, format_conflicts(conflicts)
             )
-        merged = _own_settings(record)
-        for name, entry in new.items():
-            names = [name, *(entry.get("subtasks") or [])]
-            merged[name] = {**entry, "settings": {**requested, "prompt_hash": prompt_hash(names)}}
+        merged = {**_own_settings(record), **new}
         names = [n for name, e in merged.items() for n in (name, *(e.get("subtasks") or []))]
         record = {
             "linq_eval_version": __version__,
@@ -340,20 +211,10 @@ def update_run_record(
     return record
 
 
-def now() -> str:
-    """The local time, to the second, with its UTC offset."""
-    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
 __all__ = [
-    "RUN_RECORD",
-    "SCRATCH",
-    "AtomicResultCache",
     "format_conflicts",
-    "now",
     "read_run_record",
     "read_score",
-    "result_folder",
     "task_conflicts",
     "task_done",
     "update_run_record",

@@ -11,19 +11,21 @@ What it writes, under ``output``:
 
 - ``<org__model>/<revision>/<Task>.json``: mteb's own result files, in the layout of mteb's
   results repository (``output`` is the results tree itself), each written atomically
-  (``linq_eval.run.result_store``); beside each retrieval or reranking task's file, its
-  per-query evidence ``<Task>.queries.json.gz`` (``linq_eval.run.evidence``);
+  (``linq_eval.run.atomic_results``); beside each retrieval or reranking task's file, its
+  per-query evidence ``<Task>.queries.json.gz``, bound to that file (``linq_eval.run.evidence``);
 - ``linq_eval/run.json`` beside them: the run record (settings, versions, device, and per task
-  the score-deciding settings it was made with, its wall time, tokens/s, texts and dataset
-  revision), merged across resumed runs and shards;
+  the score-deciding settings it was made with, the data it read (absolute path or hub URI,
+  and a hash of its content), its wall time, tokens/s and texts), merged across resumed runs
+  and shards;
 - ``.linq_eval/embeddings/``: the embedding cache (``linq_eval.run.cache``), unless
   ``cache_dir`` puts it elsewhere or ``use_cache`` is off;
 - ``.linq_eval/locks/``: one lock per task being evaluated, so two runs cannot write the same
   task of the same folder at once (shards of one run, which hold different tasks, can).
 
 Order of work: options are checked, tasks selected and the instruction set checked against
-them before any model is loaded. A task is done when its result file is complete and the
-record says it was made with the requested score-deciding settings; a task made with other
+them before any model is loaded (``linq_eval.run.preparation``). A task is done when its result
+file is complete, its per-query evidence (when kept) is bound to it, and the record says it was
+made with the requested score-deciding settings; a task made with other
 settings is an error naming it, or, with ``allow_settings_change``, evaluated again and its
 entry replaced. The other tasks are evaluated one by one, each followed by a one-line summary
 and an update of the run record.
@@ -32,12 +34,12 @@ and an update of the run record.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,41 +47,44 @@ import mteb
 import torch
 
 from linq_eval.atomic import FileLock, describe_holder, remove_stale_temporaries
-from linq_eval.benchmarks import expanded_names, select
-from linq_eval.errors import ConfigError, LinqEvalError, LockHeldError
+from linq_eval.benchmarks import expanded_names, mteb_tasks
+from linq_eval.errors import ConfigError, EvidenceError, LinqEvalError, LockHeldError
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import random_encoder
-from linq_eval.paths import LOCKS_SUBDIR
+from linq_eval.paths import LOCKS_SUBDIR, SCRATCH
+from linq_eval.provenance import now
+from linq_eval.registry import TaskInfo
+from linq_eval.results.per_query import read_bound_evidence
 from linq_eval.run import distributed
+from linq_eval.run.atomic_results import AtomicResultCache
 from linq_eval.run.cache import open_cache
-from linq_eval.run.cache_reuse import estimate_reuse
 from linq_eval.run.cached_encoder import CachedEncoder
-from linq_eval.run.config import RunConfig, model_meta_for, resolve_profile
-from linq_eval.run.estimate import estimate_task
-from linq_eval.run.evidence import keeps_evidence, prediction_folder, save_evidence
-from linq_eval.run.local_data import counting_skipped_lines, load_local_task, require_task_data
-from linq_eval.run.plan import Plan, PlanRow, assign_shards, shard_line, shared_corpus_of
+from linq_eval.run.config import RunConfig, resolve_profile
+from linq_eval.run.evidence import prediction_folder, save_evidence
+from linq_eval.run.local_data import (
+    counting_skipped_lines,
+    data_identity,
+    load_local_task,
+    require_task_data,
+)
+from linq_eval.run.plan import Plan, shard_line
 from linq_eval.run.prefetch import hub_offline
+from linq_eval.run.preparation import Prepared, prepare
 from linq_eval.run.progress import SuiteProgress, library_bars, shows_bars
 from linq_eval.run.result_store import (
-    SCRATCH,
-    AtomicResultCache,
     format_conflicts,
-    now,
     read_run_record,
     read_score,
-    result_folder,
     task_conflicts,
     task_done,
     update_run_record,
 )
 from linq_eval.run.summary import EDGE_COUNTS, RunSummary, TaskOutcome, format_outcome
-from linq_eval.run_record import score_part
+from linq_eval.run_record import score_part, task_settings
 from linq_eval.writable import require_writable_folder
 
 if TYPE_CHECKING:
     from mteb.abstasks.abstask import AbsTask
-    from mteb.models.model_meta import ModelMeta
 
     from linq_eval.model.encoder import DecoderEncoder
     from linq_eval.model.resolved import ResolvedProfile
@@ -89,77 +94,6 @@ _logger = logging.getLogger(__name__)
 _ENCODE_KWARGS = {"batch_size": 512}
 """What mteb passes to encode (the size of its data loader's batches: the encoder forms its own
 batches by tokens), plus ``show_progress_bar``. mteb records them in run_settings.jsonl."""
-
-
-# --------------------------------------------------------------------------- planning
-
-
-@dataclass
-class _Prepared:
-    tasks: list[AbsTask]
-    all_tasks: list[AbsTask]
-    resolved: ResolvedProfile
-    """The profile, its policy and its instruction set, resolved once for the whole run."""
-    meta: ModelMeta
-    folder: Path
-    plan: Plan
-
-
-def prepare(config: RunConfig) -> _Prepared:
-    """Everything decided before a model is loaded: tasks, shard, instructions, plan."""
-    config.check()
-    selection = select(config.benchmark, config.tasks, config.task_types)
-    all_tasks = list(selection.tasks)
-    resolved = resolve_profile(config)
-    profile = resolved.profile
-    prompts = resolved.prompts(expanded_names(all_tasks))  # every task has an instruction
-    estimates = [
-        estimate_task(t, max_length=profile.max_length, prompts=prompts) for t in all_tasks
-    ]
-    tasks, chosen = all_tasks, estimates
-    if config.shard is not None:
-        names = set(assign_shards(estimates, config.shard.count)[config.shard.index - 1])
-        tasks = [t for t in all_tasks if t.metadata.name in names]
-        chosen = [e for e in estimates if e.name in names]
-    meta = model_meta_for(profile)
-    folder = result_folder(config.output, meta)
-    chosen_names = [e.name for e in chosen]
-    cached = estimate_reuse(
-        tasks,
-        chosen,
-        folder,
-        prompts_of=resolved.prompts,
-        cache_dir=config.embedding_cache_dir,
-    )
-    rows = [
-        PlanRow(
-            e,
-            done=task_done(folder, t) if folder.is_dir() else False,
-            shares_corpus_with=shared_corpus_of(e.name, chosen_names),
-            cached=cached.get(e.name),
-            splits=tuple(t.eval_splits),
-            subsets=tuple(t.hf_subsets),
-            whole=e.name in selection.whole,
-        )
-        for e, t in zip(chosen, tasks, strict=True)
-    ]
-    plan = Plan(
-        model=str(meta.name),
-        revision=str(meta.revision),
-        result_folder=str(folder),
-        rows=rows,
-        max_length=profile.max_length,
-        tokens_per_s=config.tokens_per_s,
-        shard=config.shard,
-        all_tasks=len(all_tasks),
-        benchmark=selection.benchmark,
-    )
-    return _Prepared(tasks, all_tasks, resolved, meta, folder, plan)
-
-
-def plan_run(config: RunConfig) -> Plan:
-    """The plan of a run (``linq-eval plan`` and ``--dry-run``); loads no model."""
-    return prepare(config).plan
 
 
 # --------------------------------------------------------------------------- the encoder
@@ -181,7 +115,7 @@ def load_run_encoder(
     return load_encoder(resolved, **options)  # type: ignore[arg-type]
 
 
-def task_prompt_hash(encoder: DecoderEncoder, task: AbsTask) -> str:
+def task_prompt_hash(encoder: DecoderEncoder, task: TaskInfo) -> str:
     """The prompt hash the run record keeps for a task (its subtasks' prompts included)."""
     return encoder.prompt_hash(expanded_names([task]))
 
@@ -222,20 +156,23 @@ def _quiet_superseded() -> Iterator[None]:
         mteb_logger.removeFilter(filt)
 
 
-def _load_local(task: AbsTask, data_dir: Path | None, outcome: TaskOutcome) -> str:
-    """Feed the task (or an aggregate's subtasks) from ``data_dir``; where its data comes
-    from. The blank lines skipped at the end of its files are counted in ``outcome``."""
-    if data_dir is None:
-        return "hub"
+def _load_local(task: AbsTask, data_dir: Path | None, outcome: TaskOutcome) -> tuple[str, str]:
+    """Feed the task (or an aggregate's subtasks) from ``data_dir`` where it has a folder
+    there; the data's source and content hash (``local_data.data_identity``, joined over an
+    aggregate's subtasks). The blank lines skipped at the end of its files are counted in
+    ``outcome``."""
     parts = list(task.metadata.tasks) if task.is_aggregate else [task]
     with counting_skipped_lines() as skipped:
-        loaded = [load_local_task(part, data_dir) for part in parts]
+        folders = [
+            load_local_task(part, data_dir) if data_dir is not None else None for part in parts
+        ]
     outcome.edge_cases["skipped_blank_lines"] = sum(skipped.values())
-    if all(loaded):
-        return f"local:{data_dir}"
-    if any(loaded):
-        return f"local:{data_dir} (some subtasks from the hub)"
-    return "hub"
+    found = [data_identity(part, folder) for part, folder in zip(parts, folders, strict=True)]
+    if len(found) == 1:
+        return found[0]
+    sources = list(dict.fromkeys(source for source, _ in found))
+    digest = hashlib.sha256(" ".join(h for _, h in found).encode()).hexdigest()[:32]
+    return " + ".join(sources), f"sha256:{digest}"
 
 
 def _stats_snapshot(encoder: DecoderEncoder) -> dict[str, dict[str, float]]:
@@ -260,11 +197,10 @@ class _Suite:
     torchrun job receive what it decided.
     """
 
-    def __init__(
-        self, config: RunConfig, prepared: _Prepared, group: distributed.Group | None
-    ) -> None:
+    def __init__(self, config: RunConfig, prepared: Prepared, group: distributed.Group | None):
         self.config, self.prepared, self.group = config, prepared, group
         self.main = group is None or group.is_main
+        self.infos = {t.name: t for t in prepared.tasks}
         self.folder = folder = prepared.folder
         self.lock_dir = config.output / LOCKS_SUBDIR / folder.parent.name / folder.name
         self.record_lock = FileLock(
@@ -277,30 +213,47 @@ class _Suite:
         self.device = ""
         self.encoder: DecoderEncoder | None = None
 
-    def start(self) -> None:
+    def start(self) -> list[AbsTask]:
         """Before the model loads: find complete result files, lock every other task, remove
-        what killed runs of this host left half-written (never the targets themselves)."""
+        what killed runs of this host left half-written (never the targets themselves).
+        Returns mteb's task objects to run."""
+        tasks = mteb_tasks(self.prepared.selection, list(self.infos))
 
         def start() -> list[str]:
             require_writable_folder(self.config.output, "--output")
             if self.config.embedding_cache_dir is not None:
                 require_writable_folder(self.config.embedding_cache_dir, "--cache-dir")
-            tasks = self.prepared.tasks
-            done = [
-                t.metadata.name for t in tasks if task_done(self.folder, t, move_unreadable=True)
-            ]
+            done = [name for name, info in self.infos.items() if self._done(info)]
             todo = [t for t in tasks if t.metadata.name not in done]
             if self.config.data_dir is not None and hub_offline():  # a clear error, not the hub's
                 require_task_data(todo, self.config.data_dir)
-            self.lock(todo)
+            self.lock([self.infos[t.metadata.name] for t in todo])
             remove_stale_temporaries(self.config.output, SCRATCH)
             if self.config.embedding_cache_dir is not None:
                 remove_stale_temporaries(self.config.embedding_cache_dir)
             return done
 
         self.done = set(distributed.on_main(self.group, start))
+        return tasks
 
-    def lock(self, tasks: Sequence[AbsTask]) -> None:
+    def _done(self, info: TaskInfo) -> bool:
+        """A complete result file, with its per-query evidence bound to it when the run keeps
+        evidence (a run killed between the two wrote the result only: run it again)."""
+        if not task_done(self.folder, info, move_unreadable=True):
+            return False
+        if not (self.config.per_query and info.ranked):
+            return True
+        record = read_run_record(self.folder)
+        try:
+            for part in info.subtasks or (info.name,):
+                own, _ = task_settings(record, info.name)
+                if read_bound_evidence(self.folder, part, own) is None:
+                    return False
+        except EvidenceError:
+            return False
+        return True
+
+    def lock(self, tasks: Sequence[TaskInfo]) -> None:
         self.task_locks.extend(_lock_tasks(tasks, self.lock_dir, self.config.output))
 
     def load_encoder(self) -> CachedEncoder:
@@ -323,8 +276,8 @@ class _Suite:
         allowed) locked to run again. Then the folder's record is checked and updated."""
 
         def check() -> list[str]:
-            done = [t for t in self.prepared.tasks if t.metadata.name in self.done]
-            hashes = {t.metadata.name: task_prompt_hash(self.encoder, t) for t in done}
+            done = [self.infos[name] for name in self.infos if name in self.done]
+            hashes = {t.name: task_prompt_hash(self.encoder, t) for t in done}
             record = read_run_record(self.folder)
             stale = task_conflicts(record, score_part(self.settings), hashes, hashes)
             if stale and not self.config.allow_settings_change:
@@ -333,7 +286,7 @@ class _Suite:
                     f"settings:\n{format_conflicts(stale)}\nUse another --output, or "
                     "--allow-settings-change to evaluate them again and replace them."
                 )
-            self.lock([t for t in done if t.metadata.name in stale])
+            self.lock([t for t in done if t.name in stale])
             self.record()
             return sorted(stale)
 
@@ -353,23 +306,29 @@ class _Suite:
 
     def run(self, task: AbsTask, results_cache: AtomicResultCache) -> TaskOutcome:
         """Evaluate one task (or report it done) and record it."""
-        name, meta = task.metadata.name, task.metadata
-        if name in self.done:
-            score = read_score(self.folder, task) if self.main else None
-            return TaskOutcome(name, meta.type, "done earlier", meta.main_score, score=score)
+        info = self.infos[task.metadata.name]
+        if info.name in self.done:
+            score = read_score(self.folder, info) if self.main else None
+            return TaskOutcome(info.name, info.type, "done earlier", info.main_score, score=score)
         distributed.barrier(self.group)
+        settings = {
+            **score_part(self.settings),
+            "prompt_hash": task_prompt_hash(self.encoder, info),
+        }
         outcome = _run_task(
             task,
+            info,
             self.encoder,
             results_cache,
             self.config,
             self.group,
             self.folder,
-            overwrite=name in self.rerun,
+            settings=settings,
+            overwrite=info.name in self.rerun,
         )
         if outcome.status == "evaluated":
-            entry = _record_entry(task, outcome, self.config, self.group) if self.main else {}
-            distributed.on_main(self.group, lambda: self.record({name: entry}))
+            entry = _record_entry(info, outcome, self.config, self.group) if self.main else {}
+            distributed.on_main(self.group, lambda: self.record({info.name: entry}))
         return outcome
 
     def release(self) -> None:
@@ -377,11 +336,16 @@ class _Suite:
             lock.release()
 
 
-def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> RunSummary:
+def run_suite(
+    config: RunConfig,
+    echo: Callable[[str], None] | None = None,
+    prepared: Prepared | None = None,
+) -> RunSummary:
     """Run the configured tasks (see the module docstring); returns what happened.
 
     ``echo`` receives the progress lines (one per finished task); the caller prints the final
-    table with ``format_summary``. Under torchrun only rank 0 echoes and writes.
+    table with ``format_summary``. Under torchrun only rank 0 echoes and writes. ``prepared``:
+    ``prepare(config)``, when the caller has it already.
     """
     started = time.perf_counter()
     config.check()
@@ -389,7 +353,7 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
     main = group is None or group.is_main
     say: Callable[[str], None] = echo if (echo is not None and main) else (lambda _line: None)
 
-    prepared = prepare(config)
+    prepared = prepared if prepared is not None else prepare(config)
     summary = RunSummary(config, prepared.folder, prepared.plan)
     if config.dry_run:
         return summary
@@ -399,18 +363,18 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
         return summary
     suite = _Suite(config, prepared, group)
     try:
-        suite.start()
+        tasks = suite.start()
         with library_bars(shows_bars(config.progress and not config.quiet)):
             encoder = suite.load_encoder()
         suite.check_settings()  # before any work
         results_cache = AtomicResultCache(config.output, writable=main, lock=suite.record_lock)
-        n = len(prepared.tasks)
-        progress = _suite_progress(prepared.plan, quiet=config.quiet or not main)
+        n = len(tasks)
+        progress = _suite_progress(prepared.plan, suite.rerun, quiet=config.quiet or not main)
         with (
             progress.watch(lambda: encoder.stats.forwarded_tokens),
             library_bars(shows_bars(config.progress)),
         ):
-            for i, task in enumerate(prepared.tasks, start=1):
+            for i, task in enumerate(tasks, start=1):
                 name = task.metadata.name
                 done = name in suite.done
                 if done:
@@ -430,17 +394,22 @@ def run_suite(config: RunConfig, echo: Callable[[str], None] | None = None) -> R
     return summary
 
 
-def _suite_progress(plan: Plan, *, quiet: bool) -> SuiteProgress:
-    """The suite's progress view, sized by the plan's tokens still to encode per task."""
-    return SuiteProgress([(r.estimate.name, r.tokens_to_encode) for r in plan.rows], quiet=quiet)
+def _suite_progress(plan: Plan, rerun: set[str], *, quiet: bool) -> SuiteProgress:
+    """The suite's progress view, sized by the plan's tokens still to encode per task (a task
+    done earlier but run again, made with other settings, counts whole)."""
+    sizes = [
+        (r.estimate.name, r.estimate.tokens if r.estimate.name in rerun else r.tokens_to_encode)
+        for r in plan.rows
+    ]
+    return SuiteProgress(sizes, quiet=quiet)
 
 
-def _lock_tasks(tasks: Sequence[AbsTask], lock_dir: Path, output: Path) -> list[FileLock]:
+def _lock_tasks(tasks: Sequence[TaskInfo], lock_dir: Path, output: Path) -> list[FileLock]:
     """Lock every task of ``tasks``; one error naming the holders when any is taken."""
     locks: list[FileLock] = []
     held: list[tuple[str, dict[str, Any]]] = []
     for task in tasks:
-        name = task.metadata.name
+        name = task.name
         lock = FileLock(lock_dir / f"{name}.lock", what=f"task {name}")
         try:
             locks.append(lock.acquire(timeout=0))
@@ -462,23 +431,26 @@ def _lock_tasks(tasks: Sequence[AbsTask], lock_dir: Path, output: Path) -> list[
 
 def _run_task(
     task: AbsTask,
+    info: TaskInfo,
     encoder: DecoderEncoder,
     results_cache: Any,
     config: RunConfig,
     group: distributed.Group | None,
     folder: Path,
     *,
+    settings: Mapping[str, Any],
     overwrite: bool = False,
 ) -> TaskOutcome:
     """Evaluate one task through mteb (``overwrite``: replace its complete result file); keep
-    its per-query evidence in ``folder`` when it is ranked per query."""
-    name, meta = task.metadata.name, task.metadata
-    outcome = TaskOutcome(name, meta.type, "evaluated", meta.main_score)
+    its per-query evidence in ``folder`` when it is ranked per query, bound to the result and
+    to ``settings`` (the task's score settings, its data's identity added here)."""
+    outcome = TaskOutcome(info.name, info.type, "evaluated", info.main_score)
     t0 = time.perf_counter()
     before = _stats_snapshot(encoder)
     try:
-        source = _load_local(task, config.data_dir, outcome)
-        evidence = config.per_query and keeps_evidence(task)
+        outcome.data_source, data_hash = _load_local(task, config.data_dir, outcome)
+        outcome.settings = {**settings, "data_hash": data_hash}
+        evidence = config.per_query and info.ranked
         bars = shows_bars(config.progress and not config.quiet)
         if evidence and not task.is_aggregate and not task.data_loaded:
             task.load_data()  # kept loaded: the evidence needs the qrels after the evaluation
@@ -496,13 +468,13 @@ def _run_task(
                 raise RuntimeError("; ".join(str(e.exception) for e in result.exceptions))
             outcome.score = float(result.task_results[0].get_score())
             if preds is not None and (group is None or group.is_main):
-                save_evidence(task, preds, folder)
+                save_evidence(task, preds, folder, outcome.settings)
     except (KeyboardInterrupt, LinqEvalError):
         raise  # bad input (a data file, a setting) makes the run unusable: exit 2, not 1
     except Exception as exc:
         if group is not None:
             raise  # other ranks would wait forever for this one
-        _logger.debug("task %s failed:\n%s", name, traceback.format_exc())
+        _logger.debug("task %s failed:\n%s", info.name, traceback.format_exc())
         outcome.status = "failed"
         outcome.error = f"{type(exc).__name__}: {exc}"
         return outcome
@@ -523,17 +495,15 @@ def _run_task(
     outcome.tokens_per_s = (
         round(outcome.tokens / seconds, 1) if seconds and outcome.tokens else None
     )
-    outcome.data_source = source
     return outcome
 
 
 def _record_entry(
-    task: AbsTask, outcome: TaskOutcome, config: RunConfig, group: distributed.Group | None
+    info: TaskInfo, outcome: TaskOutcome, config: RunConfig, group: distributed.Group | None
 ) -> dict[str, Any]:
-    """The task's entry in the run record (``update_run_record`` adds its settings)."""
-    meta = task.metadata
+    """The task's entry in the run record, with the settings it was made with."""
     entry: dict[str, Any] = {
-        "main_metric": meta.main_score,
+        "main_metric": info.main_score,
         "main_score": outcome.score,
         "wall_s": round(outcome.wall_s, 3),
         "tokens": outcome.tokens,
@@ -543,22 +513,21 @@ def _record_entry(
         "cached_texts": outcome.cached_texts,
         "unique_texts": outcome.unique_texts,
         **outcome.edge_cases,
-        "dataset_revision": meta.dataset.get("revision"),
+        "dataset_revision": info.dataset_revision,
         "data_source": outcome.data_source,
-        "eval_splits": list(task.eval_splits),
+        "eval_splits": list(info.eval_splits),
         "finished": now(),
         "shard": str(config.shard) if config.shard else None,
         "processes": group.world_size if group else 1,
+        "settings": outcome.settings,
     }
-    if task.is_aggregate:
-        entry["subtasks"] = [sub.metadata.name for sub in meta.tasks]
+    if info.is_aggregate:
+        entry["subtasks"] = list(info.subtasks)
     return entry
 
 
 __all__ = [
     "load_run_encoder",
-    "plan_run",
-    "prepare",
     "run_suite",
     "task_prompt_hash",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from linq_eval.run.config import RunConfig
 from linq_eval.run.plan import Plan, duration
@@ -43,8 +44,12 @@ class TaskOutcome:
     ``skipped_blank_lines`` (blank lines after the last row of local data files)."""
     error: str | None = None
     """The error of a failed task."""
-    data_source: str = "hub"
-    """Where the task's data came from: ``hub`` (the Hugging Face cache) or ``local:<dir>``."""
+    data_source: str = ""
+    """Where the task's data came from: the hub dataset's URI (``hf://datasets/<path>@<rev>``)
+    or the absolute path of the local folder it was read from."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The task's score-deciding settings (``run_record.SCORE_KEYS``) as it was made: its
+    prompt hash and data identity included."""
 
 
 @dataclass

@@ -27,6 +27,7 @@ naming the file and line. Files are UTF-8 (a leading byte-order mark is ignored)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,12 +59,14 @@ from linq_eval.run.local_data.pair_classification import load_pair_classificatio
 from linq_eval.run.local_data.retrieval import load_retrieval
 from linq_eval.run.local_data.sts import load_sts
 from linq_eval.run.local_data.summarization import load_summarization
+from linq_eval.run_record import HUB_SOURCE
 
 __all__ = [
     "SUPPORTED_TYPES",
     "DataError",
     "TaskDataMissing",
     "counting_skipped_lines",
+    "data_identity",
     "find_task_dir",
     "load_local_task",
     "require_task_data",
@@ -100,18 +103,18 @@ SUPPORTED_TYPES = tuple(_KINDS)
 """The mteb task types that can be fed from local files."""
 
 
-def load_local_task(task: AbsTask, data_dir: Path) -> bool:
+def load_local_task(task: AbsTask, data_dir: Path) -> Path | None:
     """Fill ``task.dataset`` from the folder of ``data_dir`` that matches the task.
 
-    Returns False, touching nothing, when no folder matches. Otherwise loads the task's eval
+    Returns None, touching nothing, when no folder matches. Otherwise loads the task's eval
     splits (and a classification task's train split) in the structure mteb's ``load_data``
     produces, runs the task's ``dataset_transform`` as mteb does after a download, sets
-    ``task.data_loaded`` and returns True. Raises ``DataError`` for a bad file and
+    ``task.data_loaded`` and returns the folder. Raises ``DataError`` for a bad file and
     ``ConfigError`` for a task that cannot be fed from local files.
     """
     folder = find_dir(task, Path(data_dir))
     if folder is None:
-        return False
+        return None
     kind = _check_loadable(task, folder)
     try:
         if _has_subsets(task):
@@ -127,7 +130,30 @@ def load_local_task(task: AbsTask, data_dir: Path) -> bool:
         _transform(task, folder)
     task.data_loaded = True
     _logger.info("Loaded %s from %s", task.metadata.name, folder)
-    return True
+    return folder
+
+
+def data_identity(task: AbsTask, folder: Path | None) -> tuple[str, str]:
+    """Where a task's data came from and what identifies its content: ``(source, hash)``.
+
+    Local files (``folder``, as ``load_local_task`` returned it): the folder's absolute path and
+    ``sha256:`` over every file under it (relative path and bytes, in path order), so changed
+    files and the same files moved elsewhere are told apart. The hub: the dataset's URI and
+    its revision, which fixes its content.
+    """
+    if folder is None:
+        dataset = task.metadata.dataset or {}
+        name = f"{dataset.get('path')}@{dataset.get('revision')}"
+        return f"{HUB_SOURCE}{name}", name
+    digest = hashlib.sha256()
+    root = Path(folder).resolve()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return str(root), f"sha256:{digest.hexdigest()[:32]}"
 
 
 def _has_subsets(task: AbsTask) -> bool:

@@ -1,16 +1,21 @@
 """Model profiles: everything about a model that changes its scores, declared in one place.
 
-A profile is data: the loader reads it, the run record stores it. Options given to
-``load_encoder`` override single fields (and are recorded as such).
+A profile is data: the loader reads it, the run record stores it, ``export`` and ``compare``
+check runs against it. Options given to ``load_encoder`` override single fields (and are
+recorded as such). This module imports nothing heavy: reading results and planning a run need
+the profiles without torch, transformers or mteb.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from linq_eval import paths
 from linq_eval.errors import ConfigError, UnknownNameError
 
 _E5_CODE_DTYPE = "float16"
@@ -21,10 +26,22 @@ MIN_MAX_LENGTH = 8
 REPRODUCTION_MAX_LENGTH = 512
 """max_length the published MTEB scores were computed with (the e5 evaluation code's): the
 default profile's, and the default of ``plan`` and ``bench``."""
-CARD_MAX_LENGTH = 4096
-"""max_length of the model card's usage example (``linq-eval check`` encodes it so); the
-reproduction profiles use 512, the setting of the e5 evaluation code behind the published
-scores."""
+
+
+@functools.lru_cache(maxsize=1)
+def card_max_length() -> int:
+    """max_length of the model card's usage example (``card_example.json``, which
+    ``linq-eval check`` encodes); the reproduction profiles use 512, the setting of the e5
+    evaluation code behind the published scores."""
+    return int(json.loads(paths.card_example_file().read_text(encoding="utf-8"))["max_length"])
+
+
+DTYPE_NAMES = ("bfloat16", "float16", "float32")
+"""The precisions a model's weights can be loaded in (``auto`` chooses per device)."""
+DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "half": "float16"}
+"""Other spellings of those precisions that options accept."""
+UNVERSIONED = "no_revision_available"
+"""The revision mteb files a model without a pinned revision under."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,22 @@ class Profile:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def mteb_model_name(self) -> str:
+        """The name mteb files the model's results under: mteb's own name for a model it
+        registers; the hub id of another hub model; ``local/<folder>`` for a local one."""
+        if self.mteb_name:
+            return self.mteb_name
+        if "/" not in self.model or Path(self.model).exists():
+            return f"local/{Path(self.model).name}"
+        return self.model
+
+    def result_folder(self, output: Path) -> Path:
+        """``<output>/<org__model>/<revision>``: where a run files the model's results (the
+        layout of mteb's results repository: mteb's ``ModelMeta.model_name_as_path``)."""
+        name = self.mteb_model_name.replace("/", "__").replace(" ", "_")
+        return Path(output) / name / (self.revision or UNVERSIONED)
 
     def dtype_for(self, device_type: str) -> str:
         """The dtype to load weights in on a device type (``cuda``, ``cpu``): ``auto`` is
@@ -248,6 +281,57 @@ PROFILES: dict[str, Profile] = {
 
 DEFAULT_PROFILE = "linq-embed-mistral"
 
+_MISTRAL_7B: dict[str, Any] = {
+    "vocab_size": 32000,
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "max_position_embeddings": 32768,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+    "sliding_window": 4096,
+}
+RANDOM_MISTRALS: dict[str, dict[str, Any]] = {
+    "mistral-7b": _MISTRAL_7B,
+    "tiny": {
+        **_MISTRAL_7B,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+    },
+}
+"""MistralConfig fields of each size a randomly initialised Mistral comes in
+(``--random-init``): Mistral-7B-v0.1's own for ``mistral-7b``; ``tiny`` differs only in its
+sizes. Speed does not depend on the weights' values; the tiny one exercises the code path."""
+
+
+def random_profile(size: str = "tiny", seed: int = 0) -> Profile:
+    """Linq-Embed-Mistral's profile with the model replaced by a random Mistral of ``size``:
+    results land in their own folder (``linq-eval/random-mistral-<size>/seed-<seed>``)."""
+    if size not in RANDOM_MISTRALS:
+        raise UnknownNameError("model size", size, RANDOM_MISTRALS)
+    return get_profile(DEFAULT_PROFILE).with_overrides(
+        name=f"random-{size}",
+        model=f"{RANDOM_MODEL_ORG}/random-mistral-{size}",
+        mteb_name=None,
+        revision=f"seed-{seed}",
+        description=f"randomly initialised Mistral ({size}), seed {seed}",
+    )
+
+
+RANDOM_MODEL_ORG = "linq-eval"
+"""The organisation a random model's results are filed under (never a real model's)."""
+
+
+def is_random(model: str | None) -> bool:
+    """Whether a recorded model name is a randomly initialised one."""
+    return bool(model) and str(model).startswith(f"{RANDOM_MODEL_ORG}/random-")
+
 
 def get_profile(name: str) -> Profile:
     """Look up a profile by name."""
@@ -288,13 +372,20 @@ def profile_for_model(model: str | Profile) -> Profile:
 
 
 __all__ = [
-    "CARD_MAX_LENGTH",
     "DEFAULT_PROFILE",
+    "DTYPE_ALIASES",
+    "DTYPE_NAMES",
     "MIN_MAX_LENGTH",
     "MTEB_INSTRUCTIONS",
     "PROFILES",
+    "RANDOM_MISTRALS",
+    "RANDOM_MODEL_ORG",
     "REPRODUCTION_MAX_LENGTH",
+    "UNVERSIONED",
     "Profile",
+    "card_max_length",
     "get_profile",
+    "is_random",
     "profile_for_model",
+    "random_profile",
 ]
