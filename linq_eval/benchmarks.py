@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from linq_eval.errors import ConfigError, UnknownNameError, unknown_names
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
 DEFAULT_BENCHMARK = "MTEB(eng, v1)"
 """The benchmark of Linq-Embed-Mistral's model card: what every command uses by default."""
@@ -80,9 +80,9 @@ def mteb_task(name: str) -> AbsTask:
 
 def _task_type_names() -> list[str]:
     """Every task type mteb knows (``Retrieval``, ``STS`` ...)."""
-    from mteb.abstasks.task_metadata import TaskType  # optional heavy dependency (see above)
+    import mteb  # optional heavy dependency (see above)
 
-    return list(typing.get_args(TaskType))
+    return list(typing.get_args(mteb.TaskMetadata.model_fields["type"].annotation))
 
 
 @dataclass(frozen=True)

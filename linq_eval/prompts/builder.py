@@ -30,7 +30,7 @@ from linq_eval.prompts.instruction_sets import InstructionSet, load_instruction_
 from linq_eval.prompts.policies import Policy, get_policy
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
 _SIDES = ("query", "document")
 """The two input sides of a task, as ``task_prompts`` names them."""
@@ -193,7 +193,7 @@ def _task_encodings(task_names: Iterable[str]) -> dict[str, tuple[str, str | Non
 
 
 def _encoding_of(task: AbsTask) -> tuple[str, str | None, str | None]:
-    from mteb.abstasks.retrieval import AbsTaskRetrieval  # optional heavy dependency
+    from mteb.abstasks import AbsTaskRetrieval  # optional heavy dependency
 
     task_type = task.metadata.type
     if task.is_aggregate:  # CQADupstackRetrieval: its subtasks are what gets encoded

@@ -43,7 +43,7 @@ from linq_eval.run_record import task_settings
 
 if TYPE_CHECKING:
     from mteb import TaskResult
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
     from linq_eval.results.reading import ResultSet
 

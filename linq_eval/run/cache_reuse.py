@@ -33,7 +33,7 @@ from linq_eval.errors import LinqEvalError
 from linq_eval.run.estimate import TaskEstimate, side_kind, side_stats
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
 _HARD_NEGATIVE_SUFFIX = "HardNegatives"
 """mteb's name suffix of the hard-negative versions of retrieval tasks."""

@@ -26,7 +26,7 @@ from linq_eval.paths import CACHE_SUBDIR
 from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
 
 if TYPE_CHECKING:
-    from mteb.models.model_meta import ModelMeta
+    from mteb.models import ModelMeta
 
 
 """Default place of the embedding cache inside the output folder (hidden, beside the locks and

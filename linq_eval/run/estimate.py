@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
-    from mteb.abstasks.task_metadata import TaskMetadata
+    from mteb import AbsTask, TaskMetadata
 
 CHARS_PER_TOKEN = 4.0
 """English characters per token: 3.9 for Mistral's tokenizer on SciFact, 4.5 for BERT's."""

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mteb.abstasks.retrieval import AbsTaskRetrieval
+from mteb.abstasks import AbsTaskRetrieval
 
 from linq_eval.atomic import scratch_prefix
 from linq_eval.results.per_query import task_evidence, write_evidence
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
 
 def _parts_of(task: AbsTask) -> list[AbsTask]:

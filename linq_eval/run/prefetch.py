@@ -28,7 +28,7 @@ from linq_eval.model.loading import resolve_model_path
 from linq_eval.run.local_data import find_task_dir
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
     from linq_eval.model.profiles import Profile
 

@@ -49,8 +49,8 @@ from linq_eval.run_record import (
 from linq_eval.thirdparty.mteb_private import merge_run_settings, read_run_settings
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
-    from mteb.models.model_meta import ModelMeta
+    from mteb.abstasks import AbsTask
+    from mteb.models import ModelMeta
 
 _logger = logging.getLogger(__name__)
 
