@@ -27,7 +27,7 @@ from linq_eval.errors import ConfigError, unknown_names
 from linq_eval.registry import TaskInfo, quiet_mteb, registry
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
 DEFAULT_BENCHMARK = "MTEB(eng, v1)"
 """The benchmark of Linq-Embed-Mistral's model card: what every command uses by default."""

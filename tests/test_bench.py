@@ -195,7 +195,6 @@ def test_ablation_runs_every_step():
         n_texts=20,
         repeats=1,
         mix="synthetic",
-        compile_step=False,
         budgets=(0.5,),
     )
     names = [row["variant"] for row in r["ablation"]]

@@ -54,15 +54,13 @@ def encode(model, tok, texts, device="cpu", **options) -> np.ndarray:
     return enc.encode_texts(texts)
 
 
-# The reference: padded batches with the model's own attention, a KV cache, nothing fused.
-REFERENCE = {"attention": "padded", "kv_cache": True}
+# The reference: padded batches with the model's own attention.
+REFERENCE = {"attention": "padded"}
 
 CPU_PATHS = {
-    "padded, no KV cache": {"attention": "padded"},
     "varlen-segments": {"attention": "varlen-segments"},
     "varlen-padded": {"attention": "varlen-padded"},
     "automatic": {},
-    "fused RMSNorm": {"elementwise": "fused"},
     "small token budget": {"token_budget": 160},
 }
 
@@ -87,28 +85,24 @@ def test_packed_mean_pooling(tok, tiny, texts):
     np.testing.assert_allclose(got, ref, atol=CPU_ATOL)
 
 
-@pytest.mark.slow
-def test_compiled_elementwise(tok, tiny, texts):
-    # torch.compile on CPU builds C++ kernels: tens of seconds, hence slow.
-    ref = encode(tiny, tok, texts, **REFERENCE)
-    got = encode(tiny, tok, texts, elementwise="compiled")
-    np.testing.assert_allclose(got, ref, atol=CPU_ATOL)
-
-
-def test_tokenization_overlapped(tok, tiny, texts):
-    unique = list(dict.fromkeys(texts))
-    want = make(tiny, tok).embed_unique(unique, progress=False, label="t")
-    overlapped = make(tiny, tok, speed=SpeedOptions(tokenization_overlap=7))
-    got = overlapped.embed_unique(unique, progress=False, label="t")
-    np.testing.assert_allclose(got.embeddings, want.embeddings, atol=CPU_ATOL)
-    assert (got.tokens, got.truncated) == (want.tokens, want.truncated)
+@pytest.mark.parametrize("attention", ["padded", "varlen-segments"])
+def test_no_kv_cache_is_built(tok, tiny, texts, attention):
+    calls = []
+    hook = tiny.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(kwargs.get("use_cache")), with_kwargs=True
+    )
+    try:
+        encode(tiny, tok, texts[:3], attention=attention)
+    finally:
+        hook.remove()
+    assert calls and set(calls) == {False}
 
 
 def test_automatic_choice_on_cpu(tok, tiny):
     enc = make(tiny, tok)
     assert enc.attention_mode() == "varlen-segments"
     settings = enc.speed_settings()
-    assert settings["kv_cache"] is False and settings["attention"] == "varlen-segments"
+    assert settings["attention"] == "varlen-segments"
     assert enc.settings()["speed"] == settings
 
 
@@ -151,8 +145,6 @@ def test_a_model_that_ignores_the_packing_is_caught(tok, tiny, monkeypatch):
 def test_unknown_mode_is_an_error():
     with pytest.raises(ValueError, match="varlen-segments"):
         SpeedOptions(attention="varlen-magic")
-    with pytest.raises(ValueError, match="fused"):
-        SpeedOptions(elementwise="fast")
 
 
 def test_packed_batches_count_real_tokens():
@@ -220,14 +212,10 @@ def _close_bf16(got: np.ndarray, want: np.ndarray) -> None:
     [
         {"attention": "padded"},
         {"attention": "varlen-flash"},
-        {"attention": "varlen-flash-rkv"},
         {"attention": "varlen-padded"},
         {"attention": "varlen-segments"},
         {},
-        {"elementwise": "fused"},
-        {"elementwise": "compiled"},
         {"pinned_memory": False},
-        {"tokenization_overlap": 7},
     ],
     ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()) or "automatic",
 )
@@ -245,6 +233,6 @@ def test_gpu_fast_path_bf16(tok, texts, options):
 def test_gpu_automatic_choice_and_budget(tok):
     model = random_mistral("tiny", seed=0, dtype=torch.bfloat16, device="cuda")
     enc = make(model, tok, device="cuda")
-    assert enc.attention_mode().startswith("varlen-flash"), enc.speed_settings()["attention_note"]
+    assert enc.attention_mode() == "varlen-flash", enc.speed_settings()["attention_note"]
     budget = enc.fit_token_budget(limit=16384)
     assert 128 <= budget <= 16384

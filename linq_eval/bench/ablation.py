@@ -29,28 +29,13 @@ from linq_eval.model.speed import SpeedOptions
 _NAIVE = "naive (model card recipe)"
 
 
-def _ablation_steps(overlap: int) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """The ladder of techniques as changes to the shipped ``SpeedOptions``, each step with
-    every technique above it (6 and 7 are alternatives). Step 4 is the encoder as shipped;
-    it is skipped off CUDA. ``overlap``: texts per tokenization chunk in steps 5 to 7."""
-    return (
-        (
-            "1 sorted token-budget batches, padded, KV cache built",
-            {"attention": "padded", "kv_cache": True, "pinned_memory": False},
-        ),
-        ("2 + no KV cache", {"attention": "padded", "pinned_memory": False}),
-        ("3 + packed rows, varlen attention", {"pinned_memory": False}),
-        ("4 + pinned memory, async copies (CUDA)", {}),
-        ("5 + tokenization overlapped", {"tokenization_overlap": overlap}),
-        (
-            "6 + fused RMSNorm (torch.rms_norm)",
-            {"tokenization_overlap": overlap, "elementwise": "fused"},
-        ),
-        (
-            "7 + compiled RMSNorm, SiLU-mul (torch.compile)",
-            {"tokenization_overlap": overlap, "elementwise": "compiled"},
-        ),
-    )
+_ABLATION_STEPS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("1 sorted token-budget batches, padded", {"attention": "padded", "pinned_memory": False}),
+    ("2 + packed rows, varlen attention", {"pinned_memory": False}),
+    ("3 + pinned memory, async copies (CUDA)", {}),
+)
+"""The ladder of techniques as changes to the shipped ``SpeedOptions``, each step with every
+technique above it. Step 3 is the encoder as shipped; it is skipped off CUDA."""
 
 
 def run_ablation(
@@ -58,19 +43,18 @@ def run_ablation(
     *,
     kernels: bool = True,
     budgets: Sequence[float] = (0.25, 0.5),
-    compile_step: bool = True,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Time each technique one by one, on the same texts and model, in one process.
 
-    Rows: the naive recipe; the ``_ablation_steps`` ladder (each step keeps the previous
+    Rows: the naive recipe; the ``_ABLATION_STEPS`` ladder (each step keeps the previous
     ones); every packed attention kernel this device offers (``kernels``); and the shipped
     setup at fractions of the token budget (``budgets``). Variants run interleaved,
     ``repeats`` times; medians are reported with speedups over naive and over the first step.
     """
     setup = prepare(dataclasses.replace(config or BenchConfig(), **overrides))
     budget = setup.encoder.token_budget
-    variants = _variants(setup, budget, kernels=kernels, budgets=budgets, compile_step=compile_step)
+    variants = _variants(setup, budget, kernels=kernels, budgets=budgets)
     failed = warm_up(variants, setup, required=_NAIVE)
     times = time_interleaved(variants, setup)
     rows = _rows(times, setup)
@@ -92,7 +76,7 @@ def run_ablation(
 
 
 def _variants(
-    setup: BenchSetup, budget: int, *, kernels: bool, budgets: Sequence[float], compile_step: bool
+    setup: BenchSetup, budget: int, *, kernels: bool, budgets: Sequence[float]
 ) -> dict[str, Callable[[Sequence[str]], Any]]:
     config, base = setup.config, setup.encoder
 
@@ -106,11 +90,8 @@ def _variants(
             base.model, naive_tok, batch, config.max_length, config.naive_batch_size, setup.device
         )
     }
-    # Chunks of an eighth of the texts, so that there is something to overlap.
-    for name, changes in _ablation_steps(overlap=max(64, len(setup.texts) // 8)):
+    for name, changes in _ABLATION_STEPS:
         if name.endswith("(CUDA)") and setup.device.type != "cuda":
-            continue
-        if changes.get("elementwise") == "compiled" and not compile_step:
             continue
         variants[name] = encoder_with(budget, **changes)
     if kernels:

@@ -16,7 +16,6 @@ import copy
 import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import torch
@@ -77,20 +76,15 @@ def sentence_transformer(
     """A SentenceTransformer (Transformer, last-token Pooling, Normalize) around ``model``.
 
     Built without downloads: the Transformer module reads the config and a tokenizer copy
-    (EOS appended by its post-processor) from a temporary folder, and its model loader is
-    patched to hand over the model already in memory.
+    (EOS appended by its post-processor) from a temporary folder, and takes the model already
+    in memory (``sentence_transformers_private.transformer_around``).
     """
     # sentence-transformers is optional (the way is skipped without it): imported here.
     from sentence_transformers import SentenceTransformer
 
-    try:
-        from sentence_transformers.sentence_transformer.modules import (
-            Normalize,
-            Pooling,
-            Transformer,
-        )
-    except ImportError:  # sentence-transformers < 6
-        from sentence_transformers.models import Normalize, Pooling, Transformer
+    from linq_eval.thirdparty import sentence_transformers_private as st_private
+
+    Normalize, Pooling, _ = st_private.module_classes()
 
     st_tokenizer = with_pad_token(tokenizer)
     # sentence-transformers 6 wraps text in a tokenizer's chat template when it has one
@@ -99,8 +93,7 @@ def sentence_transformer(
     with tempfile.TemporaryDirectory() as folder:
         model.config.save_pretrained(folder)
         st_tokenizer.save_pretrained(folder)
-        with mock.patch.object(Transformer, "_load_model", lambda self, *a, **k: model):
-            module = Transformer(folder, max_seq_length=max_length)
+        module = st_private.transformer_around(model, folder, max_length)
     # On the tokenizer as loaded: some tokenizer classes rebuild their post-processor from
     # their own add_bos/add_eos flags when they are loaded.
     _append_special_tokens(module.tokenizer, special)

@@ -4,8 +4,7 @@ Public modules (what the rest of linq_eval imports; the profiles themselves are 
 below, ``linq_eval.profiles``, which reading results needs without a model): ``loading``
 (``load_encoder``), ``encoder`` (``DecoderEncoder``), ``random_models``, ``speed``
 (``SpeedOptions``), ``devices``, ``tokenization``, ``meta``, ``packed_attention``, ``check`` and
-``check_record`` (``linq-eval check``). ``forward``, ``pooling`` and ``elementwise`` serve the
-encoder only.
+``check_record`` (``linq-eval check``). ``forward`` and ``pooling`` serve the encoder only.
 
 Importing this package imports none of them: ``linq-eval --help`` must not load torch.
 """

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -451,32 +450,12 @@ class DecoderEncoder:
                 task[key] = task.get(key, 0) + value
 
     def embed_unique(self, texts: Sequence[str], *, progress: bool, label: str) -> Embedded:
-        """Raw float32 embeddings of distinct full input texts, in order: tokenized (ahead,
-        in a background thread, under ``tokenization_overlap``), then ``embed_ids``."""
-        chunk = self.speed.tokenization_overlap
-        if chunk is not None:
-            return self._embed_overlapped(texts, chunk)
+        """Raw float32 embeddings of distinct full input texts, in order: tokenized, then
+        ``embed_ids``."""
         tokenized = self.tokenize(texts)
         emb = self.embed_ids(tokenized.ids, progress=progress, label=label)
         tokens = sum(len(ids) for ids in tokenized.ids)
         return Embedded(emb, tokens, tokenized.n_truncated)
-
-    def _embed_overlapped(self, texts: Sequence[str], chunk: int) -> Embedded:
-        """``embed_unique`` with chunk i+1 tokenized in a background thread while chunk i
-        is encoded."""
-        out = Embedded(np.empty((len(texts), self.model.config.hidden_size), dtype=np.float32))
-        with ThreadPoolExecutor(max_workers=1) as pool_:
-            future = pool_.submit(self.tokenize, texts[:chunk])
-            for start in range(0, len(texts), chunk):
-                tokenized = future.result()
-                if start + chunk < len(texts):
-                    future = pool_.submit(self.tokenize, texts[start + chunk : start + 2 * chunk])
-                out.embeddings[start : start + chunk] = self.embed_ids(
-                    tokenized.ids, progress=False, label="overlapped"
-                )
-                out.tokens += sum(len(ids) for ids in tokenized.ids)
-                out.truncated += tokenized.n_truncated
-        return out
 
     def embed_ids(self, ids: list[list[int]], *, progress: bool, label: str) -> np.ndarray:
         """Raw float32 embeddings of token id lists: longest first, batches under the token

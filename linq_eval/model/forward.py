@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from linq_eval.model import packed_attention
-from linq_eval.model.elementwise import elementwise_context
 from linq_eval.model.pooling import pool, pool_packed
 from linq_eval.model.speed import AUTO, SpeedOptions
 from linq_eval.model.tokenization import SpecialTokens
@@ -47,8 +46,9 @@ class ModelForward:
         self._attention = None if speed.attention == AUTO else speed.attention
         self.attention_note: str | None = None
         """Why faster attention kernels were not used (after ``attention_mode``)."""
+        # An encoder never reads a KV cache: building one is work and memory for nothing.
         takes_use_cache = "use_cache" in inspect.signature(model.forward).parameters
-        self._model_kwargs = {"use_cache": False} if takes_use_cache and not speed.kv_cache else {}
+        self._model_kwargs = {"use_cache": False} if takes_use_cache else {}
 
     def attention_mode(self) -> str:
         """``padded`` or ``varlen-<kernel>``: the option's, or under ``auto`` chosen once, the
@@ -120,8 +120,7 @@ class ModelForward:
         if self.profile.pooling == "last":
             # Real positions 0..n-1 for every row, whichever side is padded.
             kwargs["position_ids"] = (mask.cumsum(1) - 1).clamp(min=0)
-        with elementwise_context(self.model, self.speed.elementwise):
-            hidden = self.model(**kwargs, **self._model_kwargs).last_hidden_state
+        hidden = self.model(**kwargs, **self._model_kwargs).last_hidden_state
         return pool(hidden, mask, self.profile.pooling).float()
 
     def packed(self, batch: list[list[int]], kernel: str) -> torch.Tensor:
@@ -150,11 +149,8 @@ class ModelForward:
             pad_index=pad_index,
         )
         self.computed_tokens += total
-        with (
-            packed_attention.attention_implementation(
-                self.model, packed_attention.PACKED_ATTENTION
-            ),
-            elementwise_context(self.model, self.speed.elementwise),
+        with packed_attention.attention_implementation(
+            self.model, packed_attention.PACKED_ATTENTION
         ):
             hidden = self.model(
                 input_ids=self._to_device(flat)[None],

@@ -16,7 +16,9 @@ def build_model_meta(profile: Profile) -> Any:
     # mteb is imported here, not at the top: the GPU benchmark machine has no mteb, and the
     # encoder needs a ModelMeta only when it is evaluated through mteb.
     import mteb
-    from mteb.models.model_meta import ModelMeta, ScoringFunction
+    from mteb.models import ModelMeta
+
+    from linq_eval.thirdparty.mteb_private import cosine_scoring
 
     if profile.mteb_name:
         try:
@@ -31,7 +33,7 @@ def build_model_meta(profile: Profile) -> Any:
         overwrites={
             "name": profile.mteb_model_name,
             "revision": profile.revision or UNVERSIONED,
-            "similarity_fn_name": ScoringFunction.COSINE,
+            "similarity_fn_name": cosine_scoring(),
             "use_instructions": bool(profile.instructions),
             "max_tokens": profile.model_max_length,
         }

@@ -37,13 +37,11 @@ _logger = logging.getLogger(__name__)
 PACKED_ATTENTION = "linq_eval_packed"
 """The name our attention function is registered under in transformers."""
 
-PACKED_KERNELS = ("flash", "flash-rkv", "padded", "segments")
+PACKED_KERNELS = ("flash", "padded", "segments")
 """Kernels for attention within each input of a packed row:
 - ``flash``: FlashAttention-2's varlen kernel as shipped inside PyTorch
   (``linq_eval.thirdparty.torch_private.flash_varlen``, cumulative lengths); CUDA,
   fp16/bf16, no padding; grouped K/V heads passed as they are;
-- ``flash-rkv``: the same with K/V heads repeated to the query heads first (in case a build's
-  kernel rejects grouped heads);
 - ``padded``: scatter the row into a right-padded [inputs, longest] block, causal SDPA with no
   mask (right padding never reaches a real token under a causal mask), gather back; any
   device, causal models only; pads attention alone, not the linear layers;
@@ -83,7 +81,7 @@ def packed_kernels(device: torch.device, dtype: torch.dtype) -> list[str]:
     """Kernels to try, fastest first, for this device and dtype."""
     if device.type == "cuda":
         half = dtype in (torch.float16, torch.bfloat16)
-        flash = ["flash", "flash-rkv"] if half and flash_varlen_available() else []
+        flash = ["flash"] if half and flash_varlen_available() else []
         return [*flash, "padded", "segments"]
     return ["segments", "padded"]
 
@@ -147,8 +145,10 @@ def attention_function(
         raise RuntimeError("packed attention called without the packing (linq_packed)")
     packed.calls += 1
     causal = bool(getattr(module, "is_causal", True))
-    if packed.kernel in ("flash", "flash-rkv"):
-        return _flash(query, key, value, packed, causal, scaling), None
+    if packed.kernel == "flash":
+        q, k, v = (x[0].transpose(0, 1).contiguous() for x in (query, key, value))  # [T, h, D]
+        out = flash_varlen(q, k, v, packed.cu_seqlens, packed.max_len, causal, scaling)
+        return out.unsqueeze(0), None
     if packed.kernel == "padded":
         if not causal:
             raise RuntimeError("the padded kernel needs causal attention")
@@ -156,24 +156,6 @@ def attention_function(
     if packed.kernel == "segments":
         return _segments(query, key, value, packed, causal, scaling), None
     raise ConfigError(f"Unknown packed attention kernel {packed.kernel!r}; valid: {PACKED_KERNELS}")
-
-
-def _flash(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    packed: Packed,
-    causal: bool,
-    scaling: float | None,
-) -> torch.Tensor:
-    heads = query.shape[1]
-    if packed.kernel == "flash-rkv" and key.shape[1] != heads:
-        groups = heads // key.shape[1]
-        key, value = key.repeat_interleave(groups, 1), value.repeat_interleave(groups, 1)
-    q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # [T, heads, D]
-    q, k, v = (x if x.is_contiguous() else x.contiguous() for x in (q, k, v))
-    out = flash_varlen(q, k, v, packed.cu_seqlens, packed.max_len, causal, scaling)
-    return out.unsqueeze(0)
 
 
 def _padded_block(

@@ -19,7 +19,6 @@ import torch
 
 from linq_eval.defaults import DEFAULT_TOKEN_BUDGET
 from linq_eval.errors import ConfigError
-from linq_eval.model.elementwise import ELEMENTWISE_MODES
 from linq_eval.model.packed_attention import ATTENTION_MODES
 
 _logger = logging.getLogger(__name__)
@@ -41,13 +40,6 @@ class SpeedOptions:
     None: the device's default (``DEFAULT_TOKEN_BUDGET``)."""
     pinned_memory: bool = True
     """CUDA: host-to-device copies through pinned memory, asynchronously (ignored on CPU)."""
-    kv_cache: bool = False
-    """Let the model build its KV cache (an encoder never needs one; on only to measure it)."""
-    elementwise: str = "eager"
-    """``eager``, ``fused`` or ``compiled`` (linq_eval.model.elementwise)."""
-    tokenization_overlap: int | None = None
-    """None: tokenize all texts first. N: tokenize N texts at a time, the next N in a
-    background thread while these are encoded."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -56,15 +48,8 @@ class SpeedOptions:
                 f"Unknown attention mode {self.attention!r}; valid: "
                 + ", ".join((AUTO, *ATTENTION_MODES))
             )
-        if self.elementwise not in ELEMENTWISE_MODES:
-            problems.append(
-                f"Unknown elementwise mode {self.elementwise!r}; valid: "
-                + ", ".join(ELEMENTWISE_MODES)
-            )
         if self.token_budget is not None and self.token_budget < 1:
             problems.append(f"token_budget={self.token_budget} must be at least 1")
-        if self.tokenization_overlap is not None and self.tokenization_overlap < 1:
-            problems.append(f"tokenization_overlap={self.tokenization_overlap} must be at least 1")
         if problems:
             raise ConfigError("; ".join(problems))
 

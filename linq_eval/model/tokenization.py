@@ -18,9 +18,9 @@ from typing import Any
 
 from tokenizers import Tokenizer, decoders, models, normalizers, processors
 from transformers import PreTrainedTokenizerFast
-from transformers.convert_slow_tokenizer import SentencePieceExtractor, generate_merges
 
 from linq_eval.errors import ConfigError
+from linq_eval.thirdparty.transformers_private import sentencepiece_bpe
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,7 @@ def mistral_tokenizer_from_sentencepiece(model_file: str | Path) -> Any:
     build the byte-fallback BPE from the sentencepiece model with merges ordered by piece score
     (as sentencepiece itself does) and the legacy "prepend ▁, spaces to ▁" normaliser.
     """
-    extractor = SentencePieceExtractor(str(model_file))
-    extracted = extractor.extract(models.BPE)
-    vocab = extracted["vocab"]
-    scores = {piece.piece: piece.score for piece in extractor.proto.pieces}
-    merges = generate_merges(vocab, scores)
+    vocab, merges, special = sentencepiece_bpe(str(model_file))
     bpe = models.BPE(vocab, merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True)
     tok = Tokenizer(bpe)
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
@@ -160,7 +156,7 @@ def mistral_tokenizer_from_sentencepiece(model_file: str | Path) -> Any:
             decoders.Strip(" ", 1, 0),
         ]
     )
-    tok.add_special_tokens(extracted["additional_special_tokens"])
+    tok.add_special_tokens(special)
     # Like Mistral's own tokenizer under transformers 5: BOS is added, EOS is not.
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]

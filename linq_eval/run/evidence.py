@@ -23,7 +23,7 @@ from linq_eval.atomic import scratch_prefix
 from linq_eval.results.per_query import bind, task_evidence, write_evidence
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
 
 def _parts_of(task: AbsTask) -> list[AbsTask]:

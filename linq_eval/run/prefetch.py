@@ -29,7 +29,7 @@ from linq_eval.profiles import is_random
 from linq_eval.run.local_data import find_task_dir
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
     from linq_eval.profiles import Profile
 

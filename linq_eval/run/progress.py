@@ -36,7 +36,7 @@ def shows_bars(wanted: bool) -> bool:
 def library_bars(enabled: bool) -> Iterator[None]:
     """Switch the datasets and transformers libraries' progress bars (loading data, loading
     weights) off while the block runs (unless ``enabled``), then back to what they were."""
-    from transformers.utils import logging as hf_logging
+    from transformers import logging as hf_logging
 
     was = datasets.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
     if not enabled:

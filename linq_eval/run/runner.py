@@ -84,7 +84,7 @@ from linq_eval.run_record import score_part, task_settings
 from linq_eval.writable import require_writable_folder
 
 if TYPE_CHECKING:
-    from mteb.abstasks.abstask import AbsTask
+    from mteb.abstasks import AbsTask
 
     from linq_eval.model.encoder import DecoderEncoder
     from linq_eval.model.resolved import ResolvedProfile
@@ -144,7 +144,7 @@ def _quiet_superseded() -> Iterator[None]:
         def filter(self, record: logging.LogRecord) -> bool:
             return "is superseded by" not in record.getMessage()
 
-    mteb_logger = logging.getLogger("mteb.abstasks.abstask")
+    mteb_logger = logging.getLogger(mteb.AbsTask.__module__)  # the logger AbsTask warns on
     filt = _Filter()
     mteb_logger.addFilter(filt)
     try:

@@ -7,7 +7,14 @@
   ``max_over_subqueries``: mteb's own retrieval and reranking scoring (the metric tests and
   per-query evidence tests set linq-eval's numbers beside them);
 - ``AbsTaskReranking._process_example``: how mteb turns a reranking sample into candidates;
-- ``AbsTask._calculate_descriptive_statistics_from_split``: mteb's statistics of one split.
+- ``AbsTask._calculate_descriptive_statistics_from_split``: mteb's statistics of one split;
+- ``AbsTaskPairClassification._compute_metrics``: mteb's pair-classification metrics from
+  scores (for the tests);
+- ``mteb.abstasks.retrieval_dataset_loaders.RetrievalSplitData``: the keys of one split of a
+  retrieval task (``retrieval_split`` checks ours against them; fallback, when the name is gone:
+  the same plain dict);
+- ``mteb.models.model_meta.ScoringFunction``: the cosine scoring of a ``ModelMeta`` (mteb
+  compares it by identity: no fallback).
 
 Example::
 
@@ -17,13 +24,12 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from linq_eval.thirdparty import gone
+from linq_eval.thirdparty import gone, lookup, package_version, require
 
 PRIVATE_NAMES = (
     ("mteb.results.task_result", "_read_run_settings_from_file"),
@@ -33,38 +39,20 @@ PRIVATE_NAMES = (
     ("mteb.abstasks.text.reranking", "AbsTaskReranking._process_example"),
     ("mteb.abstasks.abstask", "AbsTask._calculate_descriptive_statistics_from_split"),
     ("mteb.abstasks.pair_classification", "AbsTaskPairClassification._compute_metrics"),
+    ("mteb.abstasks.retrieval_dataset_loaders", "RetrievalSplitData"),
+    ("mteb.models.model_meta", "ScoringFunction.COSINE"),
 )
 """(module, attribute path) of every private name used here."""
 
 
-def _lookup(module: str, path: str) -> Any | None:
-    """The object at ``module.path``, or None when the module or an attribute is gone."""
-    try:
-        obj: Any = importlib.import_module(module)
-    except ImportError:
-        return None
-    for part in path.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            return None
-    return obj
-
-
-def _require(module: str, path: str) -> Any:
-    found = _lookup(module, path)
-    if found is None:
-        raise RuntimeError(gone("mteb", [f"{module}.{path}"])[0])
-    return found
-
-
 def missing_names() -> list[str]:
     """The private names of ``PRIVATE_NAMES`` the installed mteb lacks, with its version."""
-    return gone("mteb", [f"{m}.{p}" for m, p in PRIVATE_NAMES if _lookup(m, p) is None])
+    return gone("mteb", [f"{m}.{p}" for m, p in PRIVATE_NAMES if lookup(m, p) is None])
 
 
 def read_run_settings(path: Path) -> list[dict[str, Any]]:
     """The entries of an mteb ``run_settings.jsonl`` ([] when there is none)."""
-    read = _lookup(*PRIVATE_NAMES[0])
+    read = lookup(*PRIVATE_NAMES[0])
     if read is not None:
         return list(read(path))
     if not path.exists():
@@ -76,7 +64,7 @@ def read_run_settings(path: Path) -> list[dict[str, Any]]:
 def merge_run_settings(path: Path, entries: list[dict[str, Any]]) -> None:
     """Write ``entries`` into the JSONL file ``path``, merged with what it holds (mteb's merge:
     each task, split and subset once, with its latest settings)."""
-    merge = _lookup(*PRIVATE_NAMES[1])
+    merge = lookup(*PRIVATE_NAMES[1])
     if merge is not None:
         merge(path, entries)
         return
@@ -93,7 +81,7 @@ def retrieval_scores(
 ) -> Any:
     """mteb's ``RetrievalEvaluationResult`` of ``results`` against ``qrels`` (``.map``,
     ``.ndcg``, ``.all_scores`` per query)."""
-    return _require(*PRIVATE_NAMES[2])(results, qrels, k_values)
+    return require("mteb", *PRIVATE_NAMES[2])(results, qrels, k_values)
 
 
 def max_over_subqueries(
@@ -102,7 +90,7 @@ def max_over_subqueries(
     k_values: Sequence[int],
 ) -> dict[str, float]:
     """mteb's scores after merging subqueries ``<id>_<n>`` by the max (MindSmallReranking)."""
-    return _require(*PRIVATE_NAMES[3])(qrels, results, k_values)
+    return require("mteb", *PRIVATE_NAMES[3])(qrels, results, k_values)
 
 
 def reranking_candidates(
@@ -110,14 +98,14 @@ def reranking_candidates(
 ) -> dict[str, Any]:
     """mteb's conversion of one reranking sample: ``query_id``, ``doc_ids``,
     ``relevance_scores`` (every listed candidate under its own id)."""
-    process = _require(*PRIVATE_NAMES[4])
+    process = require("mteb", *PRIVATE_NAMES[4])
     sample = {"query": "", "positive": positive, "negative": negative}
     return process(None, sample, split, index)
 
 
 def descriptive_statistics(task: Any, split: str) -> dict[str, Any]:
     """mteb's descriptive statistics of one split of a loaded task."""
-    _require(*PRIVATE_NAMES[5])
+    require("mteb", *PRIVATE_NAMES[5])
     return task._calculate_descriptive_statistics_from_split(split)
 
 
@@ -126,12 +114,39 @@ def pair_classification_metrics(
 ) -> dict[str, float]:
     """mteb's metrics of a pair-classification task from its similarity scores and labels
     (``cosine_ap``, ``max_ap``, ...), without encoding anything."""
-    _require(*PRIVATE_NAMES[6])
+    require("mteb", *PRIVATE_NAMES[6])
     return task._compute_metrics(scores, labels)
+
+
+def retrieval_split(
+    corpus: Any, queries: Any, relevant_docs: dict[str, dict[str, int]], top_ranked: Any
+) -> dict[str, Any]:
+    """One split of a retrieval task as ``AbsTaskRetrieval.load_data`` builds it (mteb's
+    ``RetrievalSplitData``, a ``TypedDict``); an error naming the installed mteb when mteb
+    declares other keys."""
+    split = {
+        "corpus": corpus,
+        "queries": queries,
+        "relevant_docs": relevant_docs,
+        "top_ranked": top_ranked,
+    }
+    shape = lookup(*PRIVATE_NAMES[7])
+    if shape is not None and set(shape.__annotations__) != set(split):
+        raise RuntimeError(
+            f"mteb {package_version('mteb')} holds a retrieval split as "
+            f"{sorted(shape.__annotations__)}, not {sorted(split)}"
+        )
+    return split
+
+
+def cosine_scoring() -> Any:
+    """mteb's ``ScoringFunction.COSINE``, for a ``ModelMeta``'s ``similarity_fn_name``."""
+    return require("mteb", *PRIVATE_NAMES[8])
 
 
 __all__ = [
     "PRIVATE_NAMES",
+    "cosine_scoring",
     "descriptive_statistics",
     "max_over_subqueries",
     "merge_run_settings",
@@ -140,4 +155,5 @@ __all__ = [
     "read_run_settings",
     "reranking_candidates",
     "retrieval_scores",
+    "retrieval_split",
 ]

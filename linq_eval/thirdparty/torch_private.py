@@ -1,7 +1,7 @@
 """torch's private names that linq-eval uses, each behind one function.
 
 - ``torch.ops.aten._flash_attention_forward``: FlashAttention-2's varlen kernel as shipped
-  inside PyTorch (cumulative lengths, no padding). Without it the ``flash`` kernels are not
+  inside PyTorch (cumulative lengths, no padding). Without it the ``flash`` kernel is not
   offered and packed attention uses the next kernel (``padded``, ``segments``).
 """
 

@@ -35,15 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from mteb.abstasks import (
+    AbsTask,
     AbsTaskClassification,
     AbsTaskClustering,
+    AbsTaskClusteringLegacy,
     AbsTaskPairClassification,
     AbsTaskRetrieval,
     AbsTaskSTS,
     AbsTaskSummarization,
 )
-from mteb.abstasks.abstask import AbsTask
-from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
 
 from linq_eval.errors import ConfigError, DataError
 from linq_eval.run.local_data.classification import load_classification

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, Value
-from mteb.abstasks.abstask import AbsTask
+from mteb.abstasks import AbsTask
 
 from linq_eval.errors import did_you_mean
 from linq_eval.run.local_data.files import (

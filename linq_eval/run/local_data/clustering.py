@@ -20,8 +20,7 @@ from typing import Any
 
 import mteb
 from datasets import Dataset, DatasetDict, Features, Sequence, Value
-from mteb.abstasks.abstask import AbsTask
-from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy
+from mteb.abstasks import AbsTask, AbsTaskClusteringLegacy
 
 from linq_eval.run.local_data.files import (
     DataError,

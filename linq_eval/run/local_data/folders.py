@@ -7,7 +7,7 @@ from pathlib import Path
 
 import mteb
 from huggingface_hub import snapshot_download
-from mteb.abstasks.abstask import AbsTask
+from mteb.abstasks import AbsTask
 
 from linq_eval.errors import ConfigError, TaskDataMissing, UnknownNameError
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, Value
-from mteb.abstasks.abstask import AbsTask
+from mteb.abstasks import AbsTask
 
 from linq_eval.run.local_data.files import Problems, label, plain_split_file, read_table, text
 

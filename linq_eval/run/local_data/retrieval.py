@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, Features, Value
-from mteb.abstasks.abstask import AbsTask
-from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
+from mteb.abstasks import AbsTask
 
 from linq_eval.run.local_data.files import (
     BlankLines,
@@ -32,6 +31,7 @@ from linq_eval.run.local_data.files import (
     require_file,
     text,
 )
+from linq_eval.thirdparty.mteb_private import retrieval_split
 
 _logger = logging.getLogger(__name__)
 
@@ -39,8 +39,9 @@ _RERANKING_COLUMNS = ("query", "positive", "negative")
 """mteb 1's reranking layout: one row per query with its positive and negative texts."""
 
 
-def load_retrieval(task: AbsTask, folder: Path) -> dict[str, RetrievalSplitData]:
-    """``{split: RetrievalSplitData}``, as ``AbsTaskRetrieval.load_data`` builds per subset."""
+def load_retrieval(task: AbsTask, folder: Path) -> dict[str, dict[str, Any]]:
+    """``{split: {corpus, queries, relevant_docs, top_ranked}}``, as
+    ``AbsTaskRetrieval.load_data`` builds it per subset (``mteb_private.retrieval_split``)."""
     reranking = task.metadata.type == "Reranking"
     if reranking and not (folder / "corpus.jsonl").is_file():
         return {split: _old_reranking_split(folder, split) for split in task.eval_splits}
@@ -58,7 +59,7 @@ def load_retrieval(task: AbsTask, folder: Path) -> dict[str, RetrievalSplitData]
         ranked = folder / "top_ranked" / f"{split}.jsonl"
         if reranking:
             require_file(ranked, "the documents to rerank per query: query-id, corpus-ids")
-        dataset[split] = RetrievalSplitData(
+        dataset[split] = retrieval_split(
             corpus=corpus_ds,
             queries=_queries_dataset(kept),
             relevant_docs=qrels,
@@ -215,7 +216,7 @@ def _queries_dataset(queries: dict[str, str]) -> Dataset:
 # --------------------------------------------------------------------------- mteb 1 reranking
 
 
-def _old_reranking_split(folder: Path, split: str) -> RetrievalSplitData:
+def _old_reranking_split(folder: Path, split: str) -> dict[str, Any]:
     """One split of mteb 1's reranking layout, as ``AbsTaskReranking`` converts it.
 
     Queries without a positive or without a negative are dropped (mteb does the same, so the
@@ -247,7 +248,7 @@ def _old_reranking_split(folder: Path, split: str) -> RetrievalSplitData:
             docs[doc_id] = ("", body)
         qrels[qid] = {d: int(d.startswith("apositive_")) for d in ids}
         ranked[qid] = ids
-    return RetrievalSplitData(
+    return retrieval_split(
         corpus=_corpus_dataset(docs),
         queries=_queries_dataset(queries),
         relevant_docs=qrels,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, Sequence, Value
-from mteb.abstasks.abstask import AbsTask
+from mteb.abstasks import AbsTask
 
 from linq_eval.run.local_data.files import (
     Problems,
