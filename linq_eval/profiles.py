@@ -310,6 +310,10 @@ RANDOM_MISTRALS: dict[str, dict[str, Any]] = {
 sizes. Speed does not depend on the weights' values; the tiny one exercises the code path."""
 
 
+_RANDOM_ORG = "linq-eval"
+"""The organisation a random model's results are filed under (never a real model's)."""
+
+
 def random_profile(size: str = "tiny", seed: int = 0) -> Profile:
     """Linq-Embed-Mistral's profile with the model replaced by a random Mistral of ``size``:
     results land in their own folder (``linq-eval/random-mistral-<size>/seed-<seed>``)."""
@@ -317,20 +321,16 @@ def random_profile(size: str = "tiny", seed: int = 0) -> Profile:
         raise UnknownNameError("model size", size, RANDOM_MISTRALS)
     return get_profile(DEFAULT_PROFILE).with_overrides(
         name=f"random-{size}",
-        model=f"{RANDOM_MODEL_ORG}/random-mistral-{size}",
+        model=f"{_RANDOM_ORG}/random-mistral-{size}",
         mteb_name=None,
         revision=f"seed-{seed}",
         description=f"randomly initialised Mistral ({size}), seed {seed}",
     )
 
 
-RANDOM_MODEL_ORG = "linq-eval"
-"""The organisation a random model's results are filed under (never a real model's)."""
-
-
 def is_random(model: str | None) -> bool:
     """Whether a recorded model name is a randomly initialised one."""
-    return bool(model) and str(model).startswith(f"{RANDOM_MODEL_ORG}/random-")
+    return bool(model) and str(model).startswith(f"{_RANDOM_ORG}/random-")
 
 
 def get_profile(name: str) -> Profile:
@@ -379,7 +379,6 @@ __all__ = [
     "MTEB_INSTRUCTIONS",
     "PROFILES",
     "RANDOM_MISTRALS",
-    "RANDOM_MODEL_ORG",
     "REPRODUCTION_MAX_LENGTH",
     "UNVERSIONED",
     "Profile",

@@ -23,18 +23,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import json
 import logging
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.paths import user_cache_dir
-from linq_eval.provenance import mteb_distribution_problem, mteb_version
+from linq_eval.provenance import MTEB_DISTRIBUTIONS, mteb_distribution_problem, mteb_version
 
 _FORMAT = 1
 """Version of the snapshot's layout: a snapshot of another layout is made again."""
@@ -136,11 +136,12 @@ class Registry:
 
 
 def _mteb_folder() -> Path | None:
-    """The installed mteb package's folder, found without importing it."""
-    spec = importlib.util.find_spec("mteb")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
+    """The installed mteb package's folder, found from its distribution's metadata (mteb is
+    not imported)."""
+    for dist in MTEB_DISTRIBUTIONS:
+        with contextlib.suppress(PackageNotFoundError):
+            return Path(str(distribution(dist).locate_file("mteb")))
+    return None
 
 
 def descriptive_stats(task: TaskInfo) -> dict[str, Any] | None:

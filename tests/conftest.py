@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # OpenMP threads must sleep when they wait, not spin (GNU OpenMP's default), or two processes
 # with 2 threads each run several times slower than one after the other. Set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# linq-eval's user cache (the snapshot of mteb's registry, `check` records) for this session
+# only: the tests neither read nor write the developer's, and the subprocesses share it.
+os.environ.setdefault("LINQ_EVAL_CACHE", tempfile.mkdtemp(prefix="linq-eval-test-cache-"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -134,6 +138,9 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session", autouse=True)
 def session_runs(request, tmp_path_factory):
     """The RUNS the selected tests need, started in the background with the first test."""
+    from linq_eval.registry import registry
+
+    registry()  # the registry snapshot, made once here before the runs read it
     wanted = needed(RUNS, (item.fixturenames for item in request.session.items))
     runs = SessionRuns(
         {

@@ -6,7 +6,7 @@ import typer
 
 from linq_eval.cli.app import EXIT_FAIL, ListOptionsCommand, app
 from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT, TASK_TYPES_OPT, TASKS_OPT
-from linq_eval.results.compare import DEFAULT_ALPHA, DEFAULT_TOLERANCE
+from linq_eval.results.compare import COMPARE_FORMATS, DEFAULT_ALPHA, DEFAULT_TOLERANCE
 from linq_eval.results.per_query import DEFAULT_WORST
 
 
@@ -105,7 +105,7 @@ def _compare_command(
     tolerance: float = typer.Option(
         DEFAULT_TOLERANCE, "--tolerance", help="Largest allowed drop per task, in points x100."
     ),
-    output_format: str = typer.Option("text", "--format", help="text, json or markdown."),
+    output_format: str = typer.Option("text", "--format", help=f"{', '.join(COMPARE_FORMATS)}."),
     allow_drift: bool = typer.Option(
         False, "--allow-drift", help="Compare even if score-changing settings differ."
     ),

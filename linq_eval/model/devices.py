@@ -9,7 +9,7 @@ import torch
 from linq_eval.errors import ConfigError
 from linq_eval.profiles import DTYPE_ALIASES, DTYPE_NAMES
 
-DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
+_DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 """The torch dtype of each precision name."""
 
 
@@ -36,9 +36,9 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     if name == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     try:
-        return DTYPES[name]
+        return _DTYPES[name]
     except KeyError:
-        raise ConfigError(f"Unknown dtype {dtype!r}; valid: auto, {', '.join(DTYPES)}") from None
+        raise ConfigError(f"Unknown dtype {dtype!r}; valid: auto, {', '.join(_DTYPES)}") from None
 
 
 def best_attn_implementation(device: torch.device) -> str:
@@ -49,7 +49,6 @@ def best_attn_implementation(device: torch.device) -> str:
 
 
 __all__ = [
-    "DTYPES",
     "best_attn_implementation",
     "resolve_device",
     "resolve_dtype",
