@@ -15,10 +15,12 @@ class LinqEvalError(Exception):
 class UnknownNameError(LinqEvalError, KeyError):
     """An unknown task, benchmark, profile, policy or instruction set."""
 
-    def __init__(self, kind: str, name: str, choices: Iterable[str], hint: str = "") -> None:
+    def __init__(
+        self, kind: str, name: str, choices: Iterable[str], hint: str = "", where: str = ""
+    ) -> None:
         choices = sorted(set(choices))
-        close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-        msg = f"Unknown {kind} {name!r}."
+        close = did_you_mean(name, choices)
+        msg = f"Unknown {kind} {name!r}{f' in {where}' if where else ''}."
         if close:
             msg += f" Did you mean: {', '.join(repr(c) for c in close)}?"
         if len(choices) <= 20:

@@ -19,6 +19,7 @@ from linq_eval.results.reproduction import deviations
 from linq_eval.run.summary import TaskOutcome, format_texts
 
 SCORES = {f"q{i}": 0.5 + i / 100 for i in range(20)}
+LINQ = "Linq-AI-Research/Linq-Embed-Mistral"
 MINILM_SETTINGS = {
     "model": "sentence-transformers/all-MiniLM-L6-v2",
     "profile": "all-minilm-l6-v2",
@@ -51,8 +52,9 @@ def _evidence_file(root: Path) -> Path:
     ids=["truncated", "not-gzip", "other-json", "a-list"],
 )
 def test_damaged_evidence_is_an_error_naming_the_file(tmp_path, monkeypatch, capsys, damage, said):
-    ref = run_with_evidence(tmp_path / "ref", SCORES, 0.60)
-    run = run_with_evidence(tmp_path / "run", SCORES, 0.40)  # a regression: exit 1 if read
+    ref = run_with_evidence(tmp_path / "ref", SCORES)
+    lower = {q: s - 0.2 for q, s in SCORES.items()}
+    run = run_with_evidence(tmp_path / "run", lower)  # a regression: exit 1 if read
     damage(_evidence_file(run))
     args = ("compare", str(run), "--reference", str(ref), "--tasks", "SciFact", "--per-query")
     code, out, err = run_cli(monkeypatch, capsys, *args)
@@ -62,8 +64,8 @@ def test_damaged_evidence_is_an_error_naming_the_file(tmp_path, monkeypatch, cap
 
 
 def test_missing_evidence_is_a_note_naming_the_task(tmp_path, monkeypatch, capsys):
-    ref = run_with_evidence(tmp_path / "ref", SCORES, 0.60)
-    run = run_with_evidence(tmp_path / "run", SCORES, 0.60)
+    ref = run_with_evidence(tmp_path / "ref", SCORES)
+    run = run_with_evidence(tmp_path / "run", SCORES)
     _evidence_file(run).unlink()
     args = ("compare", str(run), "--reference", str(ref), "--tasks", "SciFact", "--per-query")
     code, out, err = run_cli(monkeypatch, capsys, *args)
@@ -329,12 +331,12 @@ def test_plan_of_another_model_has_no_linq_notes(monkeypatch, capsys):
 
 def test_profiles_has_a_header(monkeypatch, capsys):
     code, out, _ = run_cli(monkeypatch, capsys, "profiles")
-    assert code == 0 and out.splitlines()[0].split()[:4] == [
-        "profile",
-        "pool",
-        "policy",
-        "max_length",
-    ]
+    header, first = out.splitlines()[:2]
+    assert code == 0 and header.split() == ["profile", "model@revision", "-", "description"]
+    assert first.split()[:3] == ["linq-embed-mistral", f"{LINQ}@0c1a0b0589", "-"]
+    assert first.index(f"{LINQ}@") == header.index("model@revision")  # the columns align
+    code, _, err = run_cli(monkeypatch, capsys, "profiles", "--format", "xml")
+    assert code == 2 and "Unknown --format 'xml'" in err
 
 
 def test_unknown_task_of_a_benchmark_reads_as_english():

@@ -13,6 +13,7 @@ app = typer.Typer(
     help="Evaluate instruction-tuned decoder embedding models (Linq-Embed-Mistral) on MTEB.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     add_completion=False,
 )
 

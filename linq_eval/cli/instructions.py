@@ -109,7 +109,7 @@ def _validate_instructions_command(
         try:
             iset = validate_instruction_file(item, benchmark if coverage else None)
         except LinqEvalError as exc:
-            failures.append(f"{item}: {exc}")
+            failures.append(str(exc))  # it names the file
             typer.echo(f"FAIL {item}", err=True)
             continue
         covered = f", covers {benchmark}" if coverage else ""

@@ -8,6 +8,7 @@ import json
 import typer
 
 from linq_eval.cli.app import app
+from linq_eval.errors import ConfigError
 from linq_eval.model.profile_sources import SOURCES, UNSUPPORTED
 from linq_eval.profiles import PROFILES
 
@@ -22,16 +23,19 @@ def _profiles_command(
 
     Example: linq-eval profiles --format json
     """
+    if output_format not in ("table", "json"):
+        raise ConfigError(f"Unknown --format {output_format!r}; use table or json.")
     if output_format == "json":
         profiles = {
             k: {**p.as_dict(), **dataclasses.asdict(SOURCES[k])} for k, p in PROFILES.items()
         }
         typer.echo(json.dumps({"profiles": profiles, "unsupported": UNSUPPORTED}, indent=2))
         return
-    typer.echo(f"{'profile':24} {'pool':5} {'policy':12} {'max_length':16} model  - description")
+    width = max(len(name) for name in PROFILES)
+    typer.echo(f"{'profile':{width}}  model@revision  - description")
     for p in PROFILES.values():
         src = SOURCES[p.name]
-        typer.echo(f"{p.name}  {p.model}@{(p.revision or '-')[:10]}  - {p.description}")
+        typer.echo(f"{p.name:{width}}  {p.model}@{(p.revision or '-')[:10]}  - {p.description}")
         typer.echo(
             f"  conventions: pooling={p.pooling} eos={p.eos} bos={p.bos} policy={p.policy} "
             f"instructions={p.instructions} template={p.template!r} max_length={p.max_length} "

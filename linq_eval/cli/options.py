@@ -31,12 +31,16 @@ _BENCHMARK_OPT = typer.Option(
 )
 BENCHMARK_DEFAULT_OPT = typer.Option(DEFAULT_BENCHMARK, "--benchmark", help="mteb benchmark.")
 """--benchmark where a benchmark is always used (table, compare, validate-instructions)."""
-TASKS_OPT = typer.Option(
-    None,
-    "--tasks",
-    help="Only these tasks (exact mteb names; repeat, or list after it), each as the benchmark "
-    "scores it; a task the benchmark lacks runs whole.",
+_TASKS_HELP = (
+    "Only these tasks (exact mteb names; repeat, or list after it), each as the benchmark "
+    "scores it; a task the benchmark lacks {whole}."
 )
+_TASKS_OPT = typer.Option(None, "--tasks", help=_TASKS_HELP.format(whole="runs whole"))
+"""--tasks of the commands that run tasks (run, plan, prefetch)."""
+RESULT_TASKS_OPT = typer.Option(
+    None, "--tasks", help=_TASKS_HELP.format(whole="is read whole (every split and subset)")
+)
+"""--tasks of the commands that read results (table, compare)."""
 TASK_TYPES_OPT = typer.Option(
     None, "--task-types", help="Keep only these task types of the benchmark (Retrieval STS ...)."
 )
@@ -67,7 +71,7 @@ _SELECTION_OPTIONS = (
     ("model", str, MODEL_OPT),
     ("revision", str | None, REVISION_OPT),
     ("benchmark", str | None, _BENCHMARK_OPT),
-    ("tasks", list[str] | None, TASKS_OPT),
+    ("tasks", list[str] | None, _TASKS_OPT),
     ("task_types", list[str] | None, TASK_TYPES_OPT),
 )
 """What ``run``, ``plan`` and ``prefetch`` work on, the model and the tasks: their first options
@@ -119,9 +123,9 @@ __all__ = [
     "OUTPUT_OPT",
     "POLICY_OPT",
     "RANDOM_OPT",
+    "RESULT_TASKS_OPT",
     "REVISION_OPT",
     "SHARD_OPT",
-    "TASKS_OPT",
     "TASK_TYPES_OPT",
     "TPS_OPT",
     "run_config",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from linq_eval.cli.app import EXIT_FAIL, ListOptionsCommand, app
-from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT, TASK_TYPES_OPT, TASKS_OPT
+from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT, RESULT_TASKS_OPT, TASK_TYPES_OPT
 from linq_eval.results.compare import COMPARE_FORMATS, DEFAULT_ALPHA, DEFAULT_TOLERANCE
 from linq_eval.results.per_query import DEFAULT_WORST
 
@@ -27,7 +27,7 @@ def _table_command(
         help="Add ORG/MODEL[@REVISION] from mteb's results repository (downloads it).",
     ),
     benchmark: str = BENCHMARK_DEFAULT_OPT,
-    tasks: list[str] | None = TASKS_OPT,
+    tasks: list[str] | None = RESULT_TASKS_OPT,
     task_types: list[str] | None = TASK_TYPES_OPT,
     output_format: str = typer.Option(
         "markdown", "--format", help="markdown, csv, json, latex or html."
@@ -101,7 +101,7 @@ def _compare_command(
         help="Reference folder or shipped baseline (published:<org/model>).",
     ),
     task_types: list[str] | None = TASK_TYPES_OPT,
-    tasks: list[str] | None = TASKS_OPT,
+    tasks: list[str] | None = RESULT_TASKS_OPT,
     tolerance: float = typer.Option(
         DEFAULT_TOLERANCE, "--tolerance", help="Largest allowed drop per task, in points x100."
     ),

@@ -325,7 +325,7 @@ def resolve(spec: str, *, validate: bool = True) -> list[ResultSet]:
         chosen = [rs for rs in sets if name in (rs.model, rs.label)]
         if not chosen:
             raise UnknownNameError(
-                f"model in baseline set {kind!r}", name, [rs.model for rs in sets]
+                "model", name, [rs.model for rs in sets], where=f"baseline set {kind!r}"
             )
         return chosen
     if not sep and spec in _available_baselines() and not Path(spec).exists():

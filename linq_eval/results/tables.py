@@ -293,7 +293,8 @@ class TaskSubset:
     @property
     def column(self) -> str:
         """``Mean (5 tasks of Linq-Embed-Mistral @abc)``."""
-        return f"Mean ({len(self.tasks)} tasks of {', '.join(self.owners)})"
+        n = len(self.tasks)
+        return f"Mean ({n} task{'s' if n != 1 else ''} of {', '.join(self.owners)})"
 
     def mean(self, row: Row) -> Mean:
         """``row``'s plain mean over these tasks (marked incomplete where it lacks one)."""

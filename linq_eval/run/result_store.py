@@ -192,7 +192,10 @@ def update_run_record(
             )
         if conflicts:
             _logger.warning(
-                "%s holds tasks made with other settings:\n%s", folder, format_conflicts(conflicts)
+                "%s holds tasks this run does not touch, made with other settings; they are "
+                "kept as they are (--allow-settings-change):\n%s",
+                folder,
+                format_conflicts(conflicts),
             )
         merged = {**_own_settings(record), **new}
         names = [n for name, e in merged.items() for n in (name, *(e.get("subtasks") or []))]

@@ -223,7 +223,10 @@ class _Suite:
             require_writable_folder(self.config.output, "--output")
             if self.config.embedding_cache_dir is not None:
                 require_writable_folder(self.config.embedding_cache_dir, "--cache-dir")
-            done = [name for name, info in self.infos.items() if self._done(info)]
+            complete = [
+                n for n, i in self.infos.items() if task_done(self.folder, i, move_unreadable=True)
+            ]
+            done = [n for n in complete if self._explained(self.infos[n])]
             todo = [t for t in tasks if t.metadata.name not in done]
             if self.config.data_dir is not None and hub_offline():  # a clear error, not the hub's
                 require_task_data(todo, self.config.data_dir)
@@ -231,16 +234,16 @@ class _Suite:
             remove_stale_temporaries(self.config.output, SCRATCH)
             if self.config.embedding_cache_dir is not None:
                 remove_stale_temporaries(self.config.embedding_cache_dir)
-            return done
+            return complete, done
 
-        self.done = set(distributed.on_main(self.group, start))
+        complete, self.done = distributed.on_main(self.group, start)
+        self.done = set(self.done)
+        self.rerun = set(complete) - self.done  # results to replace: made with their evidence
         return tasks
 
-    def _done(self, info: TaskInfo) -> bool:
-        """A complete result file, with its per-query evidence bound to it when the run keeps
-        evidence (a run killed between the two wrote the result only: run it again)."""
-        if not task_done(self.folder, info, move_unreadable=True):
-            return False
+    def _explained(self, info: TaskInfo) -> bool:
+        """Whether a complete result has its per-query evidence, bound to it, where the run
+        keeps evidence (a run killed between the two wrote the result only)."""
         if not (self.config.per_query and info.ranked):
             return True
         record = read_run_record(self.folder)
@@ -290,8 +293,9 @@ class _Suite:
             self.record()
             return sorted(stale)
 
-        self.rerun = set(distributed.on_main(self.group, check))
-        self.done -= self.rerun
+        stale = set(distributed.on_main(self.group, check))
+        self.rerun |= stale
+        self.done -= stale
 
     def record(self, tasks: dict[str, dict[str, Any]] | None = None) -> None:
         update_run_record(
