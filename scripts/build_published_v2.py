@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import sys
 from collections import defaultdict
@@ -32,13 +33,23 @@ BENCHMARK = "MTEB(eng, v2)"
 SET_NAME = "published-v2"
 RESULTS_REPO = "https://github.com/embeddings-benchmark/results"
 RESULTS_COMMIT = "f4cc6c8b365a3c779dbc708d6affe0b0355b2ddf"
-MTEB_VERSION = "2.26.24"
+REFERENCE_README = REPO_ROOT.parent / "shared" / "reference" / "README.md"
+"""The reference's provenance: which mteb release loaded the scores from the results
+repository ("loaded with mteb X"), written into the index as it says."""
 EXTERNAL = "external"
 
 # The metric a score is on, where it is not the one mteb 2 computes as the task's main score:
 # a model's own (`external`) Reranking results are mteb 1.x's RerankingEvaluator `map`
 # (identical to the card-era values of the `published` set where both have the model).
 ERA_METRICS = {(EXTERNAL, "Reranking"): "map"}
+
+
+def reference_mteb() -> str:
+    """The mteb release the reference's README says loaded its scores."""
+    found = re.search(r"loaded with mteb (\d+\.\d+\.\d+)", REFERENCE_README.read_text())
+    if found is None:
+        raise SystemExit(f"{REFERENCE_README}: no 'loaded with mteb X.Y.Z'")
+    return found.group(1)
 
 
 def read_rows(csv_path: str) -> dict[str, list[dict[str, str]]]:
@@ -118,8 +129,9 @@ def main(csv_path: str, out: Path = OUT) -> None:
         "See README.md.",
         "benchmark": BENCHMARK,
         "source": f"{RESULTS_REPO}/tree/{RESULTS_COMMIT}",
-        "loaded_with": f"mteb {MTEB_VERSION}: ResultCache.load_results(validate_and_filter=True),"
-        " join_revisions(), TaskResult.get_score()",
+        "loaded_with": f"mteb {reference_mteb()}: "
+        "ResultCache.load_results(validate_and_filter=True), join_revisions(), "
+        "TaskResult.get_score()",
         "metrics": {
             "Reranking": "map_at_1000 (MindSmallReranking: max_over_subqueries_map_at_1000); "
             "map (mteb 1.x RerankingEvaluator) in the `external` folders",

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import pytest
 from result_files import write_results
+from test_lock import INSTALL_RECORD
 
 from linq_eval.errors import DriftError
 from linq_eval.provenance import mteb_version
 from linq_eval.results.compare import compare
 from linq_eval.results.metrics import METRIC_PAIRS, MTEB_CHECKED, mteb_difference, mteb_release
+
+LOCKED_INSTALL = INSTALL_RECORD.is_file() and INSTALL_RECORD.read_text().startswith("locked")
+"""Whether this environment holds the lock's versions (scripts/setup.sh without --unlocked)."""
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -42,13 +47,21 @@ def test_the_table_states_the_versions_of_each_computation():
 
 
 def test_installed_mteb_is_one_whose_metric_code_was_checked():
-    """A newer mteb (a refreshed lock) must have its metric code read before it is used."""
+    """The lock's mteb must be one whose metric code was read. A newer release within
+    pyproject's range (``setup.sh --unlocked``, ``refresh_lock.sh``) is reported, not failed:
+    ``compare`` marks its results "metric changed" against checked ones until MTEB_CHECKED
+    is extended, after its metric code is read."""
     installed = mteb_version()
     low, high = (mteb_release(v) for v in MTEB_CHECKED)
-    assert installed and low <= mteb_release(installed) <= high, (
+    if installed and low <= mteb_release(installed) <= high:
+        return
+    message = (
         f"mteb {installed} is installed, but linq_eval/results/metrics.py MTEB_CHECKED covers "
         f"mteb {MTEB_CHECKED[0]} to {MTEB_CHECKED[1]}: read its metric code, then extend it"
     )
+    assert not LOCKED_INSTALL, message
+    warnings.warn(message, stacklevel=1)
+    assert mteb_difference("ndcg_at_10", installed, MTEB_CHECKED[1])  # compare says so
 
 
 def _folder(root: Path, score: float, mteb_version: str | None = None) -> Path:

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
+from linq_eval import profiles
 from linq_eval.errors import ConfigError, UnknownNameError
-from linq_eval.model import profiles
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.prompts import instruction_sets, policies
