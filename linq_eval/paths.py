@@ -30,6 +30,11 @@ SCIFACT_ENV = "LINQ_EVAL_SCIFACT"
 _CACHE_ENV = "LINQ_EVAL_CACHE"
 """Environment variable that moves linq-eval's folder in the user's cache."""
 
+MODEL_META = "model_meta.json"
+"""mteb's metadata file of a model and revision, beside its result files."""
+RUN_SETTINGS = "run_settings.jsonl"
+"""mteb's record of the encode settings of each task, split and subset, beside them."""
+
 _OUTPUT_STATE_DIR = ".linq_eval"
 """linq-eval's own folder inside an output folder (beside mteb's results tree)."""
 CACHE_SUBDIR = f"{_OUTPUT_STATE_DIR}/embeddings"
@@ -99,9 +104,11 @@ def user_cache_dir() -> Path:
 __all__ = [
     "CACHE_SUBDIR",
     "LOCKS_SUBDIR",
+    "MODEL_META",
     "MTEB_CACHE_SUBDIR",
     "PACKAGE_DIR",
     "REPO_ROOT",
+    "RUN_SETTINGS",
     "SCIFACT_ENV",
     "SCRATCH",
     "baseline_sets_dir",

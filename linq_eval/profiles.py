@@ -44,6 +44,11 @@ UNVERSIONED = "no_revision_available"
 """The revision mteb files a model without a pinned revision under."""
 
 
+GIVEN_OPTIONS = ("max_length", "policy", "instructions", "revision", "dtype", "padding_side")
+"""The profile settings a user may change (options of ``load_encoder``, ``random_encoder`` and
+``linq-eval run``); every other field is the profile's."""
+
+
 @dataclass(frozen=True)
 class Profile:
     """How one model family is run."""
@@ -102,27 +107,13 @@ class Profile:
             raise ConfigError(f"Unknown profile option(s) {unknown}; valid: {sorted(fields)}")
         return dataclasses.replace(self, **overrides)
 
-    def with_given(
-        self,
-        *,
-        max_length: int | None = None,
-        policy: str | None = None,
-        instructions: str | None = None,
-        revision: str | None = None,
-        dtype: str | None = None,
-        padding_side: str | None = None,
-    ) -> Profile:
-        """The profile with the options a user may give (``load_encoder``, ``random_encoder``,
-        ``linq-eval run``) applied: an option left None keeps the profile's setting."""
-        options = {
-            "max_length": max_length,
-            "policy": policy,
-            "instructions": instructions,
-            "revision": revision,
-            "dtype": dtype,
-            "padding_side": padding_side,
-        }
-        return self.with_overrides(**{k: v for k, v in options.items() if v is not None})
+    def with_given(self, **given: Any) -> Profile:
+        """The profile with the settings a user gave (``GIVEN_OPTIONS``: ``load_encoder``,
+        ``random_encoder``, ``linq-eval run``) applied: one given as None keeps the profile's."""
+        unknown = sorted(set(given) - set(GIVEN_OPTIONS))
+        if unknown:
+            raise TypeError(f"not a setting a user gives: {', '.join(unknown)}")
+        return self.with_overrides(**{k: v for k, v in given.items() if v is not None})
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -221,11 +212,14 @@ def _qwen3(size: str, revision: str) -> Profile:
     )
 
 
+DEFAULT_PROFILE = "linq-embed-mistral"
+"""The profile every command uses unless told otherwise: Linq-Embed-Mistral's."""
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in [
         _e5_mistral(
-            "linq-embed-mistral",
+            DEFAULT_PROFILE,
             "Linq-AI-Research/Linq-Embed-Mistral",
             "0c1a0b0589177079acc552433cad51d7c9132379",
             "Linq-Embed-Mistral (7B), e5 evaluation conventions",
@@ -279,7 +273,6 @@ PROFILES: dict[str, Profile] = {
     ]
 }
 
-DEFAULT_PROFILE = "linq-embed-mistral"
 
 _MISTRAL_7B: dict[str, Any] = {
     "vocab_size": 32000,
@@ -375,6 +368,7 @@ __all__ = [
     "DEFAULT_PROFILE",
     "DTYPE_ALIASES",
     "DTYPE_NAMES",
+    "GIVEN_OPTIONS",
     "MIN_MAX_LENGTH",
     "MTEB_INSTRUCTIONS",
     "PROFILES",

@@ -25,6 +25,13 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def installed(name: str) -> str:
+    """``name``'s installed version for messages ("not installed"); for ``mteb``, either of
+    its distributions'."""
+    found = mteb_version() if name == "mteb" else package_version(name)
+    return found or "not installed"
+
+
 def mteb_version() -> str | None:
     """The installed mteb's version, from either distribution (mteb is not imported)."""
     return next(filter(None, map(package_version, MTEB_DISTRIBUTIONS)), None)
@@ -57,6 +64,7 @@ def now() -> str:
 
 __all__ = [
     "MTEB_DISTRIBUTIONS",
+    "installed",
     "mteb_distribution_problem",
     "mteb_version",
     "now",

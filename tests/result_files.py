@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from linq_eval import __version__
 from linq_eval.results.per_query import TaskEvidence, bind, write_evidence
 from linq_eval.results.reading import RUN_RECORD
 from linq_eval.results.tables import get_benchmark_spec
@@ -55,7 +56,7 @@ def write_results(
     if settings is not None or task_settings is not None:
         tasks = {name: {"settings": task_settings} for name in scores} if task_settings else {}
         record = {
-            "linq_eval_version": "0.1.0",
+            "linq_eval_version": __version__,
             "settings": settings or task_settings,
             "tasks": tasks,
             "device": "cpu",

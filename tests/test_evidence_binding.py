@@ -21,9 +21,8 @@ from data_helpers import sample_beir
 from result_files import write_results
 
 from linq_eval.results.per_query import read_bound_evidence
-from linq_eval.results.reading import ResultSet, load_results
+from linq_eval.results.reading import ResultSet, load_results, read_run_record
 from linq_eval.results.reproduction import deviations
-from linq_eval.run.result_store import read_run_record
 
 EVIDENCE = "SciFact.queries.json.gz"
 

@@ -29,10 +29,9 @@ from linq_eval import atomic
 from linq_eval.atomic import TMP_MARK, FileLock
 from linq_eval.errors import DiskFullError
 from linq_eval.paths import CACHE_SUBDIR
-from linq_eval.results.reading import RUN_RECORD
+from linq_eval.results.reading import RUN_RECORD, read_run_record
 from linq_eval.run.atomic_results import AtomicResultCache
 from linq_eval.run.cache import EmbeddingCache, round_to_storage
-from linq_eval.run.result_store import read_run_record
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_ARGS = ("run", *TINY_RUN_ARGS)

@@ -15,10 +15,9 @@ import pytest
 from conftest import MINILM_FOLDER
 
 from linq_eval.results.compare import compare
-from linq_eval.results.reading import resolve
+from linq_eval.results.reading import read_run_record, resolve
 from linq_eval.results.render import render
 from linq_eval.results.tables import build_table
-from linq_eval.run.result_store import read_run_record
 
 PUBLISHED_MINILM_MORE = {
     # task: (metric, published x100, subset). Sources: github.com/embeddings-benchmark/results,

@@ -16,10 +16,10 @@ from linq_eval.benchmarks import DEFAULT_BENCHMARK, select_tasks
 from linq_eval.errors import ConfigError
 from linq_eval.provenance import mteb_version
 from linq_eval.results import compare
-from linq_eval.results.reading import LEGACY_RUN_RECORD, ResultSet
+from linq_eval.results.reading import LEGACY_RUN_RECORD, ResultSet, read_run_record
 from linq_eval.run import cache
 from linq_eval.run.config import RunConfig
-from linq_eval.run.result_store import read_run_record, update_run_record
+from linq_eval.run.result_store import update_run_record
 from linq_eval.run.runner import load_run_encoder, task_prompt_hash
 
 ISSUE_LIST = (

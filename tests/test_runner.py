@@ -38,10 +38,11 @@ from linq_eval.atomic import FileLock
 from linq_eval.benchmarks import select_tasks
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.paths import CACHE_SUBDIR
+from linq_eval.results.reading import RUN_RECORD, read_run_record
 from linq_eval.run.config import RunConfig
 from linq_eval.run.estimate import TaskEstimate
 from linq_eval.run.plan import Shard, assign_shards
-from linq_eval.run.result_store import RUN_RECORD, read_run_record, update_run_record
+from linq_eval.run.result_store import update_run_record
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -378,7 +379,7 @@ def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
     script = (
         "import sys, mteb\n"
         "from pathlib import Path\n"
-        "from linq_eval.run.result_store import AtomicResultCache\n"
+        "from linq_eval.run.atomic_results import AtomicResultCache\n"
         f"result = mteb.TaskResult.from_disk(Path({str(source)!r}))\n"
         "meta = mteb.get_model_meta('sentence-transformers/all-MiniLM-L6-v2')\n"
         "AtomicResultCache(Path(sys.argv[1])).save_to_cache(result, meta)\n"
@@ -401,11 +402,10 @@ def test_result_files_are_the_same_in_every_process(tiny_run, tmp_path):
 
 
 def test_an_unreadable_result_is_not_done_and_moved_aside_when_asked(tiny_run, tmp_path):
-    import mteb
-
+    from linq_eval.registry import registry
     from linq_eval.run.result_store import task_done
 
-    task = mteb.get_task("STSBenchmark")
+    task = registry().task("STSBenchmark")
     good = (tiny_run[0] / TINY_FOLDER / "STSBenchmark.json").read_bytes()
     path = tmp_path / "STSBenchmark.json"
     assert not task_done(tmp_path, task)  # no file

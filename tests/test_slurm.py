@@ -29,7 +29,7 @@ from conftest import (
 from slurm_cluster import Cluster, ClusterError, one_node_cluster, unavailable, write_config
 
 from linq_eval.paths import CACHE_SUBDIR
-from linq_eval.run.result_store import read_run_record
+from linq_eval.results.reading import read_run_record
 
 SCRIPT = REPO_ROOT / "scripts" / "slurm_array.sh"
 SHARDS = {"1": "STS13", "2": "STS16"}  # what `linq-eval plan --shard i/2` gives each job

@@ -16,7 +16,8 @@ from typing import Any, TypedDict
 import pytest
 import torch
 
-from linq_eval.thirdparty import mteb_private, package_version, torch_private
+from linq_eval.provenance import installed
+from linq_eval.thirdparty import mteb_private, torch_private
 from linq_eval.thirdparty import sentence_transformers_private as st_private
 from linq_eval.thirdparty import transformers_private as tp
 
@@ -61,14 +62,6 @@ PUBLIC_MODULES = {
 a module without one: any attribute that is not a module). Anything else under the package is
 internal: a deeper module, a name its module does not export, a name with a leading
 underscore, however spelled (an import, an attribute of an imported name, a dotted string)."""
-
-NOT_YET_FENCED = {
-    # Changed on another branch, which drops the BenchmarkAggregation use; its AbsTask import
-    # then wants ``from mteb.abstasks import AbsTask``. Delete the entry when tables.py has
-    # neither.
-    "linq_eval/results/tables.py": ("mteb.abstasks.abstask", "mteb.benchmarks.benchmark"),
-}
-"""Internals still used outside linq_eval/thirdparty, by file: the modules whose names it uses."""
 
 _DOTTED = re.compile(rf"({'|'.join(PUBLIC_MODULES)})(\.[A-Za-z_]\w*)+")
 
@@ -161,7 +154,7 @@ def test_every_private_name_is_there(module):
 
 
 def _why(package: str, what: str) -> str:
-    return f"{package} {package_version(package)}: {what}"
+    return f"{package} {installed(package)}: {what}"
 
 
 def test_mteb_run_settings_are_merged_per_task_split_and_subset(tmp_path):
@@ -233,7 +226,7 @@ def test_mteb_retrieval_split_has_the_keys_mteb_declares(monkeypatch):
         corpus: Any
 
     monkeypatch.setattr(mteb_private, "lookup", lambda module, path: Other)
-    with pytest.raises(RuntimeError, match=f"mteb {package_version('mteb')} holds"):
+    with pytest.raises(RuntimeError, match=f"mteb {installed('mteb')} holds"):
         mteb_private.retrieval_split(**fields)
     monkeypatch.setattr(mteb_private, "lookup", lambda module, path: None)
     assert mteb_private.retrieval_split(**fields) == fields  # the fallback: a plain dict
@@ -297,11 +290,9 @@ def test_internals_are_used_only_through_the_wrappers():
         name = path.relative_to(ROOT).as_posix()
         if name.startswith("linq_eval/thirdparty/"):
             continue
-        pending = NOT_YET_FENCED.get(name, ())
         found += [
             f"{name}:{line}: {dotted}: {why}"
             for line, dotted, why in internal_uses(path.read_text(encoding="utf-8"))
-            if not any(dotted == m or dotted.startswith(f"{m}.") for m in pending)
         ]
     assert found == [], "\n".join(found)
 

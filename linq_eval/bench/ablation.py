@@ -16,7 +16,6 @@ from linq_eval.bench import measure
 from linq_eval.bench.throughput import (
     BenchConfig,
     BenchSetup,
-    now,
     prepare,
     settings_of,
     time_interleaved,
@@ -25,6 +24,7 @@ from linq_eval.bench.throughput import (
 from linq_eval.bench.ways import naive_encode, with_pad_token
 from linq_eval.model.packed_attention import packed_kernels
 from linq_eval.model.speed import SpeedOptions
+from linq_eval.provenance import now
 
 _NAIVE = "naive (model card recipe)"
 

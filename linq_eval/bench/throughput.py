@@ -23,7 +23,6 @@ FLOPs and MFU: see linq_eval.bench.measure.
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,7 +46,13 @@ from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import mistral_tokenizer, random_mistral
 from linq_eval.model.speed import AUTO, SpeedOptions, budget_to_fit
-from linq_eval.profiles import RANDOM_MISTRALS, REPRODUCTION_MAX_LENGTH, get_profile
+from linq_eval.profiles import (
+    DEFAULT_PROFILE,
+    RANDOM_MISTRALS,
+    REPRODUCTION_MAX_LENGTH,
+    get_profile,
+)
+from linq_eval.provenance import now
 
 WAYS = ("linq_eval", "naive", "sentence_transformers")
 _RANDOM_SIZES = tuple(RANDOM_MISTRALS)
@@ -146,7 +151,7 @@ def _build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype
             progress=False,
             speed=speed,
         )  # (fits the token budget on CUDA when none is given)
-    profile = get_profile("linq-embed-mistral").with_overrides(
+    profile = get_profile(DEFAULT_PROFILE).with_overrides(
         name=f"random-{config.random_init}",
         model=f"linq-eval/random-mistral-{config.random_init}",
         mteb_name=None,
@@ -373,10 +378,6 @@ def settings_of(setup: BenchSetup) -> dict[str, Any]:
     return config | {"dtype": str(setup.dtype).replace("torch.", ""), "device": str(setup.device)}
 
 
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def format_table(result: dict[str, Any]) -> str:
     """The benchmark record as a short text table."""
     device, texts, settings = result["device"], result["texts"], result["settings"]
@@ -442,7 +443,6 @@ __all__ = [
     "BenchSetup",
     "Runner",
     "format_table",
-    "now",
     "prepare",
     "run_bench",
     "settings_of",

@@ -43,12 +43,12 @@ from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import mistral_tokenizer_file, random_encoder
 from linq_eval.model.tokenization import tokenize
-from linq_eval.profiles import get_profile, profile_for_model
+from linq_eval.profiles import DEFAULT_PROFILE, get_profile, profile_for_model
 
 _SCORE_TOLERANCE = {"float32": 0.05, "float16": 0.5, "bfloat16": 0.5}
 """Largest allowed difference to the card's scores (x100), by the dtype the model runs in."""
-_CARD_PROFILE = "linq-embed-mistral"
-"""The profile whose model card the example comes from."""
+_CARD_PROFILE = DEFAULT_PROFILE
+"""The profile whose model card the example comes from (Linq-Embed-Mistral's)."""
 
 
 @dataclass(frozen=True)

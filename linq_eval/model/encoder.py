@@ -371,18 +371,12 @@ class DecoderEncoder:
         packed kernel that passes its self-check, chosen the first time it is needed."""
         return self._forward.attention_mode()
 
-    def fit_token_budget(
-        self, limit: int = DEFAULT_TOKEN_BUDGET["cuda"], headroom: float = 0.85
-    ) -> int:
+    def fit_token_budget(self, limit: int = DEFAULT_TOKEN_BUDGET["cuda"]) -> int:
         """CUDA: set the token budget to the largest that fits in memory, up to ``limit``
         (linq_eval.model.speed.fit_token_budget). CPU: the budget is left as it is."""
         if self.device.type == "cuda":
             self.token_budget = fit_token_budget(
-                self._forward.probe,
-                self.device,
-                self.profile.max_length,
-                limit=limit,
-                headroom=headroom,
+                self._forward.probe, self.device, self.profile.max_length, limit=limit
             )
         return self.token_budget
 

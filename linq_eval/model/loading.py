@@ -56,33 +56,23 @@ def load_encoder(
     model: str | Profile | ResolvedProfile = DEFAULT_PROFILE,
     *,
     device: str | None = None,
-    dtype: str | None = None,
-    max_length: int | None = None,
-    policy: str | None = None,
-    instructions: str | None = None,
-    revision: str | None = None,
     token_budget: int | None = None,
     attn_implementation: str | None = None,
-    padding_side: str | None = None,
     progress: bool = True,
     speed: SpeedOptions | None = None,
+    **given: Any,
 ) -> DecoderEncoder:
     """Load a model by profile name, hub id or local directory (or ``.gguf`` file), or from a
     ``Profile`` or an already ``ResolvedProfile`` (a run's: its names are not looked up again).
 
-    Options left as None keep the profile's setting; every effective setting is reported by
-    ``encoder.settings()`` and recorded in each run. ``token_budget`` is ``speed``'s (given
-    alone for short); None on CUDA: the largest that fits in memory.
+    ``given``: the profile settings a user may change (``profiles.GIVEN_OPTIONS``: max_length,
+    dtype, policy, instructions, revision, padding_side); None keeps the profile's. Every
+    effective setting is reported by ``encoder.settings()`` and recorded in each run.
+    ``token_budget`` is ``speed``'s (given alone for short); None on CUDA: the largest that
+    fits in memory.
     """
-    given = model.profile if isinstance(model, ResolvedProfile) else profile_for_model(model)
-    profile = given.with_given(
-        max_length=max_length,
-        policy=policy,
-        instructions=instructions,
-        revision=revision,
-        dtype=dtype,
-        padding_side=padding_side,
-    )
+    base = model.profile if isinstance(model, ResolvedProfile) else profile_for_model(model)
+    profile = base.with_given(**given)
     if isinstance(model, ResolvedProfile) and profile == model.profile:
         resolved = model  # a run's: its names are not looked up again
     else:  # names resolved once, here; an unknown policy: error before any weights

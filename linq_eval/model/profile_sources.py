@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from linq_eval.profiles import DEFAULT_PROFILE
+
 _MTEB_SOURCE = "mteb/models/model_implementations of the installed mteb"
 """Where mteb implements the models (compared, on every test run, by test_mteb_parity.py)."""
 
@@ -83,7 +85,7 @@ _QWEN3 = _mteb_model(
 )
 
 SOURCES: dict[str, ProfileSources] = {
-    "linq-embed-mistral": _e5_mistral(
+    DEFAULT_PROFILE: _e5_mistral(
         "model card: Linq-AI-Research/Linq-Embed-Mistral (points to the e5 code)",
         "linq_models.py",
         _CARD_CHECK,

@@ -100,14 +100,10 @@ def random_encoder(
     *,
     seed: int = 0,
     device: str | None = None,
-    dtype: str | None = None,
-    max_length: int | None = None,
-    policy: str | None = None,
-    instructions: str | None = None,
     token_budget: int | None = None,
-    padding_side: str | None = None,
     progress: bool = True,
     profile: Profile | ResolvedProfile | None = None,
+    **given: Any,
 ) -> DecoderEncoder:
     """A ``DecoderEncoder`` over a randomly initialised Mistral of a named size.
 
@@ -119,13 +115,7 @@ def random_encoder(
     """
     if size not in RANDOM_MISTRALS:
         raise UnknownNameError("model size", size, RANDOM_MISTRALS)
-    profile = profile or random_profile(size, seed).with_given(
-        max_length=max_length,
-        policy=policy,
-        instructions=instructions,
-        dtype=dtype,
-        padding_side=padding_side,
-    )
+    profile = profile or random_profile(size, seed).with_given(**given)
     resolved = profile if isinstance(profile, ResolvedProfile) else resolve(profile)
     profile = resolved.profile
     dev = resolve_device(device)

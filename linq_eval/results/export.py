@@ -27,15 +27,12 @@ import mteb
 
 from linq_eval.atomic import atomic_write_bytes
 from linq_eval.errors import ResultsError
+from linq_eval.paths import MODEL_META, RUN_SETTINGS
 from linq_eval.results.reading import ResultSet, load_results
 from linq_eval.results.reproduction import RANDOM_WEIGHTS, describe, deviations
 from linq_eval.run_record import task_settings
 from linq_eval.writable import require_writable_folder
 
-_MODEL_META = "model_meta.json"
-"""mteb's metadata file of a model and revision."""
-_RUN_SETTINGS = "run_settings.jsonl"
-"""mteb's record of the settings each (task, split, subset) was evaluated with."""
 _UNVERSIONED = frozenset({"no_revision_available", "external"})
 """Revision folder names the repository keeps only for old results; new ones name a revision."""
 _MIN_MTEB_MAJOR = 2
@@ -95,7 +92,7 @@ def export_run(run: str | Path, to: str | Path, *, force: bool = False) -> list[
             "Not a reproduction of the hub data with the profile's settings, so not a "
             "leaderboard submission:\n" + "\n".join(lines) + "\nRun again without "
             "those options (into a new --output), or pass --force to export anyway with these "
-            f"differences written into {_RUN_SETTINGS} and {_MODEL_META}."
+            f"differences written into {RUN_SETTINGS} and {MODEL_META}."
         )
     cache = mteb.ResultCache(Path(to).expanduser())
     exported = [_write(rs, cache, found[rs.path]) for rs in sets]
@@ -105,9 +102,9 @@ def export_run(run: str | Path, to: str | Path, *, force: bool = False) -> list[
 
 def _check_submittable(rs: ResultSet) -> None:
     """Everything the results repository's checks ask of a new result folder."""
-    if not (rs.path / _MODEL_META).is_file():
+    if not (rs.path / MODEL_META).is_file():
         raise ResultsError(
-            f"{rs.path}: no {_MODEL_META}; the results repository needs the model's metadata "
+            f"{rs.path}: no {MODEL_META}; the results repository needs the model's metadata "
             "(`linq-eval run` and mteb write it beside the result files)."
         )
     if rs.revision in _UNVERSIONED:
@@ -115,7 +112,7 @@ def _check_submittable(rs: ResultSet) -> None:
             f"{rs.path}: {rs.model} has no model revision ({rs.revision!r}); new results in "
             "the results repository name the revision they were computed with."
         )
-    covered = _run_settings_scopes(rs.path / _RUN_SETTINGS)
+    covered = _run_settings_scopes(rs.path / RUN_SETTINGS)
     problems = []
     for name in rs.task_names:
         result = rs.task_result(name)
@@ -130,7 +127,7 @@ def _check_submittable(rs: ResultSet) -> None:
         }
         missing = sorted(f"{split}/{subset}" for _, split, subset in scopes - covered)
         if missing:
-            problems.append(f"{name}: {', '.join(missing)} missing from {_RUN_SETTINGS}")
+            problems.append(f"{name}: {', '.join(missing)} missing from {RUN_SETTINGS}")
     if problems:
         raise ResultsError(f"{rs.path} cannot be submitted:\n  " + "\n  ".join(problems))
 
@@ -139,7 +136,7 @@ def _run_settings_scopes(path: Path) -> set[tuple[str, str, str]]:
     """The (task, split, subset) triples run_settings.jsonl has an entry for."""
     if not path.is_file():
         raise ResultsError(
-            f"{path.parent}: no {_RUN_SETTINGS}; the results repository requires it for new "
+            f"{path.parent}: no {RUN_SETTINGS}; the results repository requires it for new "
             "results (mteb 2 writes it beside the result files)."
         )
     scopes = set()
@@ -162,7 +159,7 @@ def _write(
 ) -> ExportedModel:
     """Copy one result set's files into the cache's results folder (refusing to clobber),
     with the ``found`` deviations written into its metadata."""
-    names = [*(p.name for p in rs.task_files.values()), _MODEL_META, _RUN_SETTINGS]
+    names = [*(p.name for p in rs.task_files.values()), MODEL_META, RUN_SETTINGS]
     folder = cache.get_task_result_path(rs.task_names[0], rs.model, rs.revision).parent
     contents = {name: (rs.path / name).read_bytes() for name in names}
     if found:
@@ -193,21 +190,21 @@ def _truthful_metadata(
     """run_settings.jsonl with each task's deviations, model_meta.json with the max_tokens
     the run used (where all its tasks used one)."""
     lines = []
-    for line in contents[_RUN_SETTINGS].decode("utf-8").splitlines():
+    for line in contents[RUN_SETTINGS].decode("utf-8").splitlines():
         if line.strip():
             entry = json.loads(line)
             if entry.get("task") in found:
                 entry["linq_eval_deviations"] = found[entry["task"]]
             lines.append(json.dumps(entry, ensure_ascii=False))
-    out = {_RUN_SETTINGS: ("\n".join(lines) + "\n").encode("utf-8")}
+    out = {RUN_SETTINGS: ("\n".join(lines) + "\n").encode("utf-8")}
     lengths = {
         (task_settings(rs.run_record, name)[0] or {}).get("max_length") for name in rs.task_names
     }
-    meta = json.loads(contents[_MODEL_META])
+    meta = json.loads(contents[MODEL_META])
     used = lengths.pop() if len(lengths) == 1 else None
     if used is not None and meta.get("max_tokens") != used:
         meta["max_tokens"] = float(used)
-        out[_MODEL_META] = (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode()
+        out[MODEL_META] = (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode()
     return out
 
 

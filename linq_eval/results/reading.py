@@ -24,6 +24,7 @@ from typing import Any
 
 from linq_eval import paths
 from linq_eval.errors import ResultsError, UnknownNameError
+from linq_eval.paths import MODEL_META
 from linq_eval.results.result_file import ResultFile, read_result_file
 
 RUN_RECORD = "linq_eval/run.json"
@@ -33,7 +34,7 @@ _BASELINE_INDEX = "linq_eval_baseline.json"
 LEGACY_RUN_RECORD = "linq_eval_run.json"
 """Where earlier versions kept the run record: beside the task files, where mteb's loader takes
 every ``*.json`` for a task result (hence the subfolder now). Still read."""
-_NON_TASK_FILES = frozenset({LEGACY_RUN_RECORD, _BASELINE_INDEX, "model_meta.json"})
+_NON_TASK_FILES = frozenset({LEGACY_RUN_RECORD, _BASELINE_INDEX, MODEL_META})
 """JSON files in a result folder that are not mteb task results."""
 _BASELINE_PREFIX = "published"
 """Name of the shipped baseline set (``published:<org/model>`` names one of its models)."""
@@ -123,6 +124,20 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_run_record(folder: Path) -> dict[str, Any] | None:
+    """A result folder's run record (or an earlier version's, beside the task files); None
+    when it has none. ``ResultsError`` naming the file when it cannot be read."""
+    path = next(
+        (folder / n for n in (RUN_RECORD, LEGACY_RUN_RECORD) if (folder / n).is_file()), None
+    )
+    if path is None:
+        return None
+    record = _read_json(path)
+    if not isinstance(record.get("settings", {}), dict):
+        raise ResultsError(f"{path}: not a linq-eval run record ('settings' must be an object)")
+    return record
+
+
 def _task_files(folder: Path) -> dict[str, Path]:
     return {
         p.stem: p
@@ -139,19 +154,12 @@ def _read_revision_folder(folder: Path, source: str | None = None) -> ResultSet:
     """One ``<org__model>/<revision>`` folder as a ResultSet."""
     model = folder.parent.name.replace("__", "/")
     revision = folder.name
-    meta_path = folder / "model_meta.json"
+    meta_path = folder / MODEL_META
     if meta_path.is_file():
         meta = _read_json(meta_path)
         model = meta.get("name") or model
         revision = meta.get("revision") or revision
-    run_record = None
-    record_path = next(
-        (folder / n for n in (RUN_RECORD, LEGACY_RUN_RECORD) if (folder / n).is_file()), None
-    )
-    if record_path is not None:
-        run_record = _read_json(record_path)
-        if not isinstance(run_record.get("settings", {}), dict):
-            raise ResultsError(f"{record_path}: 'settings' must be a JSON object")
+    run_record = read_run_record(folder)
     return ResultSet(
         model=model,
         revision=revision,
@@ -353,6 +361,7 @@ __all__ = [
     "load_baselines",
     "load_remote",
     "load_results",
+    "read_run_record",
     "resolve",
     "resolve_one",
 ]

@@ -17,10 +17,10 @@ Example::
 
 from __future__ import annotations
 
-import datetime
 import json
 from collections.abc import Sequence
 
+from linq_eval.provenance import now
 from linq_eval.results.charts import (
     BASELINE_COLOR,
     RUN_COLOR,
@@ -343,7 +343,7 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
 
     ref = find_row(table.rows, reference) if reference else _default_reference(table)
     notes = "".join(f"<li>{_e(n)}</li>" for n in table.notes())
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = now()
     title = f"linq-eval report: {table.benchmark.name}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

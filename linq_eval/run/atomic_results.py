@@ -24,7 +24,7 @@ from linq_eval.atomic import (
     fsync_file,
     scratch_prefix,
 )
-from linq_eval.paths import MTEB_CACHE_SUBDIR, SCRATCH
+from linq_eval.paths import MODEL_META, MTEB_CACHE_SUBDIR, RUN_SETTINGS, SCRATCH
 from linq_eval.results.per_query import evidence_path
 from linq_eval.thirdparty.mteb_private import merge_run_settings, read_run_settings
 
@@ -107,10 +107,10 @@ class AtomicResultCache(mteb.ResultCache):
                 # between leaves a result without evidence, never one with another's)
                 evidence_path(target, task_result.task_name).unlink(missing_ok=True)
                 for path in sorted(written.iterdir()):
-                    if path.name == "run_settings.jsonl":
+                    if path.name == RUN_SETTINGS:
                         _merge_run_settings(target / path.name, path)
                         continue
-                    if path.name == "model_meta.json":
+                    if path.name == MODEL_META:
                         _canonical_model_meta(path)
                     fsync_file(path)
                     with atomic_path(target / path.name) as dest:

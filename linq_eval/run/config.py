@@ -22,6 +22,7 @@ from linq_eval.profiles import (
     DEFAULT_PROFILE,
     DTYPE_ALIASES,
     DTYPE_NAMES,
+    GIVEN_OPTIONS,
     MIN_MAX_LENGTH,
     RANDOM_MISTRALS,
     profile_for_model,
@@ -155,13 +156,10 @@ def resolve_profile(config: RunConfig) -> ResolvedProfile:
         profile = random_profile(config.random_init)
     else:
         profile = profile_for_model(config.model)
-    profile = profile.with_given(
-        max_length=config.max_length,
-        policy=config.policy,
-        instructions=config.instructions,
-        dtype=config.dtype,
-        revision=None if config.random_init else config.revision or None,
-    )
+    given = {key: getattr(config, key, None) or None for key in GIVEN_OPTIONS}
+    if config.random_init:
+        given["revision"] = None  # a random model's revision is its seed
+    profile = profile.with_given(**given)
     resolved = resolve(profile)  # an unknown policy: "Did you mean"
     if config.instructions and not resolved.policy.instruct:
         raise ConfigError(

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import platform
@@ -26,7 +25,7 @@ from linq_eval.errors import ConfigError, ResultsError
 from linq_eval.model.check_record import check_outcome
 from linq_eval.provenance import mteb_version, now, package_version
 from linq_eval.registry import TaskInfo
-from linq_eval.results.reading import LEGACY_RUN_RECORD, RUN_RECORD
+from linq_eval.results.reading import LEGACY_RUN_RECORD, RUN_RECORD, read_run_record
 from linq_eval.results.result_file import read_result_file
 from linq_eval.run_record import (
     RUN_SCORE_KEYS,
@@ -86,23 +85,6 @@ def read_score(folder: Path, task: TaskInfo) -> float | None:
 
 
 # --------------------------------------------------------------------------- run record
-
-
-def read_run_record(folder: Path) -> dict[str, Any] | None:
-    """The folder's run record (or an earlier version's, beside the task files), None if it
-    has none."""
-    path = folder / RUN_RECORD
-    if not path.is_file():
-        path = folder / LEGACY_RUN_RECORD
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc}); move it aside to continue") from None
-    if not isinstance(record, dict) or not isinstance(record.get("settings", {}), dict):
-        raise ConfigError(f"{path}: not a linq-eval run record")
-    return record
 
 
 def _package_versions() -> dict[str, str | None]:
@@ -216,7 +198,6 @@ def update_run_record(
 
 __all__ = [
     "format_conflicts",
-    "read_run_record",
     "read_score",
     "task_conflicts",
     "task_done",

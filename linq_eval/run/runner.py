@@ -55,6 +55,7 @@ from linq_eval.paths import LOCKS_SUBDIR, SCRATCH
 from linq_eval.provenance import now
 from linq_eval.registry import TaskInfo
 from linq_eval.results.per_query import read_bound_evidence
+from linq_eval.results.reading import read_run_record
 from linq_eval.run import distributed
 from linq_eval.run.atomic_results import AtomicResultCache
 from linq_eval.run.cache import open_cache
@@ -73,7 +74,6 @@ from linq_eval.run.preparation import Prepared, prepare
 from linq_eval.run.progress import SuiteProgress, library_bars, shows_bars
 from linq_eval.run.result_store import (
     format_conflicts,
-    read_run_record,
     read_score,
     task_conflicts,
     task_done,

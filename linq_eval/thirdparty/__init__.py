@@ -24,21 +24,14 @@ internal of these packages.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-
-def package_version(name: str) -> str:
-    """The installed version of ``name`` ("not installed" when it is not)."""
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
+from linq_eval.provenance import installed
 
 
 def gone(package: str, names: list[str]) -> list[str]:
     """One message per private name that is gone, naming the installed version."""
-    return [f"{package} {package_version(package)} has no {name}" for name in names]
+    return [f"{package} {installed(package)} has no {name}" for name in names]
 
 
 def lookup(module: str, path: str) -> Any | None:
@@ -62,4 +55,4 @@ def require(package: str, module: str, path: str) -> Any:
     return found
 
 
-__all__ = ["gone", "lookup", "package_version", "require"]
+__all__ = ["gone", "lookup", "require"]

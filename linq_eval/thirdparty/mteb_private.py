@@ -29,7 +29,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from linq_eval.thirdparty import gone, lookup, package_version, require
+from linq_eval.provenance import installed
+from linq_eval.thirdparty import gone, lookup, require
 
 PRIVATE_NAMES = (
     ("mteb.results.task_result", "_read_run_settings_from_file"),
@@ -133,7 +134,7 @@ def retrieval_split(
     shape = lookup(*PRIVATE_NAMES[7])
     if shape is not None and set(shape.__annotations__) != set(split):
         raise RuntimeError(
-            f"mteb {package_version('mteb')} holds a retrieval split as "
+            f"mteb {installed('mteb')} holds a retrieval split as "
             f"{sorted(shape.__annotations__)}, not {sorted(split)}"
         )
     return split
