@@ -70,7 +70,8 @@ class ScoreSettings:
     instructions_version: str | None = field(metadata=_SCORE)
     """Instruction set version."""
     prompt_hash: str | None = field(metadata=_SCORE)
-    """Hash of every prefix the inputs received (``linq_eval.prompts.builder.prompt_hash``)."""
+    """Hash of every prefix the inputs received
+    (``linq_eval.prompts.builder.tasks_prompt_hash``)."""
     embedding_precision: str | None = field(metadata=_SCORE)
     """Precision embeddings are scored in: float32, or float16 for a half-precision model's
     embeddings through the cache (``linq_eval.run.cache.embedding_precision``)."""
