@@ -15,7 +15,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 """The installed ``linq_eval`` package."""
-REPO_ROOT = PACKAGE_DIR.parent
+_REPO_ROOT = PACKAGE_DIR.parent
 """The source checkout (when the package runs from one)."""
 _INSTALLED_DATA = PACKAGE_DIR / "_data"
 """Where a wheel puts the shipped data (absent in a checkout)."""
@@ -54,12 +54,12 @@ def _shipped(installed_name: str, checkout_path: Path) -> Path:
 
 def instructions_root() -> Path:
     """The shipped instruction sets (``task_instructions/``)."""
-    return _shipped("task_instructions", REPO_ROOT / "task_instructions")
+    return _shipped("task_instructions", _REPO_ROOT / "task_instructions")
 
 
 def baselines_root() -> Path:
     """The shipped baseline sets (``results/baselines/``)."""
-    return _shipped("baselines", REPO_ROOT / "results" / "baselines")
+    return _shipped("baselines", _REPO_ROOT / "results" / "baselines")
 
 
 def instruction_sets_dir() -> Path:
@@ -83,7 +83,7 @@ def scifact_override() -> Path | None:
 def shared_data_candidates(name: str) -> list[Path]:
     """Where a shared data folder may sit: ``../shared/data/NAME`` beside the checkout, or
     ``shared/data/NAME`` inside it."""
-    return [REPO_ROOT.parent / "shared" / "data" / name, REPO_ROOT / "shared" / "data" / name]
+    return [_REPO_ROOT.parent / "shared" / "data" / name, _REPO_ROOT / "shared" / "data" / name]
 
 
 def card_example_file() -> Path:
@@ -107,7 +107,6 @@ __all__ = [
     "MODEL_META",
     "MTEB_CACHE_SUBDIR",
     "PACKAGE_DIR",
-    "REPO_ROOT",
     "RUN_SETTINGS",
     "SCIFACT_ENV",
     "SCRATCH",

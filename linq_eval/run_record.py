@@ -73,7 +73,7 @@ class ScoreSettings:
     instructions_version: str | None = field(metadata=_SCORE)
     """Instruction set version."""
     prompt_hash: str | None = field(metadata=_TASK)
-    """Hash of every prefix the inputs received (``linq_eval.prompts.builder.prompt_hash``):
+    """Hash of every prefix the inputs received (``linq_eval.prompts.builder.tasks_prompt_hash``):
     a task's own in its record entry, over every task in the folder's settings."""
     embedding_precision: str | None = field(metadata=_SCORE)
     """Precision embeddings are scored in: float32, or float16 for a half-precision model's

@@ -6,7 +6,7 @@
 #   bash scripts/refresh_lock.sh            # resolve, test, write if green
 #   bash scripts/refresh_lock.sh --no-test  # resolve and print what would change; write nothing
 #
-# Torch stays at the lock's version (the CPU wheel; a newer one is a deliberate change of
+# Torch stays at the lock's version (the CPU build; a newer one is a deliberate change of
 # scripts/constraints.txt by hand), everything else floats within its range.
 set -euo pipefail
 cd "$(dirname "$0")/.."

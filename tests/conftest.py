@@ -22,8 +22,46 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("LINQ_EVAL_CACHE", tempfile.mkdtemp(prefix="linq-eval-test-cache-"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-"""Real benchmark data (SciFact, STS Benchmark, Banking77), beside the repo, never copied in."""
+# ../shared beside the repository, never copied in: its layout, once (tests derive from these)
+SHARED = REPO_ROOT.parent / "shared"
+"""Real benchmark data and reference files. Developers and CI always have it, so a test that
+needs it fails without it (``shared``), never skips."""
+SHARED_DATA = SHARED / "data"
+"""Real benchmark data, a data folder (``--data-dir``) of three tasks: scifact/ (SciFact),
+stsbenchmark/ (STS Benchmark's release files), banking77/ (Banking77's)."""
+SCIFACT = SHARED_DATA / "scifact"
+"""SciFact as BEIR lays it out: corpus.jsonl, queries.jsonl, qrels/test.tsv."""
+STS_DATA = SHARED_DATA / "sts"
+"""A data folder of five small STS tasks (STS12 ... STS16), each <Task>/test.jsonl."""
+MORE_DATA = SHARED_DATA / "more"
+"""More real test sets (SICK-R, STS17 en-en, Emotion, AmazonCounterfactual en), each with its
+provenance in <Task>.SOURCE.md beside its folder."""
+REFERENCE = SHARED / "reference"
+"""Reference files, given with the project (below)."""
+CARD_EXAMPLE = REFERENCE / "card_example.json"
+"""The model card's usage example: texts and expected scores (the package ships a copy)."""
+MODEL_CARD = REFERENCE / "model_card.md"
+"""Linq-Embed-Mistral's model card, with its table of models' scores."""
+PUBLISHED_SCORES = REFERENCE / "published_scores.csv"
+"""Published MTEB(eng, v1) scores: model, task, main metric, score."""
+PUBLISHED_SCORES_V2 = REFERENCE / "published_scores_v2.csv"
+"""Published MTEB(eng, v2) scores."""
+E5_INSTRUCTIONS = REFERENCE / "e5_instructions.yaml"
+"""e5's instructions, verbatim, per MTEB(eng, v1) task."""
+
+
+def shared(path: Path) -> Path:
+    """``path`` (under SHARED), failing the test that asks when it is missing: the one rule for
+    ../shared, whose absence is a broken checkout, not a reason to skip."""
+    if not path.exists():
+        pytest.fail(
+            f"{path} not found: the tests read real data and reference files from {SHARED}, "
+            "the ../shared folder beside the repository",
+            pytrace=False,
+        )
+    return path
+
+
 PUBLISHED_MINILM = {  # all-MiniLM-L6-v2 on the MTEB leaderboard (x100)
     "SciFact": ("ndcg_at_10", 64.51),
     "STSBenchmark": ("cosine_spearman", 82.03),
@@ -43,9 +81,6 @@ MINILM_ARGS = (
     "--no-progress",
 )
 """One real run of all-MiniLM-L6-v2 on the three tasks of ../shared/data."""
-MORE_DATA = SHARED_DATA / "more"
-"""More real test sets (SICK-R, STS17 en-en, Emotion, AmazonCounterfactual en), each with its
-provenance in <Task>.SOURCE.md beside its folder."""
 MINILM_MORE_ARGS = (
     "--model",
     "all-minilm-l6-v2",
@@ -75,7 +110,7 @@ MINILM_STS_ARGS = (
     "STS13",
     "STS16",
     "--data-dir",
-    str(SHARED_DATA / "sts"),
+    str(STS_DATA),
     "--device",
     "cpu",
     "--chunk-texts",
@@ -83,11 +118,10 @@ MINILM_STS_ARGS = (
     "--no-progress",
 )
 """One real CPU run of all-MiniLM-L6-v2 on two small STS tasks (in cache chunks of 512 texts)."""
+TINY_TASK = ("--random-init", "tiny", "--tasks", "STSBenchmark")
+"""The tiny random Mistral on STSBenchmark."""
 TINY_ARGS = (
-    "--random-init",
-    "tiny",
-    "--tasks",
-    "STSBenchmark",
+    *TINY_TASK,
     "--data-dir",
     str(SHARED_DATA),
     "--chunk-texts",
@@ -99,16 +133,40 @@ TINY_ARGS = (
 """One real run of the tiny random Mistral on STSBenchmark, in chunks of 256 texts."""
 TINY_FOLDER = Path("linq-eval__random-mistral-tiny/seed-0")
 """Where such a run's results lie under its output folder."""
+CQADUPSTACK_SUBTASKS = tuple(
+    f"CQADupstack{s}Retrieval"
+    for s in [
+        "Android",
+        "English",
+        "Gaming",
+        "Gis",
+        "Mathematica",
+        "Physics",
+        "Programmers",
+        "Stats",
+        "Tex",
+        "Unix",
+        "Webmasters",
+        "Wordpress",
+    ]
+)
+"""The 12 subforum tasks CQADupstackRetrieval is the mean of."""
 TIMING_FIELDS = ("evaluation_time", "date", "evaluation_phases", "kg_co2_emissions")
 """The fields of an mteb task result that differ between two identical runs."""
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The shared data directory; fails loudly when the checkout has no ../shared/data."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"Shared benchmark data not found at {SHARED_DATA}")
-    return SHARED_DATA
+    """The shared data directory (``shared(SHARED_DATA)``)."""
+    return shared(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def e5_reference() -> dict[str, dict[str, str]]:
+    """e5's MTEB(eng, v1) instructions as the reference file has them, per task."""
+    import yaml
+
+    return yaml.safe_load(shared(E5_INSTRUCTIONS).read_text(encoding="utf-8"))["mteb_en_v1"]
 
 
 @pytest.fixture(scope="session")
@@ -152,27 +210,34 @@ def session_runs(request, tmp_path_factory):
     runs.stop()
 
 
+def _made(session_runs: SessionRuns, name: str):
+    """The session's run ``name``, once the ../shared data it reads is known to be there."""
+    args = RUNS[name][1]
+    shared(Path(args[args.index("--data-dir") + 1]))
+    return session_runs.result(name)
+
+
 @pytest.fixture(scope="session")
 def minilm_run(session_runs):
     """One uninterrupted, unsharded run of MINILM_ARGS (shared by every test that needs a real
     run): (output folder, seconds). The folder is named ``results``, as mteb's ResultCache
     names its results tree."""
-    made = session_runs.result("minilm_run")
+    made = _made(session_runs, "minilm_run")
     return made.output, made.seconds
 
 
 @pytest.fixture(scope="session")
 def minilm_sts_run(session_runs) -> Path:
     """One uninterrupted, unsharded run of MINILM_STS_ARGS: its output folder."""
-    return session_runs.result("minilm_sts_run").output
+    return _made(session_runs, "minilm_sts_run").output
 
 
 @pytest.fixture(scope="session")
 def tiny_run(session_runs):
     """One uninterrupted run of TINY_ARGS in a subprocess, shared by every test that needs
-    one: (output folder, stdout, seconds). Tests that write into it work on a copy."""
-    made = session_runs.result("tiny_run")
-    return made.output, made.stdout, made.seconds
+    one: (output folder, stdout). Tests that write into it work on a copy."""
+    made = _made(session_runs, "tiny_run")
+    return made.output, made.stdout
 
 
 @pytest.fixture(scope="session")
@@ -199,9 +264,7 @@ SMOLLM2_OPTIONS: dict[str, Any] = {
 def minilm_more_run(session_runs):
     """One run of MINILM_MORE_ARGS (shared by every test that needs it): (output folder,
     seconds)."""
-    if not MORE_DATA.is_dir():
-        pytest.fail(f"Shared benchmark data not found at {MORE_DATA}")
-    made = session_runs.result("minilm_more_run")
+    made = _made(session_runs, "minilm_more_run")
     return made.output, made.seconds
 
 
@@ -224,6 +287,16 @@ def tiny():
     from linq_eval.model.random_models import random_mistral
 
     return random_mistral("tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder():
+    """The encoder a ``--random-init tiny`` run uses (the tiny random Mistral, seed 0, on CPU),
+    built the way the runner builds it."""
+    from linq_eval.run.config import RunConfig
+    from linq_eval.run.runner import load_run_encoder
+
+    return load_run_encoder(RunConfig(random_init="tiny", progress=False), "cpu")
 
 
 def make_encoder(model: Any, tok: Any, token_budget: int | None = None, **overrides: Any) -> Any:

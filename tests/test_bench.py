@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import SMOLLM2_OPTIONS
+from conftest import SCIFACT, SMOLLM2_OPTIONS, shared
 from typer.testing import CliRunner
 
 from linq_eval.bench.ablation import format_ablation, run_ablation
@@ -71,11 +71,11 @@ def test_synthetic_lengths_follow_beir():
     assert counts.min() >= 3
 
 
-def test_scifact_queries_carry_the_instruction(shared_data):
+def test_scifact_queries_carry_the_instruction():
     """Every text is a SciFact document or a SciFact query behind e5.yaml's SciFact prompt."""
     e5 = yaml.safe_load((REPO / "task_instructions" / "e5.yaml").read_text())
     prefix = e5["template"].format(instruction=e5["tasks"]["SciFact"])
-    folder = shared_data / "scifact"
+    folder = shared(SCIFACT)
     rows = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
     documents = {(r.get("title", "") + " " + r["text"]).strip() for r in rows}
     queries = {

@@ -5,11 +5,11 @@ and the outcome a later run records. Expected values and texts come from the ref
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_helpers import run_cli
+from conftest import CARD_EXAMPLE, shared
 
 from linq_eval import paths
 from linq_eval.atomic import FileLock
@@ -25,39 +25,38 @@ from linq_eval.model.check import (
 from linq_eval.model.check_record import check_outcome, save_check
 from linq_eval.model.random_models import mistral_tokenizer, random_encoder
 
-REFERENCE = Path(__file__).parents[1].parent / "shared" / "reference" / "card_example.json"
+
+@pytest.fixture(scope="module")
+def card_example_json() -> dict:
+    """The reference file's content, as JSON."""
+    return json.loads(shared(CARD_EXAMPLE).read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def reference() -> dict:
-    if not REFERENCE.is_file():
-        pytest.fail(f"{REFERENCE} not found: the card example comes from ../shared/reference")
-    return json.loads(REFERENCE.read_text(encoding="utf-8"))
+def example() -> CardExample:
+    return load_card_example(shared(CARD_EXAMPLE))
 
 
 @pytest.fixture(scope="module")
-def example(reference) -> CardExample:
-    return load_card_example(REFERENCE)
-
-
-@pytest.fixture(scope="module")
-def tiny():
+def card_encoder():
     """The tiny random Mistral with Mistral-7B's tokenizer, at the example's max_length."""
     return random_encoder("tiny", device="cpu", max_length=4096, progress=False)
 
 
-def test_packaged_copy_equals_the_reference(reference):
+def test_packaged_copy_equals_the_reference(card_example_json):
     shipped = json.loads(paths.card_example_file().read_text(encoding="utf-8"))
     provenance = shipped.pop("provenance")
-    assert shipped == reference
+    assert shipped == card_example_json
     assert "card_example.json" in provenance and "Linq-Embed-Mistral" in provenance
-    assert load_card_example() == load_card_example(REFERENCE)
+    assert load_card_example() == load_card_example(CARD_EXAMPLE)
 
 
-def test_random_weights_fail_the_score_check_showing_both_matrices(tiny, example, reference):
-    line = check_scores(tiny, example)
+def test_random_weights_fail_the_score_check_showing_both_matrices(
+    card_encoder, example, card_example_json
+):
+    line = check_scores(card_encoder, example)
     assert not line.passed
-    expected = ", ".join(f"{v:.4f}" for v in reference["expected_scores"][0])
+    expected = ", ".join(f"{v:.4f}" for v in card_example_json["expected_scores"][0])
     assert f"expected [[{expected}]," in line.detail
     got = line.detail.split(", got ")[1]
     assert got.startswith("[[") and "more than 0.05 (float32)" in line.detail
@@ -132,11 +131,11 @@ def test_cli_check_prints_one_line_per_check_and_records(monkeypatch, capsys, tm
     assert check_outcome("linq-eval/random-mistral-tiny", "seed-1")["passed"] is None
 
 
-def test_a_run_record_names_the_check(tiny, example, monkeypatch, tmp_path):
+def test_a_run_record_names_the_check(card_encoder, example, monkeypatch, tmp_path):
     from linq_eval.run.runner import update_run_record
 
     monkeypatch.setenv("LINQ_EVAL_CACHE", str(tmp_path / "cache"))
-    report = run_checks(tiny, example, run_max_length=512)
+    report = run_checks(card_encoder, example, run_max_length=512)
     report.lines = [line for line in report.lines if line.name != "card example scores"]
     save_check(report)  # as if the scores had passed too
     folder = tmp_path / "run"
@@ -144,7 +143,7 @@ def test_a_run_record_names_the_check(tiny, example, monkeypatch, tmp_path):
     record = update_run_record(
         folder,
         lock,
-        tiny.settings(),
+        card_encoder.settings(),
         allow_settings_change=False,
         prompt_hash=lambda names: "h",
         device="cpu",

@@ -85,33 +85,36 @@ def published(task: str) -> float:
     return score
 
 
-def test_pass_within_tolerance(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def compare_cli(monkeypatch, capsys):
+    """``compare_cli(RUN, REFERENCE, *ARGS)``: ``linq-eval compare RUN --reference REFERENCE
+    ARGS`` in-process; (exit code, stdout, stderr)."""
+
+    def compare_cli(run: Path, reference: str | Path, *args: str) -> tuple[int, str, str]:
+        return run_cli(
+            monkeypatch, capsys, "compare", str(run), "--reference", str(reference), *args
+        )
+
+    return compare_cli
+
+
+def test_pass_within_tolerance(tmp_path, compare_cli):
     scifact, nfcorpus = published("SciFact"), published("NFCorpus")
     write_run(tmp_path, {"SciFact": (scifact + 0.2) / 100, "NFCorpus": (nfcorpus - 0.3) / 100})
-    code, out, _ = run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(tmp_path),
-        "--reference",
-        PUBLISHED,
-        "--tasks",
-        "SciFact",
-        "NFCorpus",
-    )
+    code, out, _ = compare_cli(tmp_path, PUBLISHED, "--tasks", "SciFact", "NFCorpus")
     assert code == 0, out
     assert "PASS" in out and "REGRESSION" not in out
     assert "records no settings" in out  # the baseline's settings are unknown, and said so
 
 
-def test_drop_beyond_tolerance_fails(tmp_path, monkeypatch, capsys):
+def test_drop_beyond_tolerance_fails(tmp_path, compare_cli):
     scifact, nfcorpus = published("SciFact"), published("NFCorpus")
     write_run(tmp_path, {"SciFact": scifact / 100, "NFCorpus": (nfcorpus - 0.8) / 100})
-    args = ["compare", str(tmp_path), "--reference", PUBLISHED, "--tasks", "SciFact", "NFCorpus"]
-    code, out, _ = run_cli(monkeypatch, capsys, *args)
+    args = (tmp_path, PUBLISHED, "--tasks", "SciFact", "NFCorpus")
+    code, out, _ = compare_cli(*args)
     assert code == 1
     assert "REGRESSION" in out and "FAIL: 1 regression(s) (NFCorpus -0.80)" in out
-    code, out, _ = run_cli(monkeypatch, capsys, *args, "--tolerance", "1.0")
+    code, out, _ = compare_cli(*args, "--tolerance", "1.0")
     assert code == 0, out
 
 
@@ -124,20 +127,10 @@ def test_drop_of_exactly_the_tolerance_passes(tmp_path):
     assert compare(str(tmp_path), str(ref), tasks=["SciFact"], tolerance=0.49).regressions
 
 
-def test_missing_task_fails(tmp_path, monkeypatch, capsys):
+def test_missing_task_fails(tmp_path, compare_cli):
     write_run(tmp_path, {"SciFact": published("SciFact") / 100})
-    code, out, _ = run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(tmp_path),
-        "--reference",
-        PUBLISHED,
-        "--tasks",
-        "SciFact",
-        "NFCorpus",
-        "--format",
-        "json",
+    code, out, _ = compare_cli(
+        tmp_path, PUBLISHED, "--tasks", "SciFact", "NFCorpus", "--format", "json"
     )
     assert code == 1
     doc = json.loads(out)
@@ -152,15 +145,15 @@ def test_default_tasks_are_the_references(tmp_path):
     assert len(result.tasks) == 15 and len(result.missing) == 14 and not result.passed
 
 
-def test_drift_is_refused_then_allowed(tmp_path, monkeypatch, capsys):
+def test_drift_is_refused_then_allowed(tmp_path, compare_cli):
     run, ref = tmp_path / "run", tmp_path / "ref"
     write_run(run, {"SciFact": 0.78}, settings=SETTINGS)
     write_run(ref, {"SciFact": 0.78}, settings={**SETTINGS, "max_length": 4096, "dtype": "bf16"})
-    args = ["compare", str(run), "--reference", str(ref), "--tasks", "SciFact"]
-    code, _, err = run_cli(monkeypatch, capsys, *args)
+    args = (run, ref, "--tasks", "SciFact")
+    code, _, err = compare_cli(*args)
     assert code == 2
     assert "max_length: run 512 vs reference 4096" in err and "--allow-drift" in err
-    code, out, _ = run_cli(monkeypatch, capsys, *args, "--allow-drift")
+    code, out, _ = compare_cli(*args, "--allow-drift")
     assert code == 0
     assert "settings drift (allowed): dtype: run 'float16' vs reference 'bf16'" in out
     assert "settings drift (allowed): max_length: run 512 vs reference 4096" in out
@@ -172,16 +165,16 @@ def test_drift_is_refused_then_allowed(tmp_path, monkeypatch, capsys):
     ("key", "other"),
     [("pooling", "mean"), ("embedding_precision", "float32"), ("instructions_version", "1.0.1")],
 )
-def test_a_run_differing_in_one_score_setting_is_refused(tmp_path, monkeypatch, capsys, key, other):
+def test_a_run_differing_in_one_score_setting_is_refused(tmp_path, compare_cli, key, other):
     run, ref = tmp_path / "run", tmp_path / "ref"
     write_run(run, {"SciFact": 0.78, "NFCorpus": 0.4}, task_settings={**TASK_SETTINGS, key: other})
     write_run(ref, {"SciFact": 0.78, "NFCorpus": 0.4}, task_settings=TASK_SETTINGS)
-    args = ["compare", str(run), "--reference", str(ref), "--tasks", "SciFact", "NFCorpus"]
-    code, _, err = run_cli(monkeypatch, capsys, *args)
+    args = (run, ref, "--tasks", "SciFact", "NFCorpus")
+    code, _, err = compare_cli(*args)
     assert code == 2, err
     expected = f"{key}: run {other!r} vs reference {TASK_SETTINGS[key]!r} (NFCorpus, SciFact)"
     assert expected in err and "--allow-drift" in err
-    code, out, _ = run_cli(monkeypatch, capsys, *args, "--allow-drift")
+    code, out, _ = compare_cli(*args, "--allow-drift")
     assert code == 0, out
     assert f"settings drift (allowed): {expected}" in out
     with pytest.raises(DriftError):
@@ -211,7 +204,7 @@ def test_same_settings_do_not_drift(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["broken_json", "absent", "empty", "two_models"])
-def test_unusable_input_exits_2(tmp_path, monkeypatch, capsys, case):
+def test_unusable_input_exits_2(tmp_path, compare_cli, case):
     run = tmp_path / "run"
     if case == "broken_json":
         write_run(run, {"SciFact": 0.7})
@@ -223,47 +216,25 @@ def test_unusable_input_exits_2(tmp_path, monkeypatch, capsys, case):
     elif case == "two_models":
         write_run(run, {"SciFact": 0.7})
         write_run(run, {"SciFact": 0.6}, model="intfloat/e5-mistral-7b-instruct")
-    code, _, err = run_cli(
-        monkeypatch, capsys, "compare", str(run), "--reference", PUBLISHED, "--tasks", "SciFact"
-    )
+    code, _, err = compare_cli(run, PUBLISHED, "--tasks", "SciFact")
     assert code == 2, err
     assert err.startswith("error: ")
 
 
-def test_unknown_names_exit_2(tmp_path, monkeypatch, capsys):
+def test_unknown_names_exit_2(tmp_path, compare_cli):
     write_run(tmp_path, {"SciFact": 0.7})
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(tmp_path),
-        "--reference",
-        PUBLISHED,
-        "--tasks",
-        "SciFakt",
-    )
+    code, _, err = compare_cli(tmp_path, PUBLISHED, "--tasks", "SciFakt")
     assert code == 2 and "Did you mean: 'SciFact'" in err
-    code, _, err = run_cli(
-        monkeypatch, capsys, "compare", str(tmp_path), "--reference", "published:Linq-Embed"
-    )
+    code, _, err = compare_cli(tmp_path, "published:Linq-Embed")
     assert code == 2 and "Linq-AI-Research/Linq-Embed-Mistral" in err
     with pytest.raises(ResultsError):
         resolve_one(str(tmp_path / "nowhere"), "run")
 
 
-def test_metric_change_is_noted_and_markdown(tmp_path, monkeypatch, capsys):
+def test_metric_change_is_noted_and_markdown(tmp_path, compare_cli):
     write_run(tmp_path, {"SprintDuplicateQuestions": published("SprintDuplicateQuestions") / 100})
-    code, out, _ = run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(tmp_path),
-        "--reference",
-        PUBLISHED,
-        "--tasks",
-        "SprintDuplicateQuestions",
-        "--format",
-        "markdown",
+    code, out, _ = compare_cli(
+        tmp_path, PUBLISHED, "--tasks", "SprintDuplicateQuestions", "--format", "markdown"
     )
     assert code == 0
     assert out.startswith("**PASS**")
@@ -271,31 +242,18 @@ def test_metric_change_is_noted_and_markdown(tmp_path, monkeypatch, capsys):
     assert "run max_ap, reference cos_sim_ap" in out
 
 
-def test_run_is_read_in_the_published_metric(tmp_path, monkeypatch, capsys):
+def test_run_is_read_in_the_published_metric(tmp_path, compare_cli):
     """cosine_ap equal to the published cos_sim_ap, max_ap 0.4 higher: a delta of 0.00."""
     name = "SprintDuplicateQuestions"
     sprint = published(name)
     write_run(tmp_path, {name: (sprint + 0.4) / 100}, extra={name: {"cosine_ap": sprint / 100}})
-    code, out, _ = run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(tmp_path),
-        "--reference",
-        PUBLISHED,
-        "--tasks",
-        name,
-        "--format",
-        "json",
-    )
+    code, out, _ = compare_cli(tmp_path, PUBLISHED, "--tasks", name, "--format", "json")
     assert code == 0, out
     (task,) = json.loads(out)["tasks"]
     assert (task["run_metric"], task["reference_metric"]) == ("cosine_ap", "cos_sim_ap")
     assert task["delta"] == 0.0 and task["status"] == "ok" and not task["metric_changed"]
     assert task["run"] == round(sprint, 2)
-    code, out, _ = run_cli(
-        monkeypatch, capsys, "compare", str(tmp_path), "--reference", PUBLISHED, "--tasks", name
-    )
+    code, out, _ = compare_cli(tmp_path, PUBLISHED, "--tasks", name)
     assert "+0.00" in out and "+0.40" not in out and "Different metrics" not in out
 
 
@@ -327,34 +285,24 @@ def test_reranking_map_at_1000_is_the_published_map(tmp_path):
     assert not any("metric" in n for n in result.notes)
 
 
-def test_metric_change_is_kept_out_of_the_gate(tmp_path, monkeypatch, capsys):
+def test_metric_change_is_kept_out_of_the_gate(tmp_path, compare_cli):
     """A file with only max_ap has no cos_sim_ap computation: shown, noted, gated if allowed."""
     name = "TwitterURLCorpus"
     write_run(tmp_path, {name: (published(name) - 2.0) / 100})
-    args = ["compare", str(tmp_path), "--reference", PUBLISHED, "--tasks", name]
-    code, out, _ = run_cli(monkeypatch, capsys, *args)
+    args = (tmp_path, PUBLISHED, "--tasks", name)
+    code, out, _ = compare_cli(*args)
     assert code == 0, out
     assert "metric changed" in out and "-2.00" in out
     assert "run max_ap, reference cos_sim_ap (different computations); not gated" in out
     assert f"Not gated (metric changed): {name}." in out
-    code, out, _ = run_cli(monkeypatch, capsys, *args, "--allow-metric-change")
+    code, out, _ = compare_cli(*args, "--allow-metric-change")
     assert code == 1 and f"FAIL: 1 regression(s) ({name} -2.00)" in out
 
 
-def test_task_types_option_takes_several_values(tmp_path, monkeypatch, capsys):
+def test_task_types_option_takes_several_values(tmp_path, compare_cli):
     write_run(tmp_path, {"SciFact": published("SciFact") / 100})
-    code, out, _ = run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(tmp_path),
-        "--reference",
-        PUBLISHED,
-        "--task-types",
-        "Retrieval",
-        "STS",
-        "--format",
-        "json",
+    code, out, _ = compare_cli(
+        tmp_path, PUBLISHED, "--task-types", "Retrieval", "STS", "--format", "json"
     )
     assert code == 1
     assert len(json.loads(out)["tasks"]) == 25  # 15 Retrieval + 10 STS

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_cli
-from conftest import TIMING_FIELDS, TINY_ARGS, TINY_FOLDER
+from conftest import TIMING_FIELDS, TINY_ARGS, TINY_FOLDER, TINY_TASK
 
 from linq_eval.errors import ConfigError
 from linq_eval.paths import CACHE_SUBDIR
@@ -23,6 +23,24 @@ from linq_eval.results.reading import RUN_RECORD
 from linq_eval.run import distributed
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def python(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    """``python ARGS`` from the checkout, offline, with ``env`` added and outside any
+    torchrun group (no RANK, WORLD_SIZE ... inherited); its output captured."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **env}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_parse_devices(monkeypatch):
@@ -63,47 +81,14 @@ def test_named_gpus_must_be_visible(monkeypatch, capsys):
     monkeypatch.setattr(distributed, "visible_gpu_count", lambda: 0)
     assert distributed.parse_devices(["cpu", "cpu"]) == ("cpu", ["cpu", "cpu"])
     monkeypatch.setattr(distributed, "launch", lambda *a: pytest.fail("launched without GPUs"))
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "run",
-        "--random-init",
-        "tiny",
-        "--tasks",
-        "STSBenchmark",
-        "--devices",
-        "0",
-        "1",
-    )
+    code, _, err = run_cli(monkeypatch, capsys, "run", *TINY_TASK, "--devices", "0", "1")
     assert code == 2 and "no CUDA GPU is visible" in err and "--devices cpu cpu" in err
 
 
 def test_gpus_asked_for_without_cuda_is_an_error_not_two_cpu_processes(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    env["CUDA_VISIBLE_DEVICES"] = ""  # no GPU visible to torch, on any machine
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "linq_eval.cli",
-            "run",
-            "--random-init",
-            "tiny",
-            "--tasks",
-            "STSBenchmark",
-            "--devices",
-            "0",
-            "1",
-            "--output",
-            str(tmp_path),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    args = ("-m", "linq_eval.cli", "run", *TINY_TASK, "--devices", "0", "1")
+    # no GPU visible to torch, on any machine
+    proc = python(*args, "--output", str(tmp_path), CUDA_VISIBLE_DEVICES="")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "error: --devices 0 1 names GPUs, but no CUDA GPU is visible here" in proc.stderr
     assert "CUDA_VISIBLE_DEVICES=''" in proc.stderr and "launching" not in proc.stderr
@@ -118,18 +103,7 @@ def test_single_process_has_no_group(monkeypatch):
 
 
 def run(*args: str) -> str:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(var, None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "linq_eval.cli", "run", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
+    proc = python("-m", "linq_eval.cli", "run", *args, timeout=1800)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     return proc.stdout
 
@@ -209,21 +183,7 @@ def test_an_error_on_rank_0_reaches_every_rank(tmp_path):
     error it raised, is what every rank of a real two-process gloo group gets."""
     script = tmp_path / "ranks.py"
     script.write_text(RANKS_SCRIPT)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(var, None)
-    proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    proc = python(str(script), str(tmp_path))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     lines = {
         line for rank in (0, 1) for line in (tmp_path / f"rank{rank}.txt").read_text().splitlines()

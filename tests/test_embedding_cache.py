@@ -231,13 +231,6 @@ def test_chunk_order_is_longest_first_and_stable():
 # --------------------------------------------------------------------------- through the encoder
 
 
-@pytest.fixture(scope="module")
-def tiny_encoder():
-    from linq_eval.model.random_models import random_encoder
-
-    return random_encoder("tiny", device="cpu", progress=False)
-
-
 def sample_texts(n: int) -> list[str]:
     rng = np.random.default_rng(0)
     words = ["the", "of", "protein", "cell", "gene", "effect", "study", "patients", "risk"]

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_encoder
+from conftest import SCIFACT, make_encoder, shared
 
 from linq_eval.errors import ConfigError, EncodingError
 from linq_eval.model.loading import load_encoder
@@ -27,12 +26,9 @@ from linq_eval.model.random_models import (
 )
 from linq_eval.model.tokenization import tokenize
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SCIFACT = SHARED / "data" / "scifact"
-
 
 def scifact_texts(n: int) -> list[str]:
-    with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as f:
+    with open(shared(SCIFACT) / "corpus.jsonl", encoding="utf-8") as f:
         return [json.loads(line)["text"] for _, line in zip(range(n), f, strict=False)]
 
 

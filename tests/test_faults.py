@@ -67,10 +67,25 @@ def task_scores(folder: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_run) -> tuple[Path, float]:
-    """The shared uninterrupted run of TINY_ARGS (conftest): (output folder, wall seconds)."""
-    out, _, seconds = tiny_run
-    return out, seconds
+def uninterrupted(tiny_run) -> Path:
+    """The output folder of the shared uninterrupted run of TINY_ARGS (conftest)."""
+    return tiny_run[0]
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Which version of ``path`` is in place (an atomic write puts a new file there)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _kill_when(proc: subprocess.Popen, ready) -> None:
+    """SIGKILL ``proc``'s process group once ``ready()`` holds (or once it has ended)."""
+    while not ready() and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
 
 
 class _FullDiskFile:
@@ -104,9 +119,9 @@ def _disk_full_open(real_open, when):
 # --------------------------------------------------------------------------- disk full
 
 
-def test_disk_full_writing_the_run_record_keeps_it(reference, tmp_path, monkeypatch, capsys):
+def test_disk_full_writing_the_run_record_keeps_it(uninterrupted, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
-    shutil.copytree(reference[0], out)
+    shutil.copytree(uninterrupted, out)
     record = out / TINY_FOLDER / RUN_RECORD
     before = record.read_bytes()
     monkeypatch.setattr(
@@ -124,9 +139,11 @@ def test_disk_full_writing_the_run_record_keeps_it(reference, tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("where", ["mteb-write", "fsync"])
-def test_disk_full_writing_a_task_result_keeps_the_old_one(reference, tmp_path, monkeypatch, where):
+def test_disk_full_writing_a_task_result_keeps_the_old_one(
+    uninterrupted, tmp_path, monkeypatch, where
+):
     out = tmp_path / "out"
-    shutil.copytree(reference[0], out)
+    shutil.copytree(uninterrupted, out)
     folder = out / TINY_FOLDER
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     result = AtomicResultCache(out).load_task_result(
@@ -193,30 +210,33 @@ def test_disk_full_writing_a_cache_chunk_keeps_the_cache(tmp_path, monkeypatch):
 
 
 def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(
-    reference, tmp_path, monkeypatch, capsys
+    uninterrupted, tmp_path, monkeypatch, capsys
 ):
-    ref_out, ref_wall = reference
     out = tmp_path / "out"
     chunks = out / CACHE_SUBDIR
+    record = out / TINY_FOLDER / RUN_RECORD
     kills = [
         (Path(RUN_RECORD).name, None),  # the record written before any work
         (None, "chunks"),  # mid-encoding, once 3 chunks are stored
         ("*.vec.npy", None),  # a cache chunk write
         ("STSBenchmark.json", None),  # the task result write
-        (None, 0.4),  # by the clock (may finish first: only cached work is left)
+        # mid-task from the cache, once this run has updated the record after loading its
+        # model (may finish first: only cached work is left)
+        (None, "record"),
     ]
     for fault, when in kills:
+        before = _stamp(record)
         proc = cli(out, fault)
         if when == "chunks":
-            while len(list(chunks.glob("*/chunks/*.json"))) < 3 and proc.poll() is None:
-                time.sleep(0.05)
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_when(proc, lambda: len(list(chunks.glob("*/chunks/*.json"))) >= 3)
+        elif when == "record":
+            _kill_when(proc, lambda: _stamp(record) != before)  # noqa: B023 - called at once
         try:
-            stdout, _ = proc.communicate(timeout=ref_wall * when if when in (0.4,) else 600)
+            stdout, _ = proc.communicate(timeout=600)  # a guard against a hang only
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            stdout, _ = proc.communicate()
-        if when != 0.4:
+            pytest.fail(f"the run ({fault}, {when}) hung: {proc.communicate()[0][-3000:]}")
+        if when != "record":
             assert proc.returncode == -signal.SIGKILL, (fault, when, stdout[-3000:])
             assert not (out / TINY_FOLDER / "STSBenchmark.json").exists()
         else:
@@ -229,7 +249,7 @@ def test_sigkill_at_any_point_then_a_rerun_equals_an_uninterrupted_run(
 
     stdout = run_here(monkeypatch, capsys, *TINY_ARGS, "--output", str(out))  # in-process
     assert "[1/1] STSBenchmark" in stdout
-    a, b = ref_out / TINY_FOLDER, out / TINY_FOLDER
+    a, b = uninterrupted / TINY_FOLDER, out / TINY_FOLDER
     assert task_scores(b) == task_scores(a)
     assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
     assert (a / "model_meta.json").read_bytes() == (b / "model_meta.json").read_bytes()

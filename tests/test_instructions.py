@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-import yaml
+from conftest import CQADUPSTACK_SUBTASKS
 from typer.testing import CliRunner
 
 from linq_eval.benchmarks import task_names
@@ -31,26 +31,8 @@ from linq_eval.prompts.instruction_sets import (
     validate_instruction_file,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "e5_instructions.yaml"
 BENCHMARK = "MTEB(eng, v1)"
 BENCHMARK_V2 = "MTEB(eng, v2)"
-SUBFORUMS = [
-    f"CQADupstack{s}Retrieval"
-    for s in [
-        "Android",
-        "English",
-        "Gaming",
-        "Gis",
-        "Mathematica",
-        "Physics",
-        "Programmers",
-        "Stats",
-        "Tex",
-        "Unix",
-        "Webmasters",
-        "Wordpress",
-    ]
-]
 TEMPLATE = "Instruct: {instruction}\nQuery: "
 
 
@@ -64,13 +46,6 @@ def v2_additions(benchmark_tasks: list[str]) -> list[str]:
     """The MTEB(eng, v2) tasks that MTEB(eng, v1) (with its subforums) does not have."""
     v1 = set(task_names(BENCHMARK, expand_aggregates=True))
     return [t for t in task_names(BENCHMARK_V2) if t not in v1]
-
-
-@pytest.fixture(scope="module")
-def reference() -> dict[str, dict[str, str]]:
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference file not found at {REFERENCE} (needs ../shared beside the repo)")
-    return yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))["mteb_en_v1"]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +65,7 @@ def test_benchmark_has_56_tasks(benchmark_tasks: list[str]) -> None:
     assert len(benchmark_tasks) == 56
     assert "CQADupstackRetrieval" in benchmark_tasks
     expanded = task_names(BENCHMARK, expand_aggregates=True)
-    assert sorted(set(expanded) - set(benchmark_tasks)) == sorted(SUBFORUMS)
+    assert sorted(set(expanded) - set(benchmark_tasks)) == sorted(CQADUPSTACK_SUBTASKS)
 
 
 def test_named_sets_are_available() -> None:
@@ -106,7 +81,7 @@ def test_set_covers_benchmark_and_subforums_exactly(
     assert iset.version == "1.0.0"
     assert iset.template == TEMPLATE
     assert iset.source
-    v1_entries = set(benchmark_tasks) | set(SUBFORUMS)
+    v1_entries = set(benchmark_tasks) | set(CQADUPSTACK_SUBTASKS)
     assert len(v1_entries) == 68
     assert len(v2_additions) == 14
     # The 68 MTEB(eng, v1) entries, and beside them exactly the 14 tasks MTEB(eng, v2) adds.
@@ -117,26 +92,28 @@ def test_set_covers_benchmark_and_subforums_exactly(
     assert len(covered_v2) == 41 and set(covered_v2) <= set(iset.instructions)
 
 
-def test_e5_strings_are_verbatim(e5: InstructionSet, reference: dict[str, dict[str, str]]) -> None:
-    v1_entries = {task: e5.instructions[task] for task in e5.instructions if task in reference}
-    assert v1_entries == {task: entry["instruction"] for task, entry in reference.items()}
+def test_e5_strings_are_verbatim(
+    e5: InstructionSet, e5_reference: dict[str, dict[str, str]]
+) -> None:
+    v1_entries = {task: e5.instructions[task] for task in e5.instructions if task in e5_reference}
+    assert v1_entries == {task: entry["instruction"] for task, entry in e5_reference.items()}
     # Every other entry names the v1 task whose verbatim e5 instruction it carries.
-    for task in set(e5.instructions) - set(reference):
+    for task in set(e5.instructions) - set(e5_reference):
         origin = e5.origins[task]
         source = origin.get("parent") or origin["borrowed_from"]
-        assert e5.get(task) == reference[source]["instruction"], task
+        assert e5.get(task) == e5_reference[source]["instruction"], task
 
 
 def test_mteb_v2_differs_from_e5_only_where_reference_says(
-    mteb_v2: InstructionSet, reference: dict[str, dict[str, str]]
+    mteb_v2: InstructionSet, e5_reference: dict[str, dict[str, str]]
 ) -> None:
     expected = {
         task: entry.get("mteb_v2_prompt_differs", entry["instruction"])
-        for task, entry in reference.items()
+        for task, entry in e5_reference.items()
     }
-    assert {t: mteb_v2.instructions[t] for t in reference} == expected
-    differing = {t for t, e in reference.items() if "mteb_v2_prompt_differs" in e}
-    assert differing == {"SummEval", "CQADupstackRetrieval", *SUBFORUMS}
+    assert {t: mteb_v2.instructions[t] for t in e5_reference} == expected
+    differing = {t for t, e in e5_reference.items() if "mteb_v2_prompt_differs" in e}
+    assert differing == {"SummEval", "CQADupstackRetrieval", *CQADUPSTACK_SUBTASKS}
 
 
 def test_only_sts_ends_with_period(e5: InstructionSet, benchmark_tasks: list[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import mteb
 import pytest
+from conftest import SCIFACT, shared
 from data_helpers import write_jsonl
 from mteb.abstasks import AbsTaskClustering
 
@@ -332,12 +333,10 @@ def test_task_with_subsets_reads_subfolders(tmp_path: Path, minilm: Any) -> None
 # --------------------------------------------------------------------------- v2 retrieval
 
 
-def test_hard_negatives_task_from_a_scifact_subset(
-    tmp_path: Path, shared_data: Path, minilm: Any
-) -> None:
+def test_hard_negatives_task_from_a_scifact_subset(tmp_path: Path, minilm: Any) -> None:
     # FEVERHardNegatives's hub data is a small corpus per claim; here a folder in its BEIR
     # layout is built from part of SciFact, to exercise the path (not FEVER's published score).
-    scifact = shared_data / "scifact"
+    scifact = shared(SCIFACT)
     qrels = (scifact / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()
     judged = [line.split("\t") for line in qrels[1:13]]
     qids = list(dict.fromkeys(q for q, _, _ in judged))

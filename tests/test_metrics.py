@@ -14,11 +14,11 @@ every sample is checked to be untied); a single positive tied with negatives giv
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import PUBLISHED_SCORES, shared
 from sklearn.metrics import average_precision_score
 
 from linq_eval.results.metrics import (
@@ -30,8 +30,6 @@ from linq_eval.results.metrics import (
 )
 from linq_eval.results.tables import get_benchmark_spec
 from linq_eval.thirdparty import mteb_private
-
-SHARED = Path(__file__).parents[1].parent / "shared" / "reference"
 
 Sample = dict[str, Any]
 """``{"query": [subquery vectors], "positive": [vectors], "negative": [vectors]}``."""
@@ -184,7 +182,7 @@ def test_same_pairs_are_one_computation_in_mteb_2():
     assert mteb2["max_ap"] == 1.0  # mteb 2's main score is another number
 
     spec = get_benchmark_spec()
-    with (SHARED / "published_scores.csv").open(encoding="utf-8") as f:
+    with shared(PUBLISHED_SCORES).open(encoding="utf-8") as f:
         published = {rec["task"]: rec["main_metric"] for rec in csv.DictReader(f)}
     for pair in METRIC_PAIRS:
         tasks = [t for t in spec.tasks if pair_for(t) is pair]
@@ -204,11 +202,8 @@ def test_same_pairs_are_one_computation_in_mteb_2():
 
 def test_pairs_cover_the_published_metrics_and_mteb_main_scores():
     """Each task's published metric (the reference CSV) and mteb 2.26 main score are paired."""
-    source = SHARED / "published_scores.csv"
-    if not source.exists():
-        pytest.fail(f"{source} not found: the reference table comes from ../shared/reference")
     spec = get_benchmark_spec()
-    with source.open(encoding="utf-8") as f:
+    with shared(PUBLISHED_SCORES).open(encoding="utf-8") as f:
         records = list(csv.DictReader(f))
     for rec in records:
         bt = spec.task(rec["task"])

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from cli_helpers import run_cli, run_here
-from conftest import SHARED_DATA
+from conftest import SCIFACT, SHARED_DATA, shared
 from data_helpers import write_jsonl
 from result_files import write_bound_evidence, write_results
 
@@ -150,10 +150,10 @@ def test_quiet_progress_prints_nothing():
 
 
 @pytest.fixture(scope="module")
-def small_retrieval(tmp_path_factory, shared_data):
+def small_retrieval(tmp_path_factory):
     """A SciFact subset as a BEIR folder: 20 qrels lines, their documents plus 80 others."""
     folder = tmp_path_factory.mktemp("data") / "scifact"
-    src = shared_data / "scifact"
+    src = shared(SCIFACT)
     qrels = (src / "qrels" / "test.tsv").read_text().splitlines()
     head, rows = qrels[0], qrels[1:21]
     wanted_q = {r.split("\t")[0] for r in rows}
@@ -325,20 +325,9 @@ def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(
         str(short),
     )
     run_here(monkeypatch, capsys, *args)
-    code, out, _ = run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(short),
-        "--reference",
-        str(full),
-        "--tasks",
-        "SciFact",
-        "--per-query",
-        "--allow-drift",
-        "--format",
-        "json",
-    )
+    compare_args = ("compare", str(short), "--reference", str(full), "--tasks", "SciFact")
+    compare_args += ("--per-query", "--allow-drift")
+    code, out, _ = run_cli(monkeypatch, capsys, *compare_args, "--format", "json")
     assert code == 1, out
     doc = json.loads(out)
     (task,) = doc["tasks"]
@@ -356,19 +345,7 @@ def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(
         f"p = {diff['p_value']:.4g}; worst {worst['query_id']} "
         f"{worst['before']:.3f} -> {worst['after']:.3f}"
     )
-    code, text, _ = run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(short),
-        "--reference",
-        str(full),
-        "--tasks",
-        "SciFact",
-        "--per-query",
-        "--allow-drift",
-        "--require-significant",
-    )
+    code, text, _ = run_cli(monkeypatch, capsys, *compare_args, "--require-significant")
     assert code == 1 and "per query: SciFact" in text and "FAIL: 1 regression(s) (SciFact" in text
     size = sum(p.stat().st_size for p in full.glob("*/*/SciFact.queries.json.gz"))
     assert 0 < size < 300_000

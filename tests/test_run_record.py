@@ -18,22 +18,25 @@ from linq_eval.provenance import mteb_version
 from linq_eval.results import compare
 from linq_eval.results.reading import LEGACY_RUN_RECORD, ResultSet, read_run_record
 from linq_eval.run import cache
-from linq_eval.run.config import RunConfig
 from linq_eval.run.result_store import update_run_record
-from linq_eval.run.runner import load_run_encoder, task_prompt_hash
+from linq_eval.run.runner import task_prompt_hash
 
-ISSUE_LIST = (
+RAW_VECTOR_SETTINGS = (
     "model",
     "revision",
     "model_source",
     "dtype",
     "max_length",
     "pooling",
-    "unnormalised_task_types",
+    "special_tokens",
     "eos",
     "bos",
-    "special_tokens",
     "padding_side",
+)
+"""The settings both lists below hold: each decides a score and a cached embedding."""
+ISSUE_LIST = (
+    *RAW_VECTOR_SETTINGS,
+    "unnormalised_task_types",
     "policy",
     "template",
     "instructions",
@@ -45,21 +48,11 @@ ISSUE_LIST = (
 """Every setting the project says decides a score."""
 
 
-CACHE_IDENTITY = (
-    "model",
-    "revision",
-    "model_source",
-    "dtype",
-    "max_length",
-    "pooling",
-    "special_tokens",
-    "eos",
-    "bos",
-    "padding_side",
-    "attn_implementation",
-)
+CACHE_IDENTITY = (*RAW_VECTOR_SETTINGS, "attn_implementation")
 """The settings that decide a raw (cached) embedding; the cache's folders keep their names."""
-ALL_SETTINGS = {k: f"v-{k}" for k in (*ISSUE_LIST, "attn_implementation", "device", "profile")}
+ALL_SETTINGS = {
+    k: f"v-{k}" for k in (*ISSUE_LIST, "data_hash", "attn_implementation", "device", "profile")
+}
 
 
 def result_set(settings: dict) -> ResultSet:
@@ -74,7 +67,7 @@ def test_every_list_of_settings_is_derived_from_the_one_type():
     assert set(run_record.RUN_SCORE_KEYS) == set(ISSUE_LIST) - {"prompt_hash"}
 
 
-@pytest.mark.parametrize("key", ISSUE_LIST)
+@pytest.mark.parametrize("key", [*ISSUE_LIST, "data_hash"])
 def test_compare_reports_drift_in_every_score_setting(key):
     changed = {**ALL_SETTINGS, key: "other"}
     drift, notes = compare.check_drift(result_set(changed), result_set(ALL_SETTINGS), ["T"])
@@ -118,12 +111,6 @@ def test_the_encoder_reports_every_score_setting_a_profile_fixes(tiny_encoder):
         "token_budget",
         "speed",
     }
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder():
-    """The encoder a ``--random-init tiny`` run uses, built the way the runner builds it."""
-    return load_run_encoder(RunConfig(random_init="tiny", progress=False), "cpu")
 
 
 def test_instructions_prints_the_prompt_hash_a_run_records(tiny_encoder, monkeypatch, capsys):

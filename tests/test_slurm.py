@@ -23,7 +23,7 @@ from conftest import (
     MINILM_STS_ARGS,
     PUBLISHED_MINILM_STS,
     REPO_ROOT,
-    SHARED_DATA,
+    STS_DATA,
     TIMING_FIELDS,
 )
 from slurm_cluster import Cluster, ClusterError, one_node_cluster, unavailable, write_config
@@ -58,7 +58,7 @@ def cluster():
 SCRIPT_ENV = {
     "MODEL": "all-minilm-l6-v2",
     "TASKS": " ".join(SHARDS.values()),
-    "DATA_DIR": str(SHARED_DATA / "sts"),
+    "DATA_DIR": str(STS_DATA),
     "DEVICES": "cpu",
     "RUN_ARGS": "--chunk-texts 512",
 }
@@ -217,7 +217,9 @@ def test_slurm_array_equals_one_run_and_a_cancelled_job_resumes(cluster, minilm_
 @pytest.mark.slurm
 def test_a_cluster_that_cannot_start_fails_at_once_with_its_log(tmp_path):
     """slurmctld exiting at start (a plugin that does not exist) is a ClusterError carrying
-    its log, not a hang; the daemons that did start are stopped."""
+    its log, not a hang: the error says slurmctld stopped, which only its exit raises (waiting
+    out the start's timeout raises "no ... after"); the daemons that did start are stopped.
+    The timeout is a generous guard against a hang, not a measure of speed."""
     reason = unavailable()
     if reason:
         pytest.skip(reason)
@@ -227,11 +229,9 @@ def test_a_cluster_that_cannot_start_fails_at_once_with_its_log(tmp_path):
         text = conf.read_text().replace("select/cons_tres", "select/no_such_plugin")
         conf.write_text(text)
         cluster = Cluster(root, conf)
-        t0 = time.monotonic()
         with pytest.raises(ClusterError, match="slurmctld.*stopped") as err:
-            cluster.start(timeout=60)
+            cluster.start(timeout=WAIT_S)
         cluster.stop()
-        assert time.monotonic() - t0 < 60
         assert "fatal: Can't find plugin for select/no_such_plugin" in str(err.value)
         assert all(p.poll() is not None for p in cluster.procs.values())
         assert not cluster.leftover_pids()

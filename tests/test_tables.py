@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import run_cli
+from conftest import CQADUPSTACK_SUBTASKS, MODEL_CARD, PUBLISHED_SCORES, shared
 from result_files import write_results as write_run
 
 from linq_eval.errors import ResultsError
@@ -29,7 +30,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 GOLDEN = Path(__file__).parent / "golden"
-SHARED = Path(__file__).parents[1].parent / "shared" / "reference"
 LINQ = "Linq-AI-Research/Linq-Embed-Mistral"
 
 
@@ -62,12 +62,9 @@ def test_golden_csv(baseline_table):
 
 
 def _card_rows() -> dict[str, tuple[str, str]]:
-    card = SHARED / "model_card.md"
-    if not card.exists():
-        pytest.fail(f"{card} not found: the card table comes from ../shared/reference")
     rows = re.findall(
         r"^\|\s*([^|]+?)\s*\|\s*(\d+\.\d)\s*\|\s*(\d+\.\d)\s*\|\s*$",
-        card.read_text(encoding="utf-8"),
+        shared(MODEL_CARD).read_text(encoding="utf-8"),
         flags=re.MULTILINE,
     )
     assert len(rows) == 11, rows
@@ -95,11 +92,8 @@ def test_card_rows_reproduced(baseline_table):
 
 
 def test_baselines_match_reference_csv(baseline_table):
-    source = SHARED / "published_scores.csv"
-    if not source.exists():
-        pytest.fail(f"{source} not found: the reference table comes from ../shared/reference")
     by_model = {row.result_set.model: row for row in baseline_table.rows}
-    with source.open(encoding="utf-8") as f:
+    with shared(PUBLISHED_SCORES).open(encoding="utf-8") as f:
         records = list(csv.DictReader(f))
     assert len(records) == 616
     for rec in records:
@@ -149,21 +143,6 @@ def test_mteb_reads_the_shipped_files():
 
 # ------------------------------------------------------------------ mteb-format fixtures
 
-CQA_SUBFORUMS = [
-    "Android",
-    "English",
-    "Gaming",
-    "Gis",
-    "Mathematica",
-    "Physics",
-    "Programmers",
-    "Stats",
-    "Tex",
-    "Unix",
-    "Webmasters",
-    "Wordpress",
-]
-
 
 @pytest.fixture
 def partial_run(tmp_path: Path) -> Path:
@@ -175,8 +154,8 @@ def partial_run(tmp_path: Path) -> Path:
         "AmazonCounterfactualClassification": {"test": {"en": 0.70, "de": 0.90}},
         "Banking77Classification": 0.85,
     }
-    for i, name in enumerate(CQA_SUBFORUMS):
-        scores[f"CQADupstack{name}Retrieval"] = 0.30 + 0.01 * i
+    for i, name in enumerate(CQADUPSTACK_SUBTASKS):
+        scores[name] = 0.30 + 0.01 * i
     write_run(tmp_path, LINQ, "rev1", scores, settings={"model": LINQ, "max_length": 512})
     return tmp_path
 
@@ -219,8 +198,8 @@ def test_incomplete_sets_are_marked(partial_run):
 
 def test_missing_subset_or_subforum_is_missing(tmp_path):
     scores = {"STS17": {"test": {"ko-ko": 0.2}}}
-    for name in CQA_SUBFORUMS[:11]:
-        scores[f"CQADupstack{name}Retrieval"] = 0.3
+    for name in CQADUPSTACK_SUBTASKS[:11]:
+        scores[name] = 0.3
     write_run(tmp_path, "org/model", "r", scores)
     row = build_table(load_results(tmp_path)).rows[0]
     assert row.scores["STS17"].score is None and "en-en" in row.scores["STS17"].note
@@ -229,7 +208,7 @@ def test_missing_subset_or_subforum_is_missing(tmp_path):
 
 
 def test_aggregate_file_wins_over_subforums(tmp_path):
-    scores = {f"CQADupstack{n}Retrieval": 0.3 for n in CQA_SUBFORUMS}
+    scores = dict.fromkeys(CQADUPSTACK_SUBTASKS, 0.3)
     scores["CQADupstackRetrieval"] = 0.5
     write_run(tmp_path, "org/model", "r", scores)
     row = build_table(load_results(tmp_path)).rows[0]

@@ -13,6 +13,7 @@ from pathlib import Path
 import mteb
 import pytest
 from cli_helpers import run_cli
+from conftest import MORE_DATA, shared
 from result_files import write_results
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, mteb_tasks, select, select_tasks
@@ -149,10 +150,10 @@ def test_ci_gate_script_passes_the_benchmark_to_run(tmp_path):
     assert proc.returncode == 2  # nothing was run, so there is nothing to compare
 
 
-def test_local_data_reads_only_the_selected_subsets_and_splits(shared_data):
+def test_local_data_reads_only_the_selected_subsets_and_splits():
     """../shared/data/more holds STS17's en-en and AmazonCounterfactual's en only: the
     benchmark's tasks load from it, mteb's whole STS17 names the first subset it lacks."""
-    more = shared_data / "more"
+    more = shared(MORE_DATA)
     sts17, amazon = mteb_tasks(select(tasks=["STS17", "AmazonCounterfactualClassification"]))
     try:
         assert load_local_task(sts17, more) and list(sts17.dataset) == ["en-en"]

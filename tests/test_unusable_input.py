@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import run_cli
+from conftest import STS_DATA, shared
 from result_files import write_results
 from test_compare import TASK_SETTINGS, write_run
 from test_per_query import run_with_evidence
@@ -142,10 +143,16 @@ def test_a_reproduction_has_no_deviations_and_others_are_named(tmp_path):
 # ------------------------------------------------------------------ local data files
 
 
-def _sts12_copy(shared_data: Path, tmp_path: Path, edit) -> Path:
+MINILM_STS12 = ("--model", "all-minilm-l6-v2", "--tasks", "STS12")
+"""all-MiniLM-L6-v2 on STS12, as command-line options."""
+STS12 = STS_DATA / "STS12" / "test.jsonl"
+"""A real STS file the tests below copy and damage."""
+
+
+def _sts12_copy(tmp_path: Path, edit) -> Path:
     data = tmp_path / "data"
     (data / "STS12").mkdir(parents=True)
-    lines = (shared_data / "sts" / "STS12" / "test.jsonl").read_text().splitlines(keepends=True)
+    lines = shared(STS12).read_text().splitlines(keepends=True)
     (data / "STS12" / "test.jsonl").write_text("".join(edit(lines)))
     return data
 
@@ -161,23 +168,23 @@ def _load(data: Path):
     return task, skipped
 
 
-def test_a_blank_line_between_rows_is_an_error_with_file_and_line(shared_data, tmp_path):
+def test_a_blank_line_between_rows_is_an_error_with_file_and_line(tmp_path):
     from linq_eval.errors import DataError
 
-    data = _sts12_copy(shared_data, tmp_path, lambda lines: [*lines[:9], "\n", *lines[10:]])
+    data = _sts12_copy(tmp_path, lambda lines: [*lines[:9], "\n", *lines[10:]])
     with pytest.raises(DataError, match=r"test.jsonl:10: blank line"):
         _load(data)
 
 
-def test_blank_lines_after_the_last_row_are_skipped_and_counted(shared_data, tmp_path):
-    data = _sts12_copy(shared_data, tmp_path, lambda lines: [*lines, "\n", "  \n"])
+def test_blank_lines_after_the_last_row_are_skipped_and_counted(tmp_path):
+    data = _sts12_copy(tmp_path, lambda lines: [*lines, "\n", "  \n"])
     task, skipped = _load(data)
     assert list(skipped.values()) == [2]
-    rows = (shared_data / "sts" / "STS12" / "test.jsonl").read_text().count("\n")
+    rows = STS12.read_text().count("\n")
     assert len(task.dataset["test"]) == rows  # every pair kept
 
 
-def test_a_duplicate_key_in_a_json_row_is_an_error(shared_data, tmp_path):
+def test_a_duplicate_key_in_a_json_row_is_an_error(tmp_path):
     from linq_eval.errors import DataError
 
     def dup(lines: list[str]) -> list[str]:
@@ -185,24 +192,21 @@ def test_a_duplicate_key_in_a_json_row_is_an_error(shared_data, tmp_path):
         lines[4] = lines[4].rstrip().rstrip("}") + f', "score": {row["score"] + 1}}}\n'
         return lines
 
-    data = _sts12_copy(shared_data, tmp_path, dup)
+    data = _sts12_copy(tmp_path, dup)
     with pytest.raises(DataError, match=r"test.jsonl:5: duplicate key 'score'"):
         _load(data)
 
 
 def test_bad_local_data_on_the_command_line_is_exit_2_with_one_error_line(
-    shared_data, tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys
 ):
     """Also: --quiet prints no weight-loading bar, and no stray message about unloading."""
-    data = _sts12_copy(shared_data, tmp_path, lambda lines: [*lines[:9], "\n", *lines[10:]])
+    data = _sts12_copy(tmp_path, lambda lines: [*lines[:9], "\n", *lines[10:]])
     code, out, err = run_cli(
         monkeypatch,
         capsys,
         "run",
-        "--model",
-        "all-minilm-l6-v2",
-        "--tasks",
-        "STS12",
+        *MINILM_STS12,
         "--data-dir",
         str(data),
         "--output",
@@ -219,17 +223,7 @@ def test_bad_local_data_on_the_command_line_is_exit_2_with_one_error_line(
 
 
 def test_instructions_with_a_policy_that_gives_none_is_an_error(monkeypatch, capsys):
-    code, _, err = run_cli(
-        monkeypatch,
-        capsys,
-        "plan",
-        "--model",
-        "all-minilm-l6-v2",
-        "--tasks",
-        "STS12",
-        "--instructions",
-        "e5",
-    )
+    code, _, err = run_cli(monkeypatch, capsys, "plan", *MINILM_STS12, "--instructions", "e5")
     assert code == 2
     assert "--instructions e5 has no effect: policy 'none'" in err and "--policy e5" in err
 
@@ -242,17 +236,7 @@ def _not_a_folder(tmp_path: Path) -> Path:
 
 def test_unwritable_run_output_is_refused_before_the_model_loads(tmp_path, monkeypatch, capsys):
     bad = _not_a_folder(tmp_path)
-    code, out, err = run_cli(
-        monkeypatch,
-        capsys,
-        "run",
-        "--model",
-        "all-minilm-l6-v2",
-        "--tasks",
-        "STS12",
-        "--output",
-        str(bad),
-    )
+    code, out, err = run_cli(monkeypatch, capsys, "run", *MINILM_STS12, "--output", str(bad))
     assert code == 2 and err.startswith("error: ") and "Loading weights" not in out + err
     assert "is a file, not a folder" in err
 
@@ -322,9 +306,7 @@ def test_check_random_init_says_the_score_failure_is_expected(monkeypatch, capsy
 
 
 def test_plan_of_another_model_has_no_linq_notes(monkeypatch, capsys):
-    code, out, _ = run_cli(
-        monkeypatch, capsys, "plan", "--model", "all-minilm-l6-v2", "--tasks", "STS12"
-    )
+    code, out, _ = run_cli(monkeypatch, capsys, "plan", *MINILM_STS12)
     assert code == 0
     assert "# max_length 256\n" in out and "e5" not in out and "4096" not in out
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from cli_helpers import run_cli
+from conftest import PUBLISHED_SCORES_V2, shared
 
 from linq_eval.benchmarks import task_names
 from linq_eval.errors import ConfigError
@@ -41,8 +41,6 @@ V1 = "MTEB(eng, v1)"
 V2 = "MTEB(eng, v2)"
 SET = "published-v2"
 LINQ = "Linq-AI-Research/Linq-Embed-Mistral"
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-SCORES_V2 = REFERENCE / "published_scores_v2.csv"
 REPO = Path(__file__).resolve().parents[1]
 
 VERSIONED = {
@@ -68,16 +66,8 @@ NO_PARENT = {
 
 @pytest.fixture(scope="module")
 def published() -> list[dict[str, str]]:
-    if not SCORES_V2.is_file():
-        pytest.fail(f"{SCORES_V2} not found: the v2 scores come from ../shared/reference")
-    with SCORES_V2.open(encoding="utf-8") as f:
+    with shared(PUBLISHED_SCORES_V2).open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
-
-
-@pytest.fixture(scope="module")
-def e5_reference() -> dict[str, dict[str, str]]:
-    path = REFERENCE / "e5_instructions.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))["mteb_en_v1"]
 
 
 # ------------------------------------------------------------------ instructions
@@ -193,7 +183,7 @@ def test_missing_instructions_are_listed_with_how_to_supply_them(
 
 def _expected_means(published: list[dict[str, str]]) -> dict[str, dict[str, float]]:
     """Per model: Mean (Task), Mean (TaskType) and each type's mean, computed from the CSV."""
-    df = pd.read_csv(SCORES_V2)
+    df = pd.read_csv(PUBLISHED_SCORES_V2)
     out = {}
     for model, rows in df.groupby("model"):
         by_type = rows.groupby("task_type")["main_score"].mean()
@@ -241,7 +231,7 @@ def test_build_script_regenerates_the_shipped_files(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("build", REPO / "scripts/build_published_v2.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
-    module.main(str(SCORES_V2), tmp_path)
+    module.main(str(shared(PUBLISHED_SCORES_V2)), tmp_path)
     shipped = REPO / "results" / "baselines" / SET
     built = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     ours = sorted(

@@ -107,7 +107,7 @@ def task_prompts(
     }
 
 
-def prompt_hash(prompts: Mapping[str, Mapping[str, str]], template: str | None) -> str:
+def _prompt_hash(prompts: Mapping[str, Mapping[str, str]], template: str | None) -> str:
     """The prompt hash: 16 hex digits of sha256 over the template and every task's prefixes
     (``task_prompts``' output). Equal hashes: every input of these tasks got the same prefix."""
     blob = json.dumps(
@@ -126,10 +126,10 @@ def tasks_prompt_hash(
     tasks' subtasks too (``linq_eval.benchmarks.expanded_names``), as a run encodes them."""
     pol, iset = get_policy(policy), _as_set(instruction_set)
     prompts = task_prompts(sorted(set(task_names)), pol, iset, template)
-    return prompt_hash(prompts, effective_template(pol, template, iset))
+    return _prompt_hash(prompts, effective_template(pol, template, iset))
 
 
-def task_prompt_hash(
+def _task_prompt_hash(
     task: TaskInfo,
     policy: str | Policy,
     instruction_set: InstructionSet | str | None,
@@ -153,7 +153,7 @@ def prompts_with_hashes(
     return {
         t.name: {
             **prompts[t.name],
-            "prompt_hash": task_prompt_hash(t, pol, iset, template),
+            "prompt_hash": _task_prompt_hash(t, pol, iset, template),
         }
         for t in tasks
     }
@@ -176,7 +176,7 @@ def instruction_set_hash(
     iset.require(names)
     tmpl = iset.template if template is None else template
     prompts = {name: dict.fromkeys(_SIDES, iset.prefix(name, tmpl)) for name in names}
-    return prompt_hash(prompts, tmpl)
+    return _prompt_hash(prompts, tmpl)
 
 
 def task_types(task_names: Iterable[str]) -> dict[str, str]:
@@ -198,9 +198,7 @@ __all__ = [
     "effective_template",
     "instruction_set_hash",
     "prompt_for",
-    "prompt_hash",
     "prompts_with_hashes",
-    "task_prompt_hash",
     "task_prompts",
     "task_types",
     "tasks_prompt_hash",

@@ -129,7 +129,7 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def pair(published: Row, run: Row, columns: Mapping[str, Sequence[Sequence[str]]]) -> Pairing:
+def _pair(published: Row, run: Row, columns: Mapping[str, Sequence[Sequence[str]]]) -> Pairing:
     """The differences of ``run`` to ``published``. ``columns`` gives each mean column as the
     groups it averages (one group for a plain mean, one per type for a mean of type means)."""
     tasks: dict[str, float | None] = {}
@@ -156,9 +156,9 @@ def pair(published: Row, run: Row, columns: Mapping[str, Sequence[Sequence[str]]
 def pair_rows(
     rows: Sequence[Row], columns: Mapping[str, Sequence[Sequence[str]]]
 ) -> tuple[list[Row], list[Pairing]]:
-    """``_paired_order`` and each pair's differences (see ``pair``)."""
+    """``_paired_order`` and each pair's differences (see ``_pair``)."""
     ordered, pairs = _paired_order(rows)
-    return ordered, [pair(published, run, columns) for published, run in pairs]
+    return ordered, [_pair(published, run, columns) for published, run in pairs]
 
 
-__all__ = ["Delta", "Pairing", "pair", "pair_rows"]
+__all__ = ["Delta", "Pairing", "pair_rows"]

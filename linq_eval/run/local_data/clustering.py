@@ -33,7 +33,7 @@ from linq_eval.run.local_data.files import (
     text,
 )
 
-COLUMNS = ("sentences", "labels")
+_COLUMNS = ("sentences", "labels")
 """mteb's clustering columns."""
 
 
@@ -78,7 +78,7 @@ def _read_rows(path: Path) -> tuple[list[tuple[Any, Any]], bool]:
     from_csv = path.suffix == ".csv"
     rows: list[tuple[Any, Any]] = []
     shapes: set[bool] = set()
-    for lineno, row in read_table(path, COLUMNS, problems):
+    for lineno, row in read_table(path, _COLUMNS, problems):
         texts = cell_list(row["sentences"], from_csv)
         if texts is not None:
             labels = cell_list(row["labels"], from_csv)
@@ -147,7 +147,6 @@ def _dataset(rows: list[tuple[Any, Any]], nested: bool, path: Path) -> Dataset:
 
 
 __all__ = [
-    "COLUMNS",
     "load_clustering",
     "reads_sets",
 ]

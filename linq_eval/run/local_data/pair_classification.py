@@ -17,7 +17,7 @@ from mteb.abstasks import AbsTask
 
 from linq_eval.run.local_data.files import Problems, label, plain_split_file, read_table, text
 
-COLUMNS = ("sentence1", "sentence2", "labels")
+_COLUMNS = ("sentence1", "sentence2", "labels")
 """mteb's pair-classification columns."""
 
 
@@ -33,8 +33,8 @@ def load_pair_classification(task: AbsTask, folder: Path) -> DatasetDict:
 
 def _read_pairs(path: Path) -> Dataset:
     problems = Problems(path)
-    columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
-    for lineno, row in read_table(path, COLUMNS, problems):
+    columns: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
+    for lineno, row in read_table(path, _COLUMNS, problems):
         s1, s2 = text(row["sentence1"]), text(row["sentence2"])
         value = label(row["labels"], path.suffix == ".csv")
         if s1 is None or s2 is None:
@@ -42,7 +42,7 @@ def _read_pairs(path: Path) -> Dataset:
         elif value not in (0, 1):
             problems.add(lineno, f"label {row['labels']!r} must be 0 or 1")
         else:
-            for column, v in zip(COLUMNS, (s1, s2, value), strict=True):
+            for column, v in zip(_COLUMNS, (s1, s2, value), strict=True):
                 columns[column].append(v)
     present = set(columns["labels"])
     if not problems.items and columns["labels"] and present != {0, 1}:
@@ -55,6 +55,5 @@ def _read_pairs(path: Path) -> Dataset:
 
 
 __all__ = [
-    "COLUMNS",
     "load_pair_classification",
 ]

@@ -21,7 +21,7 @@ from linq_eval.run.local_data.files import (
     text,
 )
 
-COLUMNS = ("text", "human_summaries", "machine_summaries", "relevance")
+_COLUMNS = ("text", "human_summaries", "machine_summaries", "relevance")
 """mteb's summarization columns."""
 
 
@@ -39,13 +39,13 @@ def load_summarization(task: AbsTask, folder: Path) -> DatasetDict:
 def _read_summaries(path: Path, low: float, high: float) -> Dataset:
     problems = Problems(path)
     from_csv = path.suffix == ".csv"
-    columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
-    for lineno, row in read_table(path, COLUMNS, problems):
+    columns: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
+    for lineno, row in read_table(path, _COLUMNS, problems):
         value, why = _row(row, from_csv, low, high)
         if why:
             problems.add(lineno, why)
             continue
-        for column, v in zip(COLUMNS, value, strict=True):
+        for column, v in zip(_COLUMNS, value, strict=True):
             columns[column].append(v)
     problems.raise_if_any(None if columns["text"] else "no texts")
     features = Features(
@@ -81,6 +81,5 @@ def _row(row: dict[str, Any], from_csv: bool, low: float, high: float) -> tuple[
 
 
 __all__ = [
-    "COLUMNS",
     "load_summarization",
 ]
