@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+Suggest = Callable[[str, Sequence[str]], list[str]]
+"""How the valid names closest to an unknown one are found (``did_you_mean`` by default)."""
 
 
 class LinqEvalError(Exception):
@@ -16,10 +19,16 @@ class UnknownNameError(LinqEvalError, KeyError):
     """An unknown task, benchmark, profile, policy or instruction set."""
 
     def __init__(
-        self, kind: str, name: str, choices: Iterable[str], hint: str = "", where: str = ""
+        self,
+        kind: str,
+        name: str,
+        choices: Iterable[str],
+        hint: str = "",
+        where: str = "",
+        suggest: Suggest | None = None,
     ) -> None:
         choices = sorted(set(choices))
-        close = did_you_mean(name, choices)
+        close = (suggest or did_you_mean)(name, choices)
         msg = f"Unknown {kind} {name!r}{f' in {where}' if where else ''}."
         if close:
             msg += f" Did you mean: {', '.join(repr(c) for c in close)}?"
@@ -99,18 +108,26 @@ class DataError(ConfigError):
 
 
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
-    """The closest valid names to ``name``."""
+    """The closest valid names to ``name`` (by spelling)."""
     return difflib.get_close_matches(name, sorted(set(choices)), n=n, cutoff=0.5)
 
 
 class UnknownNamesError(UnknownNameError):
     """Several unknown names at once, each listed with its closest valid names."""
 
-    def __init__(self, kind: str, names: list[str], choices: Iterable[str], what: str) -> None:
+    def __init__(
+        self,
+        kind: str,
+        names: list[str],
+        choices: Iterable[str],
+        what: str,
+        suggest: Suggest | None = None,
+    ) -> None:
         choices = sorted(set(choices))
-        super().__init__(kind, names[0], choices)
+        suggest = suggest or did_you_mean
+        super().__init__(kind, names[0], choices, suggest=suggest)
         self.names = list(names)
-        self.suggestions_by_name = {n: did_you_mean(n, choices) for n in names}
+        self.suggestions_by_name = {n: suggest(n, choices) for n in names}
         parts = []
         for n in names:
             close = self.suggestions_by_name[n]
@@ -136,6 +153,7 @@ __all__ = [
     "LinqEvalError",
     "LockHeldError",
     "ResultsError",
+    "Suggest",
     "TaskDataMissing",
     "UnknownNameError",
     "UnknownNamesError",

@@ -26,13 +26,13 @@ import functools
 import json
 import logging
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
-from linq_eval.errors import ConfigError, UnknownNameError
+from linq_eval.errors import ConfigError, UnknownNameError, did_you_mean
 from linq_eval.paths import user_cache_dir
 from linq_eval.provenance import MTEB_DISTRIBUTIONS, mteb_distribution_problem, mteb_version
 
@@ -128,11 +128,37 @@ class Registry:
                 return bench
         raise UnknownNameError("benchmark", name, self.benchmarks)
 
-    def children(self, name: str) -> list[TaskInfo]:
-        """The tasks that name ``name`` as their parent (``adapted_from``), by name."""
-        return sorted(
-            (t for t in self.tasks.values() if name in t.adapted_from), key=lambda t: t.name
-        )
+    def lineage(self, name: str) -> list[str]:
+        """The tasks ``name`` derives from, nearest first: those mteb says it is adapted from
+        and those it supersedes, then theirs (NanoSciFactRetrieval: SciFact)."""
+        found: list[str] = []
+        frontier = [name]
+        while frontier:
+            parents = [p for n in frontier for p in self._parents(n) if p not in found]
+            parents = [p for p in dict.fromkeys(parents) if p != name]
+            found += parents
+            frontier = parents
+        return found
+
+    def _parents(self, name: str) -> list[str]:
+        task = self.tasks.get(name)
+        adapted = list(task.adapted_from) if task else []
+        return adapted + self._superseded.get(name, [])
+
+    @functools.cached_property
+    def _superseded(self) -> dict[str, list[str]]:
+        """Task -> the tasks it supersedes."""
+        out: dict[str, list[str]] = {}
+        for task in self.tasks.values():
+            if task.superseded_by:
+                out.setdefault(task.superseded_by, []).append(task.name)
+        return out
+
+    def suggest(self, name: str, choices: Sequence[str]) -> list[str]:
+        """The names of ``choices`` closest to ``name``: the tasks it derives from first, then
+        those spelled alike (``errors.Suggest``)."""
+        related = [t for t in self.lineage(name) if t in set(choices)]
+        return list(dict.fromkeys([*related, *did_you_mean(name, choices)]))[:3]
 
 
 def _mteb_folder() -> Path | None:

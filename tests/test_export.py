@@ -16,7 +16,7 @@ from pathlib import Path
 import mteb
 import pytest
 from cli_helpers import run_cli
-from conftest import PUBLISHED_MINILM
+from conftest import PUBLISHED_MINILM, SHARED_DATA
 
 from linq_eval.results.reading import baselines_root, load_results
 
@@ -116,7 +116,9 @@ def test_export_round_trip(run_dir, tmp_path, monkeypatch, capsys):
     submission = tmp_path / "submission"
     # the run read local files (--data-dir): not a reproduction of the hub data, refused
     code, _, err = run_cli(monkeypatch, capsys, "export", str(run_dir), "--to", str(submission))
-    assert code == 2 and "STSBenchmark: data_source local:" in err and "--force" in err
+    assert code == 2 and "--force" in err
+    assert f"STSBenchmark: data_source {SHARED_DATA.resolve()}/" in err
+    assert "(sha256:" in err and "not the hub dataset at revision" in err
     assert not submission.exists()
     code, out, err = run_cli(
         monkeypatch, capsys, "export", str(run_dir), "--to", str(submission), "--force"
@@ -149,7 +151,8 @@ def test_export_round_trip(run_dir, tmp_path, monkeypatch, capsys):
     entries = [json.loads(x) for x in (folder / "run_settings.jsonl").read_text().splitlines()]
     assert sorted(e["task"] for e in entries) == sorted(RAN)
     for entry in entries:
-        assert entry["linq_eval_deviations"]["data_source"].startswith("local:"), entry["task"]
+        where = entry["linq_eval_deviations"]["data_source"]
+        assert where.startswith(str(SHARED_DATA.resolve())), entry["task"]
 
     # the run's own revision folder exports the same files; exporting again changes nothing
     code, _, err = run_cli(

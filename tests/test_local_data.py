@@ -124,7 +124,7 @@ def test_find_task_dir_none_and_files_ignored(tmp_path: Path) -> None:
     (tmp_path / "scifact").write_text("a file, not a folder")
     assert find_task_dir("SciFact", tmp_path) is None
     task = mteb.get_task("SciFact")
-    assert load_local_task(task, tmp_path) is False
+    assert load_local_task(task, tmp_path) is None
     assert not task.data_loaded and task.dataset is None
 
 

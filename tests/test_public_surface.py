@@ -45,34 +45,6 @@ def _dotted(path: Path) -> str:
 
 MODULE_NAMES = {_dotted(path): path for path in MODULES}
 
-KNOWN_UNUSED = {
-    # Exported, used nowhere outside their module as its name, in files other engineers are
-    # rewriting now (left to them: make each private or use it, then drop it here).
-    # linq_eval/benchmarks.py:
-    ("linq_eval.benchmarks", "benchmark_tasks"),
-    # linq_eval/model/check.py, encoder.py (errors.py's EncodingError, re-exported unused),
-    # packed_attention.py:
-    ("linq_eval.model.check", "SCORES"),
-    ("linq_eval.model.encoder", "EncodingError"),
-    ("linq_eval.model.packed_attention", "PACKED_KERNELS"),
-    ("linq_eval.model.packed_attention", "is_causal"),
-    # linq_eval/results/compare.py, query_report.py, report.py (compare.py imports
-    # query_report's query_diffs, not report's):
-    ("linq_eval.results.compare", "render_json"),
-    ("linq_eval.results.compare", "render_markdown"),
-    ("linq_eval.results.query_report", "moved"),
-    ("linq_eval.results.report", "query_diffs"),
-    # linq_eval/run/cached_encoder.py:
-    ("linq_eval.run.cached_encoder", "ChunkedResult"),
-    ("linq_eval.run.cached_encoder", "encode_unique"),
-    # linq_eval/thirdparty/mteb_private.py, torch_private.py, transformers_private.py:
-    ("linq_eval.thirdparty.mteb_private", "PRIVATE_NAMES"),
-    ("linq_eval.thirdparty.torch_private", "PRIVATE_NAMES"),
-    ("linq_eval.thirdparty.transformers_private", "PRIVATE_NAMES"),
-}
-"""Exported names known to break the rule, each with the file it is in; a name here that no
-longer breaks it fails the test, so that the list only shrinks."""
-
 
 def _split(dotted: str) -> tuple[str, str] | None:
     """``linq_eval.a.b.name.more`` -> (``linq_eval.a.b``, ``name``): the longest module prefix
@@ -366,12 +338,8 @@ def test_every_exported_name_is_used_outside_its_module_or_is_a_type_of_one_that
             grown = bool(types & set(exported) - wanted)
             wanted |= types & set(exported)
         unused |= {(module, name) for name in exported if name not in wanted}
-    problems = [f"{module}: {name}" for module, name in sorted(unused - KNOWN_UNUSED)]
+    problems = [f"{module}: {name}" for module, name in sorted(unused)]
     assert not problems, (
         "exported names used nowhere outside their module as its name (make them private with "
         "a leading underscore, or delete them if unused):\n" + "\n".join(problems)
-    )
-    stale = [f"{module}: {name}" for module, name in sorted(KNOWN_UNUSED - unused)]
-    assert not stale, "KNOWN_UNUSED names that are now used or gone (drop them):\n" + "\n".join(
-        stale
     )

@@ -125,10 +125,10 @@ def test_unknown_names_suggest_the_right_one():
 
 def test_benchmark_filters_are_kept():
     tasks = select_tasks(task_types=["STS"])
-    names = [t.metadata.name for t in tasks]
+    names = [t.name for t in tasks]
     assert names[:2] == ["BIOSSES", "SICK-R"] and len(names) == 10
-    sts17 = next(t for t in tasks if t.metadata.name == "STS17")
-    assert sts17.hf_subsets == ["en-en"]  # the benchmark's English subset only
+    sts17 = next(t for t in tasks if t.name == "STS17")
+    assert sts17.hf_subsets == ("en-en",)  # the benchmark's English subset only
 
 
 def test_instruction_set_missing_a_task_fails_before_any_model_is_loaded(
@@ -337,7 +337,8 @@ def test_tiny_run_writes_mteb_results_and_a_record(tiny_run):
     # mteb keeps 6 decimals in its result file, the run record the full score
     assert entry["main_score"] == pytest.approx(result.get_score(), rel=0, abs=5e-7)
     assert entry["texts"] == 2758 and entry["encoded_texts"] + entry["cached_texts"] == 2593
-    assert entry["data_source"] == f"local:{SHARED_DATA}"
+    assert entry["data_source"] == str((SHARED_DATA / "stsbenchmark").resolve())
+    assert entry["settings"]["data_hash"].startswith("sha256:")
     assert entry["dataset_revision"] == result.dataset_revision
     assert entry["tokens"] > 0 and entry["tokens_per_s"] > 0
     settings = record["settings"]

@@ -44,9 +44,11 @@ def _instructions_command(
 ) -> None:
     """Show the exact prefix that each task's queries and documents receive.
 
-    JSON output is {task: {"query": prefix, "document": prefix, "prompt_hash": hash}}; ""
-    means no prefix, and prompt_hash is the hash a run of the task with this policy and
-    instruction set records in its run record (linq_eval/run.json).
+    A task the set has no entry for takes the instruction of the task it derives from (mteb's
+    adapted_from: NanoSciFactRetrieval takes SciFact's); the "from" column names it. JSON
+    output is {task: {"query": prefix, "document": prefix, "instruction_from": task,
+    "prompt_hash": hash}}; "" means no prefix, and prompt_hash is the hash a run of the task
+    with this policy and instruction set records in its run record (linq_eval/run.json).
 
     \b
     Examples:
@@ -55,6 +57,7 @@ def _instructions_command(
       linq-eval instructions --tasks SciFact STS12
       linq-eval instructions --tasks SciFact --tasks STS12
       linq-eval instructions SciDocsRR --policy mteb
+      linq-eval instructions --benchmark NanoBEIR         # each inherited, and from which task
     """
     if output_format not in ("table", "json"):
         raise ConfigError(f"Unknown --format {output_format!r}; use table or json.")
@@ -73,14 +76,26 @@ def _instructions_command(
     )
     typer.echo(f"# prefix = template {json.dumps(iset.template)} with the instruction filled in")
     width = max(len(n) for n in names)
-    typer.echo(f"{'task':{width}}  {'type':18}  query  document  {'prompt_hash':16}  instruction")
+    sources = {n: _source(n, prompts[n]["instruction_from"]) for n in names}
+    wide = max(len(s) for s in ["from", *sources.values()])
+    typer.echo(
+        f"{'task':{width}}  {'type':18}  query  document  {'from':{wide}}  "
+        f"{'prompt_hash':16}  instruction"
+    )
     for name in names:
         query, document = prompts[name]["query"], prompts[name]["document"]
         shown = json.dumps(iset.get(name), ensure_ascii=False) if query or document else "-"
+        source = sources[name]
         typer.echo(
             f"{name:{width}}  {types[name]:18}  {'yes' if query else 'no':5}  "
-            f"{'yes' if document else 'no':8}  {prompts[name]['prompt_hash']}  {shown}"
+            f"{'yes' if document else 'no':8}  {source:{wide}}  "
+            f"{prompts[name]['prompt_hash']}  {shown}"
         )
+
+
+def _source(task: str, source: str | None) -> str:
+    """The "from" column: ``own``, the task it inherits from, or ``-`` (not instructed)."""
+    return "-" if source is None else "own" if source == task else source
 
 
 @app.command("validate-instructions")

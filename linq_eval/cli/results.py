@@ -6,7 +6,7 @@ import typer
 
 from linq_eval.cli.app import EXIT_FAIL, ListOptionsCommand, app
 from linq_eval.cli.options import BENCHMARK_DEFAULT_OPT, RESULT_TASKS_OPT, TASK_TYPES_OPT
-from linq_eval.results.compare import COMPARE_FORMATS, DEFAULT_ALPHA, DEFAULT_TOLERANCE
+from linq_eval.results.compare import COMPARE_FORMATS, DEFAULT_ALPHA, DEFAULT_TOLERANCE, GATES
 from linq_eval.results.per_query import DEFAULT_WORST
 
 
@@ -127,6 +127,12 @@ def _compare_command(
         "--require-significant",
         help="A drop beyond --tolerance fails only when the paired test gives p < --alpha.",
     ),
+    gate: str = typer.Option(
+        "task",
+        "--gate",
+        help=f"What fails ({', '.join(GATES)}): a task's drop, the drop of the mean of the task "
+        "scores over the tasks with per-query evidence, or either.",
+    ),
     alpha: float = typer.Option(DEFAULT_ALPHA, "--alpha", help="Significance level of that test."),
     worst: int = typer.Option(
         DEFAULT_WORST, "--worst", help="Queries listed per task with --per-query."
@@ -142,8 +148,11 @@ def _compare_command(
     made with (cosine_ap against a published cos_sim_ap); tasks where it has none are shown as
     "metric changed" and not gated unless --allow-metric-change. With --per-query (runs keep
     per-query evidence of retrieval tasks), each task that moved lists the queries that lost
-    most and a paired permutation test; --require-significant then fails a drop beyond
-    --tolerance only when p < --alpha ("not significant" otherwise).
+    most and a paired permutation test, and the suite of those tasks its mean over tasks (as
+    the leaderboard averages) with a task-stratified permutation test; --require-significant
+    then fails a drop beyond --tolerance only when p < --alpha ("not significant" otherwise).
+    --gate suite gates on the suite's mean instead of each task's (50 queries a task rarely
+    show a 1-point drop; a 13-task suite's 649 do), --gate both on either.
 
     \b
     Examples:
@@ -152,12 +161,14 @@ def _compare_command(
       linq-eval compare runs/new --reference runs/old --task-types Retrieval --format markdown
       linq-eval compare runs/new --reference runs/old --allow-drift --format json
       linq-eval compare runs/new --reference runs/old --per-query --require-significant
+      linq-eval compare runs/new --reference runs/old --benchmark NanoBEIR \\
+          --require-significant --gate suite                # the NanoBEIR gate
       linq-eval compare copied-results --reference published:Linq-AI-Research/Linq-Embed-Mistral \\
           --task-types PairClassification --allow-metric-change
     """
     from linq_eval.results.compare import check_options, compare, render_comparison
 
-    check_options(tolerance=tolerance, alpha=alpha, fmt=output_format)
+    check_options(tolerance=tolerance, alpha=alpha, fmt=output_format, gate=gate)
     result = compare(
         run,
         reference,
@@ -171,6 +182,7 @@ def _compare_command(
         require_significant=require_significant,
         alpha=alpha,
         worst=worst,
+        gate=gate,
     )
     typer.echo(render_comparison(result, output_format), nl=False)
     if not result.passed:

@@ -86,7 +86,7 @@ def load_card_example(path: Path | None = None) -> CardExample:
         raise ConfigError(f"Cannot read the card example {path}: {exc}") from None
 
 
-SCORES = "card example scores"
+_SCORES = "card example scores"
 """The name of the check of the card example's scores."""
 
 
@@ -129,7 +129,7 @@ def _matrix(values: Any) -> str:
 
 def check_scores(encoder: DecoderEncoder, example: CardExample) -> CheckLine:
     """Encode the card's example and compare its scores with the card's."""
-    name = SCORES
+    name = _SCORES
     if encoder.profile.max_length != example.max_length:
         raise ConfigError(
             f"The card example is encoded at max_length {example.max_length}; the encoder "
@@ -294,7 +294,7 @@ def check_model(
     report = run_checks(encoder, example, run_max_length=profile.max_length)
     if random_init:
         report.lines = [
-            dataclasses.replace(line, expected=_RANDOM_WEIGHTS) if line.name == SCORES else line
+            dataclasses.replace(line, expected=_RANDOM_WEIGHTS) if line.name == _SCORES else line
             for line in report.lines
         ]
     return report
@@ -304,7 +304,6 @@ _RANDOM_WEIGHTS = "random weights cannot give the card's scores; the other check
 
 
 __all__ = [
-    "SCORES",
     "CardExample",
     "CheckLine",
     "CheckReport",

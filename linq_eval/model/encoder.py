@@ -557,6 +557,5 @@ __all__ = [
     "EmbedStep",
     "Embedded",
     "EncodeStats",
-    "EncodingError",
     "budget_batches",
 ]

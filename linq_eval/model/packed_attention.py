@@ -37,7 +37,7 @@ _logger = logging.getLogger(__name__)
 PACKED_ATTENTION = "linq_eval_packed"
 """The name our attention function is registered under in transformers."""
 
-PACKED_KERNELS = ("flash", "padded", "segments")
+_PACKED_KERNELS = ("flash", "padded", "segments")
 """Kernels for attention within each input of a packed row:
 - ``flash``: FlashAttention-2's varlen kernel as shipped inside PyTorch
   (``linq_eval.thirdparty.torch_private.flash_varlen``, cumulative lengths); CUDA,
@@ -50,7 +50,7 @@ PACKED_KERNELS = ("flash", "padded", "segments")
 PADDED = "padded"
 """The attention mode without packing: rows padded to the longest, the model's own attention."""
 
-ATTENTION_MODES = (PADDED, *(f"varlen-{kernel}" for kernel in PACKED_KERNELS))
+ATTENTION_MODES = (PADDED, *(f"varlen-{kernel}" for kernel in _PACKED_KERNELS))
 """Every attention mode an encoder can run: padded, or packed rows with one of the kernels."""
 
 
@@ -101,7 +101,7 @@ def _packing_unsupported(model: torch.nn.Module, max_length: int) -> str | None:
     return None
 
 
-def is_causal(model: torch.nn.Module) -> bool:
+def _is_causal(model: torch.nn.Module) -> bool:
     """Whether the model's attention modules are causal (decoders); True when none says."""
     for module in model.modules():
         flag = getattr(module, "is_causal", None)
@@ -155,7 +155,9 @@ def attention_function(
         return _padded_block(query, key, value, packed, scaling), None
     if packed.kernel == "segments":
         return _segments(query, key, value, packed, causal, scaling), None
-    raise ConfigError(f"Unknown packed attention kernel {packed.kernel!r}; valid: {PACKED_KERNELS}")
+    raise ConfigError(
+        f"Unknown packed attention kernel {packed.kernel!r}; valid: {_PACKED_KERNELS}"
+    )
 
 
 def _padded_block(
@@ -257,7 +259,7 @@ def _check_kernel(
         max(lens),
         pad_index.to(device),
     )
-    module = AttentionProbe(is_causal(model))
+    module = AttentionProbe(_is_causal(model))
     got = attention_function(module, q, k, v, None, scaling=head_dim**-0.5, linq_packed=packed)
     want = attention_reference(
         q.float(), k.float(), v.float(), packed, module.is_causal, head_dim**-0.5
@@ -298,14 +300,12 @@ def select_attention(
 __all__ = [
     "ATTENTION_MODES",
     "PACKED_ATTENTION",
-    "PACKED_KERNELS",
     "PADDED",
     "AttentionProbe",
     "Packed",
     "attention_function",
     "attention_implementation",
     "attention_reference",
-    "is_causal",
     "packed_kernels",
     "register_packed_attention",
     "select_attention",

@@ -34,7 +34,7 @@ class SpeedOptions:
     attention: str = AUTO
     """``auto``, ``padded`` (rows padded to the longest, the model's own attention) or
     ``varlen-<kernel>`` (every input of a batch packed into one row; see
-    ``linq_eval.model.packed_attention.PACKED_KERNELS``)."""
+    ``linq_eval.model.packed_attention._PACKED_KERNELS``)."""
     token_budget: int | None = None
     """Tokens per forward pass (rows x longest row when padded, the sum when packed);
     None: the device's default (``DEFAULT_TOKEN_BUDGET``)."""

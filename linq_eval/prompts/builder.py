@@ -144,19 +144,32 @@ def prompts_with_hashes(
     policy: str | Policy,
     instruction_set: InstructionSet | str | None,
     template: str | None = None,
-) -> dict[str, dict[str, str]]:
-    """Per task: its ``query`` and ``document`` prefixes and the ``prompt_hash`` a run of the
-    task with these settings records (what ``linq-eval instructions --format json`` prints)."""
+) -> dict[str, dict[str, str | None]]:
+    """Per task: its ``query`` and ``document`` prefixes, the task whose instruction they carry
+    (``instruction_from``: the task itself, the one it derives from, or None when nothing is
+    instructed) and the ``prompt_hash`` a run of the task with these settings records (what
+    ``linq-eval instructions --format json`` prints)."""
     tasks = list(tasks)
     pol, iset = get_policy(policy), _as_set(instruction_set)
     prompts = task_prompts([t.name for t in tasks], pol, iset, template)
     return {
         t.name: {
             **prompts[t.name],
+            "instruction_from": instruction_from(t.name, prompts[t.name], iset),
             "prompt_hash": _task_prompt_hash(t, pol, iset, template),
         }
         for t in tasks
     }
+
+
+def instruction_from(
+    task: str, prompts: Mapping[str, str], instruction_set: InstructionSet | None
+) -> str | None:
+    """The task whose instruction ``task``'s inputs carry (``InstructionSet.source_of``), or
+    None when the policy instructs none of them."""
+    if instruction_set is None or not any(prompts.values()):
+        return None
+    return instruction_set.source_of(task)
 
 
 def instruction_set_hash(
@@ -196,6 +209,7 @@ def _task_encodings(task_names: Iterable[str]) -> dict[str, tuple[str, str | Non
 
 __all__ = [
     "effective_template",
+    "instruction_from",
     "instruction_set_hash",
     "prompt_for",
     "prompts_with_hashes",

@@ -2,8 +2,10 @@
 
 An instruction set maps each task to one instruction sentence; its ``template`` turns that
 sentence into the prefix an instructed input receives. Which inputs are instructed is the
-policy's business (``linq_eval.prompts.policies``), not the set's. A task without an
-instruction is an error, never a silent generic fallback.
+policy's business (``linq_eval.prompts.policies``), not the set's. A task the set has no entry
+for takes the instruction of the nearest task it derives from that the set has (mteb's
+``adapted_from``, or a task it supersedes: NanoSciFactRetrieval takes SciFact's), and says so
+(``source_of``); a task with neither is an error, never a silent generic fallback.
 
     from linq_eval.prompts.instruction_sets import load_instruction_set
     e5 = load_instruction_set("e5")
@@ -20,14 +22,14 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from linq_eval import paths
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, task_names
-from linq_eval.errors import ConfigError, UnknownNameError, UnknownNamesError
+from linq_eval.errors import ConfigError, UnknownNameError, UnknownNamesError, did_you_mean
 from linq_eval.prompts.instruction_file import read_instruction_file
 from linq_eval.provenance import mteb_version
 from linq_eval.registry import registry
@@ -77,27 +79,42 @@ class InstructionSet:
         """The tasks this set has an instruction for, sorted."""
         return sorted(self.instructions)
 
+    def source_of(self, task_name: str) -> str | None:
+        """The task whose instruction ``task_name`` receives: itself when the set has an
+        entry for it, else the nearest task it derives from that has one (mteb's registry:
+        ``adapted_from``, or a task it supersedes); None when neither."""
+        if task_name in self.instructions:
+            return task_name
+        if mteb_version() is None:  # no registry to ask (the GPU benchmark machine)
+            return None
+        lineage = registry().lineage(task_name) if task_name in registry().tasks else []
+        return next((t for t in lineage if t in self.instructions), None)
+
     def get(self, task_name: str) -> str:
-        """The instruction of one task; an unknown task raises with the closest names."""
-        try:
-            return self.instructions[task_name]
-        except KeyError:
+        """The instruction of one task (its own, or inherited: ``source_of``); a task with
+        neither raises with the closest names."""
+        source = self.source_of(task_name)
+        if source is None:
             raise UnknownNameError(
                 "task",
                 task_name,
                 self.instructions,
                 hint=f"Instruction set {self.name!r} has no instruction for it (no fallback).",
-            ) from None
+                suggest=_suggest,
+            )
+        return self.instructions[source]
 
     def require(self, task_names: Iterable[str]) -> None:
-        """Raise one error listing every task of ``task_names`` that has no instruction."""
-        missing = sorted({t for t in task_names if t not in self.instructions})
+        """Raise one error listing every task of ``task_names`` that has no instruction of its
+        own or of a task it derives from."""
+        missing = sorted({t for t in task_names if self.source_of(t) is None})
         if missing:
             error = UnknownNamesError(
                 "task",
                 missing,
                 self.instructions,
                 what=f"Instruction set {self.name!r} ({self._where()}) has no instruction for",
+                suggest=_suggest,
             )
             error.args = (f"{error.args[0]} {_SUPPLY_HINT}",)
             raise error
@@ -110,6 +127,14 @@ class InstructionSet:
 
     def _where(self) -> str:
         return str(self.path) if self.path else "built in code"
+
+
+def _suggest(name: str, choices: Sequence[str]) -> list[str]:
+    """Tasks a set has that an uninstructed one is closest to: those it derives from, then
+    the names spelled alike."""
+    if mteb_version() is None:
+        return did_you_mean(name, choices)
+    return registry().suggest(name, choices)
 
 
 _SUPPLY_HINT = (

@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,10 +34,11 @@ from typing import Any
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ConfigError, DriftError, ResultsError, UnknownNameError
 from linq_eval.results.metrics import metric_difference, mteb_difference, mteb_version, score_task
-from linq_eval.results.per_query import DEFAULT_WORST, TaskQueryDiff
+from linq_eval.results.per_query import DEFAULT_WORST, PERMUTATIONS, SuiteQueryDiff, TaskQueryDiff
 from linq_eval.results.query_report import (
+    NOT_SIGNIFICANT,
+    compare_queries,
     missing_evidence_note,
-    query_diffs,
     query_markdown,
     query_text,
     significance_notes,
@@ -66,6 +68,10 @@ DEFAULT_TOLERANCE = 0.5
 DEFAULT_ALPHA = 0.05
 """Significance level of the paired permutation test under ``--require-significant``."""
 _STATUS_METRIC_CHANGED = "metric changed"
+_STATUS_SUITE_GATED = "gated by suite"
+"""A task's drop beyond the tolerance when only the suite's mean is gated (``--gate suite``)."""
+GATES = ("task", "suite", "both")
+"""What fails a comparison: a task's drop, the suite's mean drop, or either."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,38 @@ class TaskDelta:
         return self.run - self.reference
 
 
+@dataclass(frozen=True)
+class SuiteVerdict:
+    """The suite's mean, run against reference: its change and whether it fails the gate."""
+
+    test: SuiteQueryDiff
+    """The task-stratified permutation test over the suite's queries."""
+    delta: float
+    """Run minus reference in the mean of the suite's task scores (points x100)."""
+    status: str
+    """``ok``, ``better``, ``REGRESSION`` or ``not significant`` (as a task's)."""
+    moved: tuple[str, ...]
+    """The suite's tasks whose own paired test finds a change (p < alpha): what moved it."""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "REGRESSION"
+
+    def describe(self, decimals: int = 2) -> str:
+        """One line: the change, the test and the tasks that moved on their own."""
+        moved = f"; moved on their own: {', '.join(self.moved)}" if self.moved else ""
+        return (
+            f"suite ({len(self.test.tasks)} tasks, {self.test.queries} queries): mean of task "
+            f"scores {format_score(self.delta, decimals, signed=True)}; p = "
+            f"{self.test.p_value:.4f} (task-stratified paired permutation test, "
+            f"{PERMUTATIONS:,} sign flips){moved}: {self.status}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.test.as_dict(), "delta": self.delta, "status": self.status,
+                "moved": list(self.moved)}  # fmt: skip
+
+
 @dataclass
 class Comparison:
     """The outcome of a comparison."""
@@ -147,11 +185,20 @@ class Comparison:
     """Query-level comparison of each task both sides kept per-query evidence for."""
     alpha: float | None = None
     """With a significance gate: the p-value below which a drop counts as a regression."""
+    suite: SuiteVerdict | None = None
+    """The suite's mean over the tasks with evidence on both sides (with ``per_query``)."""
+    gate: str = "task"
+    """What fails the comparison (``GATES``): a task, the suite's mean, or either."""
 
     @property
     def regressions(self) -> list[TaskDelta]:
-        """Tasks more than the tolerance below the reference."""
+        """Tasks more than the tolerance below the reference (that the gate counts)."""
         return [t for t in self.tasks if t.status == "REGRESSION"]
+
+    @property
+    def suite_failed(self) -> bool:
+        """The suite's mean is gated and fell more than the tolerance below the reference."""
+        return self.gate != "task" and self.suite is not None and self.suite.failed
 
     @property
     def missing(self) -> list[TaskDelta]:
@@ -165,8 +212,9 @@ class Comparison:
 
     @property
     def passed(self) -> bool:
-        """True when no task regressed and none is missing."""
-        return not self.regressions and not self.missing
+        """True when no gated task regressed, the gated suite did not, and no task is
+        missing."""
+        return not self.regressions and not self.missing and not self.suite_failed
 
 
 def check_drift(
@@ -225,9 +273,15 @@ def _status(run: float | None, ref: float, tolerance: float, ungated: bool = Fal
 
 
 def check_options(
-    *, tolerance: float = DEFAULT_TOLERANCE, alpha: float = DEFAULT_ALPHA, fmt: str = "text"
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    alpha: float = DEFAULT_ALPHA,
+    fmt: str = "text",
+    gate: str = "task",
 ) -> None:
     """The comparison's own options, checked before any folder is read."""
+    if gate not in GATES:
+        raise UnknownNameError("gate", gate, GATES)
     if tolerance < 0:
         raise ConfigError(f"--tolerance must be >= 0, got {tolerance:g}")
     if not 0 < alpha < 1:
@@ -250,6 +304,7 @@ def _compare_results(
     require_significant: bool = False,
     alpha: float = DEFAULT_ALPHA,
     worst: int = DEFAULT_WORST,
+    gate: str = "task",
 ) -> Comparison:
     """Compare two result sets on the chosen tasks (default: every benchmark task the
     reference has a score for, narrowed by ``task_types``); tasks whose run score is another
@@ -260,7 +315,7 @@ def _compare_results(
     ``require_significant``: a drop beyond the tolerance is a regression only when that test
     gives p < ``alpha`` (tasks without evidence on both sides are gated as usual, with a note).
     """
-    check_options(tolerance=tolerance, alpha=alpha)
+    check_options(tolerance=tolerance, alpha=alpha, gate=gate)
     spec = get_benchmark_spec(benchmark)
     chosen = selected_tasks(spec.name, tasks, task_types)
     rows, no_reference = _task_rows(run, reference, chosen, tolerance, allow_metric_change)
@@ -295,15 +350,30 @@ def _compare_results(
             f"Different models: the run is {run.model}, the reference {reference.model}; the "
             "verdict compares their scores, not a model with itself."
         )
-    queries = {}
-    if per_query or require_significant:
-        queries = query_diffs(run, reference, [t.task for t in rows], worst=worst)
+    queries, suite = {}, None
+    if per_query or require_significant or gate != "task":
+        found = compare_queries(run, reference, [t.task for t in rows], worst=worst)
+        queries = found.tasks
         scored = {t.task for t in rows if t.run is not None}
         ranked = [bt.name for bt in chosen if bt.ranked and bt.name in scored]
         notes += missing_evidence_note(run, reference, ranked, queries)
-    if require_significant:
+        if found.suite is not None:
+            suite = _suite_verdict(
+                found.suite, queries, rows, tolerance, alpha, require_significant
+            )
+    if require_significant and gate != "suite":
         rows = [significance_status(t, queries.get(t.task), alpha) for t in rows]
         notes += significance_notes(rows, queries)
+    if gate != "task" and suite is None:
+        raise ResultsError(
+            f"--gate {gate} needs per-query evidence of some compared task on both sides; "
+            "none has it. Gate per task (--gate task)."
+        )
+    if gate == "suite":
+        rows = [
+            dataclasses.replace(t, status=_STATUS_SUITE_GATED) if t.status == "REGRESSION" else t
+            for t in rows
+        ]
     return Comparison(
         run=run,
         reference=reference,
@@ -315,7 +385,27 @@ def _compare_results(
         allow_metric_change=allow_metric_change,
         queries=queries,
         alpha=alpha if require_significant else None,
+        suite=suite,
+        gate=gate,
     )
+
+
+def _suite_verdict(
+    test: SuiteQueryDiff,
+    queries: dict[str, TaskQueryDiff],
+    rows: list[TaskDelta],
+    tolerance: float,
+    alpha: float,
+    require_significant: bool,
+) -> SuiteVerdict:
+    """The suite's change in the mean of its tasks' scores, and its status under the gate."""
+    deltas = [t.delta for t in rows if t.task in test.tasks and t.delta is not None]
+    delta = sum(deltas) / len(deltas) if deltas else 100 * test.mean_delta
+    status = _status(delta, 0.0, tolerance)
+    if status == "REGRESSION" and require_significant and test.p_value >= alpha:
+        status = NOT_SIGNIFICANT
+    moved = tuple(t for t in test.tasks if t in queries and queries[t].p_value < alpha)
+    return SuiteVerdict(test, delta, status, moved)
 
 
 def _task_rows(
@@ -404,10 +494,17 @@ def _verdict(c: Comparison) -> str:
         ungated = f" Not gated (metric changed): {names}."
     if c.passed:
         gated = len(c.tasks) - len(c.not_gated)
-        return (
-            f"PASS: {gated} task(s), none more than {c.tolerance:g} below the reference." + ungated
-        )
+        what = f"{gated} task(s), none more than {c.tolerance:g} below the reference"
+        if c.gate != "task":
+            suite = format_score(c.suite.delta, 2, signed=True)
+            what = (
+                f"the suite's mean ({suite}) not more than {c.tolerance:g} below the reference"
+                + ("" if c.gate == "suite" else f"; {what}")
+            )
+        return f"PASS: {what}." + ungated
     parts = []
+    if c.suite_failed:
+        parts.append(f"the suite's mean fell {format_score(c.suite.delta, 2, signed=True)}")
     if c.regressions:
         parts.append(
             f"{len(c.regressions)} regression(s) ("
@@ -466,11 +563,13 @@ def _render_text(c: Comparison, decimals: int = 2) -> str:
     out += _drift_lines(c)
     out += [f"note: {n}" for n in c.notes]
     out += query_text(c.queries.values())
+    if c.suite is not None:
+        out += [c.suite.describe(decimals), ""]
     out.append(_verdict(c))
     return "\n".join(out) + "\n"
 
 
-def render_markdown(c: Comparison, decimals: int = 2) -> str:
+def _render_markdown(c: Comparison, decimals: int = 2) -> str:
     """Markdown report (for a CI job summary)."""
     header, body = _grid(c, decimals)
     lines = [
@@ -487,11 +586,13 @@ def render_markdown(c: Comparison, decimals: int = 2) -> str:
     lines += [f"- {d}" for d in _drift_lines(c)]
     lines += [f"- {n}" for n in c.notes]
     lines += query_markdown(c.queries.values())
+    if c.suite is not None:
+        lines += [f"**Suite**: {c.suite.describe(decimals)}", ""]
     lines.append(_verdict(c))
     return "\n".join(lines) + "\n"
 
 
-def render_json(c: Comparison, decimals: int = 2) -> str:
+def _render_json(c: Comparison, decimals: int = 2) -> str:
     """Machine-readable report."""
 
     def r(v: float | None) -> float | None:
@@ -532,7 +633,9 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
         ],
         "notes": c.notes,
         "alpha": c.alpha,
+        "gate": c.gate,
         "per_query": {task: diff.as_dict() for task, diff in c.queries.items()},
+        "suite": None if c.suite is None else c.suite.as_dict(),
     }
     return json.dumps(doc, indent=2, default=str) + "\n"
 
@@ -540,21 +643,21 @@ def render_json(c: Comparison, decimals: int = 2) -> str:
 def render_comparison(c: Comparison, fmt: str = "text", decimals: int = 2) -> str:
     """Render a comparison as text, json or markdown."""
     check_options(fmt=fmt)
-    renderers = {"text": _render_text, "json": render_json, "markdown": render_markdown}
+    renderers = {"text": _render_text, "json": _render_json, "markdown": _render_markdown}
     return renderers[fmt](c, decimals)
 
 
 __all__ = [
     "COMPARE_FORMATS",
+    "GATES",
     "DEFAULT_ALPHA",
     "DEFAULT_TOLERANCE",
     "Comparison",
     "SettingDiff",
+    "SuiteVerdict",
     "TaskDelta",
     "check_drift",
     "check_options",
     "compare",
     "render_comparison",
-    "render_json",
-    "render_markdown",
 ]

@@ -455,28 +455,40 @@ class TaskQueryDiff:
 
 
 def paired_permutation_p(
-    deltas: Sequence[float], permutations: int = PERMUTATIONS, seed: int = 0
+    deltas: Sequence[float],
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+    weights: Sequence[float] | None = None,
 ) -> float:
-    """Two-sided p-value of a paired sign-flip permutation test that the mean of ``deltas``
-    (run minus reference, per query) is zero. Deterministic for a given seed."""
+    """Two-sided p-value of a paired sign-flip permutation test that the (``weights``-)
+    weighted mean of ``deltas`` (run minus reference, per query) is zero: each query's
+    difference keeps its size and weight and flips its sign at random. Deterministic for a
+    given seed. With a suite's weights (each task's queries sharing its 1/T) the flips stay
+    within each task: a task-stratified test of the suite's mean."""
     d = np.asarray(deltas, dtype=np.float64)
     if d.size == 0 or not np.any(d):
         return 1.0
-    observed = abs(d.mean())
+    w = np.full(d.size, 1.0 / d.size) if weights is None else np.asarray(weights, np.float64)
+    wd = w * d
+    observed = abs(wd.sum())
     rng = np.random.default_rng(seed)
     extreme, done, block = 0, 0, max(1, 2_000_000 // d.size)
     while done < permutations:
         n = min(block, permutations - done)
         signs = rng.integers(0, 2, size=(n, d.size), dtype=np.int8) * 2 - 1
-        extreme += int(np.sum(np.abs(signs @ d) / d.size >= observed - 1e-12))
+        extreme += int(np.sum(np.abs(signs @ wd) >= observed - 1e-12))
         done += n
     return (extreme + 1) / (permutations + 1)
 
 
-def _pairs(run: TaskEvidence, ref: TaskEvidence) -> tuple[list[tuple[str, Any, Any]], int, str]:
-    """Queries of both sides matched by subset, split and id; how many had no partner."""
+def _pairs(
+    run: TaskEvidence, ref: TaskEvidence
+) -> tuple[list[tuple[str, Any, Any, float]], int, str]:
+    """Queries of both sides matched by subset, split and id, each with its weight in the
+    task's score (its part's share, 1/parts, over the part's matched queries); how many had no
+    partner."""
     ref_parts = {p.key: p for p in ref.parts}
-    pairs: list[tuple[str, Any, Any]] = []
+    matched: list[list[tuple[str, Any, Any]]] = []
     unmatched, metric = 0, ""
     for part in run.parts:
         other = ref_parts.get(part.key)
@@ -484,13 +496,16 @@ def _pairs(run: TaskEvidence, ref: TaskEvidence) -> tuple[list[tuple[str, Any, A
             unmatched += len(part.queries)
             continue
         metric = part.metric
+        found = []
         for qid, q in part.queries.items():
             if qid in other.queries:
                 label = qid if len(run.parts) == 1 else f"{part.key}:{qid}"
-                pairs.append((label, q, other.queries[qid]))
+                found.append((label, q, other.queries[qid]))
             else:
                 unmatched += 1
         unmatched += len(set(other.queries) - set(part.queries))
+        matched += [found] if found else []
+    pairs = [(*pair, 1.0 / (len(matched) * len(part))) for part in matched for pair in part]
     return pairs, unmatched, metric
 
 
@@ -504,7 +519,8 @@ def diff_task(
 ) -> TaskQueryDiff:
     """Compare two runs' evidence of one task query by query."""
     pairs, unmatched, metric = _pairs(run, ref)
-    deltas = np.array([after.score - before.score for _, after, before in pairs])
+    deltas = np.array([after.score - before.score for _, after, before, _ in pairs])
+    weights = np.array([w for *_, w in pairs])
     changes = [
         QueryChange(
             qid,
@@ -514,7 +530,7 @@ def diff_task(
             tuple(d for d in after.top if d not in before.top),
             tuple(d for d in before.top if d not in after.top),
         )
-        for qid, after, before in pairs
+        for qid, after, before, _ in pairs
     ]
     losers = sorted((c for c in changes if c.delta < 0), key=lambda c: (c.delta, c.query_id))
     eps = 1e-9
@@ -525,10 +541,64 @@ def diff_task(
         up=int(np.sum(deltas > eps)),
         down=int(np.sum(deltas < -eps)),
         unchanged=int(np.sum(np.abs(deltas) <= eps)),
-        mean_delta=float(deltas.mean()) if deltas.size else 0.0,
-        p_value=paired_permutation_p(deltas, permutations, seed),
+        mean_delta=float(weights @ deltas) if deltas.size else 0.0,
+        p_value=paired_permutation_p(deltas, permutations, seed, weights),
         worst=tuple(losers[:worst]),
         only_in_one=unmatched,
+    )
+
+
+@dataclass(frozen=True)
+class SuiteQueryDiff:
+    """The change of a suite's mean (the mean of its task scores, as the leaderboard averages)
+    between a run and a reference, tested over every query of every task."""
+
+    tasks: tuple[str, ...]
+    """The tasks in it: those both sides kept evidence for."""
+    queries: int
+    """Queries paired, over all of them."""
+    mean_delta: float
+    """Run minus reference in the mean over tasks of each task's score (0..1 scale)."""
+    p_value: float
+    """Two-sided p-value of the task-stratified paired permutation test of ``mean_delta``."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tasks": list(self.tasks),
+            "queries": self.queries,
+            "mean_delta": self.mean_delta,
+            "p_value": self.p_value,
+        }
+
+
+def diff_suite(
+    evidence: Mapping[str, tuple[TaskEvidence, TaskEvidence]],
+    *,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+) -> SuiteQueryDiff | None:
+    """Compare a suite of tasks (task -> (run's, reference's) evidence) on its mean.
+
+    Each task counts 1/T (T tasks), and within a task each query its share of the task's
+    score; the permutation test flips each query's difference with its weight, so every flip
+    stays within its task. None without a task that has paired queries.
+    """
+    deltas, weights, tasks = [], [], []
+    for task, (run, ref) in evidence.items():
+        pairs, _, _ = _pairs(run, ref)
+        if pairs:
+            tasks.append(task)
+            deltas.append([after.score - before.score for _, after, before, _ in pairs])
+            weights.append([w for *_, w in pairs])
+    if not tasks:
+        return None
+    d = np.concatenate([np.asarray(x) for x in deltas])
+    w = np.concatenate([np.asarray(x) for x in weights]) / len(tasks)
+    return SuiteQueryDiff(
+        tasks=tuple(tasks),
+        queries=int(d.size),
+        mean_delta=float(w @ d),
+        p_value=paired_permutation_p(d, permutations, seed, w),
     )
 
 
@@ -540,8 +610,10 @@ __all__ = [
     "EvidencePart",
     "QueryChange",
     "QueryEvidence",
+    "SuiteQueryDiff",
     "TaskEvidence",
     "TaskQueryDiff",
+    "diff_suite",
     "diff_task",
     "evidence_path",
     "paired_permutation_p",

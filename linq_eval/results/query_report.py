@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from linq_eval.results.per_query import (
     DEFAULT_WORST,
     PERMUTATIONS,
     SUFFIX,
+    SuiteQueryDiff,
     TaskQueryDiff,
+    diff_suite,
     diff_task,
     evidence_path,
     read_bound_evidence,
@@ -25,7 +28,7 @@ from linq_eval.results.per_query import (
 from linq_eval.results.reading import ResultSet
 from linq_eval.run_record import task_settings
 
-_STATUS_NOT_SIGNIFICANT = "not significant"
+NOT_SIGNIFICANT = "not significant"
 """A drop beyond the tolerance whose paired test gives p >= alpha (with a significance gate)."""
 _TEXT_WIDTH = 70
 """Characters of a query's text shown in reports."""
@@ -50,18 +53,37 @@ def evidence_tasks(rs: ResultSet) -> list[str]:
     return sorted(p.name[: -len(SUFFIX)] for p in rs.path.glob(f"*{SUFFIX}"))
 
 
-def query_diffs(
-    run: ResultSet, reference: ResultSet, tasks: Sequence[str], *, worst: int = DEFAULT_WORST
-) -> dict[str, TaskQueryDiff]:
-    """Query-level comparison of every task of ``tasks`` both sides kept evidence for.
+@dataclass(frozen=True)
+class QueryComparison:
+    """The query-level part of a comparison: per task, and over the suite of those tasks."""
+
+    tasks: dict[str, TaskQueryDiff]
+    """Each task both sides kept evidence for."""
+    suite: SuiteQueryDiff | None
+    """Their mean over tasks (None without such a task)."""
+
+
+def compare_queries(
+    run: ResultSet,
+    reference: ResultSet,
+    tasks: Sequence[str],
+    *,
+    worst: int = DEFAULT_WORST,
+    suite: Sequence[str] | None = None,
+) -> QueryComparison:
+    """Query-level comparison of every task of ``tasks`` both sides kept evidence for, and of
+    the suite of them (of those in ``suite``, where given: a benchmark's own tasks).
     ``EvidenceError`` for evidence that is damaged or does not explain its result."""
-    out: dict[str, TaskQueryDiff] = {}
+    pairs = {}
     for task in tasks:
         mine = read_bound_evidence(run.path, task, _evidence_settings(run, task))
         theirs = read_bound_evidence(reference.path, task, _evidence_settings(reference, task))
         if mine is not None and theirs is not None:
-            out[task] = diff_task(mine, theirs, worst=worst)
-    return out
+            pairs[task] = (mine, theirs)
+    members = {t: p for t, p in pairs.items() if suite is None or t in suite}
+    return QueryComparison(
+        {task: diff_task(*pair, worst=worst) for task, pair in pairs.items()}, diff_suite(members)
+    )
 
 
 def missing_evidence_note(
@@ -92,7 +114,7 @@ def significance_status(row: Any, diff: TaskQueryDiff | None, alpha: float) -> A
     """A task's comparison row under a significance gate: a regression whose paired test
     gives p >= ``alpha`` becomes ``not significant`` (kept out of the verdict)."""
     if row.status == "REGRESSION" and diff is not None and diff.p_value >= alpha:
-        return dataclasses.replace(row, status=_STATUS_NOT_SIGNIFICANT)
+        return dataclasses.replace(row, status=NOT_SIGNIFICANT)
     return row
 
 
@@ -166,10 +188,12 @@ def query_markdown(diffs: Iterable[TaskQueryDiff]) -> list[str]:
 
 
 __all__ = [
+    "NOT_SIGNIFICANT",
+    "QueryComparison",
+    "compare_queries",
     "evidence_tasks",
     "missing_evidence_note",
     "moved",
-    "query_diffs",
     "query_markdown",
     "query_text",
     "significance_notes",

@@ -30,8 +30,8 @@ from linq_eval.results.charts import (
     sign_colour,
 )
 from linq_eval.results.charts import escape as _e
-from linq_eval.results.per_query import TaskQueryDiff
-from linq_eval.results.query_report import evidence_tasks, moved, query_diffs
+from linq_eval.results.per_query import SuiteQueryDiff, TaskQueryDiff
+from linq_eval.results.query_report import compare_queries, evidence_tasks, moved
 from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score
 from linq_eval.results.text_formats import pair_grid, per_task_grid
 
@@ -229,6 +229,17 @@ def _query_summary(diff: TaskQueryDiff, decimals: int) -> str:
     return f'<p class="summary">{text}</p>'
 
 
+def _suite_summary(suite: SuiteQueryDiff, decimals: int) -> str:
+    shown = format_score(100 * suite.mean_delta, decimals, signed=True)
+    colour = sign_colour(100 * suite.mean_delta, decimals)
+    return (
+        f'<p class="summary">{len(suite.tasks)} tasks with per-query evidence in both '
+        f"({_e(', '.join(suite.tasks))}), {suite.queries} queries: mean of the task scores "
+        f'changed by <b style="color:{colour}">{_e(shown)}</b> points x100; task-stratified '
+        f"paired permutation test over the queries: p = {suite.p_value:.2g}.</p>"
+    )
+
+
 def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
     if not diff.worst:
         return "<p>No query lost.</p>"
@@ -257,8 +268,17 @@ def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
 def _query_sections(table: Table, reference: Row, decimals: int) -> str:
     out = []
     for row in _compared_rows(table, reference):
-        found = query_diffs(row.result_set, reference.result_set, evidence_tasks(row.result_set))
-        diffs = moved(found.values())
+        found = compare_queries(
+            row.result_set,
+            reference.result_set,
+            evidence_tasks(row.result_set),
+            suite=[t.name for t in table.benchmark.tasks],
+        )
+        if found.suite is not None:
+            out.append(
+                f"<h3>{_e(row.label)}: the suite</h3>{_suite_summary(found.suite, decimals)}"
+            )
+        diffs = moved(found.tasks.values())
         if not diffs:
             out.append(
                 f"<p>{_e(row.label)}: no task with per-query evidence in both it and "

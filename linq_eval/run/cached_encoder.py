@@ -34,7 +34,7 @@ from linq_eval.run_record import ScoreSettings
 
 
 @dataclass
-class ChunkedResult:
+class _ChunkedResult:
     """Embeddings of a list of unique texts, and how they were obtained."""
 
     embeddings: np.ndarray
@@ -61,7 +61,7 @@ def chunk_order(texts: Sequence[str], missing: np.ndarray) -> np.ndarray:
     return missing[np.lexsort((missing, -lengths))]
 
 
-def encode_unique(
+def _encode_unique(
     encoder: DecoderEncoder,
     texts: Sequence[str],
     *,
@@ -69,7 +69,7 @@ def encode_unique(
     chunk_texts: int = DEFAULT_CHUNK_TEXTS,
     progress: bool,
     label: str,
-) -> ChunkedResult:
+) -> _ChunkedResult:
     """Embed unique full input texts in fixed-size chunks, through ``cache`` when there is one,
     with the encoder's public ``tokenize`` and ``embed_ids``.
 
@@ -80,7 +80,7 @@ def encode_unique(
     main = group is None or group.is_main
     cache = cache if main else None
     dim = int(encoder.model.config.hidden_size)
-    result = ChunkedResult(np.empty((len(texts), dim), dtype=np.float32))
+    result = _ChunkedResult(np.empty((len(texts), dim), dtype=np.float32))
     keys = cache.keys(texts) if cache is not None else None
     found, cached = cache.lookup(keys) if cache is not None else (np.zeros(len(texts), bool), None)
     found = distributed.broadcast_object(found, group)
@@ -144,7 +144,7 @@ def _chunk_bar(total: int, cached: int, label: str) -> Any:
     return bar
 
 
-def _update_bar(bar: Any, result: ChunkedResult, started: float) -> None:
+def _update_bar(bar: Any, result: _ChunkedResult, started: float) -> None:
     if bar is None:
         return
     bar.update(result.encoded_texts - bar.n)
@@ -221,7 +221,7 @@ class CachedEncoder:
     def embed_unique(self, texts: Sequence[str], *, progress: bool, label: str) -> Embedded:
         """Raw embeddings of distinct full input texts: cached ones read, the others
         encoded chunk by chunk (and stored), all rounded as stored."""
-        done = encode_unique(
+        done = _encode_unique(
             self.encoder,
             texts,
             cache=self.cache,
@@ -233,4 +233,4 @@ class CachedEncoder:
         return Embedded(done.embeddings, done.tokens, done.truncated, counts)
 
 
-__all__ = ["CachedEncoder", "ChunkedResult", "chunk_order", "encode_unique"]
+__all__ = ["CachedEncoder", "chunk_order"]

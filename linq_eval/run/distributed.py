@@ -2,7 +2,7 @@
 
 Every rank runs the same evaluation (mteb, on the same data, with the same seeds); only the
 encoding is split. Inside each encode call the texts to embed are cut into chunks of a fixed
-size (``linq_eval.run.cached_encoder.encode_unique``); chunk ``k`` of a round goes to rank ``k``,
+size (``linq_eval.run.cached_encoder.CachedEncoder``); chunk ``k`` of a round goes to rank ``k``,
 and the chunks are then all-gathered so that every rank holds every embedding. A chunk is
 embedded by one rank with exactly the batches a single process would form for it, so the
 embeddings, and the scores, do not depend on the number of processes. Rank 0 alone reads and

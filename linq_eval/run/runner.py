@@ -52,6 +52,7 @@ from linq_eval.errors import ConfigError, EvidenceError, LinqEvalError, LockHeld
 from linq_eval.model.loading import load_encoder
 from linq_eval.model.random_models import random_encoder
 from linq_eval.paths import LOCKS_SUBDIR, SCRATCH
+from linq_eval.prompts.builder import instruction_from
 from linq_eval.provenance import now
 from linq_eval.registry import TaskInfo
 from linq_eval.results.per_query import read_bound_evidence
@@ -331,6 +332,9 @@ class _Suite:
             overwrite=info.name in self.rerun,
         )
         if outcome.status == "evaluated":
+            iset = self.prepared.resolved.instruction_set
+            prompts = self.encoder.task_prompts([info.name])[info.name]
+            outcome.instruction_from = instruction_from(info.name, prompts, iset)
             entry = _record_entry(info, outcome, self.config, self.group) if self.main else {}
             distributed.on_main(self.group, lambda: self.record({info.name: entry}))
         return outcome
@@ -524,6 +528,7 @@ def _record_entry(
         "shard": str(config.shard) if config.shard else None,
         "processes": group.world_size if group else 1,
         "settings": outcome.settings,
+        "instruction_from": outcome.instruction_from,
     }
     if info.is_aggregate:
         entry["subtasks"] = list(info.subtasks)

@@ -47,6 +47,9 @@ class TaskOutcome:
     data_source: str = ""
     """Where the task's data came from: the hub dataset's URI (``hf://datasets/<path>@<rev>``)
     or the absolute path of the local folder it was read from."""
+    instruction_from: str | None = None
+    """The task whose instruction the task's inputs carry: itself, the task it derives from
+    (mteb's ``adapted_from``), or None when none is instructed."""
     settings: dict[str, Any] = field(default_factory=dict)
     """The task's score-deciding settings (``run_record.SCORE_KEYS``) as it was made: its
     prompt hash and data identity included."""

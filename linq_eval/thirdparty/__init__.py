@@ -14,7 +14,7 @@ name such a module does not export (``tests/test_thirdparty.py`` holds the rule 
 - ``torch_private``: FlashAttention-2's varlen kernel as shipped inside PyTorch;
 - ``sentence_transformers_private``: a ``Transformer`` module around a model already in memory.
 
-Each module's ``PRIVATE_NAMES`` lists what it reaches for and ``missing_names`` says, with the
+Each module's ``_PRIVATE_NAMES`` lists what it reaches for and ``missing_names`` says, with the
 installed version, which of them are gone (``tests/test_thirdparty.py``). Where a fallback
 exists the wrapper takes it: packed attention falls back to padded batches, run settings to a
 plain JSONL merge, a retrieval split to a plain dict. Nothing outside this package uses an

@@ -32,7 +32,7 @@ from typing import Any
 from linq_eval.provenance import installed
 from linq_eval.thirdparty import gone, lookup, require
 
-PRIVATE_NAMES = (
+_PRIVATE_NAMES = (
     ("mteb.results.task_result", "_read_run_settings_from_file"),
     ("mteb.results.task_result", "_write_and_merge_keyed_json"),
     ("mteb._evaluators.retrieval_metrics", "calculate_retrieval_scores"),
@@ -47,13 +47,13 @@ PRIVATE_NAMES = (
 
 
 def missing_names() -> list[str]:
-    """The private names of ``PRIVATE_NAMES`` the installed mteb lacks, with its version."""
-    return gone("mteb", [f"{m}.{p}" for m, p in PRIVATE_NAMES if lookup(m, p) is None])
+    """The private names of ``_PRIVATE_NAMES`` the installed mteb lacks, with its version."""
+    return gone("mteb", [f"{m}.{p}" for m, p in _PRIVATE_NAMES if lookup(m, p) is None])
 
 
 def read_run_settings(path: Path) -> list[dict[str, Any]]:
     """The entries of an mteb ``run_settings.jsonl`` ([] when there is none)."""
-    read = lookup(*PRIVATE_NAMES[0])
+    read = lookup(*_PRIVATE_NAMES[0])
     if read is not None:
         return list(read(path))
     if not path.exists():
@@ -65,7 +65,7 @@ def read_run_settings(path: Path) -> list[dict[str, Any]]:
 def merge_run_settings(path: Path, entries: list[dict[str, Any]]) -> None:
     """Write ``entries`` into the JSONL file ``path``, merged with what it holds (mteb's merge:
     each task, split and subset once, with its latest settings)."""
-    merge = lookup(*PRIVATE_NAMES[1])
+    merge = lookup(*_PRIVATE_NAMES[1])
     if merge is not None:
         merge(path, entries)
         return
@@ -82,7 +82,7 @@ def retrieval_scores(
 ) -> Any:
     """mteb's ``RetrievalEvaluationResult`` of ``results`` against ``qrels`` (``.map``,
     ``.ndcg``, ``.all_scores`` per query)."""
-    return require("mteb", *PRIVATE_NAMES[2])(results, qrels, k_values)
+    return require("mteb", *_PRIVATE_NAMES[2])(results, qrels, k_values)
 
 
 def max_over_subqueries(
@@ -91,7 +91,7 @@ def max_over_subqueries(
     k_values: Sequence[int],
 ) -> dict[str, float]:
     """mteb's scores after merging subqueries ``<id>_<n>`` by the max (MindSmallReranking)."""
-    return require("mteb", *PRIVATE_NAMES[3])(qrels, results, k_values)
+    return require("mteb", *_PRIVATE_NAMES[3])(qrels, results, k_values)
 
 
 def reranking_candidates(
@@ -99,14 +99,14 @@ def reranking_candidates(
 ) -> dict[str, Any]:
     """mteb's conversion of one reranking sample: ``query_id``, ``doc_ids``,
     ``relevance_scores`` (every listed candidate under its own id)."""
-    process = require("mteb", *PRIVATE_NAMES[4])
+    process = require("mteb", *_PRIVATE_NAMES[4])
     sample = {"query": "", "positive": positive, "negative": negative}
     return process(None, sample, split, index)
 
 
 def descriptive_statistics(task: Any, split: str) -> dict[str, Any]:
     """mteb's descriptive statistics of one split of a loaded task."""
-    require("mteb", *PRIVATE_NAMES[5])
+    require("mteb", *_PRIVATE_NAMES[5])
     return task._calculate_descriptive_statistics_from_split(split)
 
 
@@ -115,7 +115,7 @@ def pair_classification_metrics(
 ) -> dict[str, float]:
     """mteb's metrics of a pair-classification task from its similarity scores and labels
     (``cosine_ap``, ``max_ap``, ...), without encoding anything."""
-    require("mteb", *PRIVATE_NAMES[6])
+    require("mteb", *_PRIVATE_NAMES[6])
     return task._compute_metrics(scores, labels)
 
 
@@ -131,7 +131,7 @@ def retrieval_split(
         "relevant_docs": relevant_docs,
         "top_ranked": top_ranked,
     }
-    shape = lookup(*PRIVATE_NAMES[7])
+    shape = lookup(*_PRIVATE_NAMES[7])
     if shape is not None and set(shape.__annotations__) != set(split):
         raise RuntimeError(
             f"mteb {installed('mteb')} holds a retrieval split as "
@@ -142,11 +142,10 @@ def retrieval_split(
 
 def cosine_scoring() -> Any:
     """mteb's ``ScoringFunction.COSINE``, for a ``ModelMeta``'s ``similarity_fn_name``."""
-    return require("mteb", *PRIVATE_NAMES[8])
+    return require("mteb", *_PRIVATE_NAMES[8])
 
 
 __all__ = [
-    "PRIVATE_NAMES",
     "cosine_scoring",
     "descriptive_statistics",
     "max_over_subqueries",

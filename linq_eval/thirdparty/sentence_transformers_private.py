@@ -16,7 +16,7 @@ from unittest import mock
 from linq_eval.thirdparty import gone
 
 _LOAD_MODEL = "_load_model"
-PRIVATE_NAMES = (f"Transformer.{_LOAD_MODEL}",)
+_PRIVATE_NAMES = (f"Transformer.{_LOAD_MODEL}",)
 """Every private name used here."""
 
 
@@ -37,7 +37,7 @@ def missing_names() -> list[str]:
     """The private names the installed sentence-transformers lacks, with its version."""
     transformer = module_classes()[2]
     return gone(
-        "sentence-transformers", [] if hasattr(transformer, _LOAD_MODEL) else list(PRIVATE_NAMES)
+        "sentence-transformers", [] if hasattr(transformer, _LOAD_MODEL) else list(_PRIVATE_NAMES)
     )
 
 
@@ -46,9 +46,9 @@ def transformer_around(model: Any, folder: str, max_seq_length: int) -> Any:
     the config and tokenizer saved in ``folder``."""
     transformer = module_classes()[2]
     if not hasattr(transformer, _LOAD_MODEL):
-        raise RuntimeError(gone("sentence-transformers", list(PRIVATE_NAMES))[0])
+        raise RuntimeError(gone("sentence-transformers", list(_PRIVATE_NAMES))[0])
     with mock.patch.object(transformer, _LOAD_MODEL, lambda self, *a, **k: model):
         return transformer(folder, max_seq_length=max_seq_length)
 
 
-__all__ = ["PRIVATE_NAMES", "missing_names", "module_classes", "transformer_around"]
+__all__ = ["missing_names", "module_classes", "transformer_around"]

@@ -12,7 +12,7 @@ import torch
 from linq_eval.thirdparty import gone
 
 _FLASH_VARLEN = "_flash_attention_forward"
-PRIVATE_NAMES = (f"torch.ops.aten.{_FLASH_VARLEN}",)
+_PRIVATE_NAMES = (f"torch.ops.aten.{_FLASH_VARLEN}",)
 """Every private name used here."""
 
 
@@ -27,7 +27,7 @@ def flash_varlen_available() -> bool:
 
 def missing_names() -> list[str]:
     """The private names the installed torch lacks, with its version."""
-    return gone("torch", [] if flash_varlen_available() else list(PRIVATE_NAMES))
+    return gone("torch", [] if flash_varlen_available() else list(_PRIVATE_NAMES))
 
 
 def flash_varlen(
@@ -45,4 +45,4 @@ def flash_varlen(
     return op(q, k, v, cu_seqlens, cu_seqlens, max_len, max_len, 0.0, causal, False, scale=scale)[0]
 
 
-__all__ = ["PRIVATE_NAMES", "flash_varlen", "flash_varlen_available", "missing_names"]
+__all__ = ["flash_varlen", "flash_varlen_available", "missing_names"]

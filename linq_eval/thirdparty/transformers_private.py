@@ -26,7 +26,7 @@ _SUPPORTS_BACKEND = "_supports_attention_backend"
 _ATTN_IMPLEMENTATION = "_attn_implementation"
 _CONVERTER = "transformers.convert_slow_tokenizer"
 _CONVERTER_NAMES = ("SentencePieceExtractor", "generate_merges")
-PRIVATE_NAMES = (
+_PRIVATE_NAMES = (
     f"PreTrainedModel.{_SUPPORTS_BACKEND}",
     f"PretrainedConfig.{_ATTN_IMPLEMENTATION}",
     *(f"{_CONVERTER}.{name}" for name in _CONVERTER_NAMES),
@@ -44,7 +44,7 @@ def missing_names() -> list[str]:
         hasattr(config, _ATTN_IMPLEMENTATION),
         *(lookup(_CONVERTER, name) is not None for name in _CONVERTER_NAMES),
     )
-    return gone("transformers", [n for n, ok in zip(PRIVATE_NAMES, found, strict=True) if not ok])
+    return gone("transformers", [n for n, ok in zip(_PRIVATE_NAMES, found, strict=True) if not ok])
 
 
 def sentencepiece_bpe(model_file: str) -> tuple[dict[str, int], list[Any], list[Any]]:
@@ -88,7 +88,6 @@ def attention_switched(config: Any, name: str) -> Iterator[None]:
 
 
 __all__ = [
-    "PRIVATE_NAMES",
     "attention_switched",
     "attn_implementation",
     "can_switch_attention",
