@@ -367,7 +367,8 @@ def test_cli_json_default_benchmark(benchmark_tasks: list[str], e5: InstructionS
     assert list(out) == benchmark_tasks
     types = task_types(benchmark_tasks)
     for task, prompts in out.items():
-        assert set(prompts) == {"query", "document", "prompt_hash"}
+        assert set(prompts) == {"query", "document", "instruction_from", "prompt_hash"}
+        assert prompts["instruction_from"] == task
         assert prompts["query"] == f"Instruct: {e5.get(task)}\nQuery: "
         if types[task] == "Retrieval":
             assert prompts["document"] == ""

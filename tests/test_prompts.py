@@ -92,16 +92,25 @@ def test_classification_is_unnormalised_under_e5_only(parts, monkeypatch):
 
 
 def test_task_without_instruction_is_an_error(parts):
+    """AppsRetrieval has no instruction in e5 and derives from no task that has one."""
     enc = encoder(parts, "e5")
-    meta = mteb.get_task("NanoSciFactRetrieval").metadata
-    with pytest.raises(UnknownNameError, match="NanoSciFactRetrieval"):
+    meta = mteb.get_task("AppsRetrieval").metadata
+    with pytest.raises(UnknownNameError, match="AppsRetrieval"):
         enc.encode(
             [{"text": ["q"]}],
             task_metadata=meta,
-            hf_split="train",
+            hf_split="test",
             hf_subset="default",
             prompt_type="query",
         )
+
+
+def test_a_derived_task_takes_its_parents_instruction(parts, monkeypatch):
+    """NanoSciFactRetrieval is adapted from SciFact (mteb's metadata): its queries get
+    SciFact's e5 instruction, as mteb's own prompt for the Nano task is SciFact's."""
+    texts, _ = sent_texts(encoder(parts, "e5"), monkeypatch, "NanoSciFactRetrieval", "query")
+    scifact, _ = sent_texts(encoder(parts, "e5"), monkeypatch, "SciFact", "query")
+    assert texts == scifact and texts[0].startswith("Instruct: Given a scientific claim")
 
 
 def test_encoder_prompts_are_the_instruction_file_s_texts(parts):

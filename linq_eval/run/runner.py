@@ -332,9 +332,11 @@ class _Suite:
             overwrite=info.name in self.rerun,
         )
         if outcome.status == "evaluated":
-            iset = self.prepared.resolved.instruction_set
-            prompts = self.encoder.task_prompts([info.name])[info.name]
-            outcome.instruction_from = instruction_from(info.name, prompts, iset)
+            resolved = self.prepared.resolved
+            prompts = resolved.prompts([info.name])[info.name]
+            outcome.instruction_from = instruction_from(
+                info.name, prompts, resolved.instruction_set
+            )
             entry = _record_entry(info, outcome, self.config, self.group) if self.main else {}
             distributed.on_main(self.group, lambda: self.record({info.name: entry}))
         return outcome
