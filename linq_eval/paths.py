@@ -45,6 +45,12 @@ MTEB_CACHE_SUBDIR = f"{_OUTPUT_STATE_DIR}/mteb"
 """mteb's own result cache folder, under an output."""
 LOCKS_SUBDIR = f"{_OUTPUT_STATE_DIR}/locks"
 """One lock per task being evaluated, under an output."""
+EXPLAIN_SUBDIR = f"{_OUTPUT_STATE_DIR}/explain"
+"""Under an output: ``linq-eval explain``'s candidates, one results tree each (hidden from a
+``table`` of the output: they are not the run)."""
+EXPLAIN_VERDICTS = f"{_OUTPUT_STATE_DIR}/explain.json"
+"""Under an output: the verdicts of its last ``linq-eval explain`` (the HTML report shows
+them)."""
 
 
 def _shipped(installed_name: str, checkout_path: Path) -> Path:
@@ -103,6 +109,8 @@ def user_cache_dir() -> Path:
 
 __all__ = [
     "CACHE_SUBDIR",
+    "EXPLAIN_SUBDIR",
+    "EXPLAIN_VERDICTS",
     "LOCKS_SUBDIR",
     "MODEL_META",
     "MTEB_CACHE_SUBDIR",

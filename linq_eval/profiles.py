@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from linq_eval import paths
 from linq_eval.errors import ConfigError, UnknownNameError
@@ -44,7 +45,23 @@ UNVERSIONED = "no_revision_available"
 """The revision mteb files a model without a pinned revision under."""
 
 
-GIVEN_OPTIONS = ("max_length", "policy", "instructions", "revision", "dtype", "padding_side")
+Pooling = Literal["last", "mean"]
+Eos = Literal["append", "none"]
+POOLING_CHOICES: tuple[str, ...] = get_args(Pooling)
+"""How a vector is made of the token states: the last token's, or the mean of all."""
+EOS_CHOICES: tuple[str, ...] = get_args(Eos)
+"""Whether every input ends with EOS (``append``) or with whatever the tokenizer gives."""
+
+GIVEN_OPTIONS = (
+    "max_length",
+    "policy",
+    "instructions",
+    "revision",
+    "dtype",
+    "padding_side",
+    "eos",
+    "pooling",
+)
 """The profile settings a user may change (options of ``load_encoder``, ``random_encoder`` and
 ``linq-eval run``); every other field is the profile's."""
 
@@ -61,7 +78,7 @@ class Profile:
     """Name under which mteb registers the model (its ModelMeta gives name and revision)."""
     revision: str | None
     """Pinned hub revision; None for local models."""
-    pooling: Literal["last", "mean"]
+    pooling: Pooling
     """``last``: hidden state of the last real token (EOS); ``mean``: masked mean."""
     template: str | None
     """Prefix for instructed inputs, ``{instruction}`` replaced by the task instruction
@@ -77,7 +94,7 @@ class Profile:
     dtype: str
     """``auto`` (``cuda_dtype`` on CUDA, float32 on CPU), ``bfloat16``, ``float16`` or
     ``float32`` (on every device)."""
-    eos: Literal["append", "none"]
+    eos: Eos
     """``append``: every input ends with the tokenizer's EOS, also after truncation."""
     bos: Literal["require", "tokenizer"] = "require"
     """``require``: every input starts with BOS; ``tokenizer``: whatever the tokenizer adds."""
@@ -326,6 +343,26 @@ def is_random(model: str | None) -> bool:
     return bool(model) and str(model).startswith(f"{_RANDOM_ORG}/random-")
 
 
+def profile_of_run(settings: Mapping[str, Any]) -> tuple[Profile, Profile, str | None]:
+    """The profile a run was made with, from its recorded settings (the run record's): the
+    model's own profile, that profile with every setting a user may change (``GIVEN_OPTIONS``)
+    as recorded, and the random Mistral's size for a ``--random-init`` run (else None)."""
+    model = str(settings.get("model") or "")
+    size = None
+    if is_random(model):
+        size = model.rsplit("random-mistral-", 1)[-1]
+        seed = str(settings.get("revision") or "seed-0").removeprefix("seed-")
+        profile = random_profile(size, int(seed) if seed.isdigit() else 0)
+    elif settings.get("profile") in PROFILES:
+        profile = PROFILES[settings["profile"]]
+    else:
+        profile = profile_for_model(str(settings.get("model_source") or model))
+    given = {k: settings[k] for k in GIVEN_OPTIONS if settings.get(k) is not None}
+    if size is not None:
+        given.pop("revision", None)
+    return profile, profile.with_given(**given), size
+
+
 def get_profile(name: str) -> Profile:
     """Look up a profile by name."""
     try:
@@ -368,9 +405,11 @@ __all__ = [
     "DEFAULT_PROFILE",
     "DTYPE_ALIASES",
     "DTYPE_NAMES",
+    "EOS_CHOICES",
     "GIVEN_OPTIONS",
     "MIN_MAX_LENGTH",
     "MTEB_INSTRUCTIONS",
+    "POOLING_CHOICES",
     "PROFILES",
     "RANDOM_MISTRALS",
     "REPRODUCTION_MAX_LENGTH",
@@ -380,5 +419,6 @@ __all__ = [
     "get_profile",
     "is_random",
     "profile_for_model",
+    "profile_of_run",
     "random_profile",
 ]

@@ -12,7 +12,7 @@ instructions, table) wait seconds for torch and mteb; ``tests/test_cli_imports.p
 
 from __future__ import annotations
 
-from linq_eval.cli import bench, check, instructions, models, results, run  # noqa: F401 - registers
+from linq_eval.cli import bench, check, explain, instructions, models, results, run  # noqa: F401
 from linq_eval.cli.app import app, main
 
 __all__ = ["app", "main"]

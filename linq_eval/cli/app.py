@@ -24,9 +24,10 @@ def _root() -> None:
 
 
 class ListOptionsCommand(typer.core.TyperCommand):
-    """Lets ``--tasks A B C`` stand for ``--tasks A --tasks B --tasks C`` (give RUN first)."""
+    """Lets ``--tasks A B C`` stand for ``--tasks A --tasks B --tasks C`` (give RUN first);
+    the same for ``--task-types`` and ``--candidates``."""
 
-    list_options = ("--tasks", "--task-types")
+    list_options = ("--tasks", "--task-types", "--candidates")
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         expanded: list[str] = []

@@ -94,7 +94,9 @@ def _table_command(
 
 @app.command("compare", cls=ListOptionsCommand)
 def _compare_command(
-    run: str = typer.Argument(..., help="Run folder (what `linq-eval run --output` writes)."),
+    run: str = typer.Argument(
+        ..., metavar="RUN", help="Run folder (what `linq-eval run --output` writes)."
+    ),
     reference: str = typer.Option(
         ...,
         "--reference",
@@ -193,6 +195,7 @@ def _compare_command(
 def _export_command(
     run: str = typer.Argument(
         ...,
+        metavar="RUN",
         help="Run folder (what `linq-eval run --output` writes) or one of its "
         "<org__model>/<revision> folders.",
     ),

@@ -37,7 +37,7 @@ from linq_eval.model import packed_attention
 from linq_eval.model.devices import resolve_device
 from linq_eval.model.forward import ModelForward
 from linq_eval.model.meta import build_model_meta, check_poolable
-from linq_eval.model.pooling import POOLINGS, normalised_tensor
+from linq_eval.model.pooling import normalised_tensor
 from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.model.speed import SpeedOptions, check_token_budget, fit_token_budget
 from linq_eval.model.tokenization import (
@@ -47,7 +47,7 @@ from linq_eval.model.tokenization import (
     special_tokens_for,
     tokenize,
 )
-from linq_eval.profiles import MIN_MAX_LENGTH, Profile
+from linq_eval.profiles import MIN_MAX_LENGTH, POOLING_CHOICES, Profile
 from linq_eval.prompts import builder
 from linq_eval.prompts.instruction_sets import InstructionSet
 from linq_eval.prompts.policies import Policy
@@ -203,8 +203,10 @@ class DecoderEncoder:
             raise ConfigError(
                 f"max_length={profile.max_length} exceeds the model's limit of {limit} tokens"
             )
-        if profile.pooling not in POOLINGS:
-            raise ConfigError(f"Unknown pooling {profile.pooling!r}; valid: {', '.join(POOLINGS)}")
+        if profile.pooling not in POOLING_CHOICES:
+            raise ConfigError(
+                f"Unknown pooling {profile.pooling!r}; valid: {', '.join(POOLING_CHOICES)}"
+            )
         check_poolable(model.config, model)
 
     def with_speed(self, speed: SpeedOptions) -> DecoderEncoder:
@@ -320,7 +322,7 @@ class DecoderEncoder:
             padding_side=self.profile.padding_side,
             attn_implementation=self.attn_implementation,
             policy=self.policy.name,
-            unnormalised_task_types=tuple(sorted(self.policy.unnormalised_for)),
+            unnormalised_task_types=self.policy.unnormalised_types,
             template=builder.effective_template(self.policy, self.profile.template, iset),
             instructions=getattr(iset, "name", None),
             instructions_version=getattr(iset, "version", None),

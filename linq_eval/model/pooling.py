@@ -9,8 +9,6 @@ import torch
 
 from linq_eval.model.packed_attention import Packed
 
-POOLINGS = ("last", "mean")
-
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """Last-token or mean pooling of padded rows; correct for left and right padding alike
@@ -44,7 +42,6 @@ def normalised_tensor(x: Any) -> torch.Tensor:
 
 
 __all__ = [
-    "POOLINGS",
     "normalised_tensor",
     "pool",
     "pool_packed",

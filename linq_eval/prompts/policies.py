@@ -35,6 +35,8 @@ class Policy:
     """Task types whose ``document`` inputs are instructed too."""
     unnormalised_for: frozenset[str] = frozenset()
     """Task types whose embeddings are not L2-normalised."""
+    normalised: bool = True
+    """False: no embedding is L2-normalised, whatever its task type."""
 
     def applies(self, task_type: str, prompt_type: str | None) -> bool:
         """Whether an input of this task type and prompt type gets the instruction prefix."""
@@ -46,7 +48,12 @@ class Policy:
 
     def normalise(self, task_type: str | None) -> bool:
         """Whether embeddings of this task type are L2-normalised."""
-        return task_type not in self.unnormalised_for
+        return self.normalised and task_type not in self.unnormalised_for
+
+    @property
+    def unnormalised_types(self) -> tuple[str, ...]:
+        """The task types left unnormalised, as a run records them (``*``: every type)."""
+        return ("*",) if not self.normalised else tuple(sorted(self.unnormalised_for))
 
 
 POLICIES: dict[str, Policy] = {
@@ -71,6 +78,13 @@ POLICIES: dict[str, Policy] = {
         name="none",
         description="no instructions at all; everything is L2-normalised (encoder models)",
         instruct=False,
+    ),
+    "unnormalised": Policy(
+        name="unnormalised",
+        description="no instructions and no L2 normalisation: raw embeddings (an encoder "
+        "evaluated without a Normalize module)",
+        instruct=False,
+        normalised=False,
     ),
 }
 

@@ -290,7 +290,7 @@ def check_options(
         raise UnknownNameError("format", fmt, COMPARE_FORMATS)
 
 
-def _compare_results(
+def compare_results(
     run: ResultSet,
     reference: ResultSet,
     *,
@@ -476,8 +476,8 @@ def _metric_notes(rows: list[TaskDelta], allowed: bool) -> list[str]:
 
 def compare(run: str, reference: str, **options: Any) -> Comparison:
     """Compare a run folder with a reference folder or shipped baseline (``published:<model>``);
-    ``options`` are those of :func:`_compare_results`."""
-    return _compare_results(resolve_one(run, "run"), resolve_one(reference, "reference"), **options)
+    ``options`` are those of :func:`compare_results`."""
+    return compare_results(resolve_one(run, "run"), resolve_one(reference, "reference"), **options)
 
 
 # ---------------------------------------------------------------------------- rendering
@@ -659,5 +659,6 @@ __all__ = [
     "check_drift",
     "check_options",
     "compare",
+    "compare_results",
     "render_comparison",
 ]

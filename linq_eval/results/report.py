@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from linq_eval.paths import EXPLAIN_VERDICTS
 from linq_eval.provenance import now
 from linq_eval.results.charts import (
     BASELINE_COLOR,
@@ -292,6 +293,39 @@ def _query_sections(table: Table, reference: Row, decimals: int) -> str:
     return "".join(out)
 
 
+def _explained_sections(table: Table, decimals: int) -> str:
+    """Per run row whose output holds ``linq-eval explain``'s verdicts: each gap, every
+    candidate's score and the verdict."""
+    out = []
+    for row in table.rows:
+        path = row.result_set.path.parent.parent / EXPLAIN_VERDICTS
+        if row.is_baseline or not path.is_file():
+            continue
+        found = json.loads(path.read_text(encoding="utf-8"))
+        out.append(
+            f"<h3>{_e(row.label)} against {_e(found['reference'])} (tolerance "
+            f"{found['tolerance']:g})</h3>"
+        )
+        head = ["Candidate", "Score", "Minus reference", "Texts encoded", "From cache"]
+        for verdict, gap in zip(found["verdicts"], found["gaps"], strict=True):
+            cells = "".join(
+                f"<tr><td>{_e(t['candidate'])}</td>"
+                f'<td class="num">{format_score(t["score"], decimals)}</td>'
+                f'<td class="num">{format_score(t["distance"], decimals, signed=True)}</td>'
+                f'<td class="num">{t["encoded_texts"]}</td>'
+                f'<td class="num">{t["cached_texts"]}</td></tr>'
+                for t in verdict["tried"]
+            )
+            out.append(
+                f"<p><b>{_e(gap['task'])}</b>: run {format_score(gap['run'], decimals)}, "
+                f"reference {format_score(gap['reference'], decimals)}: "
+                f"<b>{_e(verdict['verdict'])}</b>.</p><table><thead><tr>"
+                + "".join(f"<th>{h}</th>" for h in head)
+                + f"</tr></thead><tbody>{cells}</tbody></table>"
+            )
+    return f"<h2>Gaps explained</h2>{''.join(out)}" if out else ""
+
+
 def _sources(table: Table) -> str:
     out = ['<ul class="notes">']
     for row in table.rows:
@@ -382,6 +416,7 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
             if table.pairs
             else ""
         )
+        + _explained_sections(table, decimals)
         + f"<h2>Per-task scores</h2>{_per_task_table(table, decimals)}"
         f"<h2>Sources</h2>{_sources(table)}"
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")

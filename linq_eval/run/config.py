@@ -22,8 +22,10 @@ from linq_eval.profiles import (
     DEFAULT_PROFILE,
     DTYPE_ALIASES,
     DTYPE_NAMES,
+    EOS_CHOICES,
     GIVEN_OPTIONS,
     MIN_MAX_LENGTH,
+    POOLING_CHOICES,
     RANDOM_MISTRALS,
     profile_for_model,
     random_profile,
@@ -55,6 +57,12 @@ class RunConfig:
     """Instruction policy: e5, mteb or none (None: the profile's)."""
     instructions: str | None = None
     """Instruction set name or YAML path (None: the profile's)."""
+    eos: str | None = None
+    """append (every input ends with EOS) or none (None: the profile's)."""
+    pooling: str | None = None
+    """last or mean (None: the profile's)."""
+    padding_side: str | None = None
+    """left or right (None: the profile's)."""
     output: Path = Path("results")
     """Output folder: mteb's results/ tree, the run record, the embedding cache."""
     data_dir: Path | None = None
@@ -120,6 +128,10 @@ class RunConfig:
             name = DTYPE_ALIASES.get(self.dtype, self.dtype)
             if name != "auto" and name not in DTYPE_NAMES:
                 problems.append(f"--dtype {self.dtype!r}: valid are auto, {', '.join(DTYPE_NAMES)}")
+        for name, valid in (("eos", EOS_CHOICES), ("pooling", POOLING_CHOICES)):
+            value = getattr(self, name)
+            if value is not None and value not in valid:
+                problems.append(f"--{name} {value!r}: valid are {', '.join(valid)}")
         if self.chunk_texts < 1:
             problems.append(f"--chunk-texts {self.chunk_texts}: must be at least 1")
         if self.tokens_per_s <= 0:
