@@ -60,8 +60,8 @@ def _explain_command(
     lands within the tolerance. The plan comes first (texts and tokens each candidate
     encodes; a change of instructions re-encodes only the inputs whose prompt it changes,
     the rest coming from the run's embedding cache). Each candidate's results go to
-    OUTPUT/.linq_eval/explain/<setting>=<value>/, never into the run. Exit 0: every gap explained (or
-    none); 1: a gap none of the candidates explains; 2: unusable input.
+    OUTPUT/.linq_eval/explain/<setting>=<value>/, never into the run. Exit 0: every gap
+    explained (or none); 1: a gap none of the candidates explains; 2: unusable input.
 
     \b
     Examples:
