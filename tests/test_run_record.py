@@ -107,6 +107,7 @@ def test_the_encoder_reports_every_score_setting_a_profile_fixes(tiny_encoder):
     assert record["device"] == "cpu"
     assert set(record) - set(run_record.RUN_SCORE_KEYS) == {
         "profile",
+        "instructions_file",
         "device",
         "token_budget",
         "speed",

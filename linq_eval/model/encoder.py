@@ -337,9 +337,12 @@ class DecoderEncoder:
         return {**self.score_settings().run_record(), **self.run_details()}
 
     def run_details(self) -> dict[str, Any]:
-        """What the run record keeps beside the score settings: they change speed, not scores."""
+        """What the run record keeps beside the score settings: what they were made from
+        (the profile, the instruction file) and what changes speed, not scores."""
+        iset = self.instruction_set
         return {
             "profile": self.profile.name,
+            "instructions_file": str(iset.path) if iset is not None and iset.path else None,
             "device": str(self.device),
             "token_budget": self.token_budget,
             "speed": self.speed_settings(),

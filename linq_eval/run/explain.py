@@ -35,6 +35,7 @@ from linq_eval.benchmarks import DEFAULT_BENCHMARK
 from linq_eval.errors import ResultsError
 from linq_eval.paths import CACHE_SUBDIR, EXPLAIN_SUBDIR, EXPLAIN_VERDICTS
 from linq_eval.profiles import GIVEN_OPTIONS, Profile, profile_of_run
+from linq_eval.prompts.instruction_sets import available_instruction_sets
 from linq_eval.registry import registry
 from linq_eval.results.compare import DEFAULT_TOLERANCE, TaskDelta, compare_results
 from linq_eval.results.metrics import score_task
@@ -269,6 +270,8 @@ def _groups(rs: ResultSet, gaps: Sequence[Gap], data_dir: Path | None) -> list[_
     made: dict[tuple[Any, ...], tuple[Profile, Profile, str | None, Path | None]] = {}
     for gap in gaps:
         settings = {**(record.get("settings") or {}), **(task_settings(record, gap.task)[0] or {})}
+        if settings.get("instructions") not in available_instruction_sets():
+            settings["instructions"] = settings.get("instructions_file")  # the user's own file
         own, profile, random_init = profile_of_run(settings)
         where = data_dir if data_dir is not None else _data_dir_of(record, gap.task)
         key = (profile, random_init, where)
