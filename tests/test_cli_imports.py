@@ -81,6 +81,11 @@ def test_cheap_answers_load_neither_torch_nor_mteb(tmp_path):
         (["plan", "--benchmark", "MTEB(eng, v9)"], 2, "Unknown benchmark"),
         (["compare", "x", "--reference", "y", "--format", "xml"], 2, "Unknown format 'xml'"),
         (["compare", "x", "--reference", "y", "--tolerance", "-1"], 2, "--tolerance must be"),
+        (  # a command that runs a model says which extra it needs
+            ["run", "--model", "all-minilm-l6-v2", "--tasks", "STS12", "--output", str(tmp_path)],
+            2,
+            "needs torch (not installed): pip install 'linq-eval[models]'",
+        ),
     ]
     done = _python(
         f"""

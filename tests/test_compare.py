@@ -319,6 +319,8 @@ def test_ci_gate_script_propagates_the_verdict(tmp_path):
         **os.environ,
         "SKIP_RUN": "1",
         "TASKS": "SciFact NFCorpus",
+        "BENCHMARK": "MTEB(eng, v1)",
+        "REFERENCE": "published:Linq-AI-Research/Linq-Embed-Mistral",
         "LINQ_EVAL": f"{sys.executable} -m linq_eval.cli",
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
     }

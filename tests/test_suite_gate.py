@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from cli_helpers import run_cli
-from result_files import write_bound_evidence, write_results
+from result_files import nano_run
 
 from linq_eval.registry import registry
 from linq_eval.results.per_query import (
@@ -22,24 +22,6 @@ from linq_eval.results.per_query import (
 
 NANO = "NanoBEIR"
 QUERIES = 50
-
-
-def nano_run(root, scores: dict[str, np.ndarray]):
-    """A run folder of the NanoBEIR tasks: each task's result its queries' mean, its evidence
-    the queries (as a run writes both)."""
-    tasks = {t.name: t for t in registry().benchmark(NANO).tasks}
-    values = {task: float(s.mean()) for task, s in scores.items()}
-    folder = write_results(root, "org/model", "rev", values)
-    for task, per_query in scores.items():
-        (split,), (subset,) = tasks[task].eval_splits, tasks[task].hf_subsets
-        queries = {
-            f"q{i}": QueryEvidence(f"{task} query {i}", float(s), (f"d{i}",))
-            for i, s in enumerate(per_query)
-        }
-        write_bound_evidence(
-            folder, TaskEvidence(task, [EvidencePart(subset, split, "ndcg_at_10", queries)])
-        )
-    return root
 
 
 @pytest.fixture(scope="module")

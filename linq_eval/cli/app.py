@@ -7,6 +7,7 @@ import sys
 import typer
 
 from linq_eval.errors import LinqEvalError
+from linq_eval.provenance import extra_providing
 
 app = typer.Typer(
     name="linq-eval",
@@ -66,6 +67,16 @@ def main() -> None:
         app()
     except LinqEvalError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(_EXIT_UNUSABLE)
+    except ModuleNotFoundError as exc:
+        extra = extra_providing(exc.name or "")
+        if extra is None:
+            raise
+        typer.echo(
+            f"error: this command runs models, which needs {exc.name} (not installed): "
+            f"pip install 'linq-eval[{extra}]'",
+            err=True,
+        )
         sys.exit(_EXIT_UNUSABLE)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
