@@ -15,11 +15,14 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
-def sample_beir(src: Path, dest: Path, *, queries: int, other_docs: int) -> Path:
+def sample_beir(
+    src: Path, dest: Path, *, queries: int, other_docs: int, split: str = "test"
+) -> Path:
     """A sample of a real BEIR folder (``src``, e.g. ../shared/data/scifact) written to
     ``dest``: the first ``queries`` queries of its test qrels with every judgement of theirs,
-    their judged documents, and ``other_docs`` more documents from the head of the corpus.
-    A sample, never the real set: no published score is claimed for it."""
+    their judged documents, and ``other_docs`` more documents from the head of the corpus, its
+    judgements as the ``split`` the target task evaluates. A sample, never the real set: no
+    published score is claimed for it."""
     qrels = (src / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()
     head, rows = qrels[0], qrels[1:]
     wanted_q = list(dict.fromkeys(r.split("\t")[0] for r in rows))[:queries]
@@ -33,5 +36,5 @@ def sample_beir(src: Path, dest: Path, *, queries: int, other_docs: int) -> Path
     write_jsonl(dest / "corpus.jsonl", docs)
     write_jsonl(dest / "queries.jsonl", kept)
     (dest / "qrels").mkdir(parents=True, exist_ok=True)
-    (dest / "qrels" / "test.tsv").write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+    (dest / "qrels" / f"{split}.tsv").write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
     return dest

@@ -5,10 +5,17 @@ permutation test, checked where the answer is known."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli
+import yaml
+from cli_helpers import run_cli, run_here
+from conftest import REPO_ROOT, SCIFACT
+from data_helpers import sample_beir
 from result_files import nano_run
 
 from linq_eval.registry import registry
@@ -129,3 +136,99 @@ def test_the_suite_statistic_is_the_mean_of_task_means():
     assert suite.queries == 100 and suite.tasks == ("A", "B")
     weights = [1 / 20] * 10 + [1 / 180] * 90
     assert paired_permutation_p([-0.2] * 10 + [0.0] * 90, weights=weights) < 0.01
+
+
+def test_the_gate_script_gates_a_nanobeir_run_on_its_suite(suite_runs, tmp_path):
+    """scripts/ci_retrieval_gate.sh's gate step against a reference run: the suite gate with
+    the significance test by default; a 2-point drop in every task fails, the same run
+    passes."""
+    script = REPO_ROOT / "scripts" / "ci_retrieval_gate.sh"
+    outcomes = {}
+    for name in ("same", "all"):
+        out = shutil.copytree(suite_runs[name], tmp_path / name)
+        env = {
+            **os.environ,
+            "MODE": "gate",
+            "REFERENCE": str(suite_runs["ref"]),
+            "TOLERANCE": "1",
+            "LINQ_EVAL": f"{sys.executable} -m linq_eval.cli",
+        }
+        proc = subprocess.run(
+            ["bash", str(script), str(out)], env=env, capture_output=True, text=True, timeout=600
+        )
+        outcomes[name] = (proc.returncode, (out / "compare.md").read_text(encoding="utf-8"))
+    assert outcomes["same"][0] == 0 and "**PASS**" in outcomes["same"][1]
+    code, text = outcomes["all"]
+    assert code == 1 and "**Suite**: suite (13 tasks, 650 queries)" in text and "REGRESSION" in text
+
+
+def test_the_workflow_runs_on_a_gpu_and_gates_without_torch():
+    """scripts/github-actions-retrieval-gate.yml: a run job on a GPU runner uploading the run,
+    then a gate job on a plain runner with the light install."""
+    workflow = yaml.safe_load(
+        (REPO_ROOT / "scripts" / "github-actions-retrieval-gate.yml").read_text(encoding="utf-8")
+    )
+    run, gate = workflow["jobs"]["run"], workflow["jobs"]["gate"]
+    assert "gpu" in run["runs-on"] and gate["needs"] == "run" and gate["runs-on"] == "ubuntu-latest"
+    steps = {s.get("name", s.get("uses")): s for s in [*run["steps"], *gate["steps"]]}
+    assert "MODE=run" in steps["Run NanoBEIR"]["run"]
+    assert steps["Keep the embedding cache between runs"]["with"]["path"].endswith("embeddings")
+    install = steps["Install linq-eval without torch (reading and comparing results only)"]["run"]
+    assert "[models]" not in install and "torch" not in install
+    assert "MODE=gate" in steps["Gate on the suite and on each task"]["run"]
+    assert workflow["env"]["BENCHMARK"] == "NanoBEIR"
+
+
+# ------------------------------------------------------------------ NanoBEIR on real text
+
+
+def test_nanobeir_plans_with_each_profiles_inherited_instructions(monkeypatch, capsys):
+    for profile in ("linq-embed-mistral", "qwen3-embedding-8b", "sfr-embedding-2r"):
+        code, out, err = run_cli(
+            monkeypatch, capsys, "plan", "--model", profile, "--benchmark", NANO
+        )
+        assert code == 0 and "# 13 tasks (0 done)" in out, err
+    code, out, _ = run_cli(monkeypatch, capsys, "instructions", "--benchmark", NANO)
+    rows = {line.split()[0]: line for line in out.splitlines()[3:]}
+    assert len(rows) == 13 and " SciFact " in rows["NanoSciFactRetrieval"]
+    assert " MSMARCO " in rows["NanoMSMARCORetrieval"]
+
+
+@pytest.fixture(scope="module")
+def nano_sample(tmp_path_factory):
+    """A Nano-shaped sample of the real SciFact (50 queries, their judged documents and 1,500
+    others) as NanoSciFactRetrieval's folder: its code path, no published score claimed."""
+    root = tmp_path_factory.mktemp("nano-data")
+    sample_beir(SCIFACT, root / "NanoSciFactRetrieval", queries=50, other_docs=1500, split="train")
+    return root
+
+
+def test_a_nano_shaped_run_and_a_damaged_one_get_a_suite_verdict(
+    nano_sample, tmp_path, monkeypatch, capsys
+):
+    """all-MiniLM-L6-v2 on the sample at its own 256 tokens and at 32: the suite (one task
+    here) gets its p-value and verdict in every format, and the HTML report shows it."""
+    runs = {}
+    for length in ("256", "32"):
+        runs[length] = tmp_path / length
+        run_here(
+            monkeypatch, capsys, "run", "--model", "all-minilm-l6-v2", "--benchmark", NANO,
+            "--tasks", "NanoSciFactRetrieval", "--data-dir", str(nano_sample), "--max-length",
+            length, "--output", str(runs[length]), "--quiet",
+        )  # fmt: skip
+    args = (
+        "compare", str(runs["32"]), "--reference", str(runs["256"]), "--benchmark", NANO,
+        "--per-query", "--gate", "both", "--allow-drift",
+    )  # fmt: skip
+    code, out, _ = run_cli(monkeypatch, capsys, *args, "--format", "json")
+    suite = json.loads(out)["suite"]
+    assert code == 1 and suite["tasks"] == ["NanoSciFactRetrieval"] and suite["queries"] == 50
+    assert suite["delta"] < -1 and 0 < suite["p_value"] < 1 and suite["status"] == "REGRESSION"
+    for fmt, said in (("text", "suite (1 tasks, 50 queries)"), ("markdown", "**Suite**")):
+        code, out, _ = run_cli(monkeypatch, capsys, *args, "--format", fmt)
+        assert code == 1 and said in out and "p = " in out
+    code, page, _ = run_cli(
+        monkeypatch, capsys, "table", str(runs["32"]), str(runs["256"]), "--benchmark", NANO,
+        "--reference", str(next((runs["256"]).glob("*/*"))), "--format", "html",
+    )  # fmt: skip
+    assert code == 0 and "the suite</h3>" in page and "task-stratified" in page

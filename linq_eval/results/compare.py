@@ -493,15 +493,19 @@ def _verdict(c: Comparison) -> str:
         names = ", ".join(t.task for t in c.not_gated)
         ungated = f" Not gated (metric changed): {names}."
     if c.passed:
+        significant = "" if c.alpha is None else f" by a significant drop (p < {c.alpha:g})"
+        below = f"more than {c.tolerance:g} below the reference{significant}"
         gated = len(c.tasks) - len(c.not_gated)
-        what = f"{gated} task(s), none more than {c.tolerance:g} below the reference"
+        what = [f"{gated} task(s), none {below}"] if c.gate != "suite" else []
         if c.gate != "task":
             suite = format_score(c.suite.delta, 2, signed=True)
-            what = (
-                f"the suite's mean ({suite}) not more than {c.tolerance:g} below the reference"
-                + ("" if c.gate == "suite" else f"; {what}")
+            what.insert(
+                0, f"the suite's mean ({suite}, p = {c.suite.test.p_value:.4f}) not {below}"
             )
-        return f"PASS: {what}." + ungated
+        quiet = [t.task for t in c.tasks if t.status == NOT_SIGNIFICANT]
+        if quiet:
+            what.append(f"not significant: {', '.join(quiet)}")
+        return f"PASS: {'; '.join(what)}." + ungated
     parts = []
     if c.suite_failed:
         parts.append(f"the suite's mean fell {format_score(c.suite.delta, 2, signed=True)}")
