@@ -45,11 +45,11 @@ UNVERSIONED = "no_revision_available"
 """The revision mteb files a model without a pinned revision under."""
 
 
-Pooling = Literal["last", "mean"]
-Eos = Literal["append", "none"]
-POOLING_CHOICES: tuple[str, ...] = get_args(Pooling)
+_Pooling = Literal["last", "mean"]
+_Eos = Literal["append", "none"]
+POOLING_CHOICES: tuple[str, ...] = get_args(_Pooling)
 """How a vector is made of the token states: the last token's, or the mean of all."""
-EOS_CHOICES: tuple[str, ...] = get_args(Eos)
+EOS_CHOICES: tuple[str, ...] = get_args(_Eos)
 """Whether every input ends with EOS (``append``) or with whatever the tokenizer gives."""
 
 GIVEN_OPTIONS = (
@@ -78,7 +78,7 @@ class Profile:
     """Name under which mteb registers the model (its ModelMeta gives name and revision)."""
     revision: str | None
     """Pinned hub revision; None for local models."""
-    pooling: Pooling
+    pooling: _Pooling
     """``last``: hidden state of the last real token (EOS); ``mean``: masked mean."""
     template: str | None
     """Prefix for instructed inputs, ``{instruction}`` replaced by the task instruction
@@ -94,7 +94,7 @@ class Profile:
     dtype: str
     """``auto`` (``cuda_dtype`` on CUDA, float32 on CPU), ``bfloat16``, ``float16`` or
     ``float32`` (on every device)."""
-    eos: Eos
+    eos: _Eos
     """``append``: every input ends with the tokenizer's EOS, also after truncation."""
     bos: Literal["require", "tokenizer"] = "require"
     """``require``: every input starts with BOS; ``tokenizer``: whatever the tokenizer adds."""

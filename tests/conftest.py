@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # linq-eval's user cache (the snapshot of mteb's registry, `check` records) for this session
 # only: the tests neither read nor write the developer's, and the subprocesses share it.
-os.environ.setdefault("LINQ_EVAL_CACHE", tempfile.mkdtemp(prefix="linq-eval-test-cache-"))
+if "LINQ_EVAL_CACHE" not in os.environ:
+    os.environ["LINQ_EVAL_CACHE"] = tempfile.mkdtemp(prefix="linq-eval-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["LINQ_EVAL_CACHE"], ignore_errors=True)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # ../shared beside the repository, never copied in: its layout, once (tests derive from these)

@@ -232,3 +232,18 @@ def test_a_nano_shaped_run_and_a_damaged_one_get_a_suite_verdict(
         "--reference", str(next((runs["256"]).glob("*/*"))), "--format", "html",
     )  # fmt: skip
     assert code == 0 and "the suite</h3>" in page and "task-stratified" in page
+
+
+def test_a_suite_gate_without_evidence_is_an_error_not_a_pass(tmp_path, monkeypatch, capsys):
+    """Runs written without per-query evidence cannot be gated on their suite: exit 2 saying
+    so, never a pass decided on nothing."""
+    from result_files import write_results
+
+    names = [t.name for t in registry().benchmark(NANO).tasks][:2]
+    for side, value in (("run", 0.4), ("ref", 0.6)):
+        write_results(tmp_path / side, "org/model", "rev", dict.fromkeys(names, value))
+    for gate in ("suite", "both"):
+        code, out, err = compare(
+            monkeypatch, capsys, tmp_path / "run", tmp_path / "ref", "--gate", gate
+        )
+        assert code == 2 and f"--gate {gate} needs per-query evidence" in err, (out, err)

@@ -28,7 +28,10 @@ def _explain_command(
     reference: str = typer.Option(
         ...,
         "--reference",
-        help="The score to explain the gap to: published:<org/model> or a run folder.",
+        help=(
+            "The score to explain the gap to: a run folder, published:<org/model> (shipped) or "
+            "remote:<org/model> (mteb's results repository)."
+        ),
     ),
     benchmark: str = BENCHMARK_DEFAULT_OPT,
     tasks: list[str] | None = RESULT_TASKS_OPT,
@@ -65,7 +68,7 @@ def _explain_command(
 
     \b
     Examples:
-      linq-eval explain runs/minilm --reference published:sentence-transformers/all-MiniLM-L6-v2
+      linq-eval explain runs/minilm --reference remote:sentence-transformers/all-MiniLM-L6-v2
       linq-eval explain runs/linq --reference published:Linq-AI-Research/Linq-Embed-Mistral \\
           --tasks SciFact NFCorpus --dry-run
       linq-eval explain runs/new --reference runs/old --candidates eos dtype=float32

@@ -8,6 +8,7 @@ import typer
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK, expanded_names, select_tasks
 from linq_eval.cli.app import app
+from linq_eval.cli.options import POLICY_HELP
 from linq_eval.errors import ConfigError, LinqEvalError
 from linq_eval.prompts.builder import (
     instruction_set_hash,
@@ -36,7 +37,7 @@ def _instructions_command(
     tasks: list[str] | None = typer.Option(
         None, "--tasks", help="Exact mteb task name; repeat, or list names after it."
     ),
-    policy: str = typer.Option("e5", "--policy", help="Instruction policy: e5, mteb or none."),
+    policy: str = typer.Option("e5", "--policy", help=POLICY_HELP),
     instruction_set: str = typer.Option(
         "e5", "--instructions", help="Instruction set name (task_instructions/) or YAML path."
     ),

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from linq_eval.benchmarks import DEFAULT_BENCHMARK
-from linq_eval.profiles import DEFAULT_PROFILE
+from linq_eval.profiles import DEFAULT_PROFILE, DTYPE_NAMES, EOS_CHOICES, POOLING_CHOICES
+from linq_eval.prompts.policies import POLICIES
 from linq_eval.run.plan import DEFAULT_TOKENS_PER_S, Shard
 
 if TYPE_CHECKING:
@@ -45,12 +46,25 @@ TASK_TYPES_OPT = typer.Option(
     None, "--task-types", help="Keep only these task types of the benchmark (Retrieval STS ...)."
 )
 MAX_LENGTH_OPT = typer.Option(None, "--max-length", help="Tokens per input (default: profile's).")
-DTYPE_OPT = typer.Option(None, "--dtype", help="auto, bfloat16, float16 or float32.")
+
+
+def _one_of(names) -> str:
+    """``a, b or c``: the choices of an option, as its help lists them."""
+    *rest, last = names
+    return f"{', '.join(rest)} or {last}" if rest else last
+
+
+DTYPE_OPT = typer.Option(None, "--dtype", help=f"{_one_of(('auto', *DTYPE_NAMES))}.")
 EOS_OPT = typer.Option(
-    None, "--eos", help="append (every input ends with EOS) or none (default: profile's)."
+    None,
+    "--eos",
+    help=f"{_one_of(EOS_CHOICES)}: whether every input ends with EOS (default: profile's).",
 )
-POOLING_OPT = typer.Option(None, "--pooling", help="last or mean (default: profile's).")
-POLICY_OPT = typer.Option(None, "--policy", help="Instruction policy: e5, mteb or none.")
+POOLING_OPT = typer.Option(
+    None, "--pooling", help=f"{_one_of(POOLING_CHOICES)} (default: profile's)."
+)
+POLICY_HELP = f"Instruction policy: {_one_of(POLICIES)}."
+POLICY_OPT = typer.Option(None, "--policy", help=f"{POLICY_HELP[:-1]} (default: profile's).")
 INSTRUCTIONS_OPT = typer.Option(
     None, "--instructions", help="Instruction set name (task_instructions/) or YAML path."
 )
@@ -127,6 +141,7 @@ __all__ = [
     "MODEL_OPT",
     "OUTPUT_OPT",
     "POLICY_OPT",
+    "POLICY_HELP",
     "POOLING_OPT",
     "RANDOM_OPT",
     "RESULT_TASKS_OPT",

@@ -338,8 +338,7 @@ def _run_candidate(
         data_dir=group.data_dir,
         output=folder,
         cache_dir=cache_dir,
-        progress=False,
-        quiet=True,
+        progress=False,  # the suite's progress line, without the per-call bars
         **given,
     )
     if echo:

@@ -24,7 +24,7 @@ from linq_eval.profiles import (
     card_max_length,
 )
 
-DECODER, ENCODER = "decoder", "encoder"
+_DECODER, _ENCODER = "decoder", "encoder"
 """The kinds of model: last-token pooling (decoder embedders) or mean pooling (encoders)."""
 
 
@@ -61,10 +61,10 @@ class Candidate:
         return profile.with_given(**{self.suspect.setting: self.value})
 
 
-SUSPECTS: tuple[Suspect, ...] = (
+_SUSPECTS: tuple[Suspect, ...] = (
     Suspect(
         "eos",
-        (DECODER,),
+        (_DECODER,),
         lambda p: ("append", "none"),
         "last-token pooling reads whatever ends the input: without EOS, the last word",
         "mteb pull request 5237 (transformers 5 stopped appending </s>: e5-mistral nDCG@10 "
@@ -72,7 +72,7 @@ SUSPECTS: tuple[Suspect, ...] = (
     ),
     Suspect(
         "dtype",
-        (DECODER,),
+        (_DECODER,),
         lambda p: DTYPE_NAMES,
         "the precision the evaluation ran in (fp16 overflows where bf16 does not; a model "
         "trained in one precision can collapse in another)",
@@ -81,14 +81,14 @@ SUSPECTS: tuple[Suspect, ...] = (
     ),
     Suspect(
         "max_length",
-        (DECODER,),
+        (_DECODER,),
         lambda p: (REPRODUCTION_MAX_LENGTH, card_max_length()),
         "inputs cut at another length: the evaluation code's 512 against the model card's",
         "e5 evaluation code (max_length 512); the model card's usage example (4096)",
     ),
     Suspect(
         "policy",
-        (DECODER,),
+        (_DECODER,),
         lambda p: ("e5", "mteb"),
         "which inputs carry the instruction: the authors' evaluation code or mteb's wrapper",
         "mteb issues: EmbeddingGemma without its task prompts (0.306 instead of 0.715); "
@@ -96,7 +96,7 @@ SUSPECTS: tuple[Suspect, ...] = (
     ),
     Suspect(
         "instructions",
-        (DECODER,),
+        (_DECODER,),
         lambda p: ("e5", "mteb-v2"),
         "the instruction texts: the authors' or mteb's task prompts",
         "mteb issues: Qwen3-Embedding's own harness overrides the STS prompts; "
@@ -104,7 +104,7 @@ SUSPECTS: tuple[Suspect, ...] = (
     ),
     Suspect(
         "max_length",
-        (ENCODER,),
+        (_ENCODER,),
         lambda p: (p.max_length, p.model_max_length),
         "inputs cut at another length: the model's configured length against its limit",
         "sentence-transformers' max_seq_length (256 for all-MiniLM-L6-v2) against the "
@@ -112,14 +112,14 @@ SUSPECTS: tuple[Suspect, ...] = (
     ),
     Suspect(
         "pooling",
-        (DECODER, ENCODER),
+        (_DECODER, _ENCODER),
         lambda p: ("mean", "last"),
         "how one vector is made of the token states",
         "sentence-transformers Pooling configuration (modules.json) of the model",
     ),
     Suspect(
         "policy",
-        (ENCODER,),
+        (_ENCODER,),
         lambda p: ("none", "unnormalised"),
         "whether embeddings are L2-normalised before scoring (classifiers and dot products "
         "see the difference)",
@@ -129,19 +129,19 @@ SUSPECTS: tuple[Suspect, ...] = (
 """Every usual suspect, per kind of model."""
 
 
-def kind_of(profile: Profile) -> str:
+def _kind_of(profile: Profile) -> str:
     """``decoder`` (last-token pooling) or ``encoder``."""
-    return DECODER if profile.pooling == "last" else ENCODER
+    return _DECODER if profile.pooling == "last" else _ENCODER
 
 
 def candidates_for(run: Profile, own: Profile, chosen: Sequence[str] = ()) -> list[Candidate]:
     """The changes worth trying from ``run`` (the profile as the run used it; ``own``: the
     model's profile as shipped), one setting at a time; with ``chosen`` only those
     (``max_length`` for every value, ``max_length=256`` for one)."""
-    kind = kind_of(own)
+    kind = _kind_of(own)
     found = [
         Candidate(s, value)
-        for s in SUSPECTS
+        for s in _SUSPECTS
         if kind in s.kinds
         for value in dict.fromkeys(s.values(own))
         if value != getattr(run, s.setting)
@@ -157,11 +157,7 @@ def candidates_for(run: Profile, own: Profile, chosen: Sequence[str] = ()) -> li
 
 
 __all__ = [
-    "DECODER",
-    "ENCODER",
-    "SUSPECTS",
     "Candidate",
     "Suspect",
     "candidates_for",
-    "kind_of",
 ]
