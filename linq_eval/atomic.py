@@ -55,22 +55,14 @@ def disk_full_error(exc: BaseException, path: str | os.PathLike[str]) -> DiskFul
     )
 
 
-def _tmp_tag() -> str:
+def scratch_prefix() -> str:
+    """``<host>-<pid>-``: the owner of a temporary file or scratch folder, so that
+    ``remove_stale_temporaries`` knows it."""
     return f"{socket.gethostname()}-{os.getpid()}-"
 
 
 def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TMP_MARK}{_tmp_tag()}{uuid.uuid4().hex[:8]}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, someone else's
-        return True
-    return True
+    return path.with_name(f".{path.name}{TMP_MARK}{scratch_prefix()}{uuid.uuid4().hex[:8]}")
 
 
 def _dead_owner(tag: str) -> bool:
@@ -78,12 +70,15 @@ def _dead_owner(tag: str) -> bool:
     parts = tag.rsplit("-", 2)
     if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
-    return int(parts[1]) != os.getpid() and not _pid_alive(int(parts[1]))
-
-
-def scratch_prefix() -> str:
-    """Prefix for scratch folders, so that ``remove_stale_temporaries`` knows their owner."""
-    return _tmp_tag()
+    if int(parts[1]) == os.getpid():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, someone else's
+        return False
+    return False
 
 
 def remove_stale_temporaries(root: str | os.PathLike[str], scratch: str | None = None) -> int:
@@ -111,16 +106,12 @@ def remove_stale_temporaries(root: str | os.PathLike[str], scratch: str | None =
 
 def _fsync_dir(folder: Path) -> None:
     """Make a rename or a new file in ``folder`` durable (no-op where folders cannot be opened)."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def fsync_file(path: Path) -> None:
@@ -229,10 +220,6 @@ class FileLock:
         self.path = Path(path)
         self.what = what or str(self.path)
         self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
 
     def acquire(self, timeout: float | None = 0) -> FileLock:
         if self._fd is not None:

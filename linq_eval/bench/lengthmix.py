@@ -47,16 +47,6 @@ from linq_eval.prompts.instruction_sets import load_instruction_set
 _MIXES = ("scifact", "synthetic", "both")
 
 
-def _scifact_query_prefix() -> str:
-    """The prefix a SciFact query receives in a real run of the default profile (its policy
-    and instruction set, through the one prompt builder; no mteb needed)."""
-    profile = get_profile(DEFAULT_PROFILE)
-    instructions = load_instruction_set(profile.instructions)
-    return prompt_for(
-        profile.policy, instructions, profile.template, "SciFact", "Retrieval", "query"
-    )
-
-
 @dataclass(frozen=True)
 class CorpusStats:
     """Length statistics of one retrieval corpus."""
@@ -144,8 +134,12 @@ def scifact_texts(n: int, seed: int = 0, data_dir: str | Path | None = None) -> 
         for line in f:
             row = json.loads(line)
             docs.append((row.get("title", "") + " " + row["text"]).strip())
+    # The prefix a SciFact query receives in a real run of the default profile (through the
+    # one prompt builder; no mteb needed).
+    profile = get_profile(DEFAULT_PROFILE)
+    iset = load_instruction_set(profile.instructions)
+    prefix = prompt_for(profile.policy, iset, profile.template, "SciFact", "Retrieval", "query")
     with open(folder / "queries.jsonl", encoding="utf-8") as f:
-        prefix = _scifact_query_prefix()
         queries = [prefix + json.loads(line)["text"] for line in f]
     pool = list(dict.fromkeys(docs + queries))
     if n > len(pool):

@@ -1,23 +1,14 @@
-"""Throughput benchmark: the same texts encoded three ways in one process.
-
-- ``linq_eval``: our encoder (``DecoderEncoder.encode_texts`` with its shipped
-  ``SpeedOptions``: dedup, length-sorted token-budget batches, packed rows with varlen
-  attention, no KV cache, pinned asynchronous copies);
-- ``naive`` and ``sentence_transformers``: the model card's recipe and
-  ``SentenceTransformer.encode`` over the same in-memory model (linq_eval.bench.ways).
-
-Every way gets the same raw texts and produces BOS + text + EOS inputs of at most
-``max_length`` tokens, so their embeddings are compared too. The bench uses only the
-encoder's public API; speed techniques are varied through ``SpeedOptions``
-(linq_eval.bench.ablation times them one by one).
+"""Throughput benchmark: the same texts encoded three ways in one process (README.md,
+"Performance"): ``linq_eval`` (our encoder with its shipped ``SpeedOptions``), ``naive`` and
+``sentence_transformers`` (``linq_eval.bench.ways``, over the same in-memory model). Every way
+makes BOS + text + EOS inputs of at most ``max_length`` tokens, so their embeddings are
+compared too. FLOPs and MFU: ``linq_eval.bench.measure``.
 
 Only torch, transformers and linq_eval are needed (sentence-transformers is optional, the way
 is skipped without it); neither mteb nor datasets is imported. Run it with::
 
     linq-eval bench --random-init tiny --device cpu --json bench.json
     python -m linq_eval.cli bench --random-init mistral-7b --device cuda --dtype bfloat16
-
-FLOPs and MFU: see linq_eval.bench.measure.
 """
 
 from __future__ import annotations
@@ -44,14 +35,9 @@ from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.loading import load_encoder
-from linq_eval.model.random_models import mistral_tokenizer, random_mistral
-from linq_eval.model.speed import AUTO, SpeedOptions, budget_to_fit
-from linq_eval.profiles import (
-    DEFAULT_PROFILE,
-    RANDOM_MISTRALS,
-    REPRODUCTION_MAX_LENGTH,
-    get_profile,
-)
+from linq_eval.model.random_models import random_encoder
+from linq_eval.model.speed import AUTO, SpeedOptions
+from linq_eval.profiles import RANDOM_MISTRALS, REPRODUCTION_MAX_LENGTH
 from linq_eval.provenance import now
 
 WAYS = ("linq_eval", "naive", "sentence_transformers")
@@ -138,42 +124,20 @@ def prepare(config: BenchConfig) -> BenchSetup:
 
 
 def _build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype) -> DecoderEncoder:
-    """Our encoder, built without mteb: no instructions (the mix carries its own prefixes)."""
-    speed = SpeedOptions(attention=config.attention or AUTO, token_budget=config.token_budget)
+    """Our encoder, built without mteb: no instructions (the mix carries its own prefixes); the
+    token budget fitted on CUDA when none is given."""
+    options: dict[str, Any] = {
+        "device": str(device),
+        "dtype": str(dtype).replace("torch.", ""),
+        "max_length": config.max_length,
+        "policy": "none",
+        "instructions": None,
+        "progress": False,
+        "speed": SpeedOptions(attention=config.attention or AUTO, token_budget=config.token_budget),
+    }
     if config.random_init is None:
-        return load_encoder(
-            config.model,
-            device=str(device),
-            dtype=str(dtype).replace("torch.", ""),
-            max_length=config.max_length,
-            policy="none",
-            instructions=None,
-            progress=False,
-            speed=speed,
-        )  # (fits the token budget on CUDA when none is given)
-    profile = get_profile(DEFAULT_PROFILE).with_overrides(
-        name=f"random-{config.random_init}",
-        model=f"linq-eval/random-mistral-{config.random_init}",
-        mteb_name=None,
-        revision=f"seed-{config.seed}",
-        policy="none",
-        instructions=None,
-        max_length=config.max_length,
-        dtype=str(dtype).replace("torch.", ""),
-    )
-    model = random_mistral(config.random_init, dtype=dtype, device=device, seed=config.seed)
-    encoder = DecoderEncoder(
-        model,
-        mistral_tokenizer(),
-        profile,
-        device=device,
-        speed=speed,
-        progress=False,
-        attn_implementation="sdpa",
-    )
-    if budget_to_fit(config.token_budget, device):
-        encoder.fit_token_budget()
-    return encoder
+        return load_encoder(config.model, **options)
+    return random_encoder(config.random_init, seed=config.seed, **options)
 
 
 # ----------------------------------------------------------------------------- entry point

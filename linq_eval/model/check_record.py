@@ -39,9 +39,9 @@ def _read_checks(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def save_check(report: CheckReport, path: Path | None = None) -> Path:
+def save_check(report: CheckReport) -> Path:
     """Record a report's outcome under its model and revision (atomically)."""
-    path = path or _checks_path()
+    path = _checks_path()
     try:
         checks = _read_checks(path)
     except ValueError:
@@ -59,11 +59,9 @@ def save_check(report: CheckReport, path: Path | None = None) -> Path:
     return path
 
 
-def check_outcome(
-    model: str | None, revision: str | None, path: Path | None = None
-) -> dict[str, Any]:
+def check_outcome(model: str | None, revision: str | None) -> dict[str, Any]:
     """What a run record says about ``linq-eval check`` for this model and revision."""
-    path = path or _checks_path()
+    path = _checks_path()
     try:
         entry = _read_checks(path).get(_key(str(model), revision))
     except (OSError, ValueError):

@@ -3,7 +3,7 @@
 The linear layers, norms and MLPs (nearly all the FLOPs) see real tokens only, and attention
 runs within each input. The model runs under a transformers attention implementation of our
 own (``attention_function``), registered on first use and switched on only for the duration of
-a packed forward pass (``attention_implementation``), so the same model object still runs
+a packed forward pass (``linq_eval.model.forward``), so the same model object still runs
 padded batches with its own implementation.
 
 Which kernel an encoder uses is chosen once (``select_attention``): the first kernel of
@@ -13,10 +13,9 @@ Which kernel an encoder uses is chosen once (``select_attention``): the first ke
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,6 @@ from transformers import AttentionInterface
 from linq_eval.errors import ConfigError
 from linq_eval.thirdparty.torch_private import flash_varlen, flash_varlen_available
 from linq_eval.thirdparty.transformers_private import (
-    attention_switched,
     can_switch_attention,
     supports_attention_backend,
 )
@@ -113,17 +111,6 @@ def _is_causal(model: torch.nn.Module) -> bool:
 def register_packed_attention() -> None:
     """Register ``attention_function`` (as this module holds it now) with transformers."""
     AttentionInterface.register(PACKED_ATTENTION, attention_function)
-
-
-@contextlib.contextmanager
-def attention_implementation(model: torch.nn.Module, name: str) -> Iterator[None]:
-    """Run ``model`` under attention implementation ``name`` within the block.
-
-    transformers builds no attention mask for an implementation without a registered mask
-    function, which is what a packed row needs: ``attention_function`` masks by itself.
-    """
-    with attention_switched(model.config, name):
-        yield
 
 
 def attention_function(
@@ -304,7 +291,6 @@ __all__ = [
     "AttentionProbe",
     "Packed",
     "attention_function",
-    "attention_implementation",
     "attention_reference",
     "packed_kernels",
     "register_packed_attention",

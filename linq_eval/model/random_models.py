@@ -7,6 +7,7 @@ throughput exactly as the real one; a tiny one exercises the Mistral code path i
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import importlib.util
 from pathlib import Path
@@ -18,7 +19,6 @@ from transformers import MistralConfig, MistralModel
 from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
-from linq_eval.model.meta import build_model_meta
 from linq_eval.model.resolved import ResolvedProfile, resolve
 from linq_eval.model.speed import SpeedOptions, budget_to_fit
 from linq_eval.model.tokenization import mistral_tokenizer_from_sentencepiece
@@ -101,6 +101,7 @@ def random_encoder(
     seed: int = 0,
     device: str | None = None,
     token_budget: int | None = None,
+    speed: SpeedOptions | None = None,
     progress: bool = True,
     profile: Profile | ResolvedProfile | None = None,
     **given: Any,
@@ -111,27 +112,27 @@ def random_encoder(
     the model replaced by ``linq-eval/random-mistral-<size>`` at revision ``seed-<seed>``:
     results land in their own folder, never mixed with a real model's. ``profile``: use this
     one (``random_profile``, overrides applied; resolved or not) instead of the option
-    arguments.
+    arguments. ``speed`` and ``token_budget`` as in ``load_encoder``.
     """
-    if size not in RANDOM_MISTRALS:
-        raise UnknownNameError("model size", size, RANDOM_MISTRALS)
     profile = profile or random_profile(size, seed).with_given(**given)
     resolved = profile if isinstance(profile, ResolvedProfile) else resolve(profile)
     profile = resolved.profile
     dev = resolve_device(device)
     dtype_ = resolve_dtype(profile.dtype_for(dev.type), dev)
     model = random_mistral(size, dtype=dtype_, device=dev, seed=seed)
+    speed = speed or SpeedOptions()
+    if token_budget is not None:
+        speed = dataclasses.replace(speed, token_budget=token_budget)
     encoder = DecoderEncoder(
         model,
         mistral_tokenizer(),
         resolved,
         device=dev,
-        speed=SpeedOptions(token_budget=token_budget),
-        model_meta=build_model_meta(profile),
+        speed=speed,
         progress=progress,
         attn_implementation="sdpa",
     )
-    if budget_to_fit(token_budget, dev):
+    if budget_to_fit(speed.token_budget, dev):
         encoder.fit_token_budget()  # as load_encoder does: recorded in settings()
     return encoder
 

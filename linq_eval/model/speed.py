@@ -13,7 +13,6 @@ import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -53,11 +52,6 @@ class SpeedOptions:
         if problems:
             raise ConfigError("; ".join(problems))
 
-    @classmethod
-    def for_device(cls, device: torch.device | str, **changes: Any) -> SpeedOptions:
-        """The shipped options on ``device`` (``changes`` replace some), resolved by ``on``."""
-        return cls(**changes).on(device)
-
     def on(self, device: torch.device | str, max_length: int = 0) -> SpeedOptions:
         """These options as they apply on ``device``: the token budget filled in with the
         device's default (``max_length`` when longer: one longest input fits), pinned memory
@@ -69,9 +63,6 @@ class SpeedOptions:
             token_budget=self.token_budget or default,
             pinned_memory=self.pinned_memory and kind == "cuda",
         )
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def check_token_budget(token_budget: int, max_length: int) -> None:

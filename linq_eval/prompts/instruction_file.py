@@ -161,8 +161,9 @@ def _value_problem(key: str, node: yaml.Node) -> str | None:
 def _template_problem(template: str) -> str | None:
     """What is wrong with a template (None: nothing): it uses ``{instruction}`` and no other
     field."""
-    fields = _format_fields(template)
-    if fields is None:
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError:
         return "template is not a valid format string"
     if "instruction" not in fields:
         return "template must contain '{instruction}'"
@@ -235,15 +236,14 @@ def _check_entry(
             problems.append((line, f"{key!r} of {task!r} must be a non-empty string"))
         else:
             entry[key] = value_node
-    line = task_line
     if "instruction" not in entry:
-        problems.append((line, f"the entry of {task!r} has no 'instruction'"))
+        problems.append((task_line, f"the entry of {task!r} has no 'instruction'"))
         return None
     origin = {k: v.value for k, v in entry.items() if k != "instruction"}
     if all(k in origin for k in _ORIGIN_KEYS):
-        problems.append((line, f"{task!r}: give either 'parent' or 'borrowed_from', not both"))
+        problems.append((task_line, f"{task!r}: give either 'parent' or 'borrowed_from', not both"))
     elif "borrowed_from" in origin and "reason" not in origin:
-        problems.append((line, f"{task!r}: 'borrowed_from' needs a 'reason'"))
+        problems.append((task_line, f"{task!r}: 'borrowed_from' needs a 'reason'"))
     if origin:
         origins[task] = origin
     return entry["instruction"]
@@ -283,13 +283,6 @@ def _check_origins(
 
 def _is_str(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG
-
-
-def _format_fields(template: str) -> set[str] | None:
-    try:
-        return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError:
-        return None
 
 
 __all__ = [

@@ -101,16 +101,12 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-def _tensor_device(group: Group) -> Any:
-    return torch.device(group.device)
-
-
 def broadcast_object(obj: Any, group: Group | None) -> Any:
     """Rank 0's ``obj`` on every rank (small picklable objects)."""
     if group is None:
         return obj
     box = [obj if group.is_main else None]
-    dist.broadcast_object_list(box, src=0, device=_tensor_device(group))
+    dist.broadcast_object_list(box, src=0, device=torch.device(group.device))
     return box[0]
 
 
@@ -159,9 +155,9 @@ def broadcast_array(
     if group.is_main:
         assert array is not None and array.shape == shape
         tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        tensor = tensor.to(_tensor_device(group))
+        tensor = tensor.to(torch.device(group.device))
     else:
-        tensor = torch.empty(shape, dtype=torch.float32, device=_tensor_device(group))
+        tensor = torch.empty(shape, dtype=torch.float32, device=torch.device(group.device))
     if tensor.numel():
         dist.broadcast(tensor, src=0)
     return tensor.cpu().numpy()
@@ -179,7 +175,7 @@ def all_gather_rows(
     width = max(counts) if counts else 0
     if width == 0:
         return [np.empty((0, dim), np.float32) for _ in counts]
-    device = _tensor_device(group)
+    device = torch.device(group.device)
     padded = torch.zeros((width, dim), dtype=torch.float32, device=device)
     if len(local):
         padded[: len(local)] = torch.from_numpy(np.ascontiguousarray(local, dtype=np.float32))

@@ -117,7 +117,7 @@ def load_local_task(task: AbsTask, data_dir: Path) -> Path | None:
         return None
     kind = _check_loadable(task, folder)
     try:
-        if _has_subsets(task):
+        if task.metadata.is_multilingual or list(task.hf_subsets) != ["default"]:
             subsets = task.hf_subsets
             task.dataset = {s: kind.load(task, _subset_dir(task, folder, s)) for s in subsets}
         elif task.metadata.type in ("Retrieval", "Reranking"):
@@ -154,10 +154,6 @@ def data_identity(task: AbsTask, folder: Path | None) -> tuple[str, str]:
                 digest.update(block)
         digest.update(b"\0")
     return str(root), f"sha256:{digest.hexdigest()[:32]}"
-
-
-def _has_subsets(task: AbsTask) -> bool:
-    return task.metadata.is_multilingual or list(task.hf_subsets) != ["default"]
 
 
 def _subset_dir(task: AbsTask, folder: Path, subset: str) -> Path:
