@@ -236,7 +236,10 @@ class FileLock:
                     os.close(fd)
                     raise
                 if deadline is not None and time.monotonic() >= deadline:
-                    holder = _read_lock_holder(self.path)
+                    try:  # what the lock file says about its holder ({}: nothing readable)
+                        holder = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+                    except (OSError, ValueError):
+                        holder = {}
                     os.close(fd)
                     raise LockHeldError(
                         f"{self.what} is locked by {describe_holder(holder)}", [holder]
@@ -267,14 +270,6 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def _read_lock_holder(path: Path) -> dict[str, Any]:
-    """What a lock file says about its holder ({} when it says nothing readable)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
 
 
 def describe_holder(holder: dict[str, Any]) -> str:

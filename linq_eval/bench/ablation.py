@@ -102,9 +102,8 @@ def _variants(
 
 def _rows(times: dict[str, list[float]], setup: BenchSetup) -> list[dict[str, Any]]:
     real = sum(setup.lengths)
-    naive_s = float(np.median(times[_NAIVE]))
-    first = next(iter(n for n in times if n != _NAIVE))
-    first_s = float(np.median(times[first]))
+    first = next(n for n in times if n != _NAIVE)
+    naive_s, first_s = (float(np.median(times[n])) for n in (_NAIVE, first))
     rows = []
     for name, seconds_all in times.items():
         seconds = float(np.median(seconds_all))

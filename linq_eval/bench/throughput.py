@@ -106,7 +106,20 @@ def prepare(config: BenchConfig) -> BenchSetup:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
-    encoder = _build_encoder(config, device, dtype)
+    # Built without mteb, with no instructions: the mix carries its own prefixes.
+    options: dict[str, Any] = {
+        "device": str(device),
+        "dtype": str(dtype).replace("torch.", ""),
+        "max_length": config.max_length,
+        "policy": "none",
+        "instructions": None,
+        "progress": False,
+        "speed": SpeedOptions(attention=config.attention or AUTO, token_budget=config.token_budget),
+    }
+    if config.random_init is None:
+        encoder = load_encoder(config.model, **options)
+    else:
+        encoder = random_encoder(config.random_init, seed=config.seed, **options)
     texts = length_mix(config.mix, config.n_texts, seed=config.seed)
     tokenized = encoder.tokenize(texts)
     lengths = [len(ids) for ids in tokenized.ids]
@@ -121,23 +134,6 @@ def prepare(config: BenchConfig) -> BenchSetup:
         measure.model_flops(encoder.model, lengths),
         measure.matmul_peak_tflops(device) if device.type == "cuda" else None,
     )
-
-
-def _build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype) -> DecoderEncoder:
-    """Our encoder, built without mteb: no instructions (the mix carries its own prefixes); the
-    token budget fitted on CUDA when none is given."""
-    options: dict[str, Any] = {
-        "device": str(device),
-        "dtype": str(dtype).replace("torch.", ""),
-        "max_length": config.max_length,
-        "policy": "none",
-        "instructions": None,
-        "progress": False,
-        "speed": SpeedOptions(attention=config.attention or AUTO, token_budget=config.token_budget),
-    }
-    if config.random_init is None:
-        return load_encoder(config.model, **options)
-    return random_encoder(config.random_init, seed=config.seed, **options)
 
 
 # ----------------------------------------------------------------------------- entry point

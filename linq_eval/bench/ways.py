@@ -1,12 +1,7 @@
-"""The ways of encoding the benchmark compares ours with, over the same in-memory model.
-
-- ``naive``: the model card's recipe as written: fixed batches in input order, the tokenizer
-  called per batch with ``padding=True``, ``model(**batch)``, the card's ``last_token_pool``;
-- ``sentence_transformers``: ``SentenceTransformer.encode`` with last-token pooling, which is
-  what mteb's own wrapper for this model runs.
-
-Both produce BOS + text + EOS inputs of at most ``max_length`` tokens (the naive recipe and
-the SentenceTransformer's tokenizer append EOS, as the card's e5 evaluation code does).
+"""The ways of encoding the benchmark compares ours with, over the same in-memory model: the
+model card's recipe as written (``naive_encode``) and ``SentenceTransformer.encode`` with
+last-token pooling, what mteb's own wrapper runs (``sentence_transformer``). Both append EOS,
+as the card's e5 evaluation code does: BOS + text + EOS inputs of at most ``max_length``.
 """
 
 from __future__ import annotations

@@ -117,7 +117,6 @@ def _matrix(values: Any) -> str:
 
 def check_scores(encoder: DecoderEncoder, example: CardExample) -> CheckLine:
     """Encode the card's example and compare its scores with the card's."""
-    name = _SCORES
     if encoder.profile.max_length != example.max_length:
         raise ConfigError(
             f"The card example is encoded at max_length {example.max_length}; the encoder "
@@ -131,17 +130,13 @@ def check_scores(encoder: DecoderEncoder, example: CardExample) -> CheckLine:
     tol = _SCORE_TOLERANCE.get(dtype, 0.5)
     worst = float(np.abs(got - expected).max())
     if worst <= tol:
-        return CheckLine(
-            name,
-            True,
-            f"{_matrix(got)}, within {tol:g} of the card's ({worst:.4f} at most, {dtype})",
+        detail = f"{_matrix(got)}, within {tol:g} of the card's ({worst:.4f} at most, {dtype})"
+    else:
+        detail = (
+            f"expected {_matrix(expected)}, got {_matrix(got)}: {worst:.4f} apart, more than "
+            f"{tol:g} ({dtype}). Wrong weights, tokenizer, precision or pooling."
         )
-    return CheckLine(
-        name,
-        False,
-        f"expected {_matrix(expected)}, got {_matrix(got)}: {worst:.4f} apart, more than "
-        f"{tol:g} ({dtype}). Wrong weights, tokenizer, precision or pooling.",
-    )
+    return CheckLine(_SCORES, worst <= tol, detail)
 
 
 def tokenizer_texts(example: CardExample) -> dict[str, str]:

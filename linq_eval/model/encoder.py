@@ -31,7 +31,7 @@ from linq_eval.model.forward import ModelForward
 from linq_eval.model.meta import build_model_meta, check_poolable
 from linq_eval.model.pooling import normalised_tensor
 from linq_eval.model.resolved import ResolvedProfile, resolve
-from linq_eval.model.speed import SpeedOptions, check_token_budget, fit_token_budget
+from linq_eval.model.speed import SpeedOptions, fit_token_budget
 from linq_eval.model.tokenization import (
     SpecialTokens,
     TokenizedBatch,
@@ -148,27 +148,6 @@ class DecoderEncoder:
         self.tokenizer = tokenizer
         self.dtype = next(model.parameters()).dtype
         self.attn_implementation = attn_implementation or config_attention(model.config)
-        self._check_profile(profile, model)
-        self.special: SpecialTokens = special_tokens_for(tokenizer, profile.eos, profile.bos)
-        pad = getattr(tokenizer, "pad_token_id", None)
-        pad = getattr(tokenizer, "eos_token_id", None) if pad is None else pad
-        self.pad_id = int(pad) if pad is not None else 0
-        self.speed = (speed or SpeedOptions()).on(self.device, profile.max_length)
-        """The speed options as they apply on this device."""
-        check_token_budget(self.speed.token_budget, profile.max_length)
-        self.token_budget: int = self.speed.token_budget
-        """Tokens per forward pass now: the option's, halved on out-of-memory, or fitted to
-        the GPU's memory by ``fit_token_budget``."""
-        self.instruction_set: InstructionSet | None = self.resolved.instruction_set
-        self._model_meta: Any = None
-        self.progress = progress
-        self.stats = EncodeStats()
-        self._forward = ModelForward(
-            model, profile, self.device, self.speed, self.special, self.pad_id
-        )
-
-    @staticmethod
-    def _check_profile(profile: Profile, model: torch.nn.Module) -> None:
         if profile.max_length < MIN_MAX_LENGTH:
             raise ConfigError(f"max_length={profile.max_length} is below {MIN_MAX_LENGTH}")
         limit = min(
@@ -184,6 +163,27 @@ class DecoderEncoder:
                 f"Unknown pooling {profile.pooling!r}; valid: {', '.join(POOLING_CHOICES)}"
             )
         check_poolable(model.config, model)
+        self.special: SpecialTokens = special_tokens_for(tokenizer, profile.eos, profile.bos)
+        pad = getattr(tokenizer, "pad_token_id", None)
+        pad = getattr(tokenizer, "eos_token_id", None) if pad is None else pad
+        self.pad_id = int(pad) if pad is not None else 0
+        self.speed = (speed or SpeedOptions()).on(self.device, profile.max_length)
+        """The speed options as they apply on this device."""
+        if self.speed.token_budget < profile.max_length:  # the longest input must fit a batch
+            raise ConfigError(
+                f"token_budget={self.speed.token_budget} is smaller than max_length="
+                f"{profile.max_length}: the longest input would not fit in a batch"
+            )
+        self.token_budget: int = self.speed.token_budget
+        """Tokens per forward pass now: the option's, halved on out-of-memory, or fitted to
+        the GPU's memory by ``fit_token_budget``."""
+        self.instruction_set: InstructionSet | None = self.resolved.instruction_set
+        self._model_meta: Any = None
+        self.progress = progress
+        self.stats = EncodeStats()
+        self._forward = ModelForward(
+            model, profile, self.device, self.speed, self.special, self.pad_id
+        )
 
     def with_speed(self, speed: SpeedOptions) -> DecoderEncoder:
         """A new encoder over the same model, tokenizer, profile and instructions, with other
@@ -399,24 +399,19 @@ class DecoderEncoder:
         if normalize:
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         done.counts = {**done.counts, **edge, "truncated": done.truncated}
-        self._count(len(texts), len(unique), done, time.perf_counter() - started, label)
-        return emb[inverse].astype(np.float32, copy=False)
-
-    def _count(
-        self, texts: int, unique: int, done: Embedded, elapsed: float, label: str | None
-    ) -> None:
-        self.stats.texts += texts
-        self.stats.unique_texts += unique
+        self.stats.texts += len(texts)
+        self.stats.unique_texts += len(unique)
         self.stats.tokens += done.tokens
         self.stats.truncated += done.truncated
         if label:
             task = self.stats.per_task.setdefault(label, {"texts": 0, "tokens": 0, "seconds": 0.0})
-            task["texts"] += texts
-            task["unique_texts"] = task.get("unique_texts", 0) + unique
+            task["texts"] += len(texts)
+            task["unique_texts"] = task.get("unique_texts", 0) + len(unique)
             task["tokens"] += done.tokens
-            task["seconds"] += elapsed
+            task["seconds"] += time.perf_counter() - started
             for key, value in done.counts.items():
                 task[key] = task.get(key, 0) + value
+        return emb[inverse].astype(np.float32, copy=False)
 
     def embed_unique(self, texts: Sequence[str], *, progress: bool, label: str) -> Embedded:
         """Raw float32 embeddings of distinct full input texts, in order: tokenized, then

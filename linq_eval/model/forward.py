@@ -126,24 +126,8 @@ class ModelForward:
         (linq_eval.model.packed_attention), so each input is computed exactly as if alone.
         """
         lens = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
-        bounds = np.zeros(len(batch) + 1, dtype=np.int64)
-        np.cumsum(lens, out=bounds[1:])
-        total = int(bounds[-1])
-        flat = np.fromiter(chain.from_iterable(batch), dtype=np.int64, count=total)
-        positions = np.arange(total) - np.repeat(bounds[:-1], lens)
-        max_len = int(lens.max())
-        pad_index = None
-        if kernel == "padded":
-            pad_index = self._to_device(
-                np.repeat(np.arange(len(batch)) * max_len, lens) + positions
-            )
-        packed = packed_attention.Packed(
-            kernel=kernel,
-            cu_seqlens=self._to_device(bounds.astype(np.int32)),
-            bounds=bounds.tolist(),
-            max_len=max_len,
-            pad_index=pad_index,
-        )
+        packed, positions = packed_attention.Packed.of(kernel, lens, self._to_device)
+        flat = np.fromiter(chain.from_iterable(batch), dtype=np.int64, count=int(lens.sum()))
         # transformers builds no attention mask for an implementation without a registered
         # mask function, which is what a packed row needs: attention_function masks by itself.
         with attention_switched(self.model.config, packed_attention.PACKED_ATTENTION):

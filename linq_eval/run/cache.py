@@ -1,12 +1,9 @@
 """The on-disk embedding cache (filled by ``linq_eval.run.cached_encoder.CachedEncoder``).
 
-What is stored: the raw pooled vector of each input (before any L2 normalisation, which depends on
-the task type), in the precision of ``embedding_precision`` (float32 for a model that computes in
-float32, float16 for a half-precision one), under a key that is the sha256 of everything that
-determines the vector: the encoder's identity (model and revision, weights source, dtype,
-max_length, pooling, special tokens, padding side, attention implementation, device type) and the
-exact input text with its instruction prefix. So corpora shared by tasks (FEVER and ClimateFEVER)
-are encoded once, and a rerun after a crash encodes only what is missing.
+What is stored: each input's raw pooled vector (before L2 normalisation, which depends on the
+task type) in ``embedding_precision``, under the sha256 of the encoder's identity
+(``cache_identity``) and the exact input text with its instruction prefix (README.md, "The
+embedding cache").
 
 Layout, one folder per encoder identity::
 

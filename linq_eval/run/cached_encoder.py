@@ -36,29 +36,12 @@ def chunk_order(texts: Sequence[str], missing: np.ndarray) -> np.ndarray:
     return missing[np.lexsort((missing, -lengths))]
 
 
-def _embed_chunk(
-    encoder: DecoderEncoder, texts: list[str], dim: int, *, progress: bool, label: str
-) -> tuple[np.ndarray, int, int]:
-    """``(vectors rounded as stored, tokens, truncated)`` of one chunk's texts."""
-    if not texts:
-        return np.empty((0, dim), dtype=np.float32), 0, 0
-    tokenized = encoder.tokenize(texts)
-    raw = encoder.embed_ids(tokenized.ids, progress=progress, label=label)
-    local, _ = round_to_storage(raw, embedding_precision(encoder.dtype))
-    return local, sum(len(ids) for ids in tokenized.ids), tokenized.n_truncated
-
-
 class CachedEncoder:
-    """An encoder whose embeddings are computed in fixed-size chunks, rounded to the storage
-    precision (``embedding_precision`` of the model's dtype) as stored, and kept in an on-disk
-    ``EmbeddingCache`` when one is given (as mteb's ``CachedEmbeddingWrapper`` wraps a model).
-
-    It implements mteb's encoder protocol over the inner encoder's public methods: prompts,
-    normalisation and input checks stay the inner encoder's, which embeds the distinct
-    texts through this wrapper's ``embed_unique`` (``encode_texts(..., embed=...)``). The
-    rounding changes scores (slightly), so ``settings()`` records it as
-    ``embedding_precision``.
-    """
+    """mteb's encoder protocol over a ``DecoderEncoder`` whose distinct texts are embedded
+    through ``embed_unique`` (``encode_texts(..., embed=...)``), as mteb's
+    ``CachedEmbeddingWrapper`` wraps a model: prompts, normalisation and input checks stay the
+    inner encoder's. The rounding to the storage precision changes scores (slightly), so
+    ``settings()`` records it as ``embedding_precision``."""
 
     def __init__(
         self,
@@ -147,13 +130,13 @@ class CachedEncoder:
         for first in range(0, len(chunks), world):
             round_chunks = chunks[first : first + world]
             mine = round_chunks[rank] if rank < len(round_chunks) else order[:0]
-            local, tokens, truncated = _embed_chunk(
-                self.encoder,
-                [texts[i] for i in mine],
-                dim,
-                progress=progress and main and bar is None,
-                label=label,
-            )
+            local, tokens, truncated = np.empty((0, dim), dtype=np.float32), 0, 0
+            if len(mine):  # this rank's chunk, rounded as stored
+                tokenized = self.encoder.tokenize([texts[i] for i in mine])
+                show = progress and main and bar is None
+                raw = self.encoder.embed_ids(tokenized.ids, progress=show, label=label)
+                local, _ = round_to_storage(raw, embedding_precision(self.encoder.dtype))
+                tokens, truncated = sum(map(len, tokenized.ids)), tokenized.n_truncated
             counts = [len(c) for c in round_chunks] + [0] * (world - len(round_chunks))
             gathered = distributed.all_gather_rows(local, counts, dim, group)
             for their_tokens, their_truncated in distributed.all_gather_object(

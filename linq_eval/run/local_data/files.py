@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,12 @@ Rows = list[tuple[int, dict[str, Any]]]
 """(line number, row) pairs, in file order."""
 
 
+@dataclass
 class Problems:
     """Collects the problems of one file, to raise them together."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.items: list[tuple[int | None, str]] = []
+    path: Path
+    items: list[tuple[int | None, str]] = field(default_factory=list)
 
     def add(self, line: int | None, msg: str) -> None:
         self.items.append((line, msg))

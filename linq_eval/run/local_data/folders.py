@@ -14,18 +14,9 @@ from linq_eval.errors import ConfigError, TaskDataMissing, UnknownNameError
 
 
 def find_task_dir(task_name: str, data_dir: Path) -> Path | None:
-    """The subfolder of ``data_dir`` holding the data of the registered mteb task ``task_name``.
-
-    A folder matches, case-insensitively, when named like the task (``SciFact``), like the last
-    component of the task's mteb dataset path, without a ``-sts`` suffix (``mteb/scifact`` ->
-    ``scifact``, ``mteb/stsbenchmark-sts`` -> ``stsbenchmark``), or like a task it was adapted
-    from that reads the very same hub data (``TwentyNewsgroupsClustering.v2`` takes a
-    ``TwentyNewsgroupsClustering`` folder: same dataset and revision, regrouped by mteb). The
-    first of these that matches wins. A revised task whose hub data differs from its original's
-    on the same dataset path (``Banking77Classification.v2``: corrected labels) only matches its
-    own name, since a folder named after the dataset holds the original version. None when
-    nothing matches.
-    """
+    """The subfolder of ``data_dir`` holding the data of the registered mteb task ``task_name``,
+    by the rules README.md gives for ``--data-dir`` (task name, dataset path, the task it
+    revises if it reads the same hub data); None when nothing matches."""
     try:
         task = mteb.get_task(task_name)
     except KeyError:

@@ -46,7 +46,16 @@ def load_retrieval(task: AbsTask, folder: Path) -> dict[str, dict[str, Any]]:
     reranking = task.metadata.type == "Reranking"
     if reranking and not (folder / "corpus.jsonl").is_file():
         return {split: _old_reranking_split(folder, split) for split in task.eval_splits}
-    qrels_paths = {split: _qrels_path(task, folder, split) for split in task.eval_splits}
+    qrels_paths = {split: folder / "qrels" / f"{split}.tsv" for split in task.eval_splits}
+    for split, path in qrels_paths.items():
+        if not path.is_file():
+            qrels_dir = folder / "qrels"
+            present = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
+            msg = (
+                f"missing file: no judgements for split {split!r} of {task.metadata.name} "
+                f"(splits present: {', '.join(present) or 'none'})"
+            )
+            raise DataError(path, [(None, msg)])
     corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
     require_file(corpus_path, "BEIR corpus: _id, title, text")
     require_file(queries_path, "BEIR queries: _id, text")
@@ -69,19 +78,6 @@ def load_retrieval(task: AbsTask, folder: Path) -> dict[str, dict[str, Any]]:
             top_ranked=_read_top_ranked(ranked, set(corpus), kept) if ranked.is_file() else None,
         )
     return dataset
-
-
-def _qrels_path(task: AbsTask, folder: Path, split: str) -> Path:
-    path = folder / "qrels" / f"{split}.tsv"
-    if not path.is_file():
-        qrels_dir = folder / "qrels"
-        present = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
-        msg = (
-            f"missing file: no judgements for split {split!r} of {task.metadata.name} "
-            f"(splits present: {', '.join(present) or 'none'})"
-        )
-        raise DataError(path, [(None, msg)])
-    return path
 
 
 def _read_records(path: Path, what: str, empty: str) -> dict[str, tuple[str, str]]:
