@@ -95,9 +95,8 @@ def remove_stale_temporaries(root: str | os.PathLike[str], scratch: str | None =
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
                     removed += 1
-    scratch_dir = root / scratch if scratch else None
-    if scratch_dir is not None and scratch_dir.is_dir():
-        for folder in scratch_dir.iterdir():
+    if scratch and (root / scratch).is_dir():
+        for folder in (root / scratch).iterdir():
             if folder.is_dir() and _dead_owner(folder.name):
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
@@ -146,13 +145,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
-    """``open`` for writing whose result appears atomically at ``path`` when the block ends."""
+    """``open`` for writing whose result appears atomically at ``path`` when the block ends
+    (closed, then fsynced and renamed by ``atomic_path``)."""
     if "w" not in mode:
         raise ValueError(f"atomic_open writes whole files; mode {mode!r} has no 'w'")
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
         yield f
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -46,8 +46,7 @@ def matmul_params(model: torch.nn.Module) -> int:
 
 def matmul_peak_tflops(device: torch.device, n: int = 8192, iters: int = 10) -> float:
     """bf16 n^3 matrix product rate on this GPU, timed with CUDA events (TFLOP/s)."""
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
     for _ in range(3):
         a @ b
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

@@ -123,17 +123,10 @@ def prepare(config: BenchConfig) -> BenchSetup:
     texts = length_mix(config.mix, config.n_texts, seed=config.seed)
     tokenized = encoder.tokenize(texts)
     lengths = [len(ids) for ids in tokenized.ids]
-    return BenchSetup(
-        config,
-        device,
-        dtype,
-        encoder,
-        texts,
-        lengths,
-        tokenized.n_truncated,
-        measure.model_flops(encoder.model, lengths),
-        measure.matmul_peak_tflops(device) if device.type == "cuda" else None,
-    )
+    flops = measure.model_flops(encoder.model, lengths)
+    peak = measure.matmul_peak_tflops(device) if device.type == "cuda" else None
+    truncated = tokenized.n_truncated
+    return BenchSetup(config, device, dtype, encoder, texts, lengths, truncated, flops, peak)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -147,9 +140,21 @@ def run_bench(config: BenchConfig | None = None, **overrides: Any) -> dict[str, 
     setup = prepare(dataclasses.replace(config or BenchConfig(), **overrides))
     runners, notes = _runners(setup)
     counter = measure.TokenCounter(setup.encoder.model)
+    timed = _Timed({}, {}, {}, {})
+
+    def around(name: str, timed_call: Callable[[], Any]) -> None:
+        """Computed tokens, peak memory and the embeddings of each way, around its timing."""
+        measure.reset_peak_memory(setup.device)
+        counter.reset()
+        emb = timed_call()
+        timed.computed[name] = counter.tokens
+        peak = max(timed.peaks.get(name) or 0, measure.peak_memory(setup.device) or 0)
+        timed.peaks[name] = peak or None
+        timed.outputs[name] = np.asarray(emb, dtype=np.float32)
+
     try:
         notes |= warm_up(runners, setup, required="linq_eval")
-        timed = _time_ways(runners, setup, counter)
+        timed.times = time_interleaved(runners, setup, around)
     finally:
         counter.remove()
     ways = {name: _way_record(name, timed, setup) for name in runners}
@@ -160,8 +165,7 @@ def run_bench(config: BenchConfig | None = None, **overrides: Any) -> dict[str, 
 
 def _runners(setup: BenchSetup) -> tuple[dict[str, Runner], dict[str, str]]:
     """The ways to time, and why any asked for cannot run here."""
-    config, encoder, device = setup.config, setup.encoder, setup.device
-    model = encoder.model
+    config, encoder, device, model = setup.config, setup.encoder, setup.device, setup.encoder.model
     runners: dict[str, Runner] = {
         "linq_eval": lambda batch: encoder.encode_texts(list(batch), normalize=True, progress=False)
     }
@@ -218,6 +222,7 @@ def time_interleaved(
     """Seconds of each way on all texts, ``repeats`` times, interleaved so that noise hits
     every way alike. ``around(name, timed_call)`` may wrap each call (counters, memory)."""
     times: dict[str, list[float]] = {name: [] for name in runners}
+    around = around or (lambda name, timed_call: timed_call())
     for _ in range(setup.config.repeats):
         for name, run in runners.items():
 
@@ -229,10 +234,7 @@ def time_interleaved(
                 times[name].append(time.perf_counter() - started)
                 return out
 
-            if around is None:
-                timed()
-            else:
-                around(name, timed)
+            around(name, timed)
     return times
 
 
@@ -242,26 +244,6 @@ class _Timed:
     computed: dict[str, int]
     peaks: dict[str, int | None]
     outputs: dict[str, np.ndarray]
-
-
-def _time_ways(
-    runners: dict[str, Runner], setup: BenchSetup, counter: measure.TokenCounter
-) -> _Timed:
-    """Times, computed tokens, peak memory and the embeddings of each way."""
-    out = _Timed({}, {}, {}, {})
-
-    def around(name: str, timed: Callable[[], Any]) -> None:
-        measure.reset_peak_memory(setup.device)
-        counter.reset()
-        emb = timed()
-        out.computed[name] = counter.tokens
-        out.peaks[name] = (
-            max(out.peaks.get(name) or 0, measure.peak_memory(setup.device) or 0) or None
-        )
-        out.outputs[name] = np.asarray(emb, dtype=np.float32)
-
-    out.times = time_interleaved(runners, setup, around)
-    return out
 
 
 def _way_record(name: str, timed: _Timed, setup: BenchSetup) -> dict[str, Any]:

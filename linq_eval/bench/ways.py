@@ -92,11 +92,8 @@ def sentence_transformer(
     # On the tokenizer as loaded: some tokenizer classes rebuild their post-processor from
     # their own add_bos/add_eos flags when they are loaded.
     _append_special_tokens(module.tokenizer, special)
-    dim = model.config.hidden_size
-    st = SentenceTransformer(
-        modules=[module, Pooling(dim, pooling_mode="lasttoken"), Normalize()], device=str(device)
-    )
-    return st
+    pooling = Pooling(model.config.hidden_size, pooling_mode="lasttoken")
+    return SentenceTransformer(modules=[module, pooling, Normalize()], device=str(device))
 
 
 def with_pad_token(tokenizer: Any) -> Any:

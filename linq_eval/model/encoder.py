@@ -227,7 +227,15 @@ class DecoderEncoder:
         task_name, task_type = task_metadata.name, task_metadata.type
         prefix = self.prompt_for(task_name, task_type, ptype)
         where = f"task {task_name}, subset {hf_subset}, split {hf_split}"
-        self._check_prompt_fits(prefix, where)
+        # Truncation cuts the text after the prompt: a prompt that fills max_length would give
+        # every input of the task the same embedding.
+        n = len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
+        specials = len(self.special.prefix) + len(self.special.suffix)
+        if prefix and self.profile.max_length - specials - n < 1:
+            raise ConfigError(
+                f"{where}: the instruction prompt takes {n} tokens, which leaves no room for "
+                f"text within max_length={self.profile.max_length}; raise --max-length"
+            )
         show = kwargs.get("show_progress_bar", self.progress)
         return self.encode_texts(
             texts,
@@ -258,19 +266,6 @@ class DecoderEncoder:
             task_type,
             prompt_type,
         )
-
-    def _check_prompt_fits(self, prefix: str, where: str) -> None:
-        """Truncation cuts the text after the prompt: a prompt that fills max_length would give
-        every input of the task the same embedding."""
-        if not prefix:
-            return
-        n = len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
-        room = self.profile.max_length - len(self.special.prefix) - len(self.special.suffix) - n
-        if room < 1:
-            raise ConfigError(
-                f"{where}: the instruction prompt takes {n} tokens, which leaves no room for "
-                f"text within max_length={self.profile.max_length}; raise --max-length"
-            )
 
     def score_settings(self, prompt_hash: str | None = None) -> ScoreSettings:
         """Everything about this encoder that decides an embedding or a score (the prompt
@@ -418,8 +413,7 @@ class DecoderEncoder:
         ``embed_ids``."""
         tokenized = self.tokenize(texts)
         emb = self.embed_ids(tokenized.ids, progress=progress, label=label)
-        tokens = sum(len(ids) for ids in tokenized.ids)
-        return Embedded(emb, tokens, tokenized.n_truncated)
+        return Embedded(emb, sum(map(len, tokenized.ids)), tokenized.n_truncated)
 
     def embed_ids(self, ids: list[list[int]], *, progress: bool, label: str) -> np.ndarray:
         """Raw float32 embeddings of token id lists: longest first, batches under the token

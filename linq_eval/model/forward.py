@@ -86,9 +86,7 @@ class ModelForward:
             pooled = self.padded(batch)
         else:
             pooled = self.packed(batch, mode.removeprefix("varlen-"))
-        if self.device.type == "cuda":
-            return pooled
-        return pooled.cpu().numpy()
+        return pooled if self.device.type == "cuda" else pooled.cpu().numpy()
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         """Host array to the model's device; on CUDA through pinned memory, asynchronously."""

@@ -97,15 +97,6 @@ def packed_kernels(device: torch.device, dtype: torch.dtype) -> list[str]:
     return ["segments", "padded"]
 
 
-def _is_causal(model: torch.nn.Module) -> bool:
-    """Whether the model's attention modules are causal (decoders); True when none says."""
-    for module in model.modules():
-        flag = getattr(module, "is_causal", None)
-        if isinstance(flag, bool):
-            return flag
-    return True
-
-
 def register_packed_attention() -> None:
     """Register ``attention_function`` (as this module holds it now) with transformers."""
     AttentionInterface.register(PACKED_ATTENTION, attention_function)
@@ -202,7 +193,9 @@ def _check_kernel(
         torch.randn(1, h, int(lens.sum()), head_dim, generator=gen).to(device, dtype)
         for h in (heads, kv_heads, kv_heads)
     )
-    module = AttentionProbe(_is_causal(model))
+    # Causal (decoders) unless the model's attention modules say otherwise.
+    flags = (getattr(m, "is_causal", None) for m in model.modules())
+    module = AttentionProbe(next((flag for flag in flags if isinstance(flag, bool)), True))
     got = attention_function(module, q, k, v, None, scaling=head_dim**-0.5, linq_packed=packed)
     want = attention_reference(
         q.float(), k.float(), v.float(), packed, module.is_causal, head_dim**-0.5

@@ -106,18 +106,10 @@ def tokenize(
     texts = [_LONE_SURROGATE.sub("\ufffd", text) for text in texts]
     if not texts:  # the tokenizer itself fails on an empty list
         return TokenizedBatch([], 0)
-    encoded = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)[
-        "input_ids"
-    ]
-    out: list[list[int]] = []
-    n_truncated = 0
-    pre, suf = list(special.prefix), list(special.suffix)
-    for ids in encoded:
-        if len(ids) > budget:
-            ids = ids[:budget]
-            n_truncated += 1
-        out.append(pre + list(ids) + suf)
-    return TokenizedBatch(out, n_truncated)
+    encoded = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
+    rows, pre, suf = encoded["input_ids"], list(special.prefix), list(special.suffix)
+    ids = [pre + list(row[:budget]) + suf for row in rows]
+    return TokenizedBatch(ids, sum(len(row) > budget for row in rows))
 
 
 def mistral_tokenizer_from_sentencepiece(model_file: str | Path) -> Any:

@@ -78,15 +78,8 @@ def read_instruction_file(
         raise ConfigError(
             f"Instruction file {str(path)!r} has {len(problems)} problem(s):\n{listing}"
         )
-    values = file.values
-    return {
-        "name": values["name"],
-        "version": values["version"],
-        "source": values["source"],
-        "template": values["template"],
-        "instructions": file.tasks,
-        "origins": file.origins,
-    }
+    values = {key: file.values[key] for key in ("name", "version", "source", "template")}
+    return {**values, "instructions": file.tasks, "origins": file.origins}
 
 
 @dataclass

@@ -180,9 +180,8 @@ class EmbeddingCache:
     def keys(self, texts: Sequence[str]) -> np.ndarray:
         """uint64 ``[len(texts), 2]``: the first 16 bytes of each text's sha256 key."""
         buf = bytearray(16 * len(texts))
-        base = self._hasher
         for i, text in enumerate(texts):
-            h = base.copy()
+            h = self._hasher.copy()
             h.update(text.encode("utf-8", "surrogatepass"))
             buf[16 * i : 16 * i + 16] = h.digest()[:16]
         return np.frombuffer(bytes(buf), dtype="<u8").reshape(len(texts), 2)
@@ -193,8 +192,6 @@ class EmbeddingCache:
 
     def refresh(self) -> None:
         """Index the finished chunks that are not indexed yet (also other processes')."""
-        if not self.chunk_dir.is_dir():
-            return
         names = sorted(p.name[: -len(".json")] for p in self.chunk_dir.glob("*.json"))
         for name in names:
             if name not in self._by_name:

@@ -150,8 +150,7 @@ def broadcast_array(
         return array
     if group.is_main:
         assert array is not None and array.shape == shape
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        tensor = tensor.to(torch.device(group.device))
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(group.device)
     else:
         tensor = torch.empty(shape, dtype=torch.float32, device=torch.device(group.device))
     if tensor.numel():

@@ -140,10 +140,7 @@ class SuiteProgress:
             return
         self._last_print = now
         text = self.line() + (f"  ({note})" if note else "")
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + text)
-        else:
-            self.stream.write(text + "\n")
+        self.stream.write("\r\x1b[2K" + text if self.tty else text + "\n")
         self.stream.flush()
 
     def close(self) -> None:

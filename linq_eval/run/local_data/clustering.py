@@ -59,9 +59,8 @@ def load_clustering(task: AbsTask, folder: Path) -> DatasetDict:
 
 def reads_sets(task: AbsTask) -> bool:
     """Whether the task's hub data holds clustering sets (mteb 1's layout) rather than texts."""
-    if isinstance(task, AbsTaskClusteringLegacy):
-        return True
-    return task.metadata.dataset.get("path") in _legacy_paths()
+    legacy = isinstance(task, AbsTaskClusteringLegacy)
+    return legacy or task.metadata.dataset.get("path") in _legacy_paths()
 
 
 @functools.cache

@@ -239,11 +239,7 @@ def text(value: Any) -> str | None:
 
 def ident(value: Any) -> str | None:
     """A document or query id: a string, or an integer written as one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str | int):
-        return str(value)
-    return None
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def label(value: Any, from_csv: bool) -> int | str | None:

@@ -36,10 +36,9 @@ def find_dir(task: AbsTask, data_dir: Path) -> Path | None:
     for names, how in wanted:
         hits = [p for p in folders if p.name.lower() in names]
         if len(hits) > 1:
-            listed = ", ".join(p.name for p in hits)
             raise ConfigError(
                 f"Several folders in {data_dir} match task {task.metadata.name} by {how}: "
-                f"{listed}. Keep one."
+                f"{', '.join(p.name for p in hits)}. Keep one."
             )
         if hits:
             return hits[0]
