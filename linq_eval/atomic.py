@@ -55,22 +55,14 @@ def disk_full_error(exc: BaseException, path: str | os.PathLike[str]) -> DiskFul
     )
 
 
-def _tmp_tag() -> str:
+def scratch_prefix() -> str:
+    """``<host>-<pid>-``: the owner of a temporary file or scratch folder, so that
+    ``remove_stale_temporaries`` knows it."""
     return f"{socket.gethostname()}-{os.getpid()}-"
 
 
 def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TMP_MARK}{_tmp_tag()}{uuid.uuid4().hex[:8]}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, someone else's
-        return True
-    return True
+    return path.with_name(f".{path.name}{TMP_MARK}{scratch_prefix()}{uuid.uuid4().hex[:8]}")
 
 
 def _dead_owner(tag: str) -> bool:
@@ -78,12 +70,15 @@ def _dead_owner(tag: str) -> bool:
     parts = tag.rsplit("-", 2)
     if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
-    return int(parts[1]) != os.getpid() and not _pid_alive(int(parts[1]))
-
-
-def scratch_prefix() -> str:
-    """Prefix for scratch folders, so that ``remove_stale_temporaries`` knows their owner."""
-    return _tmp_tag()
+    if int(parts[1]) == os.getpid():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, someone else's
+        return False
+    return False
 
 
 def remove_stale_temporaries(root: str | os.PathLike[str], scratch: str | None = None) -> int:
@@ -100,9 +95,8 @@ def remove_stale_temporaries(root: str | os.PathLike[str], scratch: str | None =
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
                     removed += 1
-    scratch_dir = root / scratch if scratch else None
-    if scratch_dir is not None and scratch_dir.is_dir():
-        for folder in scratch_dir.iterdir():
+    if scratch and (root / scratch).is_dir():
+        for folder in (root / scratch).iterdir():
             if folder.is_dir() and _dead_owner(folder.name):
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
@@ -111,16 +105,12 @@ def remove_stale_temporaries(root: str | os.PathLike[str], scratch: str | None =
 
 def _fsync_dir(folder: Path) -> None:
     """Make a rename or a new file in ``folder`` durable (no-op where folders cannot be opened)."""
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def fsync_file(path: Path) -> None:
@@ -155,13 +145,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
-    """``open`` for writing whose result appears atomically at ``path`` when the block ends."""
+    """``open`` for writing whose result appears atomically at ``path`` when the block ends
+    (closed, then fsynced and renamed by ``atomic_path``)."""
     if "w" not in mode:
         raise ValueError(f"atomic_open writes whole files; mode {mode!r} has no 'w'")
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
         yield f
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -230,10 +219,6 @@ class FileLock:
         self.what = what or str(self.path)
         self._fd: int | None = None
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def acquire(self, timeout: float | None = 0) -> FileLock:
         if self._fd is not None:
             return self
@@ -249,7 +234,10 @@ class FileLock:
                     os.close(fd)
                     raise
                 if deadline is not None and time.monotonic() >= deadline:
-                    holder = _read_lock_holder(self.path)
+                    try:  # what the lock file says about its holder ({}: nothing readable)
+                        holder = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+                    except (OSError, ValueError):
+                        holder = {}
                     os.close(fd)
                     raise LockHeldError(
                         f"{self.what} is locked by {describe_holder(holder)}", [holder]
@@ -280,14 +268,6 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def _read_lock_holder(path: Path) -> dict[str, Any]:
-    """What a lock file says about its holder ({} when it says nothing readable)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8") or "{}")
-    except (OSError, ValueError):
-        return {}
 
 
 def describe_holder(holder: dict[str, Any]) -> str:

@@ -134,9 +134,9 @@ def test_a_model_that_ignores_the_packing_is_caught(tok, tiny, monkeypatch):
     # other through the model's own SDPA: the encoder must notice and stay padded.
     import contextlib
 
-    monkeypatch.setattr(
-        packed_attention, "attention_implementation", lambda m, n: contextlib.nullcontext()
-    )
+    from linq_eval.model import forward
+
+    monkeypatch.setattr(forward, "attention_switched", lambda c, n: contextlib.nullcontext())
     enc = make(tiny, tok)
     assert enc.attention_mode() == "padded"
     assert "did not route attention" in enc.speed_settings()["attention_note"]

@@ -1,8 +1,4 @@
-"""The speed benchmark (``linq-eval bench``), through the encoder's public API.
-
-Public modules (what the rest of linq_eval imports): ``throughput`` (``run_bench``: three ways
-on the same texts), ``ablation`` (one speed option at a time). ``ways``, ``lengthmix`` and
-``measure`` serve those two.
-"""
+"""The speed benchmark (``linq-eval bench``), through the encoder's public API: ``throughput``
+and ``ablation``, which ``ways``, ``lengthmix`` and ``measure`` serve."""
 
 __all__ = ["ablation", "throughput"]

@@ -39,22 +39,18 @@ technique above it. Step 3 is the encoder as shipped; it is skipped off CUDA."""
 
 
 def run_ablation(
-    config: BenchConfig | None = None,
-    *,
-    kernels: bool = True,
-    budgets: Sequence[float] = (0.25, 0.5),
-    **overrides: Any,
+    config: BenchConfig | None = None, *, budgets: Sequence[float] = (0.25, 0.5), **overrides: Any
 ) -> dict[str, Any]:
     """Time each technique one by one, on the same texts and model, in one process.
 
     Rows: the naive recipe; the ``_ABLATION_STEPS`` ladder (each step keeps the previous
-    ones); every packed attention kernel this device offers (``kernels``); and the shipped
+    ones); every packed attention kernel this device offers; and the shipped
     setup at fractions of the token budget (``budgets``). Variants run interleaved,
     ``repeats`` times; medians are reported with speedups over naive and over the first step.
     """
     setup = prepare(dataclasses.replace(config or BenchConfig(), **overrides))
     budget = setup.encoder.token_budget
-    variants = _variants(setup, budget, kernels=kernels, budgets=budgets)
+    variants = _variants(setup, budget, budgets)
     failed = warm_up(variants, setup, required=_NAIVE)
     times = time_interleaved(variants, setup)
     rows = _rows(times, setup)
@@ -76,7 +72,7 @@ def run_ablation(
 
 
 def _variants(
-    setup: BenchSetup, budget: int, *, kernels: bool, budgets: Sequence[float]
+    setup: BenchSetup, budget: int, budgets: Sequence[float]
 ) -> dict[str, Callable[[Sequence[str]], Any]]:
     config, base = setup.config, setup.encoder
 
@@ -94,11 +90,10 @@ def _variants(
         if name.endswith("(CUDA)") and setup.device.type != "cuda":
             continue
         variants[name] = encoder_with(budget, **changes)
-    if kernels:
-        for kernel in packed_kernels(setup.device, setup.dtype):
-            variants[f"shipped, kernel varlen-{kernel}"] = encoder_with(
-                budget, attention=f"varlen-{kernel}"
-            )
+    for kernel in packed_kernels(setup.device, setup.dtype):
+        variants[f"shipped, kernel varlen-{kernel}"] = encoder_with(
+            budget, attention=f"varlen-{kernel}"
+        )
     for fraction in budgets:
         small = max(config.max_length, int(budget * fraction))
         variants[f"shipped, token budget {small}"] = encoder_with(small)
@@ -107,9 +102,8 @@ def _variants(
 
 def _rows(times: dict[str, list[float]], setup: BenchSetup) -> list[dict[str, Any]]:
     real = sum(setup.lengths)
-    naive_s = float(np.median(times[_NAIVE]))
-    first = next(iter(n for n in times if n != _NAIVE))
-    first_s = float(np.median(times[first]))
+    first = next(n for n in times if n != _NAIVE)
+    naive_s, first_s = (float(np.median(times[n])) for n in (_NAIVE, first))
     rows = []
     for name, seconds_all in times.items():
         seconds = float(np.median(seconds_all))

@@ -47,16 +47,6 @@ from linq_eval.prompts.instruction_sets import load_instruction_set
 _MIXES = ("scifact", "synthetic", "both")
 
 
-def _scifact_query_prefix() -> str:
-    """The prefix a SciFact query receives in a real run of the default profile (its policy
-    and instruction set, through the one prompt builder; no mteb needed)."""
-    profile = get_profile(DEFAULT_PROFILE)
-    instructions = load_instruction_set(profile.instructions)
-    return prompt_for(
-        profile.policy, instructions, profile.template, "SciFact", "Retrieval", "query"
-    )
-
-
 @dataclass(frozen=True)
 class CorpusStats:
     """Length statistics of one retrieval corpus."""
@@ -139,13 +129,15 @@ def scifact_texts(n: int, seed: int = 0, data_dir: str | Path | None = None) -> 
             "shared/data/scifact): use --mix synthetic, or point LINQ_EVAL_SCIFACT at a BEIR "
             "scifact folder"
         )
-    docs = []
     with open(folder / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            docs.append((row.get("title", "") + " " + row["text"]).strip())
+        rows = [json.loads(line) for line in f]
+    docs = [(row.get("title", "") + " " + row["text"]).strip() for row in rows]
+    # The prefix a SciFact query receives in a real run of the default profile (through the
+    # one prompt builder; no mteb needed).
+    profile = get_profile(DEFAULT_PROFILE)
+    iset = load_instruction_set(profile.instructions)
+    prefix = prompt_for(profile.policy, iset, profile.template, "SciFact", "Retrieval", "query")
     with open(folder / "queries.jsonl", encoding="utf-8") as f:
-        prefix = _scifact_query_prefix()
         queries = [prefix + json.loads(line)["text"] for line in f]
     pool = list(dict.fromkeys(docs + queries))
     if n > len(pool):
@@ -173,12 +165,8 @@ def synthetic_texts(n: int, seed: int = 0) -> list[str]:
     rng = np.random.default_rng(seed + 1)
     counts = synthetic_word_counts(n, seed)
     kinds = rng.choice(3, size=sum(counts), p=[0.76, 0.19, 0.05])
-    picks = [
-        rng.integers(0, len(_SHORT), size=len(kinds)),
-        rng.integers(0, len(_LONG), size=len(kinds)),
-        rng.integers(0, len(_OTHER), size=len(kinds)),
-    ]
     pools = (_SHORT, _LONG, _OTHER)
+    picks = [rng.integers(0, len(pool), size=len(kinds)) for pool in pools]
     words = [pools[k][picks[k][i]] for i, k in enumerate(kinds.tolist())]
     texts, start, seen = [], 0, set()
     for i, count in enumerate(counts):

@@ -15,7 +15,6 @@ product peak measured in the same run (8192^3, timed with CUDA events).
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import os
 import platform
 import resource
@@ -26,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from linq_eval.provenance import package_version
 
 
 def model_flops(model: torch.nn.Module, lengths: Sequence[int]) -> float:
@@ -45,8 +46,7 @@ def matmul_params(model: torch.nn.Module) -> int:
 
 def matmul_peak_tflops(device: torch.device, n: int = 8192, iters: int = 10) -> float:
     """bf16 n^3 matrix product rate on this GPU, timed with CUDA events (TFLOP/s)."""
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
     for _ in range(3):
         a @ b
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -131,22 +131,9 @@ def device_info(device: torch.device) -> dict[str, Any]:
 
 
 def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in (
-        "linq-eval",
-        "torch",
-        "transformers",
-        "tokenizers",
-        "sentence-transformers",
-        "numpy",
-    ):
-        try:
-            found[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            found[dist] = None
-    found["torch"] = torch.__version__
-    found["cuda"] = torch.version.cuda
-    return found
+    dists = ("linq-eval", "torch", "transformers", "tokenizers", "sentence-transformers", "numpy")
+    found = {"python": platform.python_version(), **{d: package_version(d) for d in dists}}
+    return found | {"torch": torch.__version__, "cuda": torch.version.cuda}
 
 
 __all__ = [

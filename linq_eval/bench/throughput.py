@@ -1,23 +1,14 @@
-"""Throughput benchmark: the same texts encoded three ways in one process.
-
-- ``linq_eval``: our encoder (``DecoderEncoder.encode_texts`` with its shipped
-  ``SpeedOptions``: dedup, length-sorted token-budget batches, packed rows with varlen
-  attention, no KV cache, pinned asynchronous copies);
-- ``naive`` and ``sentence_transformers``: the model card's recipe and
-  ``SentenceTransformer.encode`` over the same in-memory model (linq_eval.bench.ways).
-
-Every way gets the same raw texts and produces BOS + text + EOS inputs of at most
-``max_length`` tokens, so their embeddings are compared too. The bench uses only the
-encoder's public API; speed techniques are varied through ``SpeedOptions``
-(linq_eval.bench.ablation times them one by one).
+"""Throughput benchmark: the same texts encoded three ways in one process (README.md,
+"Performance"): ``linq_eval`` (our encoder with its shipped ``SpeedOptions``), ``naive`` and
+``sentence_transformers`` (``linq_eval.bench.ways``, over the same in-memory model). Every way
+makes BOS + text + EOS inputs of at most ``max_length`` tokens, so their embeddings are
+compared too. FLOPs and MFU: ``linq_eval.bench.measure``.
 
 Only torch, transformers and linq_eval are needed (sentence-transformers is optional, the way
 is skipped without it); neither mteb nor datasets is imported. Run it with::
 
     linq-eval bench --random-init tiny --device cpu --json bench.json
     python -m linq_eval.cli bench --random-init mistral-7b --device cuda --dtype bfloat16
-
-FLOPs and MFU: see linq_eval.bench.measure.
 """
 
 from __future__ import annotations
@@ -44,14 +35,9 @@ from linq_eval.errors import ConfigError, UnknownNameError
 from linq_eval.model.devices import resolve_device, resolve_dtype
 from linq_eval.model.encoder import DecoderEncoder
 from linq_eval.model.loading import load_encoder
-from linq_eval.model.random_models import mistral_tokenizer, random_mistral
-from linq_eval.model.speed import AUTO, SpeedOptions, budget_to_fit
-from linq_eval.profiles import (
-    DEFAULT_PROFILE,
-    RANDOM_MISTRALS,
-    REPRODUCTION_MAX_LENGTH,
-    get_profile,
-)
+from linq_eval.model.random_models import random_encoder
+from linq_eval.model.speed import AUTO, SpeedOptions
+from linq_eval.profiles import RANDOM_MISTRALS, REPRODUCTION_MAX_LENGTH
 from linq_eval.provenance import now
 
 WAYS = ("linq_eval", "naive", "sentence_transformers")
@@ -120,60 +106,27 @@ def prepare(config: BenchConfig) -> BenchSetup:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
-    encoder = _build_encoder(config, device, dtype)
+    # Built without mteb, with no instructions: the mix carries its own prefixes.
+    options: dict[str, Any] = {
+        "device": str(device),
+        "dtype": str(dtype).replace("torch.", ""),
+        "max_length": config.max_length,
+        "policy": "none",
+        "instructions": None,
+        "progress": False,
+        "speed": SpeedOptions(attention=config.attention or AUTO, token_budget=config.token_budget),
+    }
+    if config.random_init is None:
+        encoder = load_encoder(config.model, **options)
+    else:
+        encoder = random_encoder(config.random_init, seed=config.seed, **options)
     texts = length_mix(config.mix, config.n_texts, seed=config.seed)
     tokenized = encoder.tokenize(texts)
     lengths = [len(ids) for ids in tokenized.ids]
-    return BenchSetup(
-        config,
-        device,
-        dtype,
-        encoder,
-        texts,
-        lengths,
-        tokenized.n_truncated,
-        measure.model_flops(encoder.model, lengths),
-        measure.matmul_peak_tflops(device) if device.type == "cuda" else None,
-    )
-
-
-def _build_encoder(config: BenchConfig, device: torch.device, dtype: torch.dtype) -> DecoderEncoder:
-    """Our encoder, built without mteb: no instructions (the mix carries its own prefixes)."""
-    speed = SpeedOptions(attention=config.attention or AUTO, token_budget=config.token_budget)
-    if config.random_init is None:
-        return load_encoder(
-            config.model,
-            device=str(device),
-            dtype=str(dtype).replace("torch.", ""),
-            max_length=config.max_length,
-            policy="none",
-            instructions=None,
-            progress=False,
-            speed=speed,
-        )  # (fits the token budget on CUDA when none is given)
-    profile = get_profile(DEFAULT_PROFILE).with_overrides(
-        name=f"random-{config.random_init}",
-        model=f"linq-eval/random-mistral-{config.random_init}",
-        mteb_name=None,
-        revision=f"seed-{config.seed}",
-        policy="none",
-        instructions=None,
-        max_length=config.max_length,
-        dtype=str(dtype).replace("torch.", ""),
-    )
-    model = random_mistral(config.random_init, dtype=dtype, device=device, seed=config.seed)
-    encoder = DecoderEncoder(
-        model,
-        mistral_tokenizer(),
-        profile,
-        device=device,
-        speed=speed,
-        progress=False,
-        attn_implementation="sdpa",
-    )
-    if budget_to_fit(config.token_budget, device):
-        encoder.fit_token_budget()
-    return encoder
+    flops = measure.model_flops(encoder.model, lengths)
+    peak = measure.matmul_peak_tflops(device) if device.type == "cuda" else None
+    truncated = tokenized.n_truncated
+    return BenchSetup(config, device, dtype, encoder, texts, lengths, truncated, flops, peak)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -187,9 +140,21 @@ def run_bench(config: BenchConfig | None = None, **overrides: Any) -> dict[str, 
     setup = prepare(dataclasses.replace(config or BenchConfig(), **overrides))
     runners, notes = _runners(setup)
     counter = measure.TokenCounter(setup.encoder.model)
+    timed = _Timed({}, {}, {}, {})
+
+    def around(name: str, timed_call: Callable[[], Any]) -> None:
+        """Computed tokens, peak memory and the embeddings of each way, around its timing."""
+        measure.reset_peak_memory(setup.device)
+        counter.reset()
+        emb = timed_call()
+        timed.computed[name] = counter.tokens
+        peak = max(timed.peaks.get(name) or 0, measure.peak_memory(setup.device) or 0)
+        timed.peaks[name] = peak or None
+        timed.outputs[name] = np.asarray(emb, dtype=np.float32)
+
     try:
         notes |= warm_up(runners, setup, required="linq_eval")
-        timed = _time_ways(runners, setup, counter)
+        timed.times = time_interleaved(runners, setup, around)
     finally:
         counter.remove()
     ways = {name: _way_record(name, timed, setup) for name in runners}
@@ -200,8 +165,7 @@ def run_bench(config: BenchConfig | None = None, **overrides: Any) -> dict[str, 
 
 def _runners(setup: BenchSetup) -> tuple[dict[str, Runner], dict[str, str]]:
     """The ways to time, and why any asked for cannot run here."""
-    config, encoder, device = setup.config, setup.encoder, setup.device
-    model = encoder.model
+    config, encoder, device, model = setup.config, setup.encoder, setup.device, setup.encoder.model
     runners: dict[str, Runner] = {
         "linq_eval": lambda batch: encoder.encode_texts(list(batch), normalize=True, progress=False)
     }
@@ -258,6 +222,7 @@ def time_interleaved(
     """Seconds of each way on all texts, ``repeats`` times, interleaved so that noise hits
     every way alike. ``around(name, timed_call)`` may wrap each call (counters, memory)."""
     times: dict[str, list[float]] = {name: [] for name in runners}
+    around = around or (lambda name, timed_call: timed_call())
     for _ in range(setup.config.repeats):
         for name, run in runners.items():
 
@@ -269,10 +234,7 @@ def time_interleaved(
                 times[name].append(time.perf_counter() - started)
                 return out
 
-            if around is None:
-                timed()
-            else:
-                around(name, timed)
+            around(name, timed)
     return times
 
 
@@ -282,26 +244,6 @@ class _Timed:
     computed: dict[str, int]
     peaks: dict[str, int | None]
     outputs: dict[str, np.ndarray]
-
-
-def _time_ways(
-    runners: dict[str, Runner], setup: BenchSetup, counter: measure.TokenCounter
-) -> _Timed:
-    """Times, computed tokens, peak memory and the embeddings of each way."""
-    out = _Timed({}, {}, {}, {})
-
-    def around(name: str, timed: Callable[[], Any]) -> None:
-        measure.reset_peak_memory(setup.device)
-        counter.reset()
-        emb = timed()
-        out.computed[name] = counter.tokens
-        out.peaks[name] = (
-            max(out.peaks.get(name) or 0, measure.peak_memory(setup.device) or 0) or None
-        )
-        out.outputs[name] = np.asarray(emb, dtype=np.float32)
-
-    out.times = time_interleaved(runners, setup, around)
-    return out
 
 
 def _way_record(name: str, timed: _Timed, setup: BenchSetup) -> dict[str, Any]:

@@ -1,12 +1,7 @@
-"""The ways of encoding the benchmark compares ours with, over the same in-memory model.
-
-- ``naive``: the model card's recipe as written: fixed batches in input order, the tokenizer
-  called per batch with ``padding=True``, ``model(**batch)``, the card's ``last_token_pool``;
-- ``sentence_transformers``: ``SentenceTransformer.encode`` with last-token pooling, which is
-  what mteb's own wrapper for this model runs.
-
-Both produce BOS + text + EOS inputs of at most ``max_length`` tokens (the naive recipe and
-the SentenceTransformer's tokenizer append EOS, as the card's e5 evaluation code does).
+"""The ways of encoding the benchmark compares ours with, over the same in-memory model: the
+model card's recipe as written (``naive_encode``) and ``SentenceTransformer.encode`` with
+last-token pooling, what mteb's own wrapper runs (``sentence_transformer``). Both append EOS,
+as the card's e5 evaluation code does: BOS + text + EOS inputs of at most ``max_length``.
 """
 
 from __future__ import annotations
@@ -97,11 +92,8 @@ def sentence_transformer(
     # On the tokenizer as loaded: some tokenizer classes rebuild their post-processor from
     # their own add_bos/add_eos flags when they are loaded.
     _append_special_tokens(module.tokenizer, special)
-    dim = model.config.hidden_size
-    st = SentenceTransformer(
-        modules=[module, Pooling(dim, pooling_mode="lasttoken"), Normalize()], device=str(device)
-    )
-    return st
+    pooling = Pooling(model.config.hidden_size, pooling_mode="lasttoken")
+    return SentenceTransformer(modules=[module, pooling, Normalize()], device=str(device))
 
 
 def with_pad_token(tokenizer: Any) -> Any:

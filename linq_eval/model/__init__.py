@@ -1,12 +1,8 @@
-"""A model as an mteb encoder: profiles, loading, the encoder and its forward pass.
+"""A model as an mteb encoder: loading, the encoder and its forward pass (ARCHITECTURE.md,
+``model/``). The profiles themselves are data one floor below (``linq_eval.profiles``), which
+reading results needs without a model.
 
-Public modules (what the rest of linq_eval imports; the profiles themselves are data on the floor
-below, ``linq_eval.profiles``, which reading results needs without a model): ``loading``
-(``load_encoder``), ``encoder`` (``DecoderEncoder``), ``random_models``, ``speed``
-(``SpeedOptions``), ``devices``, ``tokenization``, ``meta``, ``packed_attention``, ``check`` and
-``check_record`` (``linq-eval check``). ``forward`` and ``pooling`` serve the encoder only.
-
-Importing this package imports none of them: ``linq-eval --help`` must not load torch.
+Importing this package imports none of its modules: ``linq-eval --help`` must not load torch.
 """
 
 __all__ = [

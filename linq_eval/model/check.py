@@ -1,20 +1,8 @@
 """``linq-eval check``: model, tokenizer, precision and pooling checked in a minute, before a
-full run takes GPU-days.
-
-Three checks, one line each:
-
-- **card example scores**: the model card's own usage example (``card_example.json`` beside
-  this module: the task, two instructed queries, two passages, max_length 4096 and the score
-  matrix the card prints with the real weights) encoded by the encoder a run uses; its
-  scores must lie within 0.05 of the card's in float32 and within 0.5 in float16/bfloat16;
-- **tokenizer ids**: the model's tokenizer, as transformers loads it, must give the same text
-  ids as the sentencepiece reference (Mistral-7B's ``tokenizer.model``, shipped in the
-  mistral-common package) on the card's texts and on double spaces, leading spaces, emoji,
-  CJK and a 5,000-character text;
-- **BOS and EOS**: every input, truncated or not, starts with one BOS and ends with EOS.
-
-``linq_eval.model.check_record`` records the outcome per model and revision in the user's
-cache, where a later run's record finds it.
+full run takes GPU-days: the model card's example scores (``card_example.json`` beside this
+module, within ``_SCORE_TOLERANCE``), the tokenizer's ids against sentencepiece, and BOS and
+EOS around every input; one line each (README.md says what each compares).
+``linq_eval.model.check_record`` keeps the outcome per model and revision.
 
 ``card_example.json`` is the project's copy of the reference file of the same name, with a
 ``provenance`` field added; ``tests/test_check.py`` checks that every other field equals the
@@ -129,7 +117,6 @@ def _matrix(values: Any) -> str:
 
 def check_scores(encoder: DecoderEncoder, example: CardExample) -> CheckLine:
     """Encode the card's example and compare its scores with the card's."""
-    name = _SCORES
     if encoder.profile.max_length != example.max_length:
         raise ConfigError(
             f"The card example is encoded at max_length {example.max_length}; the encoder "
@@ -143,17 +130,13 @@ def check_scores(encoder: DecoderEncoder, example: CardExample) -> CheckLine:
     tol = _SCORE_TOLERANCE.get(dtype, 0.5)
     worst = float(np.abs(got - expected).max())
     if worst <= tol:
-        return CheckLine(
-            name,
-            True,
-            f"{_matrix(got)}, within {tol:g} of the card's ({worst:.4f} at most, {dtype})",
+        detail = f"{_matrix(got)}, within {tol:g} of the card's ({worst:.4f} at most, {dtype})"
+    else:
+        detail = (
+            f"expected {_matrix(expected)}, got {_matrix(got)}: {worst:.4f} apart, more than "
+            f"{tol:g} ({dtype}). Wrong weights, tokenizer, precision or pooling."
         )
-    return CheckLine(
-        name,
-        False,
-        f"expected {_matrix(expected)}, got {_matrix(got)}: {worst:.4f} apart, more than "
-        f"{tol:g} ({dtype}). Wrong weights, tokenizer, precision or pooling.",
-    )
+    return CheckLine(_SCORES, worst <= tol, detail)
 
 
 def tokenizer_texts(example: CardExample) -> dict[str, str]:
@@ -172,11 +155,9 @@ def tokenizer_texts(example: CardExample) -> dict[str, str]:
     return texts
 
 
-def sentencepiece_reference(model_file: Path | None = None) -> Callable[[str], list[int]]:
-    """Text ids as sentencepiece gives them (Mistral-7B's ``tokenizer.model`` by default)."""
-    processor = sentencepiece.SentencePieceProcessor(
-        model_file=str(model_file or mistral_tokenizer_file())
-    )
+def sentencepiece_reference() -> Callable[[str], list[int]]:
+    """Text ids as sentencepiece gives them with Mistral-7B's ``tokenizer.model``."""
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(mistral_tokenizer_file()))
     encode: Callable[[str], list[int]] = processor.encode
     return encode
 
@@ -236,28 +217,19 @@ def _check_special_tokens(
 
 
 def run_checks(
-    encoder: DecoderEncoder,
-    example: CardExample,
-    *,
-    run_max_length: int,
-    reference: Callable[[str], list[int]] | None = None,
+    encoder: DecoderEncoder, example: CardExample, *, run_max_length: int
 ) -> CheckReport:
     """All three checks on a loaded encoder (loaded at the example's max_length)."""
     settings = encoder.settings()
     texts = tokenizer_texts(example)
-    report = CheckReport(
-        model=settings["model"],
-        revision=settings["revision"],
-        dtype=settings["dtype"],
-        device=settings["device"],
-    )
-    report.lines.append(check_scores(encoder, example))
-    report.lines.append(
-        check_text_ids(encoder.tokenizer, reference or sentencepiece_reference(), texts)
-    )
     lengths = sorted({example.max_length, run_max_length})
-    report.lines.append(_check_special_tokens(encoder, list(texts.values()), lengths))
-    return report
+    lines = [
+        check_scores(encoder, example),
+        check_text_ids(encoder.tokenizer, sentencepiece_reference(), texts),
+        _check_special_tokens(encoder, list(texts.values()), lengths),
+    ]
+    keep = ("model", "revision", "dtype", "device")
+    return CheckReport(**{k: settings[k] for k in keep}, lines=lines)
 
 
 def check_model(

@@ -23,11 +23,6 @@ _CHECKS_FILE = "model_checks.json"
 """File in the user's cache holding each model's and revision's last check."""
 
 
-def _checks_path() -> Path:
-    """Where check outcomes are recorded."""
-    return paths.user_cache_dir() / _CHECKS_FILE
-
-
 def _key(model: str, revision: str | None) -> str:
     return f"{model}@{revision or 'no_revision_available'}"
 
@@ -39,9 +34,9 @@ def _read_checks(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def save_check(report: CheckReport, path: Path | None = None) -> Path:
+def save_check(report: CheckReport) -> Path:
     """Record a report's outcome under its model and revision (atomically)."""
-    path = path or _checks_path()
+    path = paths.user_cache_dir() / _CHECKS_FILE
     try:
         checks = _read_checks(path)
     except ValueError:
@@ -59,11 +54,9 @@ def save_check(report: CheckReport, path: Path | None = None) -> Path:
     return path
 
 
-def check_outcome(
-    model: str | None, revision: str | None, path: Path | None = None
-) -> dict[str, Any]:
+def check_outcome(model: str | None, revision: str | None) -> dict[str, Any]:
     """What a run record says about ``linq-eval check`` for this model and revision."""
-    path = path or _checks_path()
+    path = paths.user_cache_dir() / _CHECKS_FILE
     try:
         entry = _read_checks(path).get(_key(str(model), revision))
     except (OSError, ValueError):

@@ -1,19 +1,11 @@
 """The encoder: mteb's EncoderProtocol for decoder embedding models (and mean-pooled encoders).
 
-What it guarantees, for every input:
-- the task instruction (``"Instruct: {instruction}\\nQuery: "``) exactly where the policy says,
-  never mteb's generic fallback prompt: a task without an instruction is an error;
-- BOS first and EOS last, also after truncation (see linq_eval.model.tokenization);
-- last-token pooling that is right under left and right padding (the position of the last
-  real token is read from the attention mask, not assumed);
-- length-sorted batches under a token budget, results returned in input order, identical
-  texts encoded once; the same text gives the same embedding whatever its batch holds;
-- float32 numpy output, L2-normalised where the policy says, checked for NaN/inf.
-
-How fast it computes is declared in ``SpeedOptions`` (linq_eval.model.speed). The step that
-turns distinct input texts into raw vectors can be replaced per call (``encode_texts(...,
-embed=...)``): that is how an on-disk cache wraps an encoder from outside
-(linq_eval.run.cached_encoder.CachedEncoder).
+What it guarantees for every input (the instruction exactly where the policy says, BOS first and
+EOS last, pooling right under either padding side, token-budget batches returned in input
+order, float32 output checked for NaN/inf) is README.md's "What the encoder guarantees". How
+fast it computes is declared in ``SpeedOptions``; the step from distinct texts to raw vectors
+can be replaced per call (``encode_texts(..., embed=...)``): that is how
+``linq_eval.run.cached_encoder.CachedEncoder`` wraps an encoder from outside.
 
 Only torch and transformers are needed at import: the GPU benchmark machine has no mteb,
 which is imported only where mteb objects are needed (ModelMeta, task metadata).
@@ -24,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,7 +31,7 @@ from linq_eval.model.forward import ModelForward
 from linq_eval.model.meta import build_model_meta, check_poolable
 from linq_eval.model.pooling import normalised_tensor
 from linq_eval.model.resolved import ResolvedProfile, resolve
-from linq_eval.model.speed import SpeedOptions, check_token_budget, fit_token_budget
+from linq_eval.model.speed import SpeedOptions, fit_token_budget
 from linq_eval.model.tokenization import (
     SpecialTokens,
     TokenizedBatch,
@@ -63,37 +55,20 @@ _MAX_PACKED_ROWS = 16384
 
 @dataclass
 class EncodeStats:
-    """Counters over the encoder's lifetime, written to the run record."""
+    """Counters over the encoder's lifetime."""
 
     texts: int = 0
     unique_texts: int = 0
     tokens: int = 0
-    padded_tokens: int = 0
     truncated: int = 0
     empty: int = 0
     repaired: int = 0
     """Input texts with lone surrogates, encoded with U+FFFD in their place."""
     oom_retries: int = 0
-    seconds: float = 0.0
     forwarded_tokens: int = 0
     """Tokens through the model so far, counted after every batch (``tokens`` is counted per
     encode call): what a progress view reads while a long call runs."""
     per_task: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "texts": self.texts,
-            "unique_texts": self.unique_texts,
-            "tokens": self.tokens,
-            "padded_tokens": self.padded_tokens,
-            "truncated": self.truncated,
-            "empty": self.empty,
-            "repaired": self.repaired,
-            "oom_retries": self.oom_retries,
-            "seconds": round(self.seconds, 3),
-            "tokens_per_s": round(self.tokens / self.seconds, 1) if self.seconds else None,
-            "per_task": self.per_task,
-        }
 
 
 @dataclass
@@ -154,7 +129,6 @@ class DecoderEncoder:
         device: torch.device | str | None = None,
         speed: SpeedOptions | None = None,
         instruction_set: InstructionSet | None = None,
-        model_meta: Any | None = None,
         progress: bool = True,
         attn_implementation: str | None = None,
     ) -> None:
@@ -174,25 +148,6 @@ class DecoderEncoder:
         self.tokenizer = tokenizer
         self.dtype = next(model.parameters()).dtype
         self.attn_implementation = attn_implementation or config_attention(model.config)
-        self._check_profile(profile, model)
-        self.special: SpecialTokens = special_tokens_for(tokenizer, profile.eos, profile.bos)
-        self.pad_id = self._pad_id()
-        self.speed = (speed or SpeedOptions()).on(self.device, profile.max_length)
-        """The speed options as they apply on this device."""
-        check_token_budget(self.speed.token_budget, profile.max_length)
-        self.token_budget: int = self.speed.token_budget
-        """Tokens per forward pass now: the option's, halved on out-of-memory, or fitted to
-        the GPU's memory by ``fit_token_budget``."""
-        self.instruction_set: InstructionSet | None = self.resolved.instruction_set
-        self._model_meta = model_meta
-        self.progress = progress
-        self.stats = EncodeStats()
-        self._forward = ModelForward(
-            model, profile, self.device, self.speed, self.special, self.pad_id
-        )
-
-    @staticmethod
-    def _check_profile(profile: Profile, model: torch.nn.Module) -> None:
         if profile.max_length < MIN_MAX_LENGTH:
             raise ConfigError(f"max_length={profile.max_length} is below {MIN_MAX_LENGTH}")
         limit = min(
@@ -208,6 +163,27 @@ class DecoderEncoder:
                 f"Unknown pooling {profile.pooling!r}; valid: {', '.join(POOLING_CHOICES)}"
             )
         check_poolable(model.config, model)
+        self.special: SpecialTokens = special_tokens_for(tokenizer, profile.eos, profile.bos)
+        pad = getattr(tokenizer, "pad_token_id", None)
+        pad = getattr(tokenizer, "eos_token_id", None) if pad is None else pad
+        self.pad_id = int(pad) if pad is not None else 0
+        self.speed = (speed or SpeedOptions()).on(self.device, profile.max_length)
+        """The speed options as they apply on this device."""
+        if self.speed.token_budget < profile.max_length:  # the longest input must fit a batch
+            raise ConfigError(
+                f"token_budget={self.speed.token_budget} is smaller than max_length="
+                f"{profile.max_length}: the longest input would not fit in a batch"
+            )
+        self.token_budget: int = self.speed.token_budget
+        """Tokens per forward pass now: the option's, halved on out-of-memory, or fitted to
+        the GPU's memory by ``fit_token_budget``."""
+        self.instruction_set: InstructionSet | None = self.resolved.instruction_set
+        self._model_meta: Any = None
+        self.progress = progress
+        self.stats = EncodeStats()
+        self._forward = ModelForward(
+            model, profile, self.device, self.speed, self.special, self.pad_id
+        )
 
     def with_speed(self, speed: SpeedOptions) -> DecoderEncoder:
         """A new encoder over the same model, tokenizer, profile and instructions, with other
@@ -218,7 +194,6 @@ class DecoderEncoder:
             self.resolved,
             device=self.device,
             speed=speed,
-            model_meta=self._model_meta,
             progress=self.progress,
             attn_implementation=self.attn_implementation,
         )
@@ -252,7 +227,15 @@ class DecoderEncoder:
         task_name, task_type = task_metadata.name, task_metadata.type
         prefix = self.prompt_for(task_name, task_type, ptype)
         where = f"task {task_name}, subset {hf_subset}, split {hf_split}"
-        self._check_prompt_fits(prefix, where)
+        # Truncation cuts the text after the prompt: a prompt that fills max_length would give
+        # every input of the task the same embedding.
+        n = len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else 0
+        specials = len(self.special.prefix) + len(self.special.suffix)
+        if prefix and self.profile.max_length - specials - n < 1:
+            raise ConfigError(
+                f"{where}: the instruction prompt takes {n} tokens, which leaves no room for "
+                f"text within max_length={self.profile.max_length}; raise --max-length"
+            )
         show = kwargs.get("show_progress_bar", self.progress)
         return self.encode_texts(
             texts,
@@ -266,15 +249,11 @@ class DecoderEncoder:
 
     def similarity(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
         """Cosine similarity matrix (what the card's scores are, /100)."""
-        a = normalised_tensor(embeddings1)
-        b = normalised_tensor(embeddings2)
-        return a @ b.T
+        return normalised_tensor(embeddings1) @ normalised_tensor(embeddings2).T
 
     def similarity_pairwise(self, embeddings1: Any, embeddings2: Any) -> torch.Tensor:
         """Cosine similarity of corresponding rows."""
-        a = normalised_tensor(embeddings1)
-        b = normalised_tensor(embeddings2)
-        return (a * b).sum(-1)
+        return (normalised_tensor(embeddings1) * normalised_tensor(embeddings2)).sum(-1)
 
     # ----------------------------------------------------------------- prompts
     def prompt_for(self, task_name: str, task_type: str, prompt_type: str | None) -> str:
@@ -287,19 +266,6 @@ class DecoderEncoder:
             task_type,
             prompt_type,
         )
-
-    def _check_prompt_fits(self, prefix: str, where: str) -> None:
-        """Truncation cuts the text after the prompt: a prompt that fills max_length would give
-        every input of the task the same embedding."""
-        if not prefix:
-            return
-        n = len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
-        room = self.profile.max_length - len(self.special.prefix) - len(self.special.suffix) - n
-        if room < 1:
-            raise ConfigError(
-                f"{where}: the instruction prompt takes {n} tokens, which leaves no room for "
-                f"text within max_length={self.profile.max_length}; raise --max-length"
-            )
 
     def score_settings(self, prompt_hash: str | None = None) -> ScoreSettings:
         """Everything about this encoder that decides an embedding or a score (the prompt
@@ -365,7 +331,7 @@ class DecoderEncoder:
         """The speed options in use, for run records (they change speed, not scores): the
         attention mode as chosen, and the token budget as it is now."""
         return {
-            **self.speed.as_dict(),
+            **asdict(self.speed),
             "attention": self.attention_mode(),
             "attention_note": self._forward.attention_note,
             "token_budget": self.token_budget,
@@ -428,33 +394,26 @@ class DecoderEncoder:
         if normalize:
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         done.counts = {**done.counts, **edge, "truncated": done.truncated}
-        self._count(len(texts), len(unique), done, time.perf_counter() - started, label)
-        return emb[inverse].astype(np.float32, copy=False)
-
-    def _count(
-        self, texts: int, unique: int, done: Embedded, elapsed: float, label: str | None
-    ) -> None:
-        self.stats.texts += texts
-        self.stats.unique_texts += unique
+        self.stats.texts += len(texts)
+        self.stats.unique_texts += len(unique)
         self.stats.tokens += done.tokens
         self.stats.truncated += done.truncated
-        self.stats.seconds += elapsed
         if label:
             task = self.stats.per_task.setdefault(label, {"texts": 0, "tokens": 0, "seconds": 0.0})
-            task["texts"] += texts
-            task["unique_texts"] = task.get("unique_texts", 0) + unique
+            task["texts"] += len(texts)
+            task["unique_texts"] = task.get("unique_texts", 0) + len(unique)
             task["tokens"] += done.tokens
-            task["seconds"] += elapsed
+            task["seconds"] += time.perf_counter() - started
             for key, value in done.counts.items():
                 task[key] = task.get(key, 0) + value
+        return emb[inverse].astype(np.float32, copy=False)
 
     def embed_unique(self, texts: Sequence[str], *, progress: bool, label: str) -> Embedded:
         """Raw float32 embeddings of distinct full input texts, in order: tokenized, then
         ``embed_ids``."""
         tokenized = self.tokenize(texts)
         emb = self.embed_ids(tokenized.ids, progress=progress, label=label)
-        tokens = sum(len(ids) for ids in tokenized.ids)
-        return Embedded(emb, tokens, tokenized.n_truncated)
+        return Embedded(emb, sum(map(len, tokenized.ids)), tokenized.n_truncated)
 
     def embed_ids(self, ids: list[list[int]], *, progress: bool, label: str) -> np.ndarray:
         """Raw float32 embeddings of token id lists: longest first, batches under the token
@@ -466,7 +425,11 @@ class DecoderEncoder:
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
         lengths = [len(x) for x in ids]
         out = np.empty((len(ids), self.model.config.hidden_size), dtype=np.float32)
-        bar = _progress_bar(len(ids), label, enabled=progress)
+        bar = None
+        if progress and ids:
+            bar = tqdm(
+                total=len(ids), desc=f"encode {label}", unit="text", leave=False, dynamic_ncols=True
+            )
         done_tokens, t0 = 0, time.perf_counter()
         pending: list[tuple[list[int], Any]] = []
         ahead = 1 if self.device.type == "cuda" else 0
@@ -485,12 +448,10 @@ class DecoderEncoder:
                     bar.set_postfix_str(f"{rate:,.0f} tok/s", refresh=False)
 
         packed = self.attention_mode() != packed_attention.PADDED
-        computed = self._forward.computed_tokens
         for batch in budget_batches(order, lengths, self.token_budget, packed=packed):
             pending.append((batch, self._forward_with_retry([ids[i] for i in batch])))
             collect(ahead)
         collect(0)
-        self.stats.padded_tokens += self._forward.computed_tokens - computed
         if bar is not None:
             bar.close()
         return out
@@ -516,12 +477,6 @@ class DecoderEncoder:
             if isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor):
                 return torch.cat([first, second])
             return np.concatenate([_as_numpy(first), _as_numpy(second)])
-
-    def _pad_id(self) -> int:
-        pad = getattr(self.tokenizer, "pad_token_id", None)
-        if pad is None:
-            pad = getattr(self.tokenizer, "eos_token_id", None)
-        return int(pad) if pad is not None else 0
 
 
 def _check_strings(texts: Sequence[Any], where: str) -> None:
@@ -549,12 +504,6 @@ def _check_finite(emb: np.ndarray, inverse: np.ndarray, where: str, dtype: torch
 
 def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.cpu().numpy() if isinstance(x, torch.Tensor) else x
-
-
-def _progress_bar(total: int, label: str, *, enabled: bool) -> Any:
-    if not enabled or total == 0:
-        return None
-    return tqdm(total=total, desc=f"encode {label}", unit="text", leave=False, dynamic_ncols=True)
 
 
 __all__ = [

@@ -20,6 +20,7 @@ from linq_eval.model.pooling import pool, pool_packed
 from linq_eval.model.speed import AUTO, SpeedOptions
 from linq_eval.model.tokenization import SpecialTokens
 from linq_eval.profiles import Profile
+from linq_eval.thirdparty.transformers_private import attention_switched
 
 
 class ModelForward:
@@ -41,8 +42,6 @@ class ModelForward:
         self.speed = speed
         self.special = special
         self.pad_id = pad_id
-        self.computed_tokens = 0
-        """Token positions computed so far (padding included), self-checks excluded."""
         self._attention = None if speed.attention == AUTO else speed.attention
         self.attention_note: str | None = None
         """Why faster attention kernels were not used (after ``attention_mode``)."""
@@ -67,15 +66,13 @@ class ModelForward:
 
     def probe(self, tokens: int) -> None:
         """CUDA: one forward pass of ``tokens // max_length`` random max-length inputs
-        (for ``linq_eval.model.speed.fit_token_budget``); not counted."""
+        (for ``linq_eval.model.speed.fit_token_budget``)."""
         length = self.profile.max_length
         vocab = self.model.config.vocab_size
         rows = max(1, tokens // length)
         ids = np.random.default_rng(0).integers(vocab // 4, vocab // 2, size=(rows, length))
-        saved = self.computed_tokens
         self(ids.tolist())
         torch.cuda.synchronize(self.device)
-        self.computed_tokens = saved
 
     @torch.inference_mode()
     def __call__(self, batch: list[list[int]]) -> np.ndarray | torch.Tensor:
@@ -89,9 +86,7 @@ class ModelForward:
             pooled = self.padded(batch)
         else:
             pooled = self.packed(batch, mode.removeprefix("varlen-"))
-        if self.device.type == "cuda":
-            return pooled
-        return pooled.cpu().numpy()
+        return pooled if self.device.type == "cuda" else pooled.cpu().numpy()
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         """Host array to the model's device; on CUDA through pinned memory, asynchronously."""
@@ -113,7 +108,6 @@ class ModelForward:
         # Row-major order visits each row's real positions in order: flat fills them exactly.
         ids_host = np.full((len(batch), width), self.pad_id, dtype=np.int64)
         ids_host[real] = flat
-        self.computed_tokens += ids_host.size
         input_ids = self._to_device(ids_host)
         mask = self._to_device(real.astype(np.int64))
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask}
@@ -130,28 +124,11 @@ class ModelForward:
         (linq_eval.model.packed_attention), so each input is computed exactly as if alone.
         """
         lens = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
-        bounds = np.zeros(len(batch) + 1, dtype=np.int64)
-        np.cumsum(lens, out=bounds[1:])
-        total = int(bounds[-1])
-        flat = np.fromiter(chain.from_iterable(batch), dtype=np.int64, count=total)
-        positions = np.arange(total) - np.repeat(bounds[:-1], lens)
-        max_len = int(lens.max())
-        pad_index = None
-        if kernel == "padded":
-            pad_index = self._to_device(
-                np.repeat(np.arange(len(batch)) * max_len, lens) + positions
-            )
-        packed = packed_attention.Packed(
-            kernel=kernel,
-            cu_seqlens=self._to_device(bounds.astype(np.int32)),
-            bounds=bounds.tolist(),
-            max_len=max_len,
-            pad_index=pad_index,
-        )
-        self.computed_tokens += total
-        with packed_attention.attention_implementation(
-            self.model, packed_attention.PACKED_ATTENTION
-        ):
+        packed, positions = packed_attention.Packed.of(kernel, lens, self._to_device)
+        flat = np.fromiter(chain.from_iterable(batch), dtype=np.int64, count=int(lens.sum()))
+        # transformers builds no attention mask for an implementation without a registered
+        # mask function, which is what a packed row needs: attention_function masks by itself.
+        with attention_switched(self.model.config, packed_attention.PACKED_ATTENTION):
             hidden = self.model(
                 input_ids=self._to_device(flat)[None],
                 position_ids=self._to_device(positions)[None],
@@ -179,12 +156,8 @@ class ModelForward:
             ]
             for n in (9, 3, 17)
         ]
-        saved = self.computed_tokens
-        try:
-            got = self.packed(rows, kernel)
-            want = torch.cat([self.padded([row]) for row in rows])
-        finally:
-            self.computed_tokens = saved
+        got = self.packed(rows, kernel)
+        want = torch.cat([self.padded([row]) for row in rows])
         if self.dtype == torch.float32:
             err = ((got - want).abs().max() / want.abs().max().clamp(min=1e-6)).item()
             if not err <= 1e-3:

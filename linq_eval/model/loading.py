@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from pathlib import Path
 from typing import Any
@@ -118,18 +119,13 @@ def _load_weights(profile: Profile, torch_dtype: Any, attn: str) -> tuple[Any, A
             ) from None
         check_poolable(config)  # before any weights are read
     tokenizer = AutoTokenizer.from_pretrained(path, **hub_kwargs)
+    load = functools.partial(AutoModel.from_pretrained, path, dtype=torch_dtype, **hub_kwargs)
     try:
-        hf_model = AutoModel.from_pretrained(
-            path, dtype=torch_dtype, attn_implementation=attn, **hub_kwargs
-        )
+        return load(attn_implementation=attn), tokenizer, attn
     except ValueError as exc:
         if "attn_implementation" not in str(exc) and "sdpa" not in str(exc).lower():
             raise
-        attn = "eager"
-        hf_model = AutoModel.from_pretrained(
-            path, dtype=torch_dtype, attn_implementation=attn, **hub_kwargs
-        )
-    return hf_model, tokenizer, attn
+    return load(attn_implementation="eager"), tokenizer, "eager"
 
 
 __all__ = [

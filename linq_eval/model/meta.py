@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from typing import Any
 
@@ -20,15 +21,13 @@ def build_model_meta(profile: Profile) -> Any:
 
     from linq_eval.thirdparty.mteb_private import cosine_scoring
 
-    if profile.mteb_name:
-        try:
-            meta = mteb.get_model_meta(profile.mteb_name)
-        except (KeyError, ValueError):
-            meta = None
-        if meta is not None:
-            if profile.revision and meta.revision != profile.revision:
-                meta = meta.model_copy(update={"revision": profile.revision})
-            return meta
+    meta = None
+    with contextlib.suppress(KeyError, ValueError):  # a name this mteb does not know
+        meta = mteb.get_model_meta(profile.mteb_name) if profile.mteb_name else None
+    if meta is not None:
+        if profile.revision and meta.revision != profile.revision:
+            meta = meta.model_copy(update={"revision": profile.revision})
+        return meta
     return ModelMeta.create_empty(
         overwrites={
             "name": profile.mteb_model_name,

@@ -3,7 +3,7 @@
 The linear layers, norms and MLPs (nearly all the FLOPs) see real tokens only, and attention
 runs within each input. The model runs under a transformers attention implementation of our
 own (``attention_function``), registered on first use and switched on only for the duration of
-a packed forward pass (``attention_implementation``), so the same model object still runs
+a packed forward pass (``linq_eval.model.forward``), so the same model object still runs
 padded batches with its own implementation.
 
 Which kernel an encoder uses is chosen once (``select_attention``): the first kernel of
@@ -13,10 +13,9 @@ Which kernel an encoder uses is chosen once (``select_attention``): the first ke
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,6 @@ from transformers import AttentionInterface
 from linq_eval.errors import ConfigError
 from linq_eval.thirdparty.torch_private import flash_varlen, flash_varlen_available
 from linq_eval.thirdparty.transformers_private import (
-    attention_switched,
     can_switch_attention,
     supports_attention_backend,
 )
@@ -69,6 +67,19 @@ class Packed:
     calls: int = 0
     """Attention calls served: 0 after a forward pass means the model ignored the packing."""
 
+    @classmethod
+    def of(
+        cls, kernel: str, lens: np.ndarray, to_device: Callable[[np.ndarray], torch.Tensor]
+    ) -> tuple[Packed, np.ndarray]:
+        """The packing of inputs of lengths ``lens``, and each token's position in its input."""
+        bounds = np.concatenate([[0], np.cumsum(lens)])
+        positions = np.arange(bounds[-1]) - np.repeat(bounds[:-1], lens)
+        max_len = int(lens.max())
+        pad_index = np.repeat(np.arange(len(lens)) * max_len, lens) + positions
+        cu_seqlens = to_device(bounds.astype(np.int32))
+        pad = to_device(pad_index) if kernel == "padded" else None
+        return cls(kernel, cu_seqlens, bounds.tolist(), max_len, pad), positions
+
 
 @dataclass
 class AttentionProbe:
@@ -86,44 +97,9 @@ def packed_kernels(device: torch.device, dtype: torch.dtype) -> list[str]:
     return ["segments", "padded"]
 
 
-def _packing_unsupported(model: torch.nn.Module, max_length: int) -> str | None:
-    """Why this model cannot run packed rows (None: it can, subject to the self-check)."""
-    config = model.config
-    if not supports_attention_backend(model):
-        return f"{type(model).__name__} does not use transformers' attention interface"
-    if not can_switch_attention(config):
-        return "this transformers cannot switch a config's attention implementation"
-    if getattr(config, "is_encoder_decoder", False):
-        return "encoder-decoder model"
-    window = getattr(config, "sliding_window", None)
-    if window is not None and max_length > window:
-        return f"max_length {max_length} exceeds the sliding window {window}"
-    return None
-
-
-def _is_causal(model: torch.nn.Module) -> bool:
-    """Whether the model's attention modules are causal (decoders); True when none says."""
-    for module in model.modules():
-        flag = getattr(module, "is_causal", None)
-        if isinstance(flag, bool):
-            return flag
-    return True
-
-
 def register_packed_attention() -> None:
     """Register ``attention_function`` (as this module holds it now) with transformers."""
     AttentionInterface.register(PACKED_ATTENTION, attention_function)
-
-
-@contextlib.contextmanager
-def attention_implementation(model: torch.nn.Module, name: str) -> Iterator[None]:
-    """Run ``model`` under attention implementation ``name`` within the block.
-
-    transformers builds no attention mask for an implementation without a registered mask
-    function, which is what a packed row needs: ``attention_function`` masks by itself.
-    """
-    with attention_switched(model.config, name):
-        yield
 
 
 def attention_function(
@@ -149,66 +125,33 @@ def attention_function(
         q, k, v = (x[0].transpose(0, 1).contiguous() for x in (query, key, value))  # [T, h, D]
         out = flash_varlen(q, k, v, packed.cu_seqlens, packed.max_len, causal, scaling)
         return out.unsqueeze(0), None
-    if packed.kernel == "padded":
+    heads, head_dim, gqa = query.shape[1], query.shape[3], key.shape[1] != query.shape[1]
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    if packed.kernel == "padded":  # scattered into [inputs, max_len], SDPA, gathered back
         if not causal:
             raise RuntimeError("the padded kernel needs causal attention")
-        return _padded_block(query, key, value, packed, scaling), None
-    if packed.kernel == "segments":
-        return _segments(query, key, value, packed, causal, scaling), None
+        rows, width, index = len(packed.bounds) - 1, packed.max_len, packed.pad_index
+
+        def block(x: torch.Tensor) -> torch.Tensor:
+            flat = x[0].transpose(0, 1)  # [T, h, D]
+            buf = flat.new_zeros(rows * width, flat.shape[1], head_dim)
+            buf[index] = flat
+            return buf.view(rows, width, flat.shape[1], head_dim).transpose(1, 2)
+
+        out = sdpa(
+            block(query), block(key), block(value), is_causal=True, scale=scaling, enable_gqa=gqa
+        )
+        return out.transpose(1, 2).reshape(rows * width, heads, head_dim)[index].unsqueeze(0), None
+    if packed.kernel == "segments":  # one SDPA call per input
+        out = query.new_empty(1, query.shape[2], heads, head_dim)
+        for start, end in itertools.pairwise(packed.bounds):
+            q, k, v = (x[:, :, start:end] for x in (query, key, value))
+            part = sdpa(q, k, v, is_causal=causal, scale=scaling, enable_gqa=gqa)
+            out[:, start:end] = part.transpose(1, 2)
+        return out, None
     raise ConfigError(
         f"Unknown packed attention kernel {packed.kernel!r}; valid: {_PACKED_KERNELS}"
     )
-
-
-def _padded_block(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    packed: Packed,
-    scaling: float | None,
-) -> torch.Tensor:
-    heads, head_dim = query.shape[1], query.shape[3]
-    rows, width, index = len(packed.bounds) - 1, packed.max_len, packed.pad_index
-
-    def block(x: torch.Tensor) -> torch.Tensor:
-        flat = x[0].transpose(0, 1)  # [T, h, D]
-        buf = flat.new_zeros(rows * width, flat.shape[1], head_dim)
-        buf[index] = flat
-        return buf.view(rows, width, flat.shape[1], head_dim).transpose(1, 2)
-
-    out = torch.nn.functional.scaled_dot_product_attention(
-        block(query),
-        block(key),
-        block(value),
-        is_causal=True,
-        scale=scaling,
-        enable_gqa=key.shape[1] != heads,
-    )
-    return out.transpose(1, 2).reshape(rows * width, heads, head_dim)[index].unsqueeze(0)
-
-
-def _segments(
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    packed: Packed,
-    causal: bool,
-    scaling: float | None,
-) -> torch.Tensor:
-    total, heads, head_dim = query.shape[2], query.shape[1], query.shape[3]
-    out = query.new_empty(1, total, heads, head_dim)
-    gqa = key.shape[1] != heads
-    for start, end in itertools.pairwise(packed.bounds):
-        part = torch.nn.functional.scaled_dot_product_attention(
-            query[:, :, start:end],
-            key[:, :, start:end],
-            value[:, :, start:end],
-            is_causal=causal,
-            scale=scaling,
-            enable_gqa=gqa,
-        )
-        out[:, start:end] = part.transpose(1, 2)
-    return out
 
 
 def attention_reference(
@@ -243,23 +186,16 @@ def _check_kernel(
     heads = config.num_attention_heads
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    lens = [7, 1, 13, 4]
-    bounds = np.cumsum([0, *lens])
+    lens = np.array([7, 1, 13, 4])
+    packed, _ = Packed.of(kernel, lens, lambda array: torch.from_numpy(array).to(device))
     gen = torch.Generator().manual_seed(0)
     q, k, v = (
-        torch.randn(1, h, bounds[-1], head_dim, generator=gen).to(device, dtype)
+        torch.randn(1, h, int(lens.sum()), head_dim, generator=gen).to(device, dtype)
         for h in (heads, kv_heads, kv_heads)
     )
-    positions = np.concatenate([np.arange(n) for n in lens])
-    pad_index = torch.from_numpy(np.repeat(np.arange(len(lens)) * max(lens), lens) + positions)
-    packed = Packed(
-        kernel,
-        torch.tensor(bounds, dtype=torch.int32, device=device),
-        bounds.tolist(),
-        max(lens),
-        pad_index.to(device),
-    )
-    module = AttentionProbe(_is_causal(model))
+    # Causal (decoders) unless the model's attention modules say otherwise.
+    flags = (getattr(m, "is_causal", None) for m in model.modules())
+    module = AttentionProbe(next((flag for flag in flags if isinstance(flag, bool)), True))
     got = attention_function(module, q, k, v, None, scaling=head_dim**-0.5, linq_packed=packed)
     want = attention_reference(
         q.float(), k.float(), v.float(), packed, module.is_causal, head_dim**-0.5
@@ -280,9 +216,15 @@ def select_attention(
     """``(mode, note)``: the first packed kernel that passes ``_check_kernel`` and
     ``check_model`` (the whole model packed against padded), else ``padded``; the note says
     why faster kernels were not used."""
-    reason = _packing_unsupported(model, max_length)
-    if reason is not None:
-        return PADDED, reason
+    window = getattr(model.config, "sliding_window", None)
+    if not supports_attention_backend(model):
+        return PADDED, f"{type(model).__name__} does not use transformers' attention interface"
+    if not can_switch_attention(model.config):
+        return PADDED, "this transformers cannot switch a config's attention implementation"
+    if getattr(model.config, "is_encoder_decoder", False):
+        return PADDED, "encoder-decoder model"
+    if window is not None and max_length > window:
+        return PADDED, f"max_length {max_length} exceeds the sliding window {window}"
     register_packed_attention()
     failures = []
     for kernel in packed_kernels(device, dtype):
@@ -304,7 +246,6 @@ __all__ = [
     "AttentionProbe",
     "Packed",
     "attention_function",
-    "attention_implementation",
     "attention_reference",
     "packed_kernels",
     "register_packed_attention",

@@ -36,9 +36,7 @@ def pool_packed(hidden: torch.Tensor, packed: Packed, pooling: str) -> torch.Ten
 def normalised_tensor(x: Any) -> torch.Tensor:
     """Rows of ``x`` (array or tensor, 1-d or 2-d) as L2-normalised float32 tensor rows."""
     t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
-    if t.ndim == 1:
-        t = t.unsqueeze(0)
-    return torch.nn.functional.normalize(t, dim=-1)
+    return torch.nn.functional.normalize(torch.atleast_2d(t), dim=-1)
 
 
 __all__ = [

@@ -7,9 +7,8 @@
     run.policy.name, run.instruction_set.name        # ('e5', 'e5')
     run.prompts(["SciFact"])["SciFact"]["document"]  # ''
 
-Names are looked up here and only here (``get_policy``, ``load_instruction_set``); library
-entry points that take names (``load_encoder("all-minilm-l6-v2")``, ``DecoderEncoder`` given
-a bare ``Profile``) resolve once at their boundary and pass the result on.
+Names are looked up here and only here; entry points given names (``load_encoder``,
+``DecoderEncoder`` given a bare ``Profile``) resolve once at their boundary.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -53,11 +52,6 @@ class SpeedOptions:
         if problems:
             raise ConfigError("; ".join(problems))
 
-    @classmethod
-    def for_device(cls, device: torch.device | str, **changes: Any) -> SpeedOptions:
-        """The shipped options on ``device`` (``changes`` replace some), resolved by ``on``."""
-        return cls(**changes).on(device)
-
     def on(self, device: torch.device | str, max_length: int = 0) -> SpeedOptions:
         """These options as they apply on ``device``: the token budget filled in with the
         device's default (``max_length`` when longer: one longest input fits), pinned memory
@@ -68,18 +62,6 @@ class SpeedOptions:
             self,
             token_budget=self.token_budget or default,
             pinned_memory=self.pinned_memory and kind == "cuda",
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def check_token_budget(token_budget: int, max_length: int) -> None:
-    """The longest input must fit in one batch."""
-    if token_budget < max_length:
-        raise ConfigError(
-            f"token_budget={token_budget} is smaller than max_length={max_length}: the longest "
-            "input would not fit in a batch"
         )
 
 
@@ -96,13 +78,12 @@ def fit_token_budget(
     length: int,
     *,
     limit: int = DEFAULT_TOKEN_BUDGET["cuda"],
-    headroom: float = 0.85,
 ) -> int:
     """CUDA: the largest token budget that fits in memory, up to ``limit``.
 
     ``probe(tokens)`` runs one forward pass of ``tokens // length`` inputs of ``length``
-    tokens. Measures the memory such a pass takes per token, sizes the budget to ``headroom``
-    of the free memory, then runs one batch of that size to confirm it (halving on
+    tokens. Measures the memory such a pass takes per token, sizes the budget to 85% of the
+    free memory, then runs one batch of that size to confirm it (halving on
     out-of-memory). Matrix products of 64k rows already run at the GPU's rate; larger batches
     only make the last, partial batch of a task a larger share of its time.
     """
@@ -114,7 +95,7 @@ def fit_token_budget(
     per_token = max(1.0, (torch.cuda.max_memory_allocated(device) - base) / start)
     _free_cuda_memory()
     free, _ = torch.cuda.mem_get_info(device)
-    budget = int(min(limit, headroom * free / per_token)) // length * length
+    budget = int(min(limit, 0.85 * free / per_token)) // length * length
     budget = max(budget, length)
     while True:
         try:
@@ -139,6 +120,5 @@ __all__ = [
     "AUTO",
     "SpeedOptions",
     "budget_to_fit",
-    "check_token_budget",
     "fit_token_budget",
 ]

@@ -40,10 +40,11 @@ def special_tokens_for(tokenizer: Any, eos: str, bos: str = "require") -> Specia
     tokenizer without an EOS token is an error, never a silent fallback. ``eos == "none"``:
     whatever the tokenizer itself adds (e.g. [CLS] ... [SEP] for BERT).
     """
-    probe_plain = tokenizer("x", add_special_tokens=False)["input_ids"]
-    probe_full = tokenizer("x", add_special_tokens=True)["input_ids"]
+    probe_plain = list(tokenizer("x", add_special_tokens=False)["input_ids"])
+    probe_full = list(tokenizer("x", add_special_tokens=True)["input_ids"])
     n = len(probe_plain)
-    start = _find_sublist(probe_full, probe_plain)
+    found = (i for i in range(len(probe_full) - n + 1) if probe_full[i : i + n] == probe_plain)
+    start = next(found, -1)
     if start < 0:
         raise ConfigError(f"cannot locate the text within the tokenizer's own output {probe_full}")
     own_prefix = tuple(probe_full[:start])
@@ -72,33 +73,20 @@ def special_tokens_for(tokenizer: Any, eos: str, bos: str = "require") -> Specia
     return SpecialTokens(prefix=prefix, suffix=(eos_id,))
 
 
-def _find_sublist(haystack: Sequence[int], needle: Sequence[int]) -> int:
-    for i in range(len(haystack) - len(needle) + 1):
-        if list(haystack[i : i + len(needle)]) == list(needle):
-            return i
-    return -1
-
-
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
 class TokenizedBatch:
-    """Token ids of many texts, unpadded, with truncation and repairs counted."""
+    """Token ids of many texts, unpadded, with truncation counted."""
 
     ids: list[list[int]]
     n_truncated: int
-    n_repaired: int = 0
-    """Texts with lone surrogates (not encodable as UTF-8), replaced by U+FFFD."""
-
-
-def _repair_text(text: str) -> str:
-    """Replace lone surrogates (which no tokenizer can encode) with U+FFFD."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def needs_repair(text: str) -> bool:
-    """Whether ``text`` holds a lone surrogate, which ``_repair_text`` replaces."""
+    """Whether ``text`` holds a lone surrogate (which no tokenizer can encode: ``tokenize``
+    replaces it with U+FFFD)."""
     return _LONE_SURROGATE.search(text) is not None
 
 
@@ -115,26 +103,13 @@ def tokenize(
             f"max_length={max_length} leaves no room for text next to the "
             f"{len(special.prefix) + len(special.suffix)} special tokens"
         )
-    texts = list(texts)
+    texts = [_LONE_SURROGATE.sub("\ufffd", text) for text in texts]
     if not texts:  # the tokenizer itself fails on an empty list
-        return TokenizedBatch([], 0, 0)
-    n_repaired = 0
-    for i, text in enumerate(texts):
-        if needs_repair(text):
-            texts[i] = _repair_text(text)
-            n_repaired += 1
-    encoded = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)[
-        "input_ids"
-    ]
-    out: list[list[int]] = []
-    n_truncated = 0
-    pre, suf = list(special.prefix), list(special.suffix)
-    for ids in encoded:
-        if len(ids) > budget:
-            ids = ids[:budget]
-            n_truncated += 1
-        out.append(pre + list(ids) + suf)
-    return TokenizedBatch(out, n_truncated, n_repaired)
+        return TokenizedBatch([], 0)
+    encoded = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
+    rows, pre, suf = encoded["input_ids"], list(special.prefix), list(special.suffix)
+    ids = [pre + list(row[:budget]) + suf for row in rows]
+    return TokenizedBatch(ids, sum(len(row) > budget for row in rows))
 
 
 def mistral_tokenizer_from_sentencepiece(model_file: str | Path) -> Any:

@@ -40,11 +40,8 @@ class Policy:
 
     def applies(self, task_type: str, prompt_type: str | None) -> bool:
         """Whether an input of this task type and prompt type gets the instruction prefix."""
-        if not self.instruct:
-            return False
-        if prompt_type == "document":
-            return task_type in self.instruct_documents_for
-        return True
+        documents = task_type in self.instruct_documents_for
+        return self.instruct and (prompt_type != "document" or documents)
 
     def normalise(self, task_type: str | None) -> bool:
         """Whether embeddings of this task type are L2-normalised."""

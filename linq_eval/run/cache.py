@@ -1,12 +1,9 @@
 """The on-disk embedding cache (filled by ``linq_eval.run.cached_encoder.CachedEncoder``).
 
-What is stored: the raw pooled vector of each input (before any L2 normalisation, which depends on
-the task type), in the precision of ``embedding_precision`` (float32 for a model that computes in
-float32, float16 for a half-precision one), under a key that is the sha256 of everything that
-determines the vector: the encoder's identity (model and revision, weights source, dtype,
-max_length, pooling, special tokens, padding side, attention implementation, device type) and the
-exact input text with its instruction prefix. So corpora shared by tasks (FEVER and ClimateFEVER)
-are encoded once, and a rerun after a crash encodes only what is missing.
+What is stored: each input's raw pooled vector (before L2 normalisation, which depends on the
+task type) in ``embedding_precision``, under the sha256 of the encoder's identity
+(``cache_identity``) and the exact input text with its instruction prefix (README.md, "The
+embedding cache").
 
 Layout, one folder per encoder identity::
 
@@ -110,24 +107,13 @@ class _Segment:
     row: np.ndarray
 
     @classmethod
-    def of_chunk(cls, keys: np.ndarray, chunk: int) -> _Segment:
-        rows = np.arange(len(keys), dtype=np.int32)
-        return cls._sorted(keys[:, 0], keys[:, 1], np.full(len(keys), chunk, np.int32), rows)
-
-    @classmethod
-    def _sorted(
-        cls, hi: np.ndarray, lo: np.ndarray, chunk: np.ndarray, row: np.ndarray
-    ) -> _Segment:
+    def sorted(cls, hi: np.ndarray, lo: np.ndarray, chunk: np.ndarray, row: np.ndarray) -> _Segment:
         order = np.lexsort((lo, hi))
         return cls(hi[order], lo[order], chunk[order], row[order])
 
     def merge(self, other: _Segment) -> _Segment:
-        return _Segment._sorted(
-            np.concatenate([self.hi, other.hi]),
-            np.concatenate([self.lo, other.lo]),
-            np.concatenate([self.chunk, other.chunk]),
-            np.concatenate([self.row, other.row]),
-        )
+        mine, theirs = vars(self).values(), vars(other).values()
+        return _Segment.sorted(*(np.concatenate(pair) for pair in zip(mine, theirs, strict=True)))
 
     def __len__(self) -> int:
         return len(self.hi)
@@ -141,7 +127,6 @@ class _Chunk:
     dtype: str
     vec_sha256: str
     verified: bool = False
-    ok: bool = True
 
 
 @dataclass
@@ -195,21 +180,18 @@ class EmbeddingCache:
     def keys(self, texts: Sequence[str]) -> np.ndarray:
         """uint64 ``[len(texts), 2]``: the first 16 bytes of each text's sha256 key."""
         buf = bytearray(16 * len(texts))
-        base = self._hasher
         for i, text in enumerate(texts):
-            h = base.copy()
+            h = self._hasher.copy()
             h.update(text.encode("utf-8", "surrogatepass"))
             buf[16 * i : 16 * i + 16] = h.digest()[:16]
         return np.frombuffer(bytes(buf), dtype="<u8").reshape(len(texts), 2)
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
-        return sum(c.rows for c in self._chunks if c.ok)
+        return sum(c.rows for c, ok in zip(self._chunks, self._ok, strict=True) if ok)
 
     def refresh(self) -> None:
         """Index the finished chunks that are not indexed yet (also other processes')."""
-        if not self.chunk_dir.is_dir():
-            return
         names = sorted(p.name[: -len(".json")] for p in self.chunk_dir.glob("*.json"))
         for name in names:
             if name not in self._by_name:
@@ -245,7 +227,8 @@ class EmbeddingCache:
         self._chunks.append(_Chunk(name, rows, dim, str(side["dtype"]), side["vec_sha256"]))
         self._by_name[name] = idx
         self._ok = np.append(self._ok, True)
-        self._add_segment(_Segment.of_chunk(keys, idx))
+        chunk, row = np.full(rows, idx, np.int32), np.arange(rows, dtype=np.int32)
+        self._add_segment(_Segment.sorted(keys[:, 0], keys[:, 1], chunk, row))
 
     def _add_segment(self, segment: _Segment) -> None:
         # Log-structured merging: O(log n) segments, each key re-sorted O(log n) times.
@@ -269,7 +252,6 @@ class EmbeddingCache:
                 path.rename(path.with_name(f"{path.name}.corrupt-{stamp}"))
         idx = self._by_name.get(name)
         if idx is not None:
-            self._chunks[idx].ok = False
             self._ok[idx] = False
             self._open.pop(idx, None)
         else:
@@ -359,7 +341,7 @@ class EmbeddingCache:
         stored, dtype = round_to_storage(vectors, self.precision)
         name = hashlib.sha256(np.ascontiguousarray(keys).tobytes()).hexdigest()[:32]
         idx = self._by_name.get(name)
-        if idx is not None and idx >= 0 and self._chunks[idx].ok:
+        if idx is not None and idx >= 0 and self._ok[idx]:
             return name
         vec_path, keys_path, side_path = self._paths(name)
         vec_sha = atomic_save_npy(vec_path, stored.astype(dtype))

@@ -1,18 +1,14 @@
 """Data-parallel encoding over several processes (one per GPU), launched with ``torchrun``.
 
-Every rank runs the same evaluation (mteb, on the same data, with the same seeds); only the
-encoding is split. Inside each encode call the texts to embed are cut into chunks of a fixed
-size (``linq_eval.run.cached_encoder.CachedEncoder``); chunk ``k`` of a round goes to rank ``k``,
-and the chunks are then all-gathered so that every rank holds every embedding. A chunk is
-embedded by one rank with exactly the batches a single process would form for it, so the
-embeddings, and the scores, do not depend on the number of processes. Rank 0 alone reads and
-writes the embedding cache, the result files and the run record.
+Every rank runs the same evaluation; only the encoding is split, by fixed-size chunks
+(``CachedEncoder.embed_unique``), each embedded by one rank with exactly the batches a single
+process would form for it: the scores do not depend on the number of processes. Rank 0 alone
+reads and writes the embedding cache, the result files and the run record. Collectives use
+NCCL on CUDA and gloo on CPU.
 
     torchrun --standalone --nproc-per-node 8 -m linq_eval.cli run --model linq-embed-mistral
     linq-eval run --devices 0 1 2 3 4 5 6 7        # the same, torchrun started for you
     linq-eval run --devices cpu cpu ...            # two CPU processes (gloo): for tests
-
-Collectives use NCCL on CUDA and gloo on CPU.
 """
 
 from __future__ import annotations
@@ -101,16 +97,12 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-def _tensor_device(group: Group) -> Any:
-    return torch.device(group.device)
-
-
 def broadcast_object(obj: Any, group: Group | None) -> Any:
     """Rank 0's ``obj`` on every rank (small picklable objects)."""
     if group is None:
         return obj
     box = [obj if group.is_main else None]
-    dist.broadcast_object_list(box, src=0, device=_tensor_device(group))
+    dist.broadcast_object_list(box, src=0, device=torch.device(group.device))
     return box[0]
 
 
@@ -158,10 +150,9 @@ def broadcast_array(
         return array
     if group.is_main:
         assert array is not None and array.shape == shape
-        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        tensor = tensor.to(_tensor_device(group))
+        tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(group.device)
     else:
-        tensor = torch.empty(shape, dtype=torch.float32, device=_tensor_device(group))
+        tensor = torch.empty(shape, dtype=torch.float32, device=torch.device(group.device))
     if tensor.numel():
         dist.broadcast(tensor, src=0)
     return tensor.cpu().numpy()
@@ -179,7 +170,7 @@ def all_gather_rows(
     width = max(counts) if counts else 0
     if width == 0:
         return [np.empty((0, dim), np.float32) for _ in counts]
-    device = _tensor_device(group)
+    device = torch.device(group.device)
     padded = torch.zeros((width, dim), dtype=torch.float32, device=device)
     if len(local):
         padded[: len(local)] = torch.from_numpy(np.ascontiguousarray(local, dtype=np.float32))
@@ -194,25 +185,6 @@ def all_gather_rows(
 def visible_gpu_count() -> int:
     """How many CUDA GPUs this process sees (0 without CUDA); creates no CUDA context."""
     return torch.cuda.device_count()
-
-
-def _check_gpus_visible(devices: Sequence[str], indices: Sequence[str]) -> None:
-    """Named GPUs must exist: no silent fall-back to CPU processes."""
-    count = visible_gpu_count()
-    named = " ".join(devices)
-    masked = os.environ.get("CUDA_VISIBLE_DEVICES")
-    where = f" (CUDA_VISIBLE_DEVICES={masked!r})" if masked is not None else ""
-    if count == 0:
-        raise ConfigError(
-            f"--devices {named} names GPUs, but no CUDA GPU is visible here{where}. "
-            "For CPU processes give --devices cpu cpu ..."
-        )
-    beyond = [i for i in indices if int(i) >= count]
-    if beyond:
-        raise ConfigError(
-            f"--devices {named} names GPU {', '.join(beyond)}, but only {count} GPU(s) are "
-            f"visible{where}: {' '.join(str(i) for i in range(count))}."
-        )
 
 
 def parse_devices(devices: Sequence[str]) -> tuple[str, list[str]]:
@@ -238,7 +210,21 @@ def parse_devices(devices: Sequence[str]) -> tuple[str, list[str]]:
         indices.append(str(int(text)))
     if len(set(indices)) != len(indices):
         raise ConfigError(f"--devices repeats a GPU: {' '.join(devices)}")
-    _check_gpus_visible(devices, indices)
+    # Named GPUs must exist: no silent fall-back to CPU processes.
+    count, named = visible_gpu_count(), " ".join(devices)
+    masked = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f" (CUDA_VISIBLE_DEVICES={masked!r})" if masked is not None else ""
+    if count == 0:
+        raise ConfigError(
+            f"--devices {named} names GPUs, but no CUDA GPU is visible here{where}. "
+            "For CPU processes give --devices cpu cpu ..."
+        )
+    beyond = [i for i in indices if int(i) >= count]
+    if beyond:
+        raise ConfigError(
+            f"--devices {named} names GPU {', '.join(beyond)}, but only {count} GPU(s) are "
+            f"visible{where}: {' '.join(str(i) for i in range(count))}."
+        )
     return "cuda", indices
 
 

@@ -1,11 +1,6 @@
-"""One progress view for a whole suite: tasks done/total, tokens done/total (the plan's
-estimates), tokens/s and ETA, with the current task under it.
-
-In a terminal the line is redrawn in place; in a log file (not a TTY) it is printed as plain
-lines, at each task's start and end and at most once per ``interval_s`` in between, never with
-carriage returns. ``quiet`` prints nothing.
-
-Example::
+"""One progress line for a whole suite (README.md, "Progress"): redrawn in place in a terminal,
+plain lines in a log file (at each task's start and end, at most once per ``interval_s`` in
+between); ``quiet`` prints nothing. Example::
 
     progress = SuiteProgress([("SciFact", 1_250_000), ("STS12", 90_000)], stream=sys.stderr)
     with progress.watch(lambda: encoder.stats.tokens):
@@ -118,20 +113,14 @@ class SuiteProgress:
             done += min(self.current_tokens, self.estimates.get(self.current, 0))
         return done
 
-    def eta_s(self) -> float | None:
-        elapsed = self.clock() - self.started
-        done = self.done_tokens()
-        worked = done - self.skipped_tokens
-        if worked <= 0 or elapsed <= 0:
-            return None
-        return (self.total_tokens - done) * elapsed / worked
-
     def line(self) -> str:
-        elapsed = max(self.clock() - self.started, 1e-9)
-        eta = self.eta_s()
+        took = self.clock() - self.started
+        elapsed, done = max(took, 1e-9), self.done_tokens()
+        worked = done - self.skipped_tokens  # estimated tokens this run has spent time on
+        eta = (self.total_tokens - done) * took / worked if worked > 0 and took > 0 else None
         parts = [
             f"[{len(self.finished)}/{len(self.estimates)} tasks]",
-            f"{human(self.done_tokens())}/{human(self.total_tokens)} tokens",
+            f"{human(done)}/{human(self.total_tokens)} tokens",
             f"{human(self.encoded_tokens / elapsed)} tok/s",
             f"ETA {duration(eta) if eta is not None else '?'}",
             f"elapsed {duration(elapsed)}",
@@ -151,10 +140,7 @@ class SuiteProgress:
             return
         self._last_print = now
         text = self.line() + (f"  ({note})" if note else "")
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + text)
-        else:
-            self.stream.write(text + "\n")
+        self.stream.write("\r\x1b[2K" + text if self.tty else text + "\n")
         self.stream.flush()
 
     def close(self) -> None:

@@ -115,9 +115,23 @@ def load_local_task(task: AbsTask, data_dir: Path) -> Path | None:
     folder = find_dir(task, Path(data_dir))
     if folder is None:
         return None
-    kind = _check_loadable(task, folder)
+    # The way to read the task; tasks whose hub data local files cannot reproduce are refused.
+    meta, cls = task.metadata, type(task)
+    kind = _KINDS.get(meta.type)
+    if kind is None or not isinstance(task, kind.bases):
+        raise ConfigError(
+            f"Folder {folder} matches task {meta.name}, but local data is supported for "
+            f"{', '.join(SUPPORTED_TYPES)} tasks only (this one is {meta.type})."
+        )
+    if not any(cls.load_data in (base.load_data, AbsTask.load_data) for base in kind.bases):
+        raise ConfigError(
+            f"Task {meta.name} has its own load_data, which local files cannot reproduce; "
+            "load it from the hub instead."
+        )
+    if isinstance(task, AbsTaskClassification) and task.is_cross_validation:
+        raise ConfigError(f"Task {meta.name} uses cross-validation; not supported locally.")
     try:
-        if _has_subsets(task):
+        if task.metadata.is_multilingual or list(task.hf_subsets) != ["default"]:
             subsets = task.hf_subsets
             task.dataset = {s: kind.load(task, _subset_dir(task, folder, s)) for s in subsets}
         elif task.metadata.type in ("Retrieval", "Reranking"):
@@ -126,8 +140,14 @@ def load_local_task(task: AbsTask, data_dir: Path) -> Path | None:
             task.dataset = kind.load(task, folder)
     except UnicodeDecodeError:
         raise not_utf8(folder) from None
-    if kind.transform:
-        _transform(task, folder)
+    if kind.transform and type(task).dataset_transform is not AbsTask.dataset_transform:
+        try:  # the task's own transform, as mteb's load_data runs it after a download
+            task.dataset_transform()
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            raise ConfigError(
+                f"Task {task.metadata.name}'s own dataset_transform (run on its data as after a "
+                f"download) failed on the files in {folder}: {type(exc).__name__}: {exc}"
+            ) from exc
     task.data_loaded = True
     _logger.info("Loaded %s from %s", task.metadata.name, folder)
     return folder
@@ -156,10 +176,6 @@ def data_identity(task: AbsTask, folder: Path | None) -> tuple[str, str]:
     return str(root), f"sha256:{digest.hexdigest()[:32]}"
 
 
-def _has_subsets(task: AbsTask) -> bool:
-    return task.metadata.is_multilingual or list(task.hf_subsets) != ["default"]
-
-
 def _subset_dir(task: AbsTask, folder: Path, subset: str) -> Path:
     path = folder / subset
     if not path.is_dir():
@@ -170,36 +186,3 @@ def _subset_dir(task: AbsTask, folder: Path, subset: str) -> Path:
         )
         raise DataError(path, [(None, msg)])
     return path
-
-
-def _check_loadable(task: AbsTask, folder: Path) -> _Kind:
-    """The way to read the task; refuses tasks whose hub data local files cannot reproduce."""
-    meta = task.metadata
-    kind = _KINDS.get(meta.type)
-    if kind is None or not isinstance(task, kind.bases):
-        raise ConfigError(
-            f"Folder {folder} matches task {meta.name}, but local data is supported for "
-            f"{', '.join(SUPPORTED_TYPES)} tasks only (this one is {meta.type})."
-        )
-    cls = type(task)
-    if not any(cls.load_data in (base.load_data, AbsTask.load_data) for base in kind.bases):
-        raise ConfigError(
-            f"Task {meta.name} has its own load_data, which local files cannot reproduce; "
-            "load it from the hub instead."
-        )
-    if isinstance(task, AbsTaskClassification) and task.is_cross_validation:
-        raise ConfigError(f"Task {meta.name} uses cross-validation; not supported locally.")
-    return kind
-
-
-def _transform(task: AbsTask, folder: Path) -> None:
-    """The task's own ``dataset_transform``, as mteb's ``load_data`` runs it after a download."""
-    if type(task).dataset_transform is AbsTask.dataset_transform:
-        return
-    try:
-        task.dataset_transform()
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise ConfigError(
-            f"Task {task.metadata.name}'s own dataset_transform (run on its data as after a "
-            f"download) failed on the files in {folder}: {type(exc).__name__}: {exc}"
-        ) from exc

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, Features, Value
+from datasets import Dataset, DatasetDict
 from mteb.abstasks import AbsTask
 
 from linq_eval.errors import did_you_mean
@@ -26,6 +26,7 @@ from linq_eval.run.local_data.files import (
     read_csv,
     read_table,
     text,
+    to_dataset,
 )
 
 
@@ -84,10 +85,7 @@ def _read_category_csv(path: Path, ids: dict[str, int]) -> Dataset:
             columns["label"].append(ids[category])
             columns["label_text"].append(category)
     problems.raise_if_any(None if columns["text"] else "no examples")
-    features = Features(
-        {"text": Value("string"), "label": Value("int64"), "label_text": Value("string")}
-    )
-    return Dataset.from_dict(columns, features=features)
+    return to_dataset(columns, text="string", label="int64", label_text="string")
 
 
 def _read_plain_classification(path: Path) -> Dataset:
@@ -105,8 +103,7 @@ def _read_plain_classification(path: Path) -> Dataset:
             labels.append(value)
     label_type = one_kind(labels, problems, "labels")
     problems.raise_if_any(None if texts else "no examples")
-    features = Features({"text": Value("string"), "label": Value(label_type)})
-    return Dataset.from_dict({"text": texts, "label": labels}, features=features)
+    return to_dataset({"text": texts, "label": labels}, text="string", label=label_type)
 
 
 __all__ = [

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import mteb
-from datasets import Dataset, DatasetDict, Features, Sequence, Value
+from datasets import Dataset, DatasetDict, Sequence, Value
 from mteb.abstasks import AbsTask, AbsTaskClusteringLegacy
 
 from linq_eval.run.local_data.files import (
@@ -31,6 +31,7 @@ from linq_eval.run.local_data.files import (
     plain_split_file,
     read_table,
     text,
+    to_dataset,
 )
 
 _COLUMNS = ("sentences", "labels")
@@ -58,9 +59,8 @@ def load_clustering(task: AbsTask, folder: Path) -> DatasetDict:
 
 def reads_sets(task: AbsTask) -> bool:
     """Whether the task's hub data holds clustering sets (mteb 1's layout) rather than texts."""
-    if isinstance(task, AbsTaskClusteringLegacy):
-        return True
-    return task.metadata.dataset.get("path") in _legacy_paths()
+    legacy = isinstance(task, AbsTaskClusteringLegacy)
+    return legacy or task.metadata.dataset.get("path") in _legacy_paths()
 
 
 @functools.cache
@@ -135,14 +135,10 @@ def _dataset(rows: list[tuple[Any, Any]], nested: bool, path: Path) -> Dataset:
     listed = nested or any(isinstance(lab, list) for lab in labels)
     if listed:
         labels = [lab if isinstance(lab, list) else [lab] for lab in labels]
-    features = Features(
-        {
-            "sentences": Sequence(Value("string")) if nested else Value("string"),
-            "labels": Sequence(kind) if listed else kind,
-        }
-    )
-    return Dataset.from_dict(
-        {"sentences": [s for s, _ in rows], "labels": labels}, features=features
+    return to_dataset(
+        {"sentences": [s for s, _ in rows], "labels": labels},
+        sentences=Sequence(Value("string")) if nested else "string",
+        labels=Sequence(kind) if listed else kind,
     )
 
 

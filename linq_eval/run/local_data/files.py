@@ -14,10 +14,13 @@ import contextlib
 import csv
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from datasets import Dataset, Features, Value
 
 from linq_eval.errors import DataError
 from linq_eval.model.tokenization import needs_repair
@@ -29,12 +32,12 @@ Rows = list[tuple[int, dict[str, Any]]]
 """(line number, row) pairs, in file order."""
 
 
+@dataclass
 class Problems:
     """Collects the problems of one file, to raise them together."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.items: list[tuple[int | None, str]] = []
+    path: Path
+    items: list[tuple[int | None, str]] = field(default_factory=list)
 
     def add(self, line: int | None, msg: str) -> None:
         self.items.append((line, msg))
@@ -72,30 +75,23 @@ _BLANK_LINE = (
 )
 
 
-class BlankLines:
-    """The blank lines of one file. A blank line before a row is a problem (a dropped row
-    would change the score silently); blank lines after the last row are skipped, and
-    counted where a caller asked for it (``counting_skipped_lines``)."""
-
-    def __init__(self, path: Path, problems: Problems) -> None:
-        self.path, self.problems = path, problems
-        self.pending: list[int] = []
-
-    def blank(self, lineno: int) -> None:
-        self.pending.append(lineno)
-
-    def row(self) -> None:
-        """A line holding a row: the blank lines seen before it are problems."""
-        for lineno in self.pending:
-            self.problems.add(lineno, _BLANK_LINE)
-        self.pending.clear()
-
-    def end(self) -> None:
-        """The end of the file: the blank lines after the last row are skipped and counted."""
-        tally = _SKIPPED.get()
-        if self.pending and tally is not None:
-            tally[str(self.path)] = tally.get(str(self.path), 0) + len(self.pending)
-        self.pending.clear()
+def nonblank(
+    path: Path, problems: Problems, numbered: Iterable[tuple[int, Any]]
+) -> Iterator[tuple[int, Any]]:
+    """The ``(line number, line or fields)`` that hold a row. A blank line before a row is a
+    problem (a dropped row would change the score silently); blank lines after the last row
+    are skipped, and counted where a caller asked for it (``counting_skipped_lines``)."""
+    pending: list[int] = []
+    for lineno, item in numbered:
+        if not (item.strip() if isinstance(item, str) else any(x.strip() for x in item)):
+            pending.append(lineno)
+            continue
+        problems.items += [(blank, _BLANK_LINE) for blank in pending]
+        pending.clear()
+        yield lineno, item
+    tally = _SKIPPED.get()
+    if pending and tally is not None:
+        tally[str(path)] = tally.get(str(path), 0) + len(pending)
 
 
 _SKIPPED: ContextVar[dict[str, int] | None] = ContextVar("linq_eval_skipped", default=None)
@@ -130,13 +126,8 @@ def read_jsonl(path: Path, problems: Problems) -> Rows:
     """(line number, object) per line; malformed lines, blank lines before a row and
     objects with a duplicate key go to ``problems``."""
     rows: Rows = []
-    blanks = BlankLines(path, problems)
     with path.open(encoding="utf-8-sig") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                blanks.blank(lineno)
-                continue
-            blanks.row()
+        for lineno, line in nonblank(path, problems, enumerate(f, start=1)):
             try:
                 obj = json.loads(line, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as e:
@@ -152,7 +143,6 @@ def read_jsonl(path: Path, problems: Problems) -> Rows:
                 problems.add(lineno, "a lone surrogate escape (\\ud800-\\udfff): not Unicode")
                 continue
             rows.append((lineno, obj))
-    blanks.end()
     return rows
 
 
@@ -182,28 +172,25 @@ def read_csv(path: Path, problems: Problems, required: Sequence[str]) -> Rows:
         except csv.Error as e:
             raise DataError(path, [(1, f"unreadable CSV ({e})")]) from None
         _check_columns(path, header, required, 1)
-        start = reader.line_num + 1
-        blanks = BlankLines(path, problems)
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                problems.add(start, f"unreadable CSV ({e})")
-                break
-            if not any(cell.strip() for cell in row):
-                blanks.blank(start)
+
+        def numbered() -> Iterator[tuple[int, list[str]]]:
+            while True:
+                start = reader.line_num + 1
+                try:
+                    yield start, next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as e:
+                    problems.add(start, f"unreadable CSV ({e})")
+                    return
+
+        for lineno, row in nonblank(path, problems, numbered()):
+            if len(row) != len(header):
+                problems.add(
+                    lineno, f"expected {len(header)} fields ({','.join(header)}), got {len(row)}"
+                )
             else:
-                blanks.row()
-                if len(row) != len(header):
-                    problems.add(
-                        start, f"expected {len(header)} fields ({','.join(header)}), got {len(row)}"
-                    )
-                else:
-                    rows.append((start, dict(zip(header, row, strict=True))))
-            start = reader.line_num + 1
-        blanks.end()
+                rows.append((lineno, dict(zip(header, row, strict=True))))
     return rows
 
 
@@ -252,11 +239,7 @@ def text(value: Any) -> str | None:
 
 def ident(value: Any) -> str | None:
     """A document or query id: a string, or an integer written as one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str | int):
-        return str(value)
-    return None
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def label(value: Any, from_csv: bool) -> int | str | None:
@@ -291,6 +274,12 @@ def number(raw: Any, low: float, high: float) -> tuple[float | None, str | None]
     return value, None
 
 
+def to_dataset(columns: dict[str, list[Any]], **types: Any) -> Dataset:
+    """``columns`` as a Dataset, each of the given type: a ``Value`` name or a feature."""
+    features = Features({c: Value(t) if isinstance(t, str) else t for c, t in types.items()})
+    return Dataset.from_dict(columns, features=features)
+
+
 def one_kind(values: Sequence[Any], problems: Problems, what: str) -> str:
     """The datasets dtype of ``values`` (int64 or string); mixing both is a problem."""
     kinds = {type(v) for v in values}
@@ -300,13 +289,13 @@ def one_kind(values: Sequence[Any], problems: Problems, what: str) -> str:
 
 
 __all__ = [
-    "BlankLines",
     "Problems",
     "Rows",
     "cell_list",
     "counting_skipped_lines",
     "ident",
     "label",
+    "nonblank",
     "not_utf8",
     "number",
     "one_kind",
@@ -316,4 +305,5 @@ __all__ = [
     "read_table",
     "require_file",
     "text",
+    "to_dataset",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import mteb
 from huggingface_hub import snapshot_download
@@ -13,44 +14,31 @@ from linq_eval.errors import ConfigError, TaskDataMissing, UnknownNameError
 
 
 def find_task_dir(task_name: str, data_dir: Path) -> Path | None:
-    """The subfolder of ``data_dir`` holding the data of the registered mteb task ``task_name``.
-
-    A folder matches, case-insensitively, when named like the task (``SciFact``), like the last
-    component of the task's mteb dataset path, without a ``-sts`` suffix (``mteb/scifact`` ->
-    ``scifact``, ``mteb/stsbenchmark-sts`` -> ``stsbenchmark``), or like a task it was adapted
-    from that reads the very same hub data (``TwentyNewsgroupsClustering.v2`` takes a
-    ``TwentyNewsgroupsClustering`` folder: same dataset and revision, regrouped by mteb). The
-    first of these that matches wins. A revised task whose hub data differs from its original's
-    on the same dataset path (``Banking77Classification.v2``: corrected labels) only matches its
-    own name, since a folder named after the dataset holds the original version. None when
-    nothing matches.
-    """
-    return find_dir(_registered_task(task_name), Path(data_dir))
-
-
-def _registered_task(task_name: str) -> AbsTask:
+    """The subfolder of ``data_dir`` holding the data of the registered mteb task ``task_name``,
+    by the rules README.md gives for ``--data-dir`` (task name, dataset path, the task it
+    revises if it reads the same hub data); None when nothing matches."""
     try:
-        return mteb.get_task(task_name)
+        task = mteb.get_task(task_name)
     except KeyError:
         names = [t.metadata.name for t in mteb.get_tasks(exclude_superseded=False)]
         raise UnknownNameError("task", task_name, names) from None
+    return find_dir(task, Path(data_dir))
 
 
 def find_dir(task: AbsTask, data_dir: Path) -> Path | None:
     folders = _folders(data_dir)
-    name = task.metadata.name.lower()
+    parents = {o.metadata.name.lower() for o in _originals(task) if _data(o) == _data(task)}
     wanted = (
-        ({name}, "task name"),
+        ({task.metadata.name.lower()}, "task name"),
         (_dataset_folder_names(task), "dataset path"),
-        ({p.lower() for p in _same_data_parents(task)}, "the task it revises"),
+        (parents, "the task it revises"),
     )
     for names, how in wanted:
         hits = [p for p in folders if p.name.lower() in names]
         if len(hits) > 1:
-            listed = ", ".join(p.name for p in hits)
             raise ConfigError(
                 f"Several folders in {data_dir} match task {task.metadata.name} by {how}: "
-                f"{listed}. Keep one."
+                f"{', '.join(p.name for p in hits)}. Keep one."
             )
         if hits:
             return hits[0]
@@ -65,8 +53,14 @@ def _folders(data_dir: Path) -> list[Path]:
 
 def _dataset_folder_names(task: AbsTask) -> set[str]:
     """Folder names (lower case) that stand for the task's mteb dataset path."""
-    path = str(task.metadata.dataset.get("path") or "").rstrip("/")
-    if not path or task.is_aggregate or _differs_from_original(task):
+    path, own = str(task.metadata.dataset.get("path") or "").rstrip("/"), _data(task)
+    # None for a revision of a task on the same dataset path with other hub data: a folder
+    # named after the dataset holds the original's.
+    if (
+        not path
+        or task.is_aggregate
+        or any(_data(o)[0] == own[0] and _data(o) != own for o in _originals(task))
+    ):
         return set()
     last = path.rsplit("/", 1)[-1].lower()
     return {last, last.removesuffix("-sts")}
@@ -85,23 +79,9 @@ def _originals(task: AbsTask) -> list[AbsTask]:
     return out
 
 
-def _differs_from_original(task: AbsTask) -> bool:
-    """True when the task revises a task on the same dataset path but other hub data."""
-    path, revision = task.metadata.dataset.get("path"), task.metadata.dataset.get("revision")
-    return any(
-        o.metadata.dataset.get("path") == path and o.metadata.dataset.get("revision") != revision
-        for o in _originals(task)
-    )
-
-
-def _same_data_parents(task: AbsTask) -> list[str]:
-    """Names of the tasks it was adapted from that read the same dataset and revision."""
-    own = (task.metadata.dataset.get("path"), task.metadata.dataset.get("revision"))
-    return [
-        o.metadata.name
-        for o in _originals(task)
-        if (o.metadata.dataset.get("path"), o.metadata.dataset.get("revision")) == own
-    ]
+def _data(task: AbsTask) -> tuple[Any, Any]:
+    """The task's hub dataset: ``(path, revision)``."""
+    return task.metadata.dataset.get("path"), task.metadata.dataset.get("revision")
 
 
 # --------------------------------------------------------------------------- missing data
@@ -109,7 +89,7 @@ def _same_data_parents(task: AbsTask) -> list[str]:
 
 def _hub_copy_cached(task: AbsTask) -> bool:
     """Whether the task's hub dataset (at its revision) is in the local Hugging Face cache."""
-    path, revision = task.metadata.dataset.get("path"), task.metadata.dataset.get("revision")
+    path, revision = _data(task)
     try:
         snapshot_download(
             repo_id=str(path), repo_type="dataset", revision=revision, local_files_only=True

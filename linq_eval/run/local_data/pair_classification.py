@@ -12,10 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, Features, Value
+from datasets import Dataset, DatasetDict
 from mteb.abstasks import AbsTask
 
-from linq_eval.run.local_data.files import Problems, label, plain_split_file, read_table, text
+from linq_eval.run.local_data.files import (
+    Problems,
+    label,
+    plain_split_file,
+    read_table,
+    text,
+    to_dataset,
+)
 
 _COLUMNS = ("sentence1", "sentence2", "labels")
 """mteb's pair-classification columns."""
@@ -48,10 +55,7 @@ def _read_pairs(path: Path) -> Dataset:
     if not problems.items and columns["labels"] and present != {0, 1}:
         problems.add(None, f"only label {present.pop()}: average precision needs pairs of both")
     problems.raise_if_any(None if columns["labels"] else "no pairs")
-    features = Features(
-        {"sentence1": Value("string"), "sentence2": Value("string"), "labels": Value("int64")}
-    )
-    return Dataset.from_dict(columns, features=features)
+    return to_dataset(columns, sentence1="string", sentence2="string", labels="int64")
 
 
 __all__ = [

@@ -16,20 +16,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, Features, Value
+from datasets import Dataset
 from mteb.abstasks import AbsTask
 
 from linq_eval.run.local_data.files import (
-    BlankLines,
     DataError,
     Problems,
     cell_list,
     ident,
+    nonblank,
     plain_split_file,
     read_jsonl,
     read_table,
     require_file,
     text,
+    to_dataset,
 )
 from linq_eval.thirdparty.mteb_private import retrieval_split
 
@@ -45,12 +46,23 @@ def load_retrieval(task: AbsTask, folder: Path) -> dict[str, dict[str, Any]]:
     reranking = task.metadata.type == "Reranking"
     if reranking and not (folder / "corpus.jsonl").is_file():
         return {split: _old_reranking_split(folder, split) for split in task.eval_splits}
-    qrels_paths = {split: _qrels_path(task, folder, split) for split in task.eval_splits}
+    qrels_paths = {split: folder / "qrels" / f"{split}.tsv" for split in task.eval_splits}
+    for split, path in qrels_paths.items():
+        if not path.is_file():
+            qrels_dir = folder / "qrels"
+            present = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
+            msg = (
+                f"missing file: no judgements for split {split!r} of {task.metadata.name} "
+                f"(splits present: {', '.join(present) or 'none'})"
+            )
+            raise DataError(path, [(None, msg)])
     corpus_path, queries_path = folder / "corpus.jsonl", folder / "queries.jsonl"
     require_file(corpus_path, "BEIR corpus: _id, title, text")
     require_file(queries_path, "BEIR queries: _id, text")
-    corpus = _read_corpus(corpus_path)
-    queries = _read_queries(queries_path)
+    corpus = _read_records(corpus_path, "document", "empty corpus: no documents")
+    queries = {
+        qid: body for qid, (_, body) in _read_records(queries_path, "query", "no queries").items()
+    }
     corpus_ds = _corpus_dataset(corpus)
     dataset: dict[str, Any] = {}
     for split, path in qrels_paths.items():
@@ -68,64 +80,29 @@ def load_retrieval(task: AbsTask, folder: Path) -> dict[str, dict[str, Any]]:
     return dataset
 
 
-def _qrels_path(task: AbsTask, folder: Path, split: str) -> Path:
-    path = folder / "qrels" / f"{split}.tsv"
-    if not path.is_file():
-        qrels_dir = folder / "qrels"
-        present = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
-        msg = (
-            f"missing file: no judgements for split {split!r} of {task.metadata.name} "
-            f"(splits present: {', '.join(present) or 'none'})"
-        )
-        raise DataError(path, [(None, msg)])
-    return path
-
-
-def _read_corpus(path: Path) -> dict[str, tuple[str, str]]:
-    """Document id -> (title, text), in file order."""
+def _read_records(path: Path, what: str, empty: str) -> dict[str, tuple[str, str]]:
+    """Id -> (title, text) of each document or query (``what``; queries have no title), in
+    file order."""
     problems = Problems(path)
-    docs: dict[str, tuple[str, str]] = {}
+    records: dict[str, tuple[str, str]] = {}
     first_seen: dict[str, int] = {}
     for lineno, obj in read_jsonl(path, problems):
-        doc_id = ident(obj.get("_id", obj.get("id")))
+        rid = ident(obj.get("_id", obj.get("id")))
         body = text(obj.get("text"))
-        title = obj.get("title") or ""
-        if doc_id is None:
-            problems.add(lineno, "missing or non-string document id (_id)")
+        title = (obj.get("title") or "") if what == "document" else ""
+        if rid is None:
+            problems.add(lineno, f"missing or non-string {what} id (_id)")
         elif body is None:
-            problems.add(lineno, f"document {doc_id!r}: missing or non-string 'text'")
+            problems.add(lineno, f"{what} {rid!r}: missing or non-string 'text'")
         elif not isinstance(title, str):
-            problems.add(lineno, f"document {doc_id!r}: 'title' is not a string")
-        elif doc_id in docs:
-            problems.add(
-                lineno, f"duplicate document id {doc_id!r} (first on line {first_seen[doc_id]})"
-            )
+            problems.add(lineno, f"{what} {rid!r}: 'title' is not a string")
+        elif rid in records:
+            problems.add(lineno, f"duplicate {what} id {rid!r} (first on line {first_seen[rid]})")
         else:
-            docs[doc_id] = (title, body)
-            first_seen[doc_id] = lineno
-    problems.raise_if_any(None if docs else "empty corpus: no documents")
-    return docs
-
-
-def _read_queries(path: Path) -> dict[str, str]:
-    """Query id -> text, in file order."""
-    problems = Problems(path)
-    queries: dict[str, str] = {}
-    first_seen: dict[str, int] = {}
-    for lineno, obj in read_jsonl(path, problems):
-        qid = ident(obj.get("_id", obj.get("id")))
-        body = text(obj.get("text"))
-        if qid is None:
-            problems.add(lineno, "missing or non-string query id (_id)")
-        elif body is None:
-            problems.add(lineno, f"query {qid!r}: missing or non-string 'text'")
-        elif qid in queries:
-            problems.add(lineno, f"duplicate query id {qid!r} (first on line {first_seen[qid]})")
-        else:
-            queries[qid] = body
-            first_seen[qid] = lineno
-    problems.raise_if_any(None if queries else "no queries")
-    return queries
+            records[rid] = (title, body)
+            first_seen[rid] = lineno
+    problems.raise_if_any(None if records else empty)
+    return records
 
 
 def _read_qrels(
@@ -143,13 +120,8 @@ def _read_qrels(
         raise DataError(
             path, [(1, f"expected header 'query-id<TAB>corpus-id<TAB>score', got {header!r}")]
         )
-    blanks = BlankLines(path, problems)
-    for lineno, line in lines[1:]:
+    for lineno, line in nonblank(path, problems, lines[1:]):
         fields = line.rstrip("\r\n").split("\t")
-        if not line.strip():
-            blanks.blank(lineno)
-            continue
-        blanks.row()
         if len(fields) < 3:
             problems.add(lineno, f"expected 3 tab-separated fields, got {len(fields)}")
             continue
@@ -166,7 +138,6 @@ def _read_qrels(
         if doc_id in qrels.get(qid, {}):
             problems.add(lineno, f"duplicate judgement for query {qid!r}, document {doc_id!r}")
         qrels.setdefault(qid, {})[doc_id] = score
-    blanks.end()
     problems.raise_if_any(None if qrels else "no judgements")
     return qrels
 
@@ -195,22 +166,14 @@ def _read_top_ranked(path: Path, doc_ids: set[str], judged: dict[str, str]) -> d
 
 
 def _corpus_dataset(docs: dict[str, tuple[str, str]]) -> Dataset:
-    features = Features({"id": Value("string"), "title": Value("string"), "text": Value("string")})
-    return Dataset.from_dict(
-        {
-            "id": list(docs),
-            "title": [title for title, _ in docs.values()],
-            "text": [body for _, body in docs.values()],
-        },
-        features=features,
-    )
+    titles, texts = [t for t, _ in docs.values()], [b for _, b in docs.values()]
+    columns = {"id": list(docs), "title": titles, "text": texts}
+    return to_dataset(columns, id="string", title="string", text="string")
 
 
 def _queries_dataset(queries: dict[str, str]) -> Dataset:
-    features = Features({"id": Value("string"), "text": Value("string")})
-    return Dataset.from_dict(
-        {"id": list(queries), "text": list(queries.values())}, features=features
-    )
+    columns = {"id": list(queries), "text": list(queries.values())}
+    return to_dataset(columns, id="string", text="string")
 
 
 # --------------------------------------------------------------------------- mteb 1 reranking

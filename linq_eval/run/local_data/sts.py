@@ -11,17 +11,18 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, Features, Value
+from datasets import Dataset, DatasetDict
 from mteb.abstasks import AbsTask
 
 from linq_eval.run.local_data.files import (
-    BlankLines,
     DataError,
     Problems,
+    nonblank,
     number,
     plain_split_file,
     read_table,
     text,
+    to_dataset,
 )
 
 _STS_BENCHMARK_FILES = {
@@ -61,14 +62,9 @@ def _read_sts_benchmark(path: Path, split: str, low: float, high: float) -> Data
     """One file of the STS Benchmark release: tab separated, no header, quotes are literal."""
     problems = Problems(path)
     columns: dict[str, list[Any]] = {c: [] for c in ("split", *_STS_BENCHMARK_COLUMNS)}
-    blanks = BlankLines(path, problems)
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for lineno, fields in enumerate(reader, start=1):
-            if not fields or not any(x.strip() for x in fields):
-                blanks.blank(lineno)
-                continue
-            blanks.row()
+        for lineno, fields in nonblank(path, problems, enumerate(reader, start=1)):
             if len(fields) < len(_STS_BENCHMARK_COLUMNS):
                 problems.add(
                     lineno,
@@ -84,15 +80,8 @@ def _read_sts_benchmark(path: Path, split: str, low: float, high: float) -> Data
             columns["split"].append("dev" if split == "validation" else split)
             for c in _STS_BENCHMARK_COLUMNS:
                 columns[c].append(score if c == "score" else row[c])
-    blanks.end()
     problems.raise_if_any(None if columns["score"] else "no sentence pairs")
-    features = Features(
-        {
-            c: Value("float64" if c == "score" else "string")
-            for c in ("split", *_STS_BENCHMARK_COLUMNS)
-        }
-    )
-    return Dataset.from_dict(columns, features=features)
+    return to_dataset(columns, **{c: "float64" if c == "score" else "string" for c in columns})
 
 
 def _read_plain_sts(path: Path, low: float, high: float) -> Dataset:
@@ -110,10 +99,7 @@ def _read_plain_sts(path: Path, low: float, high: float) -> Dataset:
             columns["sentence2"].append(s2)
             columns["score"].append(score)
     problems.raise_if_any(None if columns["score"] else "no sentence pairs")
-    features = Features(
-        {"sentence1": Value("string"), "sentence2": Value("string"), "score": Value("float64")}
-    )
-    return Dataset.from_dict(columns, features=features)
+    return to_dataset(columns, sentence1="string", sentence2="string", score="float64")
 
 
 __all__ = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, Features, Sequence, Value
+from datasets import Dataset, DatasetDict, Sequence, Value
 from mteb.abstasks import AbsTask
 
 from linq_eval.run.local_data.files import (
@@ -19,6 +19,7 @@ from linq_eval.run.local_data.files import (
     plain_split_file,
     read_table,
     text,
+    to_dataset,
 )
 
 _COLUMNS = ("text", "human_summaries", "machine_summaries", "relevance")
@@ -48,15 +49,14 @@ def _read_summaries(path: Path, low: float, high: float) -> Dataset:
         for column, v in zip(_COLUMNS, value, strict=True):
             columns[column].append(v)
     problems.raise_if_any(None if columns["text"] else "no texts")
-    features = Features(
-        {
-            "text": Value("string"),
-            "human_summaries": Sequence(Value("string")),
-            "machine_summaries": Sequence(Value("string")),
-            "relevance": Sequence(Value("float64")),
-        }
+    texts = Sequence(Value("string"))
+    return to_dataset(
+        columns,
+        text="string",
+        human_summaries=texts,
+        machine_summaries=texts,
+        relevance=Sequence(Value("float64")),
     )
-    return Dataset.from_dict(columns, features=features)
 
 
 def _row(row: dict[str, Any], from_csv: bool, low: float, high: float) -> tuple[Any, str | None]:
