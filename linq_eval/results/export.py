@@ -1,18 +1,11 @@
 """Exporting a run as a submission to mteb's results repository (the leaderboard's data).
 
-The repository (github.com/embeddings-benchmark/results) keeps one folder per model and
-revision, ``results/<org__model>/<revision>/``, holding
-
-- mteb's task result files (``<Task>.json``, written by mteb 2),
-- ``model_meta.json``: the model's mteb ModelMeta, whose ``name`` and ``revision`` are the
-  folder's (the repository's checks compare them), and
-- ``run_settings.jsonl``: which mteb version and encode settings produced each task, split and
-  subset (the repository's checks require an entry for every score of a new result file).
-
-:func:`export_run` writes that layout under a folder of your choice, which is then also an
-``mteb.ResultCache`` root, and checks the export by loading it back with mteb's own loader
-(``ResultCache(DIR).load_results``): every task must come back with the score it was written
-with. The run folder may be given in any layout :mod:`linq_eval.results.reading` reads.
+:func:`export_run` writes ``<to>/results/<org__model>/<revision>/`` as the repository
+(github.com/embeddings-benchmark/results) keeps it: mteb's task result files,
+``model_meta.json`` (whose ``name`` and ``revision`` the repository's checks compare with the
+folder's) and ``run_settings.jsonl`` (they require an entry for every score of a new result
+file); then loads it back with mteb's own loader (``ResultCache(DIR).load_results``), which must
+read every task with the score it was written with.
 
     export_run("runs/linq", "submission")   # -> submission/results/<org__model>/<revision>/
 """
@@ -176,11 +169,8 @@ def _write(
         )
     for name, data in contents.items():
         atomic_write_bytes(folder / name, data)
-    scores = {}
-    for name in rs.task_names:
-        result = rs.task_result(name)
-        assert result is not None
-        scores[name] = result.score()
+    results = {name: rs.task_result(name) for name in rs.task_names}
+    scores = {name: r.score() for name, r in results.items() if r is not None}
     return ExportedModel(rs.model, rs.revision, folder, scores)
 
 

@@ -2,31 +2,12 @@
 
 The published MTEB(eng, v1) scores were made with mteb 1.x, whose metric names and in places
 computations differ from mteb 2's. ``METRIC_PAIRS`` says, as data, which field of an mteb 2
-result corresponds to each published metric, whether it is the same computation, and where
-that is established. Tables, comparisons and the HTML report all read scores through
-:func:`score_task`, so a run is always set beside the same computation as its reference:
-
-- PairClassification: published ``cos_sim_ap`` = mteb 2's ``cosine_ap`` (mteb 2's main score
-  ``max_ap`` is the best of five similarity functions and never lower);
-- STS, Summarization: ``cos_sim_spearman`` = ``cosine_spearman`` (renamed);
-- Reranking: ``map`` (mteb 1.x RerankingEvaluator) = ``map_at_1000`` (pytrec_eval), and
-  ``max_over_subqueries_map_at_1000`` for MindSmallReranking: the same samples and candidates,
-  the same average precision to mteb 2's 5 decimals; they can differ only where two or more
-  positive candidates of a sample share a score (results/baselines/published/README.md,
-  tests/test_metrics.py).
-
-Which mteb 2 versions compute each field so: ``MTEB_CHECKED`` (the versions whose metric code
-was read and found identical, apart from ``_METRIC_CHANGES``). Two results made by different
-mteb versions are one computation of a field only where both versions lie in that range and no
-change of ``_METRIC_CHANGES`` falls between them (``mteb_difference``); ``compare`` marks other
-tasks "metric changed".
-
-Where a result file has no field with the reference's computation (a file holding only
-``max_ap`` against a published ``cos_sim_ap``), its score is read all the same and flagged
-(``TaskScore.changed_from``): tables say so in a note, comparisons keep it out of the verdict.
-
-Result files are read without mteb (``linq_eval.results.result_file``), filtered and averaged
-as mteb's ``TaskResult`` does; tasks are mteb's registry as data (``linq_eval.registry``).
+result corresponds to each published metric and where that is established; tables, comparisons
+and the HTML report read scores through :func:`score_task`, so a run is always set beside the
+same computation as its reference. ``MTEB_CHECKED`` and ``_METRIC_CHANGES`` say which mteb 2
+versions compute a field alike (``mteb_difference``; ``compare`` marks other tasks "metric
+changed"). A file without a field of the reference's computation (only ``max_ap`` against a
+published ``cos_sim_ap``) is read all the same and flagged (``TaskScore.changed_from``).
 
 Example::
 

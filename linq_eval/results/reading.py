@@ -8,10 +8,8 @@ A result folder uses mteb's ``ResultCache`` layout, ``<root>/<org__model>/<revis
 - one ``<org__model>`` folder (each revision under it is one result set),
 - one ``<org__model>/<revision>`` folder.
 
-Each ``<org__model>/<revision>`` folder is one :class:`ResultSet` (one row of a table). Beside the
-task files, ``linq-eval run`` writes ``linq_eval/run.json`` (its settings, timings and versions);
-a folder without it has unknown settings. Task files are read without mteb
-(``linq_eval.results.result_file``); only ``--remote`` imports it.
+Each ``<org__model>/<revision>`` folder is one :class:`ResultSet` (one row of a table), with
+its run record (``linq_eval/run.json``) if ``linq-eval run`` wrote one.
 """
 
 from __future__ import annotations
@@ -69,10 +67,7 @@ class ResultSet:
     @property
     def settings(self) -> dict[str, Any] | None:
         """The run's settings (model, revision, dtype, max_length, policy, prompt_hash ...)."""
-        if self.run_record is None:
-            return None
-        settings = self.run_record.get("settings")
-        return settings if isinstance(settings, dict) else None
+        return None if self.run_record is None else self.run_record.get("settings")
 
     @property
     def task_names(self) -> list[str]:
@@ -98,20 +93,6 @@ class ResultSet:
         if task_name not in self._results:
             self._results[task_name] = read_result_file(self.task_files[task_name])
         return self._results[task_name]
-
-    def load_all(self) -> None:
-        """Read every task file now, collecting all malformed files into one error."""
-        problems = []
-        for name in self.task_names:
-            try:
-                self.task_result(name)
-            except ResultsError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise ResultsError(
-                f"{len(problems)} malformed result file(s) in {self.path}:\n  "
-                + "\n  ".join(problems)
-            )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -222,12 +203,19 @@ def load_results(path: str | Path, *, validate: bool = True) -> list[ResultSet]:
 
 
 def _validate(sets: Iterable[ResultSet]) -> None:
+    """Read every task file now, collecting all malformed files into one error."""
     problems = []
     for rs in sets:
-        try:
-            rs.load_all()
-        except ResultsError as exc:
-            problems.append(str(exc))
+        bad = []
+        for name in rs.task_names:
+            try:
+                rs.task_result(name)
+            except ResultsError as exc:
+                bad.append(str(exc))
+        if bad:
+            problems.append(
+                f"{len(bad)} malformed result file(s) in {rs.path}:\n  " + "\n  ".join(bad)
+            )
     if problems:
         raise ResultsError("\n".join(problems))
 
@@ -245,12 +233,12 @@ def _available_baselines() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / _BASELINE_INDEX).is_file())
 
 
-def load_baselines(name: str = _BASELINE_PREFIX, *, validate: bool = True) -> list[ResultSet]:
+def load_baselines(name: str = _BASELINE_PREFIX) -> list[ResultSet]:
     """The shipped baseline set ``name``, in the order of its index (the card's order)."""
     folder = baselines_root() / name
     if not (folder / _BASELINE_INDEX).is_file():
         raise UnknownNameError("baseline set", name, _available_baselines())
-    return _load_baseline_folder(folder, validate=validate)
+    return _load_baseline_folder(folder, validate=True)
 
 
 def _load_baseline_folder(folder: Path, *, validate: bool) -> list[ResultSet]:
@@ -317,7 +305,7 @@ def load_remote(
     return sets
 
 
-def resolve(spec: str, *, validate: bool = True) -> list[ResultSet]:
+def resolve(spec: str) -> list[ResultSet]:
     """Result sets named on the command line.
 
     ``spec`` is a folder, a shipped baseline set (``published``), one of its models
@@ -329,7 +317,7 @@ def resolve(spec: str, *, validate: bool = True) -> list[ResultSet]:
         model, _, revision = name.partition("@")
         return load_remote(model, revision or None)
     if sep and kind in _available_baselines() and not Path(spec).exists():
-        sets = load_baselines(kind, validate=validate)
+        sets = load_baselines(kind)
         chosen = [rs for rs in sets if name in (rs.model, rs.label)]
         if not chosen:
             raise UnknownNameError(
@@ -337,8 +325,8 @@ def resolve(spec: str, *, validate: bool = True) -> list[ResultSet]:
             )
         return chosen
     if not sep and spec in _available_baselines() and not Path(spec).exists():
-        return load_baselines(spec, validate=validate)
-    return load_results(spec, validate=validate)
+        return load_baselines(spec)
+    return load_results(spec)
 
 
 def resolve_one(spec: str, role: str) -> ResultSet:

@@ -1,13 +1,6 @@
-"""A self-contained HTML report of a table: sortable tables, inline SVG charts, and the queries
-that moved.
-
-The file needs nothing beyond itself (no network, no external JS or CSS): open it in a browser.
-Sections: the summary table; one ranked bar chart per mean column, drawing only complete means
-(a partial run's means over its own tasks are drawn in their own like-for-like charts, where
-every row's mean covers the same tasks); per compared row, its per-task deltas against the
-reference (sorted, green above and red below); per task where both kept per-query evidence
-and some query moved, the queries that lost most, with up/down counts and a paired
-permutation p-value; then every task's score, the sources and the notes.
+"""A self-contained HTML report of a table (no network, no external JS or CSS): sortable
+tables, inline SVG charts of the means and of each compared row's per-task deltas, the queries
+that moved, the gaps ``linq-eval explain`` found, every task's score, the sources and the notes.
 
 Example::
 
@@ -33,7 +26,7 @@ from linq_eval.results.charts import (
 from linq_eval.results.charts import escape as _e
 from linq_eval.results.per_query import SuiteQueryDiff, TaskQueryDiff
 from linq_eval.results.query_report import compare_queries, evidence_tasks, moved
-from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score
+from linq_eval.results.tables import MISSING, Row, Table, format_score
 from linq_eval.results.text_formats import pair_grid, per_task_grid
 
 _TEXT_CHARS = 160
@@ -98,11 +91,12 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def _row_class(table: Table, row: Row) -> str:
-    classes = ["baseline" if row.is_baseline else "run"]
-    if row is table.reference:
-        classes.append("reference")
-    return " ".join(classes)
+def _table(attributes: str, header: Sequence[str], rows: Sequence[str]) -> str:
+    """A table of ``header`` and the ``<tr>`` rows given."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    return (
+        f"<table{attributes}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _html_table(
@@ -113,22 +107,25 @@ def _html_table(
     row_classes: Sequence[str] | None = None,
 ) -> str:
     """A sortable table; ``values`` gives each cell's sort key (a number, None, or text)."""
-    out = [f'<div class="wide"><table class="sortable" id="{_e(table_id)}"><thead><tr>']
-    out += [f"<th>{_e(h)}</th>" for h in header]
-    out.append("</tr></thead><tbody>")
+    rows = []
     for i, (cells, keys) in enumerate(zip(body, values, strict=True)):
-        cls = f' class="{_e(row_classes[i])}"' if row_classes else ""
-        out.append(f"<tr{cls}>")
+        row = [f'<tr class="{_e(row_classes[i])}">' if row_classes else "<tr>"]
         for text, key in zip(cells, keys, strict=True):
             if isinstance(key, str):
-                out.append(f"<td>{_e(text)}</td>")
+                row.append(f"<td>{_e(text)}</td>")
             elif key is None:
-                out.append(f'<td class="missing" data-value="">{_e(text)}</td>')
+                row.append(f'<td class="missing" data-value="">{_e(text)}</td>')
             else:
-                out.append(f'<td class="num" data-value="{key:.6f}">{_e(text)}</td>')
-        out.append("</tr>")
-    out.append("</tbody></table></div>")
-    return "".join(out)
+                row.append(f'<td class="num" data-value="{key:.6f}">{_e(text)}</td>')
+        rows.append("".join(row) + "</tr>")
+    table = _table(f' class="sortable" id="{_e(table_id)}"', header, rows)
+    return f'<div class="wide">{table}</div>'
+
+
+def _figures(figures: Sequence[tuple[str, str]]) -> str:
+    """Charts with their captions, side by side."""
+    shown = "".join(f"<figure>{c}<figcaption>{_e(t)}</figcaption></figure>" for c, t in figures)
+    return f'<div class="charts">{shown}</div>'
 
 
 def _default_reference(table: Table) -> Row:
@@ -176,9 +173,8 @@ def _type_charts(table: Table, decimals: int) -> str:
             )
         else:
             caption = f"{col}: runs in red, baselines in blue; incomplete means are not drawn."
-        chart = _mean_chart(table, col, decimals)
-        figures.append(f"<figure>{chart}<figcaption>{_e(caption)}</figcaption></figure>")
-    out = '<div class="charts">' + "".join(figures) + "</div>"
+        figures.append((_mean_chart(table, col, decimals), caption))
+    out = _figures(figures)
     if empty:
         shown = _e(", ".join(empty))
         out += f'<p class="note">Not drawn, no row has a complete mean: {shown}.</p>'
@@ -209,11 +205,8 @@ def _delta_charts(table: Table, reference: Row, decimals: int) -> str:
         if absent:
             shown = ", ".join(absent) if len(absent) <= 12 else f"{len(absent)} tasks"
             caption += f" Not shown, no score in {row.label}: {shown}."
-        charts.append(
-            f"<figure>{delta_chart(title, items, decimals=decimals)}"
-            f"<figcaption>{_e(caption)}</figcaption></figure>"
-        )
-    return '<div class="charts">' + "".join(charts) + "</div>"
+        charts.append((delta_chart(title, items, decimals=decimals), caption))
+    return _figures(charts)
 
 
 def _query_summary(diff: TaskQueryDiff, decimals: int) -> str:
@@ -245,9 +238,7 @@ def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
     if not diff.worst:
         return "<p>No query lost.</p>"
     head = ["Query", "Text", "Before", "After", "Change", "Entered top 10", "Left top 10"]
-    out = ['<div class="wide"><table class="queries"><thead><tr>']
-    out += [f"<th>{h}</th>" for h in head]
-    out.append("</tr></thead><tbody>")
+    rows = []
     for c in diff.worst:
         text = c.text if len(c.text) <= _TEXT_CHARS else c.text[: _TEXT_CHARS - 1] + "…"
         delta = 100 * c.delta
@@ -261,9 +252,9 @@ def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
             f'<td class="docs">{_e(", ".join(c.entered)) or MISSING}</td>',
             f'<td class="docs">{_e(", ".join(c.left)) or MISSING}</td>',
         ]
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table></div>")
-    return "".join(out)
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    table = _table(' class="queries"', head, rows)
+    return f'<div class="wide">{table}</div>'
 
 
 def _query_sections(table: Table, reference: Row, decimals: int) -> str:
@@ -308,20 +299,18 @@ def _explained_sections(table: Table, decimals: int) -> str:
         )
         head = ["Candidate", "Score", "Minus reference", "Texts encoded", "From cache"]
         for verdict, gap in zip(found["verdicts"], found["gaps"], strict=True):
-            cells = "".join(
+            rows = [
                 f"<tr><td>{_e(t['candidate'])}</td>"
                 f'<td class="num">{format_score(t["score"], decimals)}</td>'
                 f'<td class="num">{format_score(t["distance"], decimals, signed=True)}</td>'
                 f'<td class="num">{t["encoded_texts"]}</td>'
                 f'<td class="num">{t["cached_texts"]}</td></tr>'
                 for t in verdict["tried"]
-            )
+            ]
             out.append(
                 f"<p><b>{_e(gap['task'])}</b>: run {format_score(gap['run'], decimals)}, "
                 f"reference {format_score(gap['reference'], decimals)}: "
-                f"<b>{_e(verdict['verdict'])}</b>.</p><table><thead><tr>"
-                + "".join(f"<th>{h}</th>" for h in head)
-                + f"</tr></thead><tbody>{cells}</tbody></table>"
+                f"<b>{_e(verdict['verdict'])}</b>.</p>{_table('', head, rows)}"
             )
     return f"<h2>Gaps explained</h2>{''.join(out)}" if out else ""
 
@@ -345,14 +334,15 @@ def _sources(table: Table) -> str:
 
 def _summary_table(table: Table, decimals: int) -> str:
     header = ["Model", *table.columns]
-    body, values = [], []
-    for row in table.rows:
-        body.append([row.label] + [row.means[c].format(decimals) for c in table.columns])
-        values.append(
-            [row.label]
-            + [row.means[c].value if row.means[c].complete else None for c in table.columns]
-        )
-    classes = [_row_class(table, r) for r in table.rows]
+    body = [[r.label] + [r.means[c].format(decimals) for c in table.columns] for r in table.rows]
+    values = [
+        [r.label] + [r.means[c].value if r.means[c].complete else None for c in table.columns]
+        for r in table.rows
+    ]
+    classes = [
+        ("baseline" if r.is_baseline else "run") + (" reference" if r is table.reference else "")
+        for r in table.rows
+    ]
     return _html_table("summary", header, body, values, classes)
 
 
@@ -391,13 +381,12 @@ def _pair_tables(table: Table, decimals: int) -> str:
     return "".join(out)
 
 
-def render_html(table: Table, *, decimals: int = 2, reference: str | None = None) -> str:
+def render_html(table: Table, *, decimals: int = 2) -> str:
     """The whole report as one HTML document (string)."""
     from linq_eval import __version__
 
-    ref = find_row(table.rows, reference) if reference else _default_reference(table)
+    ref = _default_reference(table)
     notes = "".join(f"<li>{_e(n)}</li>" for n in table.notes())
-    stamp = now()
     title = f"linq-eval report: {table.benchmark.name}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -405,7 +394,7 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
         f"<h1>{_e(title)}</h1>"
         f"<p>Main scores x100 ({len(table.benchmark.tasks)} tasks); "
         f"a mean over an incomplete set shows its coverage, a missing task shows {MISSING}. "
-        f"Click a column header to sort. Generated by linq-eval {__version__}, {stamp}.</p>"
+        f"Click a column header to sort. Generated by linq-eval {__version__}, {now()}.</p>"
         f"<h2>Summary</h2>{_summary_table(table, decimals)}"
         f"<h2>Means</h2>{_type_charts(table, decimals)}"
         f"<h2>Per-task deltas against {_e(ref.label)}</h2>{_delta_charts(table, ref, decimals)}"

@@ -1,20 +1,11 @@
-"""Leaderboard tables: per-task scores and honest means (rendered by ``text_formats`` and
-``report``; ``render`` picks the format).
+"""Leaderboard tables: per-task scores and honest means, as data (``render`` writes them).
 
-Scores are x100, read through ``linq_eval.results.metrics``: a table of MTEB(eng, v1) shows
-for every row the computation the published scores were made with (``cosine_ap`` of a run
-beside a published ``cos_sim_ap``), other benchmarks mteb's main scores. Each task is scored as
-mteb scores it: the benchmark's tasks carry the subset and split filters (AmazonCounterfactual
-``en``, STS17 ``en-en``, STS22 ``en``, MSMARCO ``dev``), ``linq_eval.results.result_file``
-applies them as ``TaskResult.validate_and_filter_scores`` does, and CQADupstackRetrieval is the
-mean of its 12 subforum files, as mteb's aggregate task makes it, when a run has no aggregate
-file. Mean(Task) (the card's "Average (56)") is the mean over tasks, Mean(TaskType) the mean of
-the type means, as mteb's ``BenchmarkAggregation`` computes them (``tests/test_tables.py``
-checks it); a mean over an incomplete set is shown with its coverage, ``59.80 (14/15)``, and
-never passes for a full one.
-A run that covers part of the benchmark (a CI gate's three retrieval tasks) adds a column in
-which every row shows its mean over that run's tasks, ``Mean (5 tasks of <run>)``: the one mean
-that compares the run with complete rows like for like.
+Scores are x100, read through ``linq_eval.results.metrics`` (for MTEB(eng, v1) in the
+computation the published scores were made with), each task filtered as mteb scores it.
+Mean(Task) is the mean over tasks and Mean(TaskType) the mean of the type means, as mteb's
+``BenchmarkAggregation`` computes them (``tests/test_tables.py``); a mean over an incomplete set
+shows its coverage, ``59.80 (14/15)``, and never passes for a full one. A run that covers part
+of the benchmark adds a column of every row's mean over that run's tasks: the like-for-like one.
 
 Example::
 
@@ -60,10 +51,6 @@ _LEAD_TYPE = "Retrieval"
 """The type the card shows first."""
 _MEAN_TASK_TYPE = "Mean(TaskType)"
 """The card layout's name for the mean of the type means."""
-_CARD_LAYOUT_BENCHMARKS = CARD_ERA_BENCHMARKS
-"""Benchmarks tabulated in the Linq-Embed-Mistral card's layout: ``Retrieval (15)``,
-``Average (56)``, ``Mean(TaskType)``, then the other types. Every other benchmark gets the
-leaderboard's layout: ``Mean (Task)``, ``Mean (TaskType)``, then one column per type."""
 LEADERBOARD_MEAN_TASK = "Mean (Task)"
 """mteb leaderboard's column of the plain mean over all tasks."""
 LEADERBOARD_MEAN_TASK_TYPE = "Mean (TaskType)"
@@ -213,68 +200,58 @@ def _type_column(spec: BenchmarkSpec, task_type: str) -> str:
     return f"{task_type} ({len(spec.of_type(task_type))})"
 
 
-def _card_layout(spec: BenchmarkSpec) -> bool:
-    """Whether the benchmark is tabulated in the card's layout (else the leaderboard's)."""
-    return spec.name in _CARD_LAYOUT_BENCHMARKS
-
-
-def _average_column(spec: BenchmarkSpec) -> str:
-    """Column name of the plain mean of all tasks: ``Average (56)``, or ``Mean (Task)``."""
-    return f"Average ({len(spec.tasks)})" if _card_layout(spec) else LEADERBOARD_MEAN_TASK
-
-
-def _mean_type_column(spec: BenchmarkSpec) -> str:
-    """Column name of the mean of the type means: ``Mean(TaskType)``, or ``Mean (TaskType)``."""
-    return _MEAN_TASK_TYPE if _card_layout(spec) else LEADERBOARD_MEAN_TASK_TYPE
+def _mean_columns(spec: BenchmarkSpec) -> tuple[str, str]:
+    """Column names of the plain mean of all tasks and of the mean of the type means: the
+    card's ``Average (56)`` and ``Mean(TaskType)``, or the leaderboard's ``Mean (Task)`` and
+    ``Mean (TaskType)``."""
+    if spec.name in CARD_ERA_BENCHMARKS:
+        return f"Average ({len(spec.tasks)})", _MEAN_TASK_TYPE
+    return LEADERBOARD_MEAN_TASK, LEADERBOARD_MEAN_TASK_TYPE
 
 
 def _summary_columns(spec: BenchmarkSpec) -> list[str]:
-    """Card layout: the card's columns first (Retrieval, Average), then Mean(TaskType) and the
-    other types. Leaderboard layout: Mean (Task), Mean (TaskType), then every type."""
-    if not _card_layout(spec):
-        types = [_type_column(spec, t) for t in spec.types]
-        return [_average_column(spec), _mean_type_column(spec), *types]
-    cols = []
-    if _LEAD_TYPE in spec.types:
-        cols.append(_type_column(spec, _LEAD_TYPE))
-    cols += [_average_column(spec), _MEAN_TASK_TYPE]
-    cols += [_type_column(spec, t) for t in spec.types if t != _LEAD_TYPE]
-    return cols
+    """Card layout (the benchmarks of the card's era): the card's columns first (Retrieval,
+    Average), then Mean(TaskType) and the other types. Leaderboard layout: Mean (Task),
+    Mean (TaskType), then every type."""
+    types = [_type_column(spec, t) for t in spec.types]
+    if spec.name not in CARD_ERA_BENCHMARKS:
+        return [*_mean_columns(spec), *types]
+    lead = [_type_column(spec, _LEAD_TYPE)] if _LEAD_TYPE in spec.types else []
+    return [*lead, *_mean_columns(spec), *(c for c in types if c not in lead)]
 
 
-def _summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
+def _summarize(rs: ResultSet, spec: BenchmarkSpec, label: str) -> Row:
     """Score every task of the benchmark and compute the means over what it has."""
     scores = {bt.name: score_task(rs, bt, table_metric(spec.name, bt)) for bt in spec.tasks}
     available = [s for s in scores.values() if s.score is not None]
-    means: dict[str, Mean] = {}
-    type_values: dict[str, float | None] = {}
+    means = {}
     for t in spec.types:
         of_type = [s.score for s in available if s.type == t]
-        type_values[t] = _plain_mean(of_type)
-        means[_type_column(spec, t)] = Mean(type_values[t], len(of_type), len(spec.of_type(t)))
-    present_types = [v for v in type_values.values() if v is not None]
-    means[_average_column(spec)] = Mean(
-        _plain_mean(s.score for s in available), len(available), len(spec.tasks)
-    )
-    means[_mean_type_column(spec)] = Mean(
-        _plain_mean(present_types), len(available), len(spec.tasks)
-    )
+        means[_type_column(spec, t)] = Mean(
+            _plain_mean(of_type), len(of_type), len(spec.of_type(t))
+        )
+    type_means = [m.value for m in means.values() if m.value is not None]
+    n, total = len(available), len(spec.tasks)
+    average, type_mean = _mean_columns(spec)
+    means[average] = Mean(_plain_mean(s.score for s in available), n, total)
+    means[type_mean] = Mean(_plain_mean(type_means), n, total)
     ordered = {c: means[c] for c in _summary_columns(spec)}
-    return Row(result_set=rs, label=rs.label, scores=scores, means=ordered)
+    return Row(result_set=rs, label=label, scores=scores, means=ordered)
 
 
 def _column_groups(
-    spec: BenchmarkSpec, subsets: Sequence[TaskSubset] = ()
+    spec: BenchmarkSpec, subsets: Sequence[TaskSubset]
 ) -> dict[str, list[tuple[str, ...]]]:
     """Each mean column as the task groups it averages: one group for a plain mean (a type, all
     tasks, a partial run's tasks), one group per type for the mean of type means."""
     by_type = {
         _type_column(spec, t): [tuple(bt.name for bt in spec.of_type(t))] for t in spec.types
     }
+    average, type_mean = _mean_columns(spec)
     groups = {
         **by_type,
-        _average_column(spec): [tuple(bt.name for bt in spec.tasks)],
-        _mean_type_column(spec): [g[0] for g in by_type.values()],
+        average: [tuple(bt.name for bt in spec.tasks)],
+        type_mean: [g[0] for g in by_type.values()],
     }
     groups.update({s.column: [s.tasks] for s in subsets})
     return groups
@@ -298,8 +275,7 @@ class TaskSubset:
 
     def mean(self, row: Row) -> Mean:
         """``row``'s plain mean over these tasks (marked incomplete where it lacks one)."""
-        values = [row.scores[t].score for t in self.tasks]
-        present = [v for v in values if v is not None]
+        present = [v for t in self.tasks if (v := row.scores[t].score) is not None]
         return Mean(_plain_mean(present), len(present), len(self.tasks))
 
 
@@ -347,16 +323,14 @@ class Table:
         if self.reference is None:
             return []
         lead = [c for c in self.columns if c.startswith(f"{_LEAD_TYPE} (")]
-        return lead + [_average_column(self.benchmark)] + [s.column for s in self.subsets]
+        return lead + [_mean_columns(self.benchmark)[0]] + [s.column for s in self.subsets]
 
     def delta(self, row: Row, column: str) -> float | None:
         """``row`` minus the reference in one column; None unless both means are complete."""
         if self.reference is None or row is self.reference:
             return None
         a, b = row.means[column], self.reference.means[column]
-        if not (a.complete and b.complete):
-            return None
-        return a.value - b.value  # type: ignore[operator]
+        return a.value - b.value if a.complete and b.complete else None  # type: ignore[operator]
 
     def notes(self) -> list[str]:
         """Footnotes: missing tasks, era metrics, aggregates computed from subtasks."""
@@ -417,18 +391,12 @@ def _unique_labels(sets: Sequence[ResultSet]) -> list[str]:
     return labels
 
 
-def find_row(rows: Sequence[Row], name: str) -> Row:
+def _find_row(rows: Sequence[Row], name: str) -> Row:
     """The row a user means by ``name``: its label, model, ``published:<model>`` or path."""
     for row in rows:
         rs = row.result_set
-        if name in (
-            row.label,
-            rs.label,
-            rs.model,
-            rs.ref,
-            str(rs.path),
-            f"{rs.model}@{rs.revision}",
-        ):
+        names = (row.label, rs.label, rs.model, rs.ref, str(rs.path), f"{rs.model}@{rs.revision}")
+        if name in names:
             return row
     raise UnknownNameError("reference row", name, [r.label for r in rows])
 
@@ -450,14 +418,14 @@ def build_table(
     if sort not in _SORTS:
         raise UnknownNameError("sort order", sort, _SORTS)
     spec = _table_spec(benchmark, tasks, task_types)
-    rows = [_summarize(rs, spec) for rs in sets]
-    for row, label in zip(rows, _unique_labels(sets), strict=True):
-        row.label = label
+    rows = [
+        _summarize(rs, spec, label) for rs, label in zip(sets, _unique_labels(sets), strict=True)
+    ]
     subsets = _partial_subsets(rows)
     for row in rows:
         row.means.update({s.column: s.mean(row) for s in subsets})
     if sort != "input":
-        col = _average_column(spec) if sort == "average" else _type_column(spec, _LEAD_TYPE)
+        col = _mean_columns(spec)[0] if sort == "average" else _type_column(spec, _LEAD_TYPE)
 
         def key(row: Row) -> tuple[int, float]:
             m = row.means.get(col)
@@ -465,7 +433,7 @@ def build_table(
 
         rows.sort(key=key)
     rows, pairs = pair_rows(rows, _column_groups(spec, subsets))
-    ref_row = find_row(rows, reference) if reference else None
+    ref_row = _find_row(rows, reference) if reference else None
     return Table(benchmark=spec, rows=rows, reference=ref_row, subsets=subsets, pairs=pairs)
 
 
@@ -479,7 +447,6 @@ __all__ = [
     "Table",
     "TaskSubset",
     "build_table",
-    "find_row",
     "format_score",
     "get_benchmark_spec",
     "round_score",
