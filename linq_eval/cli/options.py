@@ -46,10 +46,6 @@ TASK_TYPES_OPT = typer.Option(
 )
 MAX_LENGTH_OPT = typer.Option(None, "--max-length", help="Tokens per input (default: profile's).")
 DTYPE_OPT = typer.Option(None, "--dtype", help="auto, bfloat16, float16 or float32.")
-EOS_OPT = typer.Option(
-    None, "--eos", help="append (every input ends with EOS) or none (default: profile's)."
-)
-POOLING_OPT = typer.Option(None, "--pooling", help="last or mean (default: profile's).")
 POLICY_OPT = typer.Option(None, "--policy", help="Instruction policy: e5, mteb or none.")
 INSTRUCTIONS_OPT = typer.Option(
     None, "--instructions", help="Instruction set name (task_instructions/) or YAML path."
@@ -121,13 +117,11 @@ __all__ = [
     "BENCHMARK_DEFAULT_OPT",
     "DATA_DIR_OPT",
     "DTYPE_OPT",
-    "EOS_OPT",
     "INSTRUCTIONS_OPT",
     "MAX_LENGTH_OPT",
     "MODEL_OPT",
     "OUTPUT_OPT",
     "POLICY_OPT",
-    "POOLING_OPT",
     "RANDOM_OPT",
     "RESULT_TASKS_OPT",
     "REVISION_OPT",

@@ -94,6 +94,7 @@ def _table_command(
 
 @app.command("compare", cls=ListOptionsCommand)
 def _compare_command(
+    ctx: typer.Context,
     run: str = typer.Argument(
         ..., metavar="RUN", help="Run folder (what `linq-eval run --output` writes)."
     ),
@@ -171,21 +172,8 @@ def _compare_command(
     from linq_eval.results.compare import check_options, compare, render_comparison
 
     check_options(tolerance=tolerance, alpha=alpha, fmt=output_format, gate=gate)
-    result = compare(
-        run,
-        reference,
-        benchmark=benchmark,
-        task_types=task_types or None,
-        tasks=tasks or None,
-        tolerance=tolerance,
-        allow_drift=allow_drift,
-        allow_metric_change=allow_metric_change,
-        per_query=per_query,
-        require_significant=require_significant,
-        alpha=alpha,
-        worst=worst,
-        gate=gate,
-    )
+    options = {k: v for k, v in ctx.params.items() if k != "output_format"}
+    result = compare(**{**options, "tasks": tasks or None, "task_types": task_types or None})
     typer.echo(render_comparison(result, output_format), nl=False)
     if not result.passed:
         raise typer.Exit(EXIT_FAIL)

@@ -11,12 +11,10 @@ from linq_eval.cli.app import EXIT_FAIL, RunCommand, app
 from linq_eval.cli.options import (
     DATA_DIR_OPT,
     DTYPE_OPT,
-    EOS_OPT,
     INSTRUCTIONS_OPT,
     MAX_LENGTH_OPT,
     OUTPUT_OPT,
     POLICY_OPT,
-    POOLING_OPT,
     RANDOM_OPT,
     SHARD_OPT,
     TPS_OPT,
@@ -37,8 +35,12 @@ def _run_command(
     dtype: str | None = DTYPE_OPT,
     policy: str | None = POLICY_OPT,
     instructions: str | None = INSTRUCTIONS_OPT,
-    eos: str | None = EOS_OPT,
-    pooling: str | None = POOLING_OPT,
+    eos: str | None = typer.Option(
+        None, "--eos", help="append (every input ends with EOS) or none (default: profile's)."
+    ),
+    pooling: str | None = typer.Option(
+        None, "--pooling", help="last or mean (default: profile's)."
+    ),
     output: str = OUTPUT_OPT,
     data_dir: str | None = DATA_DIR_OPT,
     cache_dir: str | None = typer.Option(

@@ -65,8 +65,7 @@ class BenchmarkSpec:
     name: str
     """mteb benchmark name."""
     tasks: tuple[TaskInfo, ...]
-    """Its tasks (with the benchmark's splits and subsets), ordered by type (_TYPE_ORDER) then
-    name."""
+    """Its tasks (with its splits and subsets), by type (_TYPE_ORDER), then name."""
 
     @property
     def types(self) -> list[str]:
@@ -88,8 +87,7 @@ class BenchmarkSpec:
 
 @functools.lru_cache(maxsize=8)
 def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
-    """The tasks of an mteb benchmark (``benchmarks.select``), with types, main scores and
-    subset/split filters."""
+    """The tasks of an mteb benchmark (``benchmarks.select``), in table order."""
     selection = select(name)
     order = {t: i for i, t in enumerate(_TYPE_ORDER)}
     tasks = list(selection.tasks)
@@ -98,9 +96,7 @@ def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
 
 
 def selected_tasks(
-    benchmark: str = DEFAULT_BENCHMARK,
-    tasks: Sequence[str] | None = None,
-    task_types: Sequence[str] | None = None,
+    benchmark: str, tasks: Sequence[str] | None, task_types: Sequence[str] | None
 ) -> list[TaskInfo]:
     """``benchmarks.select`` as tables score it: the chosen tasks of the benchmark in table
     order, then the named ``tasks`` it does not contain (whole), in the given order."""
@@ -112,9 +108,7 @@ def selected_tasks(
 
 
 def _table_spec(
-    benchmark: str = DEFAULT_BENCHMARK,
-    tasks: Sequence[str] | None = None,
-    task_types: Sequence[str] | None = None,
+    benchmark: str, tasks: Sequence[str] | None, task_types: Sequence[str] | None
 ) -> BenchmarkSpec:
     """The benchmark a table scores: all of it, or the tasks ``selected_tasks`` chooses."""
     if not tasks and not task_types:
@@ -181,8 +175,7 @@ class Row:
     scores: dict[str, TaskScore]
     """Task name -> score, for every benchmark task."""
     means: dict[str, Mean]
-    """Column name -> mean (``Retrieval (15)``, ``Average (56)``, ``Mean(TaskType)`` ..., and
-    ``Mean (5 tasks of <run>)`` for each partial run's task set)."""
+    """Column name -> mean (``Table.columns``)."""
 
     @property
     def missing(self) -> list[str]:
@@ -242,8 +235,8 @@ def _summarize(rs: ResultSet, spec: BenchmarkSpec, label: str) -> Row:
 def _column_groups(
     spec: BenchmarkSpec, subsets: Sequence[TaskSubset]
 ) -> dict[str, list[tuple[str, ...]]]:
-    """Each mean column as the task groups it averages: one group for a plain mean (a type, all
-    tasks, a partial run's tasks), one group per type for the mean of type means."""
+    """Each mean column as the task groups it averages (one per type for the mean of type
+    means)."""
     by_type = {
         _type_column(spec, t): [tuple(bt.name for bt in spec.of_type(t))] for t in spec.types
     }
@@ -280,8 +273,7 @@ class TaskSubset:
 
 
 def _partial_subsets(rows: Sequence[Row]) -> list[TaskSubset]:
-    """The task sets of the runs (not baselines) that cover part of the benchmark, one per
-    distinct set, in row order."""
+    """The distinct task sets of the runs (not baselines) that cover part of the benchmark."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for row in rows:
         covered = tuple(name for name, s in row.scores.items() if s.score is not None)
@@ -304,8 +296,7 @@ class Table:
     subsets: list[TaskSubset] = field(default_factory=list)
     """Task sets of partial runs; each row's mean over each is in its ``means``."""
     pairs: list[Pairing] = field(default_factory=list)
-    """Each re-run of a baseline's model with that baseline row and the differences
-    (``linq_eval.results.pairing``); the run row follows the baseline row in ``rows``."""
+    """Each re-run of a baseline's model, which follows that baseline row in ``rows``."""
 
     def pairing_of(self, row: Row) -> Pairing | None:
         """The pairing whose re-run ``row`` is, if any."""
@@ -318,8 +309,7 @@ class Table:
 
     @property
     def delta_columns(self) -> list[str]:
-        """Columns whose difference to the reference is shown (the card's columns, and the
-        means over partial runs' tasks)."""
+        """Columns whose difference to the reference is shown (the card's, partial runs')."""
         if self.reference is None:
             return []
         lead = [c for c in self.columns if c.startswith(f"{_LEAD_TYPE} (")]
@@ -411,8 +401,7 @@ def build_table(
     task_types: Sequence[str] | None = None,
 ) -> Table:
     """Summarise result sets over a benchmark (or the ``tasks`` / ``task_types`` of it that
-    ``benchmarks.select`` chooses); ``sort`` is input, average or retrieval. A re-run of a
-    baseline's model follows that baseline row, with its differences (``Table.pairs``)."""
+    ``benchmarks.select`` chooses); ``sort`` is input, average or retrieval."""
     if not sets:
         raise ConfigError("Nothing to tabulate: give result folders or --baselines published.")
     if sort not in _SORTS:

@@ -38,9 +38,6 @@ a plan counts the corpus once and shards keep such tasks together. FEVER's and C
 corpora are the same 5.4M Wikipedia abstracts (5,416,568 and 5,416,593 unique texts)."""
 
 
-# --------------------------------------------------------------------------- shards
-
-
 @dataclass(frozen=True)
 class Shard:
     """Job ``index`` of ``count`` (1-based), as given by ``--shard INDEX/COUNT``."""
@@ -113,9 +110,6 @@ def assign_shards(estimates: Sequence[TaskEstimate], count: int) -> list[list[st
         loads[target] += tokens
         members_of[target].update(members)
     return [[n for n in order if n in members_of[k]] for k in range(count)]
-
-
-# --------------------------------------------------------------------------- the plan
 
 
 @dataclass(frozen=True)

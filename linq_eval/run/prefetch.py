@@ -123,10 +123,10 @@ def prefetch(
     *,
     data_dir: Path | None = None,
     check: bool = False,
-    echo: Callable[[str], None] | None = None,
+    echo: Callable[[str], None],
 ) -> list[PrefetchItem]:
     """Fetch (or with ``check``, look for) the data of every task of ``selection``
-    (``benchmarks.select``) and the model; one item each.
+    (``benchmarks.select``) and the model; one item each, ``echo``-ed as it is done.
 
     Tasks with a folder in ``data_dir`` need nothing. Fetching with the hub switched off is
     an error that says so.
@@ -138,15 +138,11 @@ def prefetch(
         )
     items: list[PrefetchItem] = []
     for task, whole in _leaf_tasks(selection):
-        item = replace(_dataset_item(task, data_dir, check), whole=whole)
-        items.append(item)
-        if echo:
-            echo(item.line())
+        items.append(replace(_dataset_item(task, data_dir, check), whole=whole))
+        echo(items[-1].line())
     if profile is not None:
-        item = _model_item(profile, check)
-        items.append(item)
-        if echo:
-            echo(item.line())
+        items.append(_model_item(profile, check))
+        echo(items[-1].line())
     return items
 
 

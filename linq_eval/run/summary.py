@@ -76,10 +76,6 @@ class RunSummary:
     def failed(self) -> list[TaskOutcome]:
         return [t for t in self.tasks if t.status == "failed"]
 
-    @property
-    def encoded_texts(self) -> int:
-        return sum(t.encoded_texts for t in self.tasks)
-
 
 def format_outcome(outcome: TaskOutcome, position: str = "") -> str:
     """One line: ``[2/3] SciFact  ndcg_at_10 64.51  1m02s  2,345 tok/s  5,483 texts``."""
