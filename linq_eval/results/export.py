@@ -49,15 +49,11 @@ class ExportedModel:
 def export_run(run: str | Path, to: str | Path, *, force: bool = False) -> list[ExportedModel]:
     """Write every result set of ``run`` under ``to`` in the results repository's layout.
 
-    Raises ResultsError when a result set cannot be submitted (no model_meta.json, no model
-    revision, result files from mteb 1, scores missing from run_settings.jsonl, randomly
-    initialised weights, even with ``force``), when it is not a reproduction of the hub data
-    with its profile's settings (local data, a score setting other than the profile's, a mixed
-    folder: ``linq_eval.results.reproduction``) unless ``force``, when ``to``
-    already holds different files for the same model and revision, or when mteb's loader does
-    not read back what was written. Forced, each task's differences are written into its
-    ``run_settings.jsonl`` entries (``linq_eval_deviations``) and ``model_meta.json`` names
-    the ``max_tokens`` the run used.
+    Raises ResultsError for a result set the repository would refuse or that has random
+    weights, one that is not a reproduction (``reproduction.deviations``) unless ``force``, a
+    ``to`` holding other files for the same model and revision, or an export mteb's loader
+    does not read back. Forced, each task's deviations are written into its
+    ``run_settings.jsonl`` entries and ``model_meta.json`` names the ``max_tokens`` used.
     """
     require_writable_folder(to, "--to")
     sets = load_results(run)

@@ -189,14 +189,15 @@ def load_results(path: str | Path, *, validate: bool = True) -> list[ResultSet]:
             "(<root>/<org__model>/<revision>/<Task>.json)."
         )
     if (root / _BASELINE_INDEX).is_file():
-        return _load_baseline_folder(root, validate=validate)
-    folders = _revision_folders(root)
-    if not folders:
-        raise ResultsError(
-            f"No mteb result files under {str(root)!r}; expected <Task>.json files in "
-            "<root>/[results/]<org__model>/<revision>/ (what `linq-eval run --output` writes)."
-        )
-    sets = [_read_revision_folder(f) for f in folders]
+        sets = _load_baseline_folder(root)
+    else:
+        folders = _revision_folders(root)
+        if not folders:
+            raise ResultsError(
+                f"No mteb result files under {str(root)!r}; expected <Task>.json files in "
+                "<root>/[results/]<org__model>/<revision>/ (what `linq-eval run --output` writes)."
+            )
+        sets = [_read_revision_folder(f) for f in folders]
     if validate:
         _validate(sets)
     return sets
@@ -238,10 +239,10 @@ def load_baselines(name: str = _BASELINE_PREFIX) -> list[ResultSet]:
     folder = baselines_root() / name
     if not (folder / _BASELINE_INDEX).is_file():
         raise UnknownNameError("baseline set", name, _available_baselines())
-    return _load_baseline_folder(folder, validate=True)
+    return load_results(folder)
 
 
-def _load_baseline_folder(folder: Path, *, validate: bool) -> list[ResultSet]:
+def _load_baseline_folder(folder: Path) -> list[ResultSet]:
     index = _read_json(folder / _BASELINE_INDEX)
     models = index.get("models")
     if not isinstance(models, list) or not models:
@@ -254,27 +255,21 @@ def _load_baseline_folder(folder: Path, *, validate: bool) -> list[ResultSet]:
             if not _has_task_files(sub):
                 raise ResultsError(f"{sub}: baseline folder listed in the index holds no results")
         rs = _read_revision_folder(subs[0], source=set_name)
+        # One model's results in several revision folders are read as one result set (what
+        # mteb's leaderboard shows after ``join_revisions``); a task in two folders is an error.
+        for sub in subs[1:]:
+            for name, path in _task_files(sub).items():
+                if name in rs.task_files:
+                    raise ResultsError(f"{path}: task {name} is also in {rs.task_files[name]}")
+                rs.task_files[name] = path
         if len(subs) > 1:
-            _join_revision_folders(rs, subs, entry)
+            rs.path = subs[0].parent
+            rs.revision = entry.get("revision") or rs.revision
         rs.model = entry.get("model", rs.model)
         rs.label = entry.get("label") or rs.label
         rs.provenance = {k: v for k, v in entry.items() if k not in {"folder", "folders", "label"}}
         sets.append(rs)
-    if validate:
-        _validate(sets)
     return sets
-
-
-def _join_revision_folders(rs: ResultSet, subs: list[Path], entry: dict[str, Any]) -> None:
-    """One model's results kept in several revision folders, read as one result set (what
-    mteb's leaderboard shows after ``join_revisions``); a task in two folders is an error."""
-    for sub in subs[1:]:
-        for name, path in _task_files(sub).items():
-            if name in rs.task_files:
-                raise ResultsError(f"{path}: task {name} is also in {rs.task_files[name]}")
-            rs.task_files[name] = path
-    rs.path = subs[0].parent
-    rs.revision = entry.get("revision") or rs.revision
 
 
 def load_remote(

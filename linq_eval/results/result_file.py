@@ -4,11 +4,9 @@ mteb 2 writes a task's scores as ``{"task_name", "mteb_version", "dataset_revisi
 {split: [{"hf_subset", "languages", "main_score", <metric>: value ...}]}}``. Reading and averaging
 that needs no more than JSON, while ``mteb.TaskResult`` costs an import of mteb (seconds) on
 every ``table`` and ``compare``. This module reads such files itself and averages them as
-``TaskResult`` does: the task's splits and subsets only (``validate_and_filter_scores``), missing
-ones named (``get_missing_evaluations``), the mean over every split and subset (``get_score``).
-A file in an older layout (mteb 1.x before 1.11, nested pair-classification scores) is read by
-mteb's own ``TaskResult.from_disk``, which converts it. ``tests/test_result_file.py`` checks every
-shipped baseline file and real run results against ``TaskResult``.
+``TaskResult`` does (``validate_and_filter_scores``, ``get_missing_evaluations``,
+``get_score``); a file in an older layout (mteb 1.x before 1.11) is read by mteb's own
+``TaskResult.from_disk``, which converts it.
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@ Everything here is offline and needs no model: the tasks come from linq_eval.ben
 registry and benchmarks), the sizes from linq_eval.run.estimate (mteb's descriptive statistics,
 tokens estimated from characters).
 
-    linq-eval plan                                   # the MTEB(eng, v1) suite, GPU-hours
-    linq-eval plan --tasks SciFact NFCorpus --tokens-per-s 20000
     linq-eval plan --shard 2/4                       # what job 2 of 4 will run
 """
 
@@ -148,14 +146,6 @@ class PlanRow:
             tokens -= self.estimate.document_tokens
         return max(0, tokens - self.cached_tokens)
 
-    def extra_tokens_at(self, max_length: int, current: int) -> float:
-        """Tokens to encode at ``max_length`` beyond those at ``current`` (tail model)."""
-        if self.done:
-            return 0.0
-        docs = not self.shares_corpus_with
-        tail = self.estimate.tail_tokens
-        return tail(max_length, documents=docs) - tail(current, documents=docs)
-
 
 @dataclass(frozen=True)
 class Plan:
@@ -206,7 +196,11 @@ class Plan:
     def card_length_tokens(self) -> int:
         """Tokens to encode at the card example's max_length (4096): this plan's estimate
         plus the texts' tails beyond its max_length (see ``TaskEstimate.tail_tokens``)."""
-        extra = sum(r.extra_tokens_at(card_max_length(), self.max_length) for r in self.rows)
+        card, extra = card_max_length(), 0.0
+        for r in self.rows:
+            docs, tail = not r.shares_corpus_with, r.estimate.tail_tokens  # a corpus counts once
+            if not r.done:
+                extra += tail(card, documents=docs) - tail(self.max_length, documents=docs)
         return self.tokens_to_encode + round(extra)
 
     def as_dict(self) -> dict[str, Any]:
@@ -312,9 +306,7 @@ def shard_line(plan: Plan) -> str:
 
 def render_plan(plan: Plan) -> str:
     """The plan as a text table with totals: per task its splits and language subsets."""
-    lines = [
-        f"# model {plan.model} @ {plan.revision}  ->  {plan.result_folder}",
-    ]
+    lines = [f"# model {plan.model} @ {plan.revision}  ->  {plan.result_folder}"]
     if plan.benchmark:
         lines.append(f"# tasks as {plan.benchmark} scores them (its splits and language subsets)")
     if plan.shard:

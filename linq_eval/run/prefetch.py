@@ -1,14 +1,8 @@
 """Download a suite's datasets and a model into the Hugging Face cache, for offline runs.
 
-Run on a machine with internet (a login node); compute nodes then run with
-``HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1`` and find everything in the shared cache
-(``HF_HOME``). Each task's data is loaded exactly as the run will load it (mteb's own
-``load_data``), so what prefetch fetched is what the run needs: each task as the benchmark
-scores it, and a named task the benchmark lacks whole, which its line says (as ``plan`` does).
-``--check`` looks, offline, for what is already cached and lists what is missing.
+Each task's data is loaded exactly as the run will load it (mteb's own ``load_data``), so what
+prefetch fetched is what the run needs; ``--check`` looks, offline, for what is already cached.
 
-    linq-eval prefetch --model linq-embed-mistral                 # MTEB(eng, v1) + the model
-    linq-eval prefetch --tasks SciFact NFCorpus --model all-minilm-l6-v2
     HF_HUB_OFFLINE=1 linq-eval prefetch --check                   # on a compute node
 """
 
