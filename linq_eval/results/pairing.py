@@ -1,10 +1,7 @@
-"""A re-run of a published model beside its published row: which rows pair, in what order,
-and the run minus the published score per task and per mean (data only; ``text_formats`` and
+"""A re-run of a published model beside its published row (the first baseline row of the same
+``org/name``): the rows' order, and the run minus the published score per task where both have
+one in the same computation and per mean over those tasks (data only; ``text_formats`` and
 ``report`` show it).
-
-A row that is not a shipped baseline pairs with the first baseline row of the same model
-(``org/name``) and follows it. The deltas are taken per task where both have a score in the same
-computation, and for every mean column over exactly those tasks, with their coverage.
 
 Example::
 

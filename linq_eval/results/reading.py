@@ -1,15 +1,9 @@
 """Reading result folders: runs, plain mteb result folders, shipped baselines, mteb's remote.
 
-A result folder uses mteb's ``ResultCache`` layout, ``<root>/<org__model>/<revision>/<Task>.json``
-(``ResultCache(cache_path=DIR)`` writes under ``DIR/results/``). Any of these can be given:
-
-- a cache root ``DIR`` (holding ``results/``),
-- a results root (holding ``<org__model>/<revision>/``), e.g. ``results/baselines/published``,
-- one ``<org__model>`` folder (each revision under it is one result set),
-- one ``<org__model>/<revision>`` folder.
-
-Each ``<org__model>/<revision>`` folder is one :class:`ResultSet` (one row of a table), with
-its run record (``linq_eval/run.json``) if ``linq-eval run`` wrote one.
+A result folder uses mteb's ``ResultCache`` layout; any of these can be given: a cache root
+``DIR`` (holding ``results/``), a results root (holding ``<org__model>/<revision>/``), one
+``<org__model>`` folder, or one ``<org__model>/<revision>`` folder, which is one
+:class:`ResultSet` (one row of a table).
 """
 
 from __future__ import annotations
@@ -175,11 +169,8 @@ def _folders_below(root: Path) -> list[Path]:
 
 
 def load_results(path: str | Path, *, validate: bool = True) -> list[ResultSet]:
-    """Every result set under ``path`` (one per ``<org__model>/<revision>`` folder).
-
-    Raises ResultsError when the path is missing, holds no mteb result files, or (with
-    ``validate``) holds a file that is not an mteb TaskResult.
-    """
+    """Every result set under ``path``; ResultsError when there is none or (with ``validate``)
+    a file is not an mteb TaskResult."""
     root = Path(path).expanduser()
     if not root.exists():
         raise ResultsError(f"Result folder {str(root)!r} does not exist.")
@@ -275,11 +266,8 @@ def _load_baseline_folder(folder: Path) -> list[ResultSet]:
 def load_remote(
     model: str, revision: str | None = None, cache_path: str | Path | None = None
 ) -> list[ResultSet]:
-    """A model's results from mteb's results repository (needs internet; never used in tests).
-
-    Uses mteb's ``ResultCache.download_from_remote`` (a git clone or update of
-    embeddings-benchmark/results under the cache path, ``~/.cache/mteb`` by default).
-    """
+    """A model's results from mteb's results repository (needs internet): a git clone or
+    update of it under the cache path (``ResultCache.download_from_remote``)."""
     import mteb
 
     cache = mteb.ResultCache(cache_path)

@@ -128,40 +128,24 @@ def _figures(figures: Sequence[tuple[str, str]]) -> str:
     return f'<div class="charts">{shown}</div>'
 
 
-def _default_reference(table: Table) -> Row:
-    """The reference for delta charts when none is chosen: the run's own published baseline."""
-    if table.reference is not None:
-        return table.reference
-    if table.pairs:
-        return table.pairs[0].published
-    baselines = [r for r in table.rows if r.is_baseline]
-    return (baselines or table.rows)[0]
-
-
 def _mean_chart(table: Table, column: str, decimals: int) -> str:
     """One column's means, ranked; a mean over an incomplete set is named, not drawn."""
     items = []
     for row in table.rows:
         m = row.means[column]
         colour = BASELINE_COLOR if row.is_baseline else RUN_COLOR
-        if m.complete:
-            items.append(Bar(row.label, m.value, m.format(decimals), colour))
-        elif m.n:
-            items.append(
-                Bar(row.label, None, f"{m.format(decimals)}: incomplete, not drawn", colour)
-            )
-        else:
-            items.append(Bar(row.label, None, f"{MISSING} no score", colour))
+        shown = m.format(decimals)
+        if not m.complete:
+            shown = f"{shown}: incomplete, not drawn" if m.n else f"{MISSING} no score"
+        items.append(Bar(row.label, m.value if m.complete else None, shown, colour))
     return bar_chart(column, items)
 
 
 def _type_charts(table: Table, decimals: int) -> str:
     """The like-for-like charts (means over a partial run's tasks) first, then one per column."""
     subsets = {s.column: s for s in table.subsets}
-    columns = [c for c in table.columns if c in subsets]
-    columns += [c for c in table.columns if c not in subsets]
     figures, empty = [], []
-    for col in columns:
+    for col in sorted(table.columns, key=lambda c: c not in subsets):
         if not any(row.means[col].complete for row in table.rows):
             empty.append(col)
             continue
@@ -367,15 +351,8 @@ def _pair_tables(table: Table, decimals: int) -> str:
     out = []
     for i, pairing in enumerate(table.pairs, 1):
         header, body = pair_grid(table, pairing, decimals)
-        values = [
-            [
-                *cells[:2],
-                pairing.published.scores[cells[0]].score,
-                pairing.run.scores[cells[0]].score,
-                pairing.tasks[cells[0]],
-            ]
-            for cells in body
-        ]
+        published, run, deltas = pairing.published.scores, pairing.run.scores, pairing.tasks
+        values = [[*c[:2], published[c[0]].score, run[c[0]].score, deltas[c[0]]] for c in body]
         grid = _html_table(f"pair-{i}", header, body, values)
         out.append(f"<h3>{_e(pairing.title)}</h3>{grid}")
     return "".join(out)
@@ -385,7 +362,9 @@ def render_html(table: Table, *, decimals: int = 2) -> str:
     """The whole report as one HTML document (string)."""
     from linq_eval import __version__
 
-    ref = _default_reference(table)
+    # The reference of the delta charts when none is chosen: the run's own published row.
+    baselines = [r for r in table.rows if r.is_baseline] or table.rows
+    ref = table.reference or (table.pairs[0].published if table.pairs else baselines[0])
     notes = "".join(f"<li>{_e(n)}</li>" for n in table.notes())
     title = f"linq-eval report: {table.benchmark.name}"
     return (

@@ -1,12 +1,8 @@
-"""A table as text: Markdown, CSV, JSON and LaTeX.
+"""A table as text: Markdown, CSV, JSON and LaTeX, with the same columns and deltas.
 
-Every format shows the same columns (``Table.columns``) and deltas. A mean over an incomplete
-set shows its coverage in Markdown, LaTeX and CSV, and is left empty in JSON, where
-``coverage``, ``missing`` and ``partial`` say why. A re-run of a baseline's model is followed by
-a ``Δ vs <published>`` row of its differences and gets its own per-task table (``pairs`` in
-JSON). LaTeX is written by pandas' ``to_latex``, CSV by ``to_csv``; Markdown here, because
-pandas' ``to_markdown`` needs the optional ``tabulate`` and pads every cell, which would change
-the files users have.
+A mean over an incomplete set shows its coverage, or in JSON is left empty (``partial`` has
+it). Markdown is written here: pandas' ``to_markdown`` needs the optional ``tabulate`` and pads
+every cell, which would change the files users have.
 
 Example::
 

@@ -59,15 +59,6 @@ def hub_offline() -> bool:
     )
 
 
-def _leaf_tasks(selection: TaskSelection) -> list[tuple[AbsTask, bool]]:
-    """Each task to fetch (an aggregate's subtasks in its place), and whether it is whole."""
-    out: list[tuple[AbsTask, bool]] = []
-    for task in mteb_tasks(selection):
-        whole = task.metadata.name in selection.whole
-        out.extend((t, whole) for t in (task.metadata.tasks if task.is_aggregate else [task]))
-    return out
-
-
 def _dataset_item(task: AbsTask, data_dir: Path | None, check: bool) -> PrefetchItem:
     name = task.metadata.name
     path = task.metadata.dataset.get("path", "?")
@@ -119,21 +110,19 @@ def prefetch(
     check: bool = False,
     echo: Callable[[str], None],
 ) -> list[PrefetchItem]:
-    """Fetch (or with ``check``, look for) the data of every task of ``selection``
-    (``benchmarks.select``) and the model; one item each, ``echo``-ed as it is done.
-
-    Tasks with a folder in ``data_dir`` need nothing. Fetching with the hub switched off is
-    an error that says so.
-    """
+    """Fetch (or with ``check``, look for) the data of every task of ``selection`` but those
+    with a folder in ``data_dir``, and the model; one item each, ``echo``-ed as it is done."""
     if not check and hub_offline():
         raise ConfigError(
             "HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set: prefetch downloads, so run it where "
             "the hub is reachable with those unset; --check lists what is already cached."
         )
     items: list[PrefetchItem] = []
-    for task, whole in _leaf_tasks(selection):
-        items.append(replace(_dataset_item(task, data_dir, check), whole=whole))
-        echo(items[-1].line())
+    for task in mteb_tasks(selection):
+        whole = task.metadata.name in selection.whole
+        for leaf in task.metadata.tasks if task.is_aggregate else [task]:  # subtasks in its place
+            items.append(replace(_dataset_item(leaf, data_dir, check), whole=whole))
+            echo(items[-1].line())
     if profile is not None:
         items.append(_model_item(profile, check))
         echo(items[-1].line())

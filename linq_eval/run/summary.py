@@ -95,8 +95,7 @@ def format_outcome(outcome: TaskOutcome, position: str = "") -> str:
 def format_texts(outcome: TaskOutcome) -> str:
     """``2,758 texts (2,593 distinct: 2,552 encoded, 41 cached; 12 truncated, 3 empty)``:
     every count adds up (repeated texts are embedded once)."""
-    distinct = outcome.unique_texts
-    parts = f"{distinct:,} distinct"
+    parts = f"{outcome.unique_texts:,} distinct"
     if outcome.encoded_texts or outcome.cached_texts:
         parts += f": {outcome.encoded_texts:,} encoded, {outcome.cached_texts:,} cached"
     edges = [f"{n:,} {k.replace('_', ' ')}" for k, n in outcome.edge_cases.items() if n]
