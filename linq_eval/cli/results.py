@@ -61,28 +61,19 @@ def _table_command(
       linq-eval table --remote intfloat/e5-mistral-7b-instruct   # needs internet
     """
     from linq_eval.atomic import atomic_write_text
-    from linq_eval.results.reading import load_baselines, load_remote, resolve
+    from linq_eval.results.reading import load_baselines, resolve
     from linq_eval.results.render import render
     from linq_eval.results.tables import build_table
     from linq_eval.writable import require_writable_file
 
     if output:
         require_writable_file(output, "--output")
-    sets = []
-    for folder in folders or []:
-        sets += resolve(folder)
-    for spec in remote or []:
-        model, _, revision = spec.partition("@")
-        sets += load_remote(model, revision or None)
+    specs = [*(folders or []), *(f"remote:{spec}" for spec in remote or [])]
+    sets = [rs for spec in specs for rs in resolve(spec)]
     for name in baselines or []:
         sets += load_baselines(name)
     table = build_table(
-        sets,
-        benchmark,
-        reference=reference,
-        sort=sort,
-        tasks=tasks or None,
-        task_types=task_types or None,
+        sets, benchmark, reference=reference, sort=sort, tasks=tasks, task_types=task_types
     )
     text = render(table, output_format, per_task=per_task, decimals=decimals)
     if output:

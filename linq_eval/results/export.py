@@ -1,11 +1,6 @@
-"""Exporting a run as a submission to mteb's results repository (the leaderboard's data).
-
-:func:`export_run` writes ``<to>/results/<org__model>/<revision>/`` as the repository
-(github.com/embeddings-benchmark/results) keeps it: mteb's task result files,
-``model_meta.json`` (whose ``name`` and ``revision`` the repository's checks compare with the
-folder's) and ``run_settings.jsonl`` (they require an entry for every score of a new result
-file); then loads it back with mteb's own loader (``ResultCache(DIR).load_results``), which must
-read every task with the score it was written with.
+"""Exporting a run as a submission to mteb's results repository (the leaderboard's data):
+mteb's result files, ``model_meta.json`` and ``run_settings.jsonl`` in the repository's layout,
+checked by loading them back with mteb's own loader (``ResultCache(DIR).load_results``).
 
     export_run("runs/linq", "submission")   # -> submission/results/<org__model>/<revision>/
 """

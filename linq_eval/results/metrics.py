@@ -1,13 +1,10 @@
 """Which number a score is: the metric behind each task's score, and how to read it.
 
 The published MTEB(eng, v1) scores were made with mteb 1.x, whose metric names and in places
-computations differ from mteb 2's. ``METRIC_PAIRS`` says, as data, which field of an mteb 2
-result corresponds to each published metric and where that is established; tables, comparisons
-and the HTML report read scores through :func:`score_task`, so a run is always set beside the
-same computation as its reference. ``MTEB_CHECKED`` and ``_METRIC_CHANGES`` say which mteb 2
-versions compute a field alike (``mteb_difference``; ``compare`` marks other tasks "metric
-changed"). A file without a field of the reference's computation (only ``max_ap`` against a
-published ``cos_sim_ap``) is read all the same and flagged (``TaskScore.changed_from``).
+computations differ from mteb 2's: ``METRIC_PAIRS`` says, as data, which mteb 2 field matches
+each published metric, and :func:`score_task` reads a run in its reference's computation (or
+flags it, ``TaskScore.changed_from``). ``MTEB_CHECKED`` and ``_METRIC_CHANGES`` say which mteb 2
+versions compute a field alike (``mteb_difference``).
 
 Example::
 

@@ -1,11 +1,7 @@
-"""Whether a run reproduces the hub data with a profile's settings: what ``export`` submits.
+"""Whether a run reproduces the hub data with its profile's settings: what ``export`` submits.
 
-A run folder's record can say, per task, that its weights were randomly initialised
-(``--random-init``: never a submission), that its data came from local files (``--data-dir``),
-that a setting which decides its score differs from its profile's (every score setting a
-profile fixes is compared), or that its tasks were made with different settings from each
-other (a mixed folder). :func:`deviations` lists each such difference per task. A folder
-without a run record (mteb's own output) has nothing recorded to check.
+Per task, a run's record can show random weights (never a submission), local data, a score
+setting other than the profile's, or settings unlike the folder's other tasks (a mixed folder).
 
     from linq_eval.results.reproduction import deviations
     for task, found in deviations(result_set).items():

@@ -75,13 +75,10 @@ class ResultFile:
 
     def with_main_score(self, field: str) -> ResultFile:
         """The file with ``field`` as every entry's main score."""
-        return replace(
-            self,
-            scores={
-                split: tuple({**e, "main_score": e[field]} for e in entries)
-                for split, entries in self.scores.items()
-            },
-        )
+        scores = {
+            s: tuple({**e, "main_score": e[field]} for e in es) for s, es in self.scores.items()
+        }
+        return replace(self, scores=scores)
 
 
 _CONVERTED_BEFORE = (1, 11)
@@ -119,15 +116,6 @@ def _fast(data: Any) -> ResultFile | None:
     return ResultFile(data["task_name"], parsed, version, data.get("dataset_revision"))
 
 
-def _through_mteb(path: Path) -> ResultFile:
-    """A file in an older layout, converted by mteb's own reader."""
-    from mteb import TaskResult
-
-    result = TaskResult.from_disk(path)
-    scores = {split: tuple(entries) for split, entries in result.scores.items()}
-    return ResultFile(result.task_name, scores, result.mteb_version, result.dataset_revision)
-
-
 def read_result_file(path: Path) -> ResultFile:
     """Read one result file; any failure is a ``ResultsError`` naming the file."""
     try:
@@ -137,14 +125,18 @@ def read_result_file(path: Path) -> ResultFile:
             f"{path}: not an mteb TaskResult JSON ({type(exc).__name__}: {exc})"
         ) from None
     result = _fast(data)
-    if result is None:
+    if result is None:  # an older layout, converted by mteb's own reader
         try:
-            result = _through_mteb(path)
+            from mteb import TaskResult
+
+            old = TaskResult.from_disk(path)
         except Exception as exc:  # noqa: BLE001 - pydantic, JSON and registry errors alike
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ResultsError(
                 f"{path}: not an mteb TaskResult JSON ({type(exc).__name__}: {first})"
             ) from None
+        scores = {split: tuple(entries) for split, entries in old.scores.items()}
+        result = ResultFile(old.task_name, scores, old.mteb_version, old.dataset_revision)
     if result.task_name != path.stem:
         raise ResultsError(
             f"{path}: file name says task {path.stem!r} but the file holds {result.task_name!r}"

@@ -1,11 +1,9 @@
 """Leaderboard tables: per-task scores and honest means, as data (``render`` writes them).
 
-Scores are x100, read through ``linq_eval.results.metrics`` (for MTEB(eng, v1) in the
-computation the published scores were made with), each task filtered as mteb scores it.
-Mean(Task) is the mean over tasks and Mean(TaskType) the mean of the type means, as mteb's
-``BenchmarkAggregation`` computes them (``tests/test_tables.py``); a mean over an incomplete set
-shows its coverage, ``59.80 (14/15)``, and never passes for a full one. A run that covers part
-of the benchmark adds a column of every row's mean over that run's tasks: the like-for-like one.
+Scores are x100 (``metrics.score_task``). Mean(Task) and Mean(TaskType) are computed as mteb's
+``BenchmarkAggregation`` does; a mean over an incomplete set shows its coverage,
+``59.80 (14/15)``, and never passes for a full one. A run that covers part of the benchmark adds
+a column of every row's mean over that run's tasks: the like-for-like comparison.
 
 Example::
 

@@ -1,24 +1,15 @@
 """How much of a run the embedding cache of earlier runs already holds: an estimate.
 
-The embedding cache (``linq_eval.run.cache``) keys every vector by its exact input, instruction
-prefix and text, under one encoder identity, whatever task the input came from. So a task whose
-texts another task of the same folder already encoded costs only what is new, e.g. MTEB(eng, v2)
-after MTEB(eng, v1) in the same ``--output``. Which texts two tasks share is only known from the
-texts themselves, which a plan does not load; instead a side of a task (its queries, its corpus,
-its sentences ...) counts as cached when a task with a result file in the folder is
-
-- ``same dataset``: a task that reads the same dataset (path and revision); or
-- ``hard-negative subset``: the task's parent (mteb's ``adapted_from``) and the task is a
-  hard-negative version (``...HardNegatives``: the parent's test queries, a subset of them, and
-  the top 250 documents per query of the parent's corpus); or
-- ``same statistics``: the task's parent, and that side's statistics on the same subsets
-  (unique texts, average length) equal the parent's;
-
-and, under the run's policy and instruction set, that side gets the same instruction prefix as
-in the relative. Everything else counts as new, so the estimate errs towards encoding: a
-successor whose dataset changed (BiorxivClusteringP2P.v2, Touche2020Retrieval.v3's corpus) may
-share more texts than counted. It also assumes the cache folder still holds what the earlier
-runs encoded with the same model settings (a plan has no model to check the cache identity).
+The cache keys every vector by its input (instruction prefix and text) under one encoder
+identity, whatever task it came from, so a task whose texts another task of the folder already
+encoded costs only what is new (MTEB(eng, v2) after MTEB(eng, v1) in one ``--output``). A plan
+loads no texts: a side of a task (queries, corpus, sentences ...) counts as cached when a task
+with a result file in the folder reads the ``same dataset`` (path and revision), or is its
+parent (mteb's ``adapted_from``) and the task a ``hard-negative subset`` of it (the parent's
+queries, the top documents of its corpus) or that side has the ``same statistics`` (unique
+texts, average length), and the side gets the same instruction prefix in both. Everything else
+counts as new, so the estimate errs towards encoding (BiorxivClusteringP2P.v2 may share more);
+it assumes the cache folder still holds what the earlier runs encoded.
 """
 
 from __future__ import annotations
