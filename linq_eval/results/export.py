@@ -141,8 +141,7 @@ def _run_settings_scopes(path: Path) -> set[tuple[str, str, str]]:
 def _write(
     rs: ResultSet, cache: mteb.ResultCache, found: dict[str, dict[str, str]]
 ) -> ExportedModel:
-    """Copy one result set's files into the cache's results folder (refusing to clobber),
-    with the ``found`` deviations written into its metadata."""
+    """Copy one result set's files (and ``found`` deviations) into the cache, never clobbering."""
     names = [*(p.name for p in rs.task_files.values()), MODEL_META, RUN_SETTINGS]
     folder = cache.get_task_result_path(rs.task_names[0], rs.model, rs.revision).parent
     contents = {name: (rs.path / name).read_bytes() for name in names}

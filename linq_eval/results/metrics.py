@@ -259,8 +259,7 @@ class TaskScore:
     wanted: str | None = None
     """The metric asked for, when the file holds no field with that computation."""
     result: ResultFile | None = field(default=None, compare=False, repr=False)
-    """The result, filtered to the task's splits and subsets, its ``main_score`` the score's
-    field."""
+    """The result, filtered as the task is scored, its ``main_score`` the score's field."""
 
     @property
     def changed_from(self) -> str | None:

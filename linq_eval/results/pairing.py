@@ -64,8 +64,7 @@ class Pairing:
 
     @property
     def label(self) -> str:
-        """The differences' row label, shown right under the run: ``Δ vs Linq-Embed-Mistral
-        (published-v2)``."""
+        """The differences' row label: ``Δ vs Linq-Embed-Mistral (published-v2)``."""
         return f"Δ vs {self.published.label}"
 
     @property

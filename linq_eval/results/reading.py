@@ -212,14 +212,9 @@ def _validate(sets: Iterable[ResultSet]) -> None:
         raise ResultsError("\n".join(problems))
 
 
-def baselines_root() -> Path:
-    """Folder of the shipped baseline sets (``LINQ_EVAL_BASELINES`` overrides it)."""
-    return paths.baseline_sets_dir()
-
-
 def _available_baselines() -> list[str]:
     """Names of the shipped baseline sets."""
-    root = baselines_root()
+    root = paths.baseline_sets_dir()
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / _BASELINE_INDEX).is_file())
@@ -227,7 +222,7 @@ def _available_baselines() -> list[str]:
 
 def load_baselines(name: str = _BASELINE_PREFIX) -> list[ResultSet]:
     """The shipped baseline set ``name``, in the order of its index (the card's order)."""
-    folder = baselines_root() / name
+    folder = paths.baseline_sets_dir() / name
     if not (folder / _BASELINE_INDEX).is_file():
         raise UnknownNameError("baseline set", name, _available_baselines())
     return load_results(folder)
@@ -328,7 +323,6 @@ __all__ = [
     "LEGACY_RUN_RECORD",
     "RUN_RECORD",
     "ResultSet",
-    "baselines_root",
     "load_baselines",
     "load_remote",
     "load_results",

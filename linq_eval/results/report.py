@@ -269,8 +269,7 @@ def _query_sections(table: Table, reference: Row, decimals: int) -> str:
 
 
 def _explained_sections(table: Table, decimals: int) -> str:
-    """Per run row whose output holds ``linq-eval explain``'s verdicts: each gap, every
-    candidate's score and the verdict."""
+    """Each gap ``linq-eval explain`` found in a run row's output, its candidates, its verdict."""
     out = []
     for row in table.rows:
         path = row.result_set.path.parent.parent / EXPLAIN_VERDICTS

@@ -233,8 +233,7 @@ def _summarize(rs: ResultSet, spec: BenchmarkSpec, label: str) -> Row:
 def _column_groups(
     spec: BenchmarkSpec, subsets: Sequence[TaskSubset]
 ) -> dict[str, list[tuple[str, ...]]]:
-    """Each mean column as the task groups it averages (one per type for the mean of type
-    means)."""
+    """Each mean column as the task groups it averages (one per type for Mean(TaskType))."""
     by_type = {
         _type_column(spec, t): [tuple(bt.name for bt in spec.of_type(t))] for t in spec.types
     }
@@ -250,8 +249,7 @@ def _column_groups(
 
 @dataclass(frozen=True)
 class TaskSubset:
-    """The tasks of a run that covers part of the benchmark: a column in which every row shows
-    its mean over these tasks, so that the run compares with complete rows like for like."""
+    """A partial run's tasks: a column of every row's mean over them, to compare like for like."""
 
     tasks: tuple[str, ...]
     """The tasks the run has a score for, in benchmark order."""

@@ -49,9 +49,7 @@ def _delta_text(delta: Delta, decimals: int) -> str:
 
 
 def _summary_grid(table: Table, decimals: int) -> _Grid:
-    """The summary table (the Markdown and LaTeX content): one row per result set; its label,
-    the means, the deltas to the reference. A re-run of a baseline's model is followed by its
-    row of differences."""
+    """The summary table: per row its label, means and deltas; a re-run then its differences."""
     header = ["Model", *table.columns, *(f"Δ {c}" for c in table.delta_columns)]
     body = []
     for row in table.rows:
@@ -79,8 +77,7 @@ def per_task_grid(table: Table, decimals: int) -> _Grid:
 
 
 def pair_grid(table: Table, pairing: Pairing, decimals: int) -> _Grid:
-    """One re-run's per-task table: every task the run has a score for, its published score,
-    the run's and the difference."""
+    """One re-run's per-task table: published score, the run's and the difference."""
     published, run = pairing.published, pairing.run
     header = ["Task", "Type", published.label, run.label, "Δ"]
     body = [
@@ -152,9 +149,7 @@ def _machine_records(table: Table, per_task: bool, decimals: int) -> list[dict[s
 
 
 def _delta_record(table: Table, pairing: Pairing, per_task: bool, decimals: int) -> dict[str, Any]:
-    """The CSV row of a re-run's differences (``source`` ``delta``), signed: every mean over
-    the tasks both rows have (with their coverage where that is part of the column's tasks),
-    ``coverage`` how many tasks that is."""
+    """The CSV row of a re-run's differences (``source`` ``delta``), signed, with coverage."""
     record = _record(pairing.run.result_set, pairing.label, "delta")
     for c in table.columns:
         delta = pairing.means[c]
@@ -210,8 +205,7 @@ def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> s
 
 
 def _pair_record(table: Table, pairing: Pairing, decimals: int) -> dict[str, Any]:
-    """A re-run and its published row in JSON: per task both scores and the difference, per
-    mean column the difference over the tasks both have."""
+    """A re-run and its published row in JSON: per task both scores and the difference."""
     return {
         "model": pairing.model,
         "title": pairing.title,

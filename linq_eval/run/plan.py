@@ -137,8 +137,7 @@ class PlanRow:
 
     @property
     def tokens_to_encode(self) -> int:
-        """Tokens left to encode (0 when done; the corpus counted once when shared; less the
-        estimated cached tokens)."""
+        """Tokens left to encode: a shared corpus counted once, the cached ones left out."""
         if self.done:
             return 0
         tokens = self.estimate.tokens
