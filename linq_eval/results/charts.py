@@ -1,9 +1,7 @@
 """Inline SVG charts of the HTML report: ranked bar charts of means, diverging per-task deltas.
 
-Pure functions from labelled numbers to an ``<svg>`` string (no scripts, no external files).
-A bar chart draws only values that share one scale: the caller passes an incomplete mean as a
-bar without a value, and the chart writes its note (``85.80 (5/56): not drawn``) in place of a
-bar, so a mean over 5 tasks is never drawn beside means over 56.
+A bar without a value (an incomplete mean) is drawn as its note in place of a bar, so a mean
+over 5 tasks is never drawn beside means over 56.
 """
 
 from __future__ import annotations

@@ -96,10 +96,7 @@ def _paired_order(rows: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, Row]]
     """The rows with each re-run moved directly after the first baseline row of its model
     (several re-runs of one model keep their order); other rows keep their places. Returns
     the new order and the (published, run) pairs, in that order."""
-    published: dict[str, Row] = {}
-    for row in rows:
-        if row.is_baseline:
-            published.setdefault(row.result_set.model, row)
+    published = {r.result_set.model: r for r in reversed(rows) if r.is_baseline}  # the first
     base_of = {
         id(row): published[row.result_set.model]
         for row in rows

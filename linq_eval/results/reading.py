@@ -127,17 +127,11 @@ def _has_task_files(folder: Path) -> bool:
 
 def _read_revision_folder(folder: Path, source: str | None = None) -> ResultSet:
     """One ``<org__model>/<revision>`` folder as a ResultSet."""
-    model = folder.parent.name.replace("__", "/")
-    revision = folder.name
-    meta_path = folder / MODEL_META
-    if meta_path.is_file():
-        meta = _read_json(meta_path)
-        model = meta.get("name") or model
-        revision = meta.get("revision") or revision
+    meta = _read_json(folder / MODEL_META) if (folder / MODEL_META).is_file() else {}
     run_record = read_run_record(folder)
     return ResultSet(
-        model=model,
-        revision=revision,
+        model=meta.get("name") or folder.parent.name.replace("__", "/"),
+        revision=meta.get("revision") or folder.name,
         path=folder,
         source=source or ("run" if run_record is not None else "mteb"),
         task_files=_task_files(folder),

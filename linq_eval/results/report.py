@@ -1,10 +1,7 @@
 """A self-contained HTML report of a table (no network, no external JS or CSS): sortable
-tables, inline SVG charts of the means and of each compared row's per-task deltas, the queries
-that moved, the gaps ``linq-eval explain`` found, every task's score, the sources and the notes.
+tables, SVG charts of the means and of each compared row's per-task deltas, the queries that
+moved, the gaps ``linq-eval explain`` found, every task's score, the sources and the notes.
 
-Example::
-
-    linq-eval table runs/linq --baselines published --format html --output report.html
     linq-eval table runs/new runs/old --reference runs/old --format html --output diff.html
 """
 

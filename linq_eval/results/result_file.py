@@ -1,12 +1,6 @@
-"""One mteb result file (``<Task>.json``), read without importing mteb.
-
-mteb 2 writes a task's scores as ``{"task_name", "mteb_version", "dataset_revision", "scores":
-{split: [{"hf_subset", "languages", "main_score", <metric>: value ...}]}}``. Reading and averaging
-that needs no more than JSON, while ``mteb.TaskResult`` costs an import of mteb (seconds) on
-every ``table`` and ``compare``. This module reads such files itself and averages them as
-``TaskResult`` does (``validate_and_filter_scores``, ``get_missing_evaluations``,
-``get_score``); a file in an older layout (mteb 1.x before 1.11) is read by mteb's own
-``TaskResult.from_disk``, which converts it.
+"""One mteb result file (``<Task>.json``), read without importing mteb (seconds on every
+``table`` and ``compare``), and filtered and averaged as ``mteb.TaskResult`` does; a file in an
+older layout (mteb 1.x before 1.11) is converted by mteb's own ``TaskResult.from_disk``.
 """
 
 from __future__ import annotations

@@ -327,27 +327,23 @@ class Table:
             for s in self.subsets
         ]
         notes += [p.note() for p in self.pairs]
+        changed: dict[tuple[str, str], tuple[dict, dict, dict]] = {}  # dicts as ordered sets
         for row in self.rows:
             if row.missing:
                 notes.append(
                     f"{row.label}: {len(row.missing)} of {len(row.scores)} tasks missing "
                     f"({_listed(row.missing)}); its means show their coverage."
                 )
-                for name in row.missing:
-                    s = row.scores[name]
-                    if s.note and s.note != "no result file":
-                        notes.append(f"{row.label}: {name} has no score ({s.note}).")
-            computed = [s for s in row.scores.values() if s.note.startswith("mean of")]
-            for s in computed:
-                notes.append(f"{row.label}: {s.task} is the {s.note}.")
-        changed: dict[tuple[str, str], tuple[list[str], list[str], list[str]]] = {}
-        for row in self.rows:
             for s in row.scores.values():
+                if s.score is None and s.note not in ("", "no result file"):
+                    notes.append(f"{row.label}: {s.task} has no score ({s.note}).")
+            for s in row.scores.values():
+                if s.note.startswith("mean of"):
+                    notes.append(f"{row.label}: {s.task} is the {s.note}.")
                 if s.changed_from and s.metric:
                     why = metric_difference(s.metric, s.changed_from)
-                    group = changed.setdefault((s.changed_from, why), ([], [], []))
-                    for items, item in zip(group, (s.task, s.metric, row.label), strict=True):
-                        items += [] if item in items else [item]
+                    tasks, metrics, labels = changed.setdefault((s.changed_from, why), ({}, {}, {}))
+                    tasks[s.task] = metrics[s.metric] = labels[row.label] = None
         for (wanted, why), (tasks, metrics, labels) in changed.items():
             notes.append(
                 f"{', '.join(sorted(tasks))}: {', '.join(labels)} show {' / '.join(metrics)} "

@@ -1,8 +1,5 @@
-"""How much encoding one task is: its texts and tokens per input side, with no model loaded.
-
-The sizes come from the descriptive statistics mteb ships per task (number of texts, unique
-texts and characters per input side). Tokens are estimated from characters
-(``CHARS_PER_TOKEN``), with the instruction prefix added and truncation at max_length.
+"""How much encoding one task is: its texts and tokens per input side, with no model loaded,
+from mteb's descriptive statistics (tokens from characters, prefix added, cut at max_length).
 
     from linq_eval.run.estimate import estimate_task
     estimate_task(registry().task("SciFact"), max_length=512).tokens   # distinct inputs' tokens

@@ -1,8 +1,5 @@
-"""What a run will do: its tasks, their size in texts and tokens, and how to split them.
-
-Everything here is offline and needs no model: the tasks come from linq_eval.benchmarks (mteb's
-registry and benchmarks), the sizes from linq_eval.run.estimate (mteb's descriptive statistics,
-tokens estimated from characters).
+"""What a run will do, offline and with no model: its tasks, their size in texts and tokens
+(``linq_eval.run.estimate``), and how to split them.
 
     linq-eval plan --shard 2/4                       # what job 2 of 4 will run
 """
