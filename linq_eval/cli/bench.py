@@ -70,12 +70,9 @@ def _bench_command(
     options = {k: v for k, v in ctx.params.items() if k not in ("ablation", "json_path")}
     options["random_init"] = random_init if random_init or model else "tiny"
     config = BenchConfig(**{**options, "ways": tuple(ways) if ways else WAYS})
-    if ablation:
-        result = run_ablation(config)
-        text = format_ablation(result)
-    else:
-        result = run_bench(config)
-        text = format_table(result)
+    run, table = (run_ablation, format_ablation) if ablation else (run_bench, format_table)
+    result = run(config)
+    text = table(result)
     result["command"] = " ".join(["linq-eval", *sys.argv[1:]]) if sys.argv else None
     result["host"] = platform.node()
     typer.echo(text)

@@ -44,11 +44,9 @@ class ExportedModel:
 def export_run(run: str | Path, to: str | Path, *, force: bool = False) -> list[ExportedModel]:
     """Write every result set of ``run`` under ``to`` in the results repository's layout.
 
-    Raises ResultsError for a result set the repository would refuse or that has random
-    weights, one that is not a reproduction (``reproduction.deviations``) unless ``force``, a
-    ``to`` holding other files for the same model and revision, or an export mteb's loader
-    does not read back. Forced, each task's deviations are written into its
-    ``run_settings.jsonl`` entries and ``model_meta.json`` names the ``max_tokens`` used.
+    ResultsError for a set the repository would refuse or with random weights, one that is not
+    a reproduction unless ``force`` (then its deviations go into its metadata), a ``to`` that
+    holds other files for it, or an export that mteb's loader does not read back.
     """
     require_writable_folder(to, "--to")
     sets = load_results(run)

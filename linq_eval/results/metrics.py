@@ -205,13 +205,9 @@ def mteb_release(version: str) -> tuple[int, ...] | None:
 
 
 def mteb_difference(metric: str, a: str | None, b: str | None) -> str | None:
-    """Why field ``metric`` made by mteb version ``a`` may not be the number mteb ``b`` makes
-    (None: the same computation, a version unknown, or an mteb 1.x file, whose fields
-    ``METRIC_PAIRS`` pairs with mteb 2's).
-
-    Versions outside ``MTEB_CHECKED`` are not known to compute anything as the checked ones
-    do; inside it, a ``_METRIC_CHANGES`` entry for the field between the two versions differs.
-    """
+    """Why field ``metric`` made by mteb version ``a`` may not be the number mteb ``b`` makes:
+    a version outside ``MTEB_CHECKED``, or a ``_METRIC_CHANGES`` entry between the two (None:
+    the same computation, a version unknown, or an mteb 1.x file, which ``METRIC_PAIRS`` pairs)."""
     if not a or not b or a == b:
         return None
     ra, rb = mteb_release(a), mteb_release(b)
@@ -233,8 +229,7 @@ def mteb_difference(metric: str, a: str | None, b: str | None) -> str | None:
 
 
 def metric_label(benchmark: str, task: TaskInfo) -> str:
-    """The metric a table column of ``task`` shows: ``cos_sim_ap / cosine_ap`` where the
-    published name and the mteb 2 field differ."""
+    """The metric a table shows for ``task`` (``cos_sim_ap / cosine_ap`` for a renamed one)."""
     wanted = table_metric(benchmark, task)
     pair = pair_for(task)
     if wanted and pair and pair.published == wanted:
@@ -340,12 +335,8 @@ def mteb_version(rs: ResultSet, score: TaskScore) -> str | None:
 
 
 def score_task(rs: ResultSet, task: TaskInfo, metric: str | None = None) -> TaskScore:
-    """Score one task of a result set, filtered and averaged as mteb does.
-
-    ``metric``: the computation to read (a published or an mteb 2 name); the file's field
-    with that computation is used, and its main score where it has none (``changed_from``
-    then names what was asked for). None: the file's main score.
-    """
+    """Score one task of a result set, filtered and averaged as mteb does, from the file's
+    field with ``metric``'s computation, else (``changed_from``) or without one its main score."""
     result, note = _complete_result(rs, task)
     if result is None:
         return TaskScore(task.name, task.type, None, note=note)

@@ -76,9 +76,9 @@ class ResultSet:
     @property
     def ref(self) -> str:
         """How to name this result set on the command line (``published:<org/model>``)."""
-        if self.is_baseline:
-            return f"{self.source}:{self.model}"
-        return f"{self.model}@{self.revision}"
+        return (
+            f"{self.source}:{self.model}" if self.is_baseline else f"{self.model}@{self.revision}"
+        )
 
     def task_result(self, task_name: str) -> ResultFile | None:
         """The result file of one task, or None when the folder has no file for it."""
@@ -278,12 +278,9 @@ def load_remote(
 
 
 def resolve(spec: str) -> list[ResultSet]:
-    """Result sets named on the command line.
-
-    ``spec`` is a folder, a shipped baseline set (``published``), one of its models
-    (``published:Linq-AI-Research/Linq-Embed-Mistral`` or ``published:Linq-Embed-Mistral``),
-    or ``remote:<org/model>[@revision]`` (downloads mteb's results repository).
-    """
+    """Result sets named on the command line: a folder, a shipped baseline set (``published``),
+    one of its models (``published:Linq-Embed-Mistral``, also by ``org/name``), or
+    ``remote:<org/model>[@revision]`` (downloads mteb's results repository)."""
     kind, sep, name = spec.partition(":")
     if sep and kind == "remote":
         model, _, revision = name.partition("@")

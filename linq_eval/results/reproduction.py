@@ -101,8 +101,7 @@ def _mixed(record: Mapping[str, Any], names: list[str]) -> dict[str, str]:
     for key, members in groups.items():
         if key == common:
             continue
-        keys = [k for k in RUN_SCORE_KEYS if values[key][k] != values[common][k]]
-        diff = ", ".join(f"{k} {values[key][k]!r}" for k in keys)
+        diff = ", ".join(f"{k} {v!r}" for k, v in values[key].items() if v != values[common][k])
         others = ", ".join(groups[common])
         for name in members:
             out[name] = f"({diff}) differs from the folder's other tasks ({others})"

@@ -232,14 +232,8 @@ def _pair_record(table: Table, pairing: Pairing, decimals: int) -> dict[str, Any
 
 
 _LATEX_ESCAPES = {
+    **{c: "\\" + c for c in "&%$#_{}"},
     "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     MISSING: "--",

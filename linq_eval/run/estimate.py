@@ -110,11 +110,8 @@ def _sum_estimates(task: TaskInfo, parts: list[TaskEstimate]) -> TaskEstimate:
 def estimate_task(
     task: TaskInfo, *, max_length: int, prompts: Mapping[str, Mapping[str, str]] | None = None
 ) -> TaskEstimate:
-    """Estimate a task's texts and tokens; aggregate tasks sum their subtasks.
-
-    ``prompts``: ``{task: {"query": prefix, "document": prefix}}`` (``task_prompts``), whose
-    lengths are added to each input of that side.
-    """
+    """Estimate a task's texts and tokens (an aggregate's: its subtasks'); ``prompts``
+    (``task_prompts``) gives each task's prefix per prompt type, added to each input."""
     if task.is_aggregate:
         reg = registry()
         parts = [

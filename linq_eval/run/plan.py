@@ -77,12 +77,9 @@ def shared_corpus_of(name: str, names: Iterable[str]) -> str | None:
 
 
 def assign_shards(estimates: Sequence[TaskEstimate], count: int) -> list[list[str]]:
-    """Split tasks over ``count`` shards, balancing estimated tokens (LPT greedy).
-
-    Largest item first onto the least loaded shard (ties: the lower shard); tasks sharing a
-    corpus form one item. Deterministic: every job computes the same split. Each shard lists
-    its tasks in the input order.
-    """
+    """Split tasks over ``count`` shards, balancing estimated tokens (LPT greedy: largest item
+    first onto the least loaded, lower shard; tasks sharing a corpus are one item). Every job
+    computes the same split; each shard lists its tasks in the input order."""
     if count < 1:
         raise ConfigError("the number of shards must be at least 1")
     by_name = {e.name: e for e in estimates}
