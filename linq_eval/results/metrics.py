@@ -57,8 +57,7 @@ class MetricPair:
     tasks: tuple[str, ...] = ()
     """Only these tasks of the type (empty: every task of the type not named elsewhere)."""
     difference: str = ""
-    """What can still differ between the two numbers (for a ``same`` pair: a residual far
-    below any tolerance)."""
+    """What can still differ between the numbers (for a ``same`` pair: a tiny residual)."""
     mteb: tuple[str, str] = MTEB_CHECKED
     """The mteb versions (first, last) known to compute ``current`` so."""
 

@@ -1,7 +1,5 @@
-"""A re-run of a published model beside its published row (the first baseline row of the same
-``org/name``): the rows' order, and the run minus the published score per task where both have
-one in the same computation and per mean over those tasks (data only; ``text_formats`` and
-``report`` show it).
+"""A re-run of a published model beside its published row: the rows' order, and the run minus
+the published score per task and per mean (data only; ``text_formats`` and ``report`` show it).
 
 Example::
 

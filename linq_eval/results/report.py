@@ -239,14 +239,10 @@ def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
 
 
 def _query_sections(table: Table, reference: Row, decimals: int) -> str:
-    out = []
+    out, suite = [], [t.name for t in table.benchmark.tasks]
     for row in _compared_rows(table, reference):
-        found = compare_queries(
-            row.result_set,
-            reference.result_set,
-            evidence_tasks(row.result_set),
-            suite=[t.name for t in table.benchmark.tasks],
-        )
+        rs = row.result_set
+        found = compare_queries(rs, reference.result_set, evidence_tasks(rs), suite=suite)
         if found.suite is not None:
             out.append(
                 f"<h3>{_e(row.label)}: the suite</h3>{_suite_summary(found.suite, decimals)}"

@@ -1,8 +1,7 @@
 """A table as text: Markdown, CSV, JSON and LaTeX, with the same columns and deltas.
 
-A mean over an incomplete set shows its coverage, or in JSON is left empty (``partial`` has
-it). Markdown is written here: pandas' ``to_markdown`` needs the optional ``tabulate`` and pads
-every cell, which would change the files users have.
+Markdown is written here: pandas' ``to_markdown`` needs the optional ``tabulate`` and pads every
+cell, which would change the files users have.
 
 Example::
 

@@ -115,8 +115,7 @@ class PlanRow:
     shares_corpus_with: str | None = None
     """A task of the same run whose corpus embeddings it reuses."""
     cached: CacheReuse | None = None
-    """Estimated part of its tokens that earlier tasks in the folder left in the embedding
-    cache (``linq_eval.run.cache_reuse``)."""
+    """What earlier tasks in the folder left of it in the embedding cache (an estimate)."""
     splits: tuple[str, ...] = ()
     """The splits it is evaluated on."""
     subsets: tuple[str, ...] = ()

@@ -45,14 +45,11 @@ class TaskOutcome:
     error: str | None = None
     """The error of a failed task."""
     data_source: str = ""
-    """Where the task's data came from: the hub dataset's URI (``hf://datasets/<path>@<rev>``)
-    or the absolute path of the local folder it was read from."""
+    """Where the task's data came from: ``hf://datasets/<path>@<rev>`` or a local folder."""
     instruction_from: str | None = None
-    """The task whose instruction the task's inputs carry: itself, the task it derives from
-    (mteb's ``adapted_from``), or None when none is instructed."""
+    """The task whose instruction its inputs carry (its own, its parent's; None: none)."""
     settings: dict[str, Any] = field(default_factory=dict)
-    """The task's score-deciding settings (``run_record.SCORE_KEYS``) as it was made: its
-    prompt hash and data identity included."""
+    """Its score-deciding settings (``run_record.SCORE_KEYS``), prompt hash and data included."""
 
 
 @dataclass
