@@ -292,7 +292,7 @@ def _explained_sections(table: Table, decimals: int) -> str:
 
 
 def _sources(table: Table) -> str:
-    out = ['<ul class="notes">']
+    out = []
     for row in table.rows:
         rs = row.result_set
         extra = ""
@@ -304,8 +304,7 @@ def _sources(table: Table) -> str:
             f"<li><b>{_e(row.label)}</b>: {_e(rs.model)} @ {_e(rs.revision)} "
             f"[{_e(rs.source)}] <code>{_e(rs.path)}</code>{_e(extra)}</li>"
         )
-    out.append("</ul>")
-    return "".join(out)
+    return f'<ul class="notes">{"".join(out)}</ul>'
 
 
 def _summary_table(table: Table, decimals: int) -> str:
@@ -339,7 +338,7 @@ def _per_task_table(table: Table, decimals: int) -> str:
 
 
 def _pair_tables(table: Table, decimals: int) -> str:
-    """Each re-run beside the published row of its model, task by task."""
+    """Each re-run beside the published row of its model, task by task (if any)."""
     out = []
     for i, pairing in enumerate(table.pairs, 1):
         header, body = pair_grid(table, pairing, decimals)
@@ -347,7 +346,7 @@ def _pair_tables(table: Table, decimals: int) -> str:
         values = [[*c[:2], published[c[0]].score, run[c[0]].score, deltas[c[0]]] for c in body]
         grid = _html_table(f"pair-{i}", header, body, values)
         out.append(f"<h3>{_e(pairing.title)}</h3>{grid}")
-    return "".join(out)
+    return f"<h2>Re-runs of published models</h2>{''.join(out)}" if out else ""
 
 
 def render_html(table: Table, *, decimals: int = 2) -> str:
@@ -370,14 +369,9 @@ def render_html(table: Table, *, decimals: int = 2) -> str:
         f"<h2>Means</h2>{_type_charts(table, decimals)}"
         f"<h2>Per-task deltas against {_e(ref.label)}</h2>{_delta_charts(table, ref, decimals)}"
         f"<h2>Queries that moved, against {_e(ref.label)}</h2>"
-        f"{_query_sections(table, ref, decimals)}"
-        + (
-            f"<h2>Re-runs of published models</h2>{_pair_tables(table, decimals)}"
-            if table.pairs
-            else ""
-        )
-        + _explained_sections(table, decimals)
-        + f"<h2>Per-task scores</h2>{_per_task_table(table, decimals)}"
+        f"{_query_sections(table, ref, decimals)}{_pair_tables(table, decimals)}"
+        f"{_explained_sections(table, decimals)}"
+        f"<h2>Per-task scores</h2>{_per_task_table(table, decimals)}"
         f"<h2>Sources</h2>{_sources(table)}"
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
         + f"<script>{_SORT_JS}</script></body></html>\n"
