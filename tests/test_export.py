@@ -18,7 +18,8 @@ import pytest
 from cli_helpers import run_cli
 from conftest import PUBLISHED_MINILM, SHARED_DATA
 
-from linq_eval.results.reading import baselines_root, load_results
+from linq_eval.paths import baseline_sets_dir
+from linq_eval.results.reading import load_results
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 BENCHMARK = "MTEB(eng, v1)"
@@ -99,7 +100,7 @@ def test_mteb_loads_the_shipped_baselines_with_the_scores_table_shows(
     benchmark, tmp_path, monkeypatch, capsys
 ):
     # the baseline set is a results root (<org__model>/<revision>/); mteb reads DIR/results/
-    shutil.copytree(baselines_root() / "published", tmp_path / "results")
+    shutil.copytree(baseline_sets_dir() / "published", tmp_path / "results")
     results = mteb.ResultCache(tmp_path).load_results(
         tasks=benchmark, include_remote=False, require_model_meta=False, validate_and_filter=True
     )
@@ -176,7 +177,7 @@ def test_export_refuses_what_the_results_repository_would_reject(
     run_dir, tmp_path, monkeypatch, capsys
 ):
     code, _, err = run_cli(
-        monkeypatch, capsys, "export", str(baselines_root() / "published"), "--to", str(tmp_path)
+        monkeypatch, capsys, "export", str(baseline_sets_dir() / "published"), "--to", str(tmp_path)
     )
     assert code == 2 and "no model_meta.json" in err
     (result_set,) = load_results(run_dir)

@@ -19,11 +19,6 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root() -> None:
-    """Evaluate instruction-tuned decoder embedding models (Linq-Embed-Mistral) on MTEB."""
-
-
 class ListOptionsCommand(typer.core.TyperCommand):
     """Lets ``--tasks A B C`` stand for ``--tasks A --tasks B --tasks C`` (give RUN first);
     the same for ``--task-types`` and ``--candidates``."""

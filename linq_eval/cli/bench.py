@@ -16,6 +16,7 @@ from linq_eval.profiles import REPRODUCTION_MAX_LENGTH
 
 @app.command("bench")
 def _bench_command(
+    ctx: typer.Context,
     model: str | None = typer.Option(
         None, "--model", help="Profile name, hub id or local path (instead of --random-init)."
     ),
@@ -66,29 +67,12 @@ def _bench_command(
     from linq_eval.bench.ablation import format_ablation, run_ablation  # torch: see cli/__init__
     from linq_eval.bench.throughput import WAYS, BenchConfig, format_table, run_bench
 
-    config = BenchConfig(
-        model=model,
-        random_init=random_init if random_init or model else "tiny",
-        device=device,
-        dtype=dtype,
-        max_length=max_length,
-        n_texts=n_texts,
-        mix=mix,
-        seed=seed,
-        token_budget=token_budget,
-        repeats=repeats,
-        naive_batch_size=naive_batch_size,
-        st_batch_size=st_batch_size,
-        ways=tuple(ways) if ways else WAYS,
-        attention=attention,
-        threads=threads,
-    )
-    if ablation:
-        result = run_ablation(config)
-        text = format_ablation(result)
-    else:
-        result = run_bench(config)
-        text = format_table(result)
+    options = {k: v for k, v in ctx.params.items() if k not in ("ablation", "json_path")}
+    options["random_init"] = random_init if random_init or model else "tiny"
+    config = BenchConfig(**{**options, "ways": tuple(ways) if ways else WAYS})
+    run, table = (run_ablation, format_ablation) if ablation else (run_bench, format_table)
+    result = run(config)
+    text = table(result)
     result["command"] = " ".join(["linq-eval", *sys.argv[1:]]) if sys.argv else None
     result["host"] = platform.node()
     typer.echo(text)

@@ -77,7 +77,9 @@ def _instructions_command(
     )
     typer.echo(f"# prefix = template {json.dumps(iset.template)} with the instruction filled in")
     width = max(len(n) for n in names)
-    sources = {n: _source(n, prompts[n]["instruction_from"]) for n in names}
+    # The "from" column: own, the task it inherits from, or - (not instructed).
+    origin = {n: prompts[n]["instruction_from"] for n in names}
+    sources = {n: "-" if o is None else "own" if o == n else o for n, o in origin.items()}
     wide = max(len(s) for s in ["from", *sources.values()])
     typer.echo(
         f"{'task':{width}}  {'type':18}  query  document  {'from':{wide}}  "
@@ -86,17 +88,11 @@ def _instructions_command(
     for name in names:
         query, document = prompts[name]["query"], prompts[name]["document"]
         shown = json.dumps(iset.get(name), ensure_ascii=False) if query or document else "-"
-        source = sources[name]
         typer.echo(
             f"{name:{width}}  {types[name]:18}  {'yes' if query else 'no':5}  "
-            f"{'yes' if document else 'no':8}  {source:{wide}}  "
+            f"{'yes' if document else 'no':8}  {sources[name]:{wide}}  "
             f"{prompts[name]['prompt_hash']}  {shown}"
         )
-
-
-def _source(task: str, source: str | None) -> str:
-    """The "from" column: ``own``, the task it inherits from, or ``-`` (not instructed)."""
-    return "-" if source is None else "own" if source == task else source
 
 
 @app.command("validate-instructions")

@@ -1,6 +1,5 @@
 """Options shared by ``run``, ``plan``, ``prefetch`` (and the task options of ``compare`` and
-``table``),
-defined once."""
+``table``), defined once."""
 
 from __future__ import annotations
 

@@ -61,28 +61,19 @@ def _table_command(
       linq-eval table --remote intfloat/e5-mistral-7b-instruct   # needs internet
     """
     from linq_eval.atomic import atomic_write_text
-    from linq_eval.results.reading import load_baselines, load_remote, resolve
+    from linq_eval.results.reading import load_baselines, resolve
     from linq_eval.results.render import render
     from linq_eval.results.tables import build_table
     from linq_eval.writable import require_writable_file
 
     if output:
         require_writable_file(output, "--output")
-    sets = []
-    for folder in folders or []:
-        sets += resolve(folder)
-    for spec in remote or []:
-        model, _, revision = spec.partition("@")
-        sets += load_remote(model, revision or None)
+    specs = [*(folders or []), *(f"remote:{spec}" for spec in remote or [])]
+    sets = [rs for spec in specs for rs in resolve(spec)]
     for name in baselines or []:
         sets += load_baselines(name)
     table = build_table(
-        sets,
-        benchmark,
-        reference=reference,
-        sort=sort,
-        tasks=tasks or None,
-        task_types=task_types or None,
+        sets, benchmark, reference=reference, sort=sort, tasks=tasks, task_types=task_types
     )
     text = render(table, output_format, per_task=per_task, decimals=decimals)
     if output:
@@ -94,6 +85,7 @@ def _table_command(
 
 @app.command("compare", cls=ListOptionsCommand)
 def _compare_command(
+    ctx: typer.Context,
     run: str = typer.Argument(
         ..., metavar="RUN", help="Run folder (what `linq-eval run --output` writes)."
     ),
@@ -171,21 +163,8 @@ def _compare_command(
     from linq_eval.results.compare import check_options, compare, render_comparison
 
     check_options(tolerance=tolerance, alpha=alpha, fmt=output_format, gate=gate)
-    result = compare(
-        run,
-        reference,
-        benchmark=benchmark,
-        task_types=task_types or None,
-        tasks=tasks or None,
-        tolerance=tolerance,
-        allow_drift=allow_drift,
-        allow_metric_change=allow_metric_change,
-        per_query=per_query,
-        require_significant=require_significant,
-        alpha=alpha,
-        worst=worst,
-        gate=gate,
-    )
+    options = {k: v for k, v in ctx.params.items() if k != "output_format"}
+    result = compare(**{**options, "tasks": tasks or None, "task_types": task_types or None})
     typer.echo(render_comparison(result, output_format), nl=False)
     if not result.passed:
         raise typer.Exit(EXIT_FAIL)

@@ -194,8 +194,7 @@ def _prefetch_command(
     items = prefetch(selected, profile, data_dir=config.data_dir, check=check, echo=typer.echo)  # type: ignore[attr-defined]
     bad = [i for i in items if i.status in ("missing", "failed")]
     typer.echo(
-        f"# {len(items) - len(bad)} of {len(items)} ready"
-        + ("" if not bad else f", {len(bad)} not")
+        f"# {len(items) - len(bad)} of {len(items)} ready" + (f", {len(bad)} not" if bad else "")
     )
     if bad:
         raise typer.Exit(EXIT_FAIL)

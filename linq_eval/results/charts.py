@@ -1,9 +1,7 @@
 """Inline SVG charts of the HTML report: ranked bar charts of means, diverging per-task deltas.
 
-Pure functions from labelled numbers to an ``<svg>`` string (no scripts, no external files).
-A bar chart draws only values that share one scale: the caller passes an incomplete mean as a
-bar without a value, and the chart writes its note (``85.80 (5/56): not drawn``) in place of a
-bar, so a mean over 5 tasks is never drawn beside means over 56.
+A bar without a value (an incomplete mean) is drawn as its note in place of a bar, so a mean
+over 5 tasks is never drawn beside means over 56.
 """
 
 from __future__ import annotations
@@ -42,15 +40,13 @@ class Bar(NamedTuple):
     """Fill colour."""
 
 
-def _svg_open(title: str, width: int, height: int, size: int) -> list[str]:
-    return [
-        (
-            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-            f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{escape(title)}">'
-        ),
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="16" font-size="{size}" font-weight="600">{escape(title)}</text>',
-    ]
+def _svg_open(title: str, width: int, height: int, size: int) -> str:
+    t = escape(title)
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" aria-label="{t}"><title>{t}</title>'
+        f'<text x="0" y="16" font-size="{size}" font-weight="600">{t}</text>'
+    )
 
 
 class _Layout(NamedTuple):
@@ -107,7 +103,7 @@ def bar_chart(title: str, items: Sequence[Bar]) -> str:
     lay, plot_w, pad = _BARS, 320, 60
     height, width = lay.height(len(items)), lay.label_w + plot_w + pad
     top = max(100.0, max((b.value for b in items if b.value is not None), default=0.0))
-    out = _svg_open(title, width, height, 13)
+    out = [_svg_open(title, width, height, 13)]
     for i, (label, value, shown, colour) in enumerate(_ranked(items, lambda b: b.value)):
         out.append(lay.label(i, label))
         if value is None:
@@ -134,7 +130,7 @@ def delta_chart(title: str, items: Sequence[tuple[str, float | None]], *, decima
     height, width = lay.height(len(items)), lay.label_w + 2 * half + pad
     span = max(1.0, max((abs(v) for _, v in items if v is not None), default=0.0))
     zero = lay.label_w + half
-    out = _svg_open(title, width, height, 12)
+    out = [_svg_open(title, width, height, 12)]
     out.append(f'<line x1="{zero}" y1="24" x2="{zero}" y2="{height - 4}" stroke="#888"/>')
     for i, (label, value) in enumerate(_ranked(items, lambda item: item[1])):
         out.append(lay.label(i, label))

@@ -1,18 +1,6 @@
-"""Exporting a run as a submission to mteb's results repository (the leaderboard's data).
-
-The repository (github.com/embeddings-benchmark/results) keeps one folder per model and
-revision, ``results/<org__model>/<revision>/``, holding
-
-- mteb's task result files (``<Task>.json``, written by mteb 2),
-- ``model_meta.json``: the model's mteb ModelMeta, whose ``name`` and ``revision`` are the
-  folder's (the repository's checks compare them), and
-- ``run_settings.jsonl``: which mteb version and encode settings produced each task, split and
-  subset (the repository's checks require an entry for every score of a new result file).
-
-:func:`export_run` writes that layout under a folder of your choice, which is then also an
-``mteb.ResultCache`` root, and checks the export by loading it back with mteb's own loader
-(``ResultCache(DIR).load_results``): every task must come back with the score it was written
-with. The run folder may be given in any layout :mod:`linq_eval.results.reading` reads.
+"""Exporting a run as a submission to mteb's results repository (the leaderboard's data):
+mteb's result files, ``model_meta.json`` and ``run_settings.jsonl`` in the repository's layout,
+checked by loading them back with mteb's own loader (``ResultCache(DIR).load_results``).
 
     export_run("runs/linq", "submission")   # -> submission/results/<org__model>/<revision>/
 """
@@ -56,15 +44,9 @@ class ExportedModel:
 def export_run(run: str | Path, to: str | Path, *, force: bool = False) -> list[ExportedModel]:
     """Write every result set of ``run`` under ``to`` in the results repository's layout.
 
-    Raises ResultsError when a result set cannot be submitted (no model_meta.json, no model
-    revision, result files from mteb 1, scores missing from run_settings.jsonl, randomly
-    initialised weights, even with ``force``), when it is not a reproduction of the hub data
-    with its profile's settings (local data, a score setting other than the profile's, a mixed
-    folder: ``linq_eval.results.reproduction``) unless ``force``, when ``to``
-    already holds different files for the same model and revision, or when mteb's loader does
-    not read back what was written. Forced, each task's differences are written into its
-    ``run_settings.jsonl`` entries (``linq_eval_deviations``) and ``model_meta.json`` names
-    the ``max_tokens`` the run used.
+    ResultsError for a set the repository would refuse or with random weights, one that is not
+    a reproduction unless ``force`` (then its deviations go into its metadata), a ``to`` that
+    holds other files for it, or an export that mteb's loader does not read back.
     """
     require_writable_folder(to, "--to")
     sets = load_results(run)
@@ -157,8 +139,7 @@ def _run_settings_scopes(path: Path) -> set[tuple[str, str, str]]:
 def _write(
     rs: ResultSet, cache: mteb.ResultCache, found: dict[str, dict[str, str]]
 ) -> ExportedModel:
-    """Copy one result set's files into the cache's results folder (refusing to clobber),
-    with the ``found`` deviations written into its metadata."""
+    """Copy one result set's files (and ``found`` deviations) into the cache, never clobbering."""
     names = [*(p.name for p in rs.task_files.values()), MODEL_META, RUN_SETTINGS]
     folder = cache.get_task_result_path(rs.task_names[0], rs.model, rs.revision).parent
     contents = {name: (rs.path / name).read_bytes() for name in names}
@@ -176,11 +157,8 @@ def _write(
         )
     for name, data in contents.items():
         atomic_write_bytes(folder / name, data)
-    scores = {}
-    for name in rs.task_names:
-        result = rs.task_result(name)
-        assert result is not None
-        scores[name] = result.score()
+    results = {name: rs.task_result(name) for name in rs.task_names}
+    scores = {name: r.score() for name, r in results.items() if r is not None}
     return ExportedModel(rs.model, rs.revision, folder, scores)
 
 

@@ -1,32 +1,10 @@
 """Which number a score is: the metric behind each task's score, and how to read it.
 
 The published MTEB(eng, v1) scores were made with mteb 1.x, whose metric names and in places
-computations differ from mteb 2's. ``METRIC_PAIRS`` says, as data, which field of an mteb 2
-result corresponds to each published metric, whether it is the same computation, and where
-that is established. Tables, comparisons and the HTML report all read scores through
-:func:`score_task`, so a run is always set beside the same computation as its reference:
-
-- PairClassification: published ``cos_sim_ap`` = mteb 2's ``cosine_ap`` (mteb 2's main score
-  ``max_ap`` is the best of five similarity functions and never lower);
-- STS, Summarization: ``cos_sim_spearman`` = ``cosine_spearman`` (renamed);
-- Reranking: ``map`` (mteb 1.x RerankingEvaluator) = ``map_at_1000`` (pytrec_eval), and
-  ``max_over_subqueries_map_at_1000`` for MindSmallReranking: the same samples and candidates,
-  the same average precision to mteb 2's 5 decimals; they can differ only where two or more
-  positive candidates of a sample share a score (results/baselines/published/README.md,
-  tests/test_metrics.py).
-
-Which mteb 2 versions compute each field so: ``MTEB_CHECKED`` (the versions whose metric code
-was read and found identical, apart from ``_METRIC_CHANGES``). Two results made by different
-mteb versions are one computation of a field only where both versions lie in that range and no
-change of ``_METRIC_CHANGES`` falls between them (``mteb_difference``); ``compare`` marks other
-tasks "metric changed".
-
-Where a result file has no field with the reference's computation (a file holding only
-``max_ap`` against a published ``cos_sim_ap``), its score is read all the same and flagged
-(``TaskScore.changed_from``): tables say so in a note, comparisons keep it out of the verdict.
-
-Result files are read without mteb (``linq_eval.results.result_file``), filtered and averaged
-as mteb's ``TaskResult`` does; tasks are mteb's registry as data (``linq_eval.registry``).
+computations differ from mteb 2's: ``METRIC_PAIRS`` says, as data, which mteb 2 field matches
+each published metric, and :func:`score_task` reads a run in its reference's computation (or
+flags it, ``TaskScore.changed_from``). ``MTEB_CHECKED`` and ``_METRIC_CHANGES`` say which mteb 2
+versions compute a field alike (``mteb_difference``).
 
 Example::
 
@@ -79,8 +57,7 @@ class MetricPair:
     tasks: tuple[str, ...] = ()
     """Only these tasks of the type (empty: every task of the type not named elsewhere)."""
     difference: str = ""
-    """What can still differ between the two numbers (for a ``same`` pair: a residual far
-    below any tolerance)."""
+    """What can still differ between the numbers (for a ``same`` pair: a tiny residual)."""
     mteb: tuple[str, str] = MTEB_CHECKED
     """The mteb versions (first, last) known to compute ``current`` so."""
 
@@ -227,13 +204,9 @@ def mteb_release(version: str) -> tuple[int, ...] | None:
 
 
 def mteb_difference(metric: str, a: str | None, b: str | None) -> str | None:
-    """Why field ``metric`` made by mteb version ``a`` may not be the number mteb ``b`` makes
-    (None: the same computation, a version unknown, or an mteb 1.x file, whose fields
-    ``METRIC_PAIRS`` pairs with mteb 2's).
-
-    Versions outside ``MTEB_CHECKED`` are not known to compute anything as the checked ones
-    do; inside it, a ``_METRIC_CHANGES`` entry for the field between the two versions differs.
-    """
+    """Why field ``metric`` made by mteb version ``a`` may not be the number mteb ``b`` makes:
+    a version outside ``MTEB_CHECKED``, or a ``_METRIC_CHANGES`` entry between the two (None:
+    the same computation, a version unknown, or an mteb 1.x file, which ``METRIC_PAIRS`` pairs)."""
     if not a or not b or a == b:
         return None
     ra, rb = mteb_release(a), mteb_release(b)
@@ -255,8 +228,7 @@ def mteb_difference(metric: str, a: str | None, b: str | None) -> str | None:
 
 
 def metric_label(benchmark: str, task: TaskInfo) -> str:
-    """The metric a table column of ``task`` shows: ``cos_sim_ap / cosine_ap`` where the
-    published name and the mteb 2 field differ."""
+    """The metric a table shows for ``task`` (``cos_sim_ap / cosine_ap`` for a renamed one)."""
     wanted = table_metric(benchmark, task)
     pair = pair_for(task)
     if wanted and pair and pair.published == wanted:
@@ -281,8 +253,7 @@ class TaskScore:
     wanted: str | None = None
     """The metric asked for, when the file holds no field with that computation."""
     result: ResultFile | None = field(default=None, compare=False, repr=False)
-    """The result, filtered to the task's splits and subsets, its ``main_score`` the score's
-    field."""
+    """The result, filtered as the task is scored, its ``main_score`` the score's field."""
 
     @property
     def changed_from(self) -> str | None:
@@ -363,12 +334,8 @@ def mteb_version(rs: ResultSet, score: TaskScore) -> str | None:
 
 
 def score_task(rs: ResultSet, task: TaskInfo, metric: str | None = None) -> TaskScore:
-    """Score one task of a result set, filtered and averaged as mteb does.
-
-    ``metric``: the computation to read (a published or an mteb 2 name); the file's field
-    with that computation is used, and its main score where it has none (``changed_from``
-    then names what was asked for). None: the file's main score.
-    """
+    """Score one task of a result set, filtered and averaged as mteb does, from the file's
+    field with ``metric``'s computation, else (``changed_from``) or without one its main score."""
     result, note = _complete_result(rs, task)
     if result is None:
         return TaskScore(task.name, task.type, None, note=note)

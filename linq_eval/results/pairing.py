@@ -1,13 +1,5 @@
-"""A re-run of a published model set beside its published row: which rows pair, in what order,
-and the run minus the published score per task and per mean.
-
-A row that is not a shipped baseline (a ``linq-eval run`` folder, a plain mteb folder, a remote
-result) pairs with the first baseline row of the same model: the ``org/name`` its
-``<org__model>`` folder or ``model_meta.json`` gives equals the baseline's. The table then shows
-it directly after that baseline row. The deltas are run minus published, x100, per task where
-both have a score in the same computation, and for every mean column over exactly those tasks
-(a mean of type means over the types they cover), with how many tasks of the column's set that
-is. This module holds the data only; ``text_formats`` and ``report`` show it.
+"""A re-run of a published model beside its published row: the rows' order, and the run minus
+the published score per task and per mean (data only; ``text_formats`` and ``report`` show it).
 
 Example::
 
@@ -70,8 +62,7 @@ class Pairing:
 
     @property
     def label(self) -> str:
-        """The differences' row label, shown right under the run: ``Δ vs Linq-Embed-Mistral
-        (published-v2)``."""
+        """The differences' row label: ``Δ vs Linq-Embed-Mistral (published-v2)``."""
         return f"Δ vs {self.published.label}"
 
     @property
@@ -103,25 +94,20 @@ def _paired_order(rows: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, Row]]
     """The rows with each re-run moved directly after the first baseline row of its model
     (several re-runs of one model keep their order); other rows keep their places. Returns
     the new order and the (published, run) pairs, in that order."""
-    published: dict[str, Row] = {}
-    for row in rows:
-        if row.is_baseline:
-            published.setdefault(row.result_set.model, row)
-    runs_of: dict[int, list[Row]] = {}
-    for row in rows:
-        base = None if row.is_baseline else published.get(row.result_set.model)
-        if base is not None:
-            runs_of.setdefault(id(base), []).append(row)
-    paired = {id(run) for runs in runs_of.values() for run in runs}
+    published = {r.result_set.model: r for r in reversed(rows) if r.is_baseline}  # the first
+    base_of = {
+        id(row): published[row.result_set.model]
+        for row in rows
+        if not row.is_baseline and row.result_set.model in published
+    }
     ordered: list[Row] = []
     pairs: list[tuple[Row, Row]] = []
     for row in rows:
-        if id(row) in paired:
+        if id(row) in base_of:
             continue
-        ordered.append(row)
-        for run in runs_of.get(id(row), []):
-            ordered.append(run)
-            pairs.append((row, run))
+        runs = [run for run in rows if base_of.get(id(run)) is row]
+        ordered += [row, *runs]
+        pairs += [(row, run) for run in runs]
     return ordered, pairs
 
 

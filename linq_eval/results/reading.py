@@ -1,17 +1,9 @@
 """Reading result folders: runs, plain mteb result folders, shipped baselines, mteb's remote.
 
-A result folder uses mteb's ``ResultCache`` layout, ``<root>/<org__model>/<revision>/<Task>.json``
-(``ResultCache(cache_path=DIR)`` writes under ``DIR/results/``). Any of these can be given:
-
-- a cache root ``DIR`` (holding ``results/``),
-- a results root (holding ``<org__model>/<revision>/``), e.g. ``results/baselines/published``,
-- one ``<org__model>`` folder (each revision under it is one result set),
-- one ``<org__model>/<revision>`` folder.
-
-Each ``<org__model>/<revision>`` folder is one :class:`ResultSet` (one row of a table). Beside the
-task files, ``linq-eval run`` writes ``linq_eval/run.json`` (its settings, timings and versions);
-a folder without it has unknown settings. Task files are read without mteb
-(``linq_eval.results.result_file``); only ``--remote`` imports it.
+A result folder uses mteb's ``ResultCache`` layout; any of these can be given: a cache root
+``DIR`` (holding ``results/``), a results root (holding ``<org__model>/<revision>/``), one
+``<org__model>`` folder, or one ``<org__model>/<revision>`` folder, which is one
+:class:`ResultSet` (one row of a table).
 """
 
 from __future__ import annotations
@@ -69,10 +61,7 @@ class ResultSet:
     @property
     def settings(self) -> dict[str, Any] | None:
         """The run's settings (model, revision, dtype, max_length, policy, prompt_hash ...)."""
-        if self.run_record is None:
-            return None
-        settings = self.run_record.get("settings")
-        return settings if isinstance(settings, dict) else None
+        return None if self.run_record is None else self.run_record.get("settings")
 
     @property
     def task_names(self) -> list[str]:
@@ -87,9 +76,9 @@ class ResultSet:
     @property
     def ref(self) -> str:
         """How to name this result set on the command line (``published:<org/model>``)."""
-        if self.is_baseline:
-            return f"{self.source}:{self.model}"
-        return f"{self.model}@{self.revision}"
+        return (
+            f"{self.source}:{self.model}" if self.is_baseline else f"{self.model}@{self.revision}"
+        )
 
     def task_result(self, task_name: str) -> ResultFile | None:
         """The result file of one task, or None when the folder has no file for it."""
@@ -98,20 +87,6 @@ class ResultSet:
         if task_name not in self._results:
             self._results[task_name] = read_result_file(self.task_files[task_name])
         return self._results[task_name]
-
-    def load_all(self) -> None:
-        """Read every task file now, collecting all malformed files into one error."""
-        problems = []
-        for name in self.task_names:
-            try:
-                self.task_result(name)
-            except ResultsError as exc:
-                problems.append(str(exc))
-        if problems:
-            raise ResultsError(
-                f"{len(problems)} malformed result file(s) in {self.path}:\n  "
-                + "\n  ".join(problems)
-            )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -152,17 +127,11 @@ def _has_task_files(folder: Path) -> bool:
 
 def _read_revision_folder(folder: Path, source: str | None = None) -> ResultSet:
     """One ``<org__model>/<revision>`` folder as a ResultSet."""
-    model = folder.parent.name.replace("__", "/")
-    revision = folder.name
-    meta_path = folder / MODEL_META
-    if meta_path.is_file():
-        meta = _read_json(meta_path)
-        model = meta.get("name") or model
-        revision = meta.get("revision") or revision
+    meta = _read_json(folder / MODEL_META) if (folder / MODEL_META).is_file() else {}
     run_record = read_run_record(folder)
     return ResultSet(
-        model=model,
-        revision=revision,
+        model=meta.get("name") or folder.parent.name.replace("__", "/"),
+        revision=meta.get("revision") or folder.name,
         path=folder,
         source=source or ("run" if run_record is not None else "mteb"),
         task_files=_task_files(folder),
@@ -194,11 +163,8 @@ def _folders_below(root: Path) -> list[Path]:
 
 
 def load_results(path: str | Path, *, validate: bool = True) -> list[ResultSet]:
-    """Every result set under ``path`` (one per ``<org__model>/<revision>`` folder).
-
-    Raises ResultsError when the path is missing, holds no mteb result files, or (with
-    ``validate``) holds a file that is not an mteb TaskResult.
-    """
+    """Every result set under ``path``; ResultsError when there is none or (with ``validate``)
+    a file is not an mteb TaskResult."""
     root = Path(path).expanduser()
     if not root.exists():
         raise ResultsError(f"Result folder {str(root)!r} does not exist.")
@@ -208,52 +174,55 @@ def load_results(path: str | Path, *, validate: bool = True) -> list[ResultSet]:
             "(<root>/<org__model>/<revision>/<Task>.json)."
         )
     if (root / _BASELINE_INDEX).is_file():
-        return _load_baseline_folder(root, validate=validate)
-    folders = _revision_folders(root)
-    if not folders:
-        raise ResultsError(
-            f"No mteb result files under {str(root)!r}; expected <Task>.json files in "
-            "<root>/[results/]<org__model>/<revision>/ (what `linq-eval run --output` writes)."
-        )
-    sets = [_read_revision_folder(f) for f in folders]
+        sets = _load_baseline_folder(root)
+    else:
+        folders = _revision_folders(root)
+        if not folders:
+            raise ResultsError(
+                f"No mteb result files under {str(root)!r}; expected <Task>.json files in "
+                "<root>/[results/]<org__model>/<revision>/ (what `linq-eval run --output` writes)."
+            )
+        sets = [_read_revision_folder(f) for f in folders]
     if validate:
         _validate(sets)
     return sets
 
 
 def _validate(sets: Iterable[ResultSet]) -> None:
+    """Read every task file now, collecting all malformed files into one error."""
     problems = []
     for rs in sets:
-        try:
-            rs.load_all()
-        except ResultsError as exc:
-            problems.append(str(exc))
+        bad = []
+        for name in rs.task_names:
+            try:
+                rs.task_result(name)
+            except ResultsError as exc:
+                bad.append(str(exc))
+        if bad:
+            problems.append(
+                f"{len(bad)} malformed result file(s) in {rs.path}:\n  " + "\n  ".join(bad)
+            )
     if problems:
         raise ResultsError("\n".join(problems))
 
 
-def baselines_root() -> Path:
-    """Folder of the shipped baseline sets (``LINQ_EVAL_BASELINES`` overrides it)."""
-    return paths.baseline_sets_dir()
-
-
 def _available_baselines() -> list[str]:
     """Names of the shipped baseline sets."""
-    root = baselines_root()
+    root = paths.baseline_sets_dir()
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if (p / _BASELINE_INDEX).is_file())
 
 
-def load_baselines(name: str = _BASELINE_PREFIX, *, validate: bool = True) -> list[ResultSet]:
+def load_baselines(name: str = _BASELINE_PREFIX) -> list[ResultSet]:
     """The shipped baseline set ``name``, in the order of its index (the card's order)."""
-    folder = baselines_root() / name
+    folder = paths.baseline_sets_dir() / name
     if not (folder / _BASELINE_INDEX).is_file():
         raise UnknownNameError("baseline set", name, _available_baselines())
-    return _load_baseline_folder(folder, validate=validate)
+    return load_results(folder)
 
 
-def _load_baseline_folder(folder: Path, *, validate: bool) -> list[ResultSet]:
+def _load_baseline_folder(folder: Path) -> list[ResultSet]:
     index = _read_json(folder / _BASELINE_INDEX)
     models = index.get("models")
     if not isinstance(models, list) or not models:
@@ -266,37 +235,28 @@ def _load_baseline_folder(folder: Path, *, validate: bool) -> list[ResultSet]:
             if not _has_task_files(sub):
                 raise ResultsError(f"{sub}: baseline folder listed in the index holds no results")
         rs = _read_revision_folder(subs[0], source=set_name)
+        # One model's results in several revision folders are read as one result set (what
+        # mteb's leaderboard shows after ``join_revisions``); a task in two folders is an error.
+        for sub in subs[1:]:
+            for name, path in _task_files(sub).items():
+                if name in rs.task_files:
+                    raise ResultsError(f"{path}: task {name} is also in {rs.task_files[name]}")
+                rs.task_files[name] = path
         if len(subs) > 1:
-            _join_revision_folders(rs, subs, entry)
+            rs.path = subs[0].parent
+            rs.revision = entry.get("revision") or rs.revision
         rs.model = entry.get("model", rs.model)
         rs.label = entry.get("label") or rs.label
         rs.provenance = {k: v for k, v in entry.items() if k not in {"folder", "folders", "label"}}
         sets.append(rs)
-    if validate:
-        _validate(sets)
     return sets
-
-
-def _join_revision_folders(rs: ResultSet, subs: list[Path], entry: dict[str, Any]) -> None:
-    """One model's results kept in several revision folders, read as one result set (what
-    mteb's leaderboard shows after ``join_revisions``); a task in two folders is an error."""
-    for sub in subs[1:]:
-        for name, path in _task_files(sub).items():
-            if name in rs.task_files:
-                raise ResultsError(f"{path}: task {name} is also in {rs.task_files[name]}")
-            rs.task_files[name] = path
-    rs.path = subs[0].parent
-    rs.revision = entry.get("revision") or rs.revision
 
 
 def load_remote(
     model: str, revision: str | None = None, cache_path: str | Path | None = None
 ) -> list[ResultSet]:
-    """A model's results from mteb's results repository (needs internet; never used in tests).
-
-    Uses mteb's ``ResultCache.download_from_remote`` (a git clone or update of
-    embeddings-benchmark/results under the cache path, ``~/.cache/mteb`` by default).
-    """
+    """A model's results from mteb's results repository (needs internet): a git clone or
+    update of it under the cache path (``ResultCache.download_from_remote``)."""
     import mteb
 
     cache = mteb.ResultCache(cache_path)
@@ -317,19 +277,16 @@ def load_remote(
     return sets
 
 
-def resolve(spec: str, *, validate: bool = True) -> list[ResultSet]:
-    """Result sets named on the command line.
-
-    ``spec`` is a folder, a shipped baseline set (``published``), one of its models
-    (``published:Linq-AI-Research/Linq-Embed-Mistral`` or ``published:Linq-Embed-Mistral``),
-    or ``remote:<org/model>[@revision]`` (downloads mteb's results repository).
-    """
+def resolve(spec: str) -> list[ResultSet]:
+    """Result sets named on the command line: a folder, a shipped baseline set (``published``),
+    one of its models (``published:Linq-Embed-Mistral``, also by ``org/name``), or
+    ``remote:<org/model>[@revision]`` (downloads mteb's results repository)."""
     kind, sep, name = spec.partition(":")
     if sep and kind == "remote":
         model, _, revision = name.partition("@")
         return load_remote(model, revision or None)
     if sep and kind in _available_baselines() and not Path(spec).exists():
-        sets = load_baselines(kind, validate=validate)
+        sets = load_baselines(kind)
         chosen = [rs for rs in sets if name in (rs.model, rs.label)]
         if not chosen:
             raise UnknownNameError(
@@ -337,8 +294,8 @@ def resolve(spec: str, *, validate: bool = True) -> list[ResultSet]:
             )
         return chosen
     if not sep and spec in _available_baselines() and not Path(spec).exists():
-        return load_baselines(spec, validate=validate)
-    return load_results(spec, validate=validate)
+        return load_baselines(spec)
+    return load_results(spec)
 
 
 def resolve_one(spec: str, role: str) -> ResultSet:
@@ -357,7 +314,6 @@ __all__ = [
     "LEGACY_RUN_RECORD",
     "RUN_RECORD",
     "ResultSet",
-    "baselines_root",
     "load_baselines",
     "load_remote",
     "load_results",

@@ -1,17 +1,7 @@
-"""A self-contained HTML report of a table: sortable tables, inline SVG charts, and the queries
-that moved.
+"""A self-contained HTML report of a table (no network, no external JS or CSS): sortable
+tables, SVG charts of the means and of each compared row's per-task deltas, the queries that
+moved, the gaps ``linq-eval explain`` found, every task's score, the sources and the notes.
 
-The file needs nothing beyond itself (no network, no external JS or CSS): open it in a browser.
-Sections: the summary table; one ranked bar chart per mean column, drawing only complete means
-(a partial run's means over its own tasks are drawn in their own like-for-like charts, where
-every row's mean covers the same tasks); per compared row, its per-task deltas against the
-reference (sorted, green above and red below); per task where both kept per-query evidence
-and some query moved, the queries that lost most, with up/down counts and a paired
-permutation p-value; then every task's score, the sources and the notes.
-
-Example::
-
-    linq-eval table runs/linq --baselines published --format html --output report.html
     linq-eval table runs/new runs/old --reference runs/old --format html --output diff.html
 """
 
@@ -33,7 +23,7 @@ from linq_eval.results.charts import (
 from linq_eval.results.charts import escape as _e
 from linq_eval.results.per_query import SuiteQueryDiff, TaskQueryDiff
 from linq_eval.results.query_report import compare_queries, evidence_tasks, moved
-from linq_eval.results.tables import MISSING, Row, Table, find_row, format_score
+from linq_eval.results.tables import MISSING, Row, Table, format_score
 from linq_eval.results.text_formats import pair_grid, per_task_grid
 
 _TEXT_CHARS = 160
@@ -98,11 +88,12 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def _row_class(table: Table, row: Row) -> str:
-    classes = ["baseline" if row.is_baseline else "run"]
-    if row is table.reference:
-        classes.append("reference")
-    return " ".join(classes)
+def _table(attributes: str, header: Sequence[str], rows: Sequence[str]) -> str:
+    """A table of ``header`` and the ``<tr>`` rows given."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    return (
+        f"<table{attributes}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _html_table(
@@ -113,32 +104,25 @@ def _html_table(
     row_classes: Sequence[str] | None = None,
 ) -> str:
     """A sortable table; ``values`` gives each cell's sort key (a number, None, or text)."""
-    out = [f'<div class="wide"><table class="sortable" id="{_e(table_id)}"><thead><tr>']
-    out += [f"<th>{_e(h)}</th>" for h in header]
-    out.append("</tr></thead><tbody>")
+    rows = []
     for i, (cells, keys) in enumerate(zip(body, values, strict=True)):
-        cls = f' class="{_e(row_classes[i])}"' if row_classes else ""
-        out.append(f"<tr{cls}>")
+        row = [f'<tr class="{_e(row_classes[i])}">' if row_classes else "<tr>"]
         for text, key in zip(cells, keys, strict=True):
             if isinstance(key, str):
-                out.append(f"<td>{_e(text)}</td>")
+                row.append(f"<td>{_e(text)}</td>")
             elif key is None:
-                out.append(f'<td class="missing" data-value="">{_e(text)}</td>')
+                row.append(f'<td class="missing" data-value="">{_e(text)}</td>')
             else:
-                out.append(f'<td class="num" data-value="{key:.6f}">{_e(text)}</td>')
-        out.append("</tr>")
-    out.append("</tbody></table></div>")
-    return "".join(out)
+                row.append(f'<td class="num" data-value="{key:.6f}">{_e(text)}</td>')
+        rows.append("".join(row) + "</tr>")
+    table = _table(f' class="sortable" id="{_e(table_id)}"', header, rows)
+    return f'<div class="wide">{table}</div>'
 
 
-def _default_reference(table: Table) -> Row:
-    """The reference for delta charts when none is chosen: the run's own published baseline."""
-    if table.reference is not None:
-        return table.reference
-    if table.pairs:
-        return table.pairs[0].published
-    baselines = [r for r in table.rows if r.is_baseline]
-    return (baselines or table.rows)[0]
+def _figures(figures: Sequence[tuple[str, str]]) -> str:
+    """Charts with their captions, side by side."""
+    shown = "".join(f"<figure>{c}<figcaption>{_e(t)}</figcaption></figure>" for c, t in figures)
+    return f'<div class="charts">{shown}</div>'
 
 
 def _mean_chart(table: Table, column: str, decimals: int) -> str:
@@ -147,24 +131,18 @@ def _mean_chart(table: Table, column: str, decimals: int) -> str:
     for row in table.rows:
         m = row.means[column]
         colour = BASELINE_COLOR if row.is_baseline else RUN_COLOR
-        if m.complete:
-            items.append(Bar(row.label, m.value, m.format(decimals), colour))
-        elif m.n:
-            items.append(
-                Bar(row.label, None, f"{m.format(decimals)}: incomplete, not drawn", colour)
-            )
-        else:
-            items.append(Bar(row.label, None, f"{MISSING} no score", colour))
+        shown = m.format(decimals)
+        if not m.complete:
+            shown = f"{shown}: incomplete, not drawn" if m.n else f"{MISSING} no score"
+        items.append(Bar(row.label, m.value if m.complete else None, shown, colour))
     return bar_chart(column, items)
 
 
 def _type_charts(table: Table, decimals: int) -> str:
     """The like-for-like charts (means over a partial run's tasks) first, then one per column."""
     subsets = {s.column: s for s in table.subsets}
-    columns = [c for c in table.columns if c in subsets]
-    columns += [c for c in table.columns if c not in subsets]
     figures, empty = [], []
-    for col in columns:
+    for col in sorted(table.columns, key=lambda c: c not in subsets):
         if not any(row.means[col].complete for row in table.rows):
             empty.append(col)
             continue
@@ -176,9 +154,8 @@ def _type_charts(table: Table, decimals: int) -> str:
             )
         else:
             caption = f"{col}: runs in red, baselines in blue; incomplete means are not drawn."
-        chart = _mean_chart(table, col, decimals)
-        figures.append(f"<figure>{chart}<figcaption>{_e(caption)}</figcaption></figure>")
-    out = '<div class="charts">' + "".join(figures) + "</div>"
+        figures.append((_mean_chart(table, col, decimals), caption))
+    out = _figures(figures)
     if empty:
         shown = _e(", ".join(empty))
         out += f'<p class="note">Not drawn, no row has a complete mean: {shown}.</p>'
@@ -209,11 +186,8 @@ def _delta_charts(table: Table, reference: Row, decimals: int) -> str:
         if absent:
             shown = ", ".join(absent) if len(absent) <= 12 else f"{len(absent)} tasks"
             caption += f" Not shown, no score in {row.label}: {shown}."
-        charts.append(
-            f"<figure>{delta_chart(title, items, decimals=decimals)}"
-            f"<figcaption>{_e(caption)}</figcaption></figure>"
-        )
-    return '<div class="charts">' + "".join(charts) + "</div>"
+        charts.append((delta_chart(title, items, decimals=decimals), caption))
+    return _figures(charts)
 
 
 def _query_summary(diff: TaskQueryDiff, decimals: int) -> str:
@@ -245,9 +219,7 @@ def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
     if not diff.worst:
         return "<p>No query lost.</p>"
     head = ["Query", "Text", "Before", "After", "Change", "Entered top 10", "Left top 10"]
-    out = ['<div class="wide"><table class="queries"><thead><tr>']
-    out += [f"<th>{h}</th>" for h in head]
-    out.append("</tr></thead><tbody>")
+    rows = []
     for c in diff.worst:
         text = c.text if len(c.text) <= _TEXT_CHARS else c.text[: _TEXT_CHARS - 1] + "…"
         delta = 100 * c.delta
@@ -261,20 +233,16 @@ def _query_table(diff: TaskQueryDiff, decimals: int) -> str:
             f'<td class="docs">{_e(", ".join(c.entered)) or MISSING}</td>',
             f'<td class="docs">{_e(", ".join(c.left)) or MISSING}</td>',
         ]
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table></div>")
-    return "".join(out)
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    table = _table(' class="queries"', head, rows)
+    return f'<div class="wide">{table}</div>'
 
 
 def _query_sections(table: Table, reference: Row, decimals: int) -> str:
-    out = []
+    out, suite = [], [t.name for t in table.benchmark.tasks]
     for row in _compared_rows(table, reference):
-        found = compare_queries(
-            row.result_set,
-            reference.result_set,
-            evidence_tasks(row.result_set),
-            suite=[t.name for t in table.benchmark.tasks],
-        )
+        rs = row.result_set
+        found = compare_queries(rs, reference.result_set, evidence_tasks(rs), suite=suite)
         if found.suite is not None:
             out.append(
                 f"<h3>{_e(row.label)}: the suite</h3>{_suite_summary(found.suite, decimals)}"
@@ -294,8 +262,7 @@ def _query_sections(table: Table, reference: Row, decimals: int) -> str:
 
 
 def _explained_sections(table: Table, decimals: int) -> str:
-    """Per run row whose output holds ``linq-eval explain``'s verdicts: each gap, every
-    candidate's score and the verdict."""
+    """Each gap ``linq-eval explain`` found in a run row's output, its candidates, its verdict."""
     out = []
     for row in table.rows:
         path = row.result_set.path.parent.parent / EXPLAIN_VERDICTS
@@ -308,26 +275,24 @@ def _explained_sections(table: Table, decimals: int) -> str:
         )
         head = ["Candidate", "Score", "Minus reference", "Texts encoded", "From cache"]
         for verdict, gap in zip(found["verdicts"], found["gaps"], strict=True):
-            cells = "".join(
+            rows = [
                 f"<tr><td>{_e(t['candidate'])}</td>"
                 f'<td class="num">{format_score(t["score"], decimals)}</td>'
                 f'<td class="num">{format_score(t["distance"], decimals, signed=True)}</td>'
                 f'<td class="num">{t["encoded_texts"]}</td>'
                 f'<td class="num">{t["cached_texts"]}</td></tr>'
                 for t in verdict["tried"]
-            )
+            ]
             out.append(
                 f"<p><b>{_e(gap['task'])}</b>: run {format_score(gap['run'], decimals)}, "
                 f"reference {format_score(gap['reference'], decimals)}: "
-                f"<b>{_e(verdict['verdict'])}</b>.</p><table><thead><tr>"
-                + "".join(f"<th>{h}</th>" for h in head)
-                + f"</tr></thead><tbody>{cells}</tbody></table>"
+                f"<b>{_e(verdict['verdict'])}</b>.</p>{_table('', head, rows)}"
             )
     return f"<h2>Gaps explained</h2>{''.join(out)}" if out else ""
 
 
 def _sources(table: Table) -> str:
-    out = ['<ul class="notes">']
+    out = []
     for row in table.rows:
         rs = row.result_set
         extra = ""
@@ -339,20 +304,20 @@ def _sources(table: Table) -> str:
             f"<li><b>{_e(row.label)}</b>: {_e(rs.model)} @ {_e(rs.revision)} "
             f"[{_e(rs.source)}] <code>{_e(rs.path)}</code>{_e(extra)}</li>"
         )
-    out.append("</ul>")
-    return "".join(out)
+    return f'<ul class="notes">{"".join(out)}</ul>'
 
 
 def _summary_table(table: Table, decimals: int) -> str:
     header = ["Model", *table.columns]
-    body, values = [], []
-    for row in table.rows:
-        body.append([row.label] + [row.means[c].format(decimals) for c in table.columns])
-        values.append(
-            [row.label]
-            + [row.means[c].value if row.means[c].complete else None for c in table.columns]
-        )
-    classes = [_row_class(table, r) for r in table.rows]
+    body = [[r.label] + [r.means[c].format(decimals) for c in table.columns] for r in table.rows]
+    values = [
+        [r.label] + [r.means[c].value if r.means[c].complete else None for c in table.columns]
+        for r in table.rows
+    ]
+    classes = [
+        ("baseline" if r.is_baseline else "run") + (" reference" if r is table.reference else "")
+        for r in table.rows
+    ]
     return _html_table("summary", header, body, values, classes)
 
 
@@ -373,31 +338,25 @@ def _per_task_table(table: Table, decimals: int) -> str:
 
 
 def _pair_tables(table: Table, decimals: int) -> str:
-    """Each re-run beside the published row of its model, task by task."""
+    """Each re-run beside the published row of its model, task by task (if any)."""
     out = []
     for i, pairing in enumerate(table.pairs, 1):
         header, body = pair_grid(table, pairing, decimals)
-        values = [
-            [
-                *cells[:2],
-                pairing.published.scores[cells[0]].score,
-                pairing.run.scores[cells[0]].score,
-                pairing.tasks[cells[0]],
-            ]
-            for cells in body
-        ]
+        published, run, deltas = pairing.published.scores, pairing.run.scores, pairing.tasks
+        values = [[*c[:2], published[c[0]].score, run[c[0]].score, deltas[c[0]]] for c in body]
         grid = _html_table(f"pair-{i}", header, body, values)
         out.append(f"<h3>{_e(pairing.title)}</h3>{grid}")
-    return "".join(out)
+    return f"<h2>Re-runs of published models</h2>{''.join(out)}" if out else ""
 
 
-def render_html(table: Table, *, decimals: int = 2, reference: str | None = None) -> str:
+def render_html(table: Table, *, decimals: int = 2) -> str:
     """The whole report as one HTML document (string)."""
     from linq_eval import __version__
 
-    ref = find_row(table.rows, reference) if reference else _default_reference(table)
+    # The reference of the delta charts when none is chosen: the run's own published row.
+    baselines = [r for r in table.rows if r.is_baseline] or table.rows
+    ref = table.reference or (table.pairs[0].published if table.pairs else baselines[0])
     notes = "".join(f"<li>{_e(n)}</li>" for n in table.notes())
-    stamp = now()
     title = f"linq-eval report: {table.benchmark.name}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -405,19 +364,14 @@ def render_html(table: Table, *, decimals: int = 2, reference: str | None = None
         f"<h1>{_e(title)}</h1>"
         f"<p>Main scores x100 ({len(table.benchmark.tasks)} tasks); "
         f"a mean over an incomplete set shows its coverage, a missing task shows {MISSING}. "
-        f"Click a column header to sort. Generated by linq-eval {__version__}, {stamp}.</p>"
+        f"Click a column header to sort. Generated by linq-eval {__version__}, {now()}.</p>"
         f"<h2>Summary</h2>{_summary_table(table, decimals)}"
         f"<h2>Means</h2>{_type_charts(table, decimals)}"
         f"<h2>Per-task deltas against {_e(ref.label)}</h2>{_delta_charts(table, ref, decimals)}"
         f"<h2>Queries that moved, against {_e(ref.label)}</h2>"
-        f"{_query_sections(table, ref, decimals)}"
-        + (
-            f"<h2>Re-runs of published models</h2>{_pair_tables(table, decimals)}"
-            if table.pairs
-            else ""
-        )
-        + _explained_sections(table, decimals)
-        + f"<h2>Per-task scores</h2>{_per_task_table(table, decimals)}"
+        f"{_query_sections(table, ref, decimals)}{_pair_tables(table, decimals)}"
+        f"{_explained_sections(table, decimals)}"
+        f"<h2>Per-task scores</h2>{_per_task_table(table, decimals)}"
         f"<h2>Sources</h2>{_sources(table)}"
         + (f'<h2>Notes</h2><ul class="notes">{notes}</ul>' if notes else "")
         + f"<script>{_SORT_JS}</script></body></html>\n"

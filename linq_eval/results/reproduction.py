@@ -1,19 +1,7 @@
-"""Whether a run reproduces the hub data with a profile's settings: what ``export`` submits.
+"""Whether a run reproduces the hub data with its profile's settings: what ``export`` submits.
 
-A submission to mteb's results repository says, through its result files and
-``model_meta.json``, that a model scored so on the hub's dataset (at the revision the file
-names) with the model's own settings. A run folder (its record ``linq_eval/run.json``) can
-say otherwise, per task:
-
-- its weights were randomly initialised (``--random-init``): never a submission;
-- its data came from local files (``--data-dir``), not from the hub dataset;
-- a setting that decides its score differs from its profile's (``--max-length 128``,
-  ``--dtype``, ``--policy``, ...): every score setting a profile fixes is compared;
-- its tasks were made with different settings from each other (a mixed folder).
-
-:func:`deviations` lists each such difference per task; ``export`` refuses a run with any,
-or (forced) writes them into the submission's metadata, random weights excepted. A folder
-without a run record (mteb's own output) has nothing recorded to check.
+Per task, a run's record can show random weights (never a submission), local data, a score
+setting other than the profile's, or settings unlike the folder's other tasks (a mixed folder).
 
     from linq_eval.results.reproduction import deviations
     for task, found in deviations(result_set).items():
@@ -37,16 +25,8 @@ RANDOM_WEIGHTS = "random_weights"
 def _profile_settings(profile: Profile, device_type: str) -> dict[str, Any]:
     """The score settings a run of ``profile`` records, where the profile fixes them (model
     and revision name what was evaluated, in the submission's folder: not deviations)."""
-    expected = {
-        "dtype": profile.dtype_for(device_type),
-        "max_length": profile.max_length,
-        "pooling": profile.pooling,
-        "eos": profile.eos,
-        "bos": profile.bos,
-        "padding_side": profile.padding_side,
-        "policy": profile.policy,
-        "instructions": profile.instructions,
-    }
+    fixed = ("max_length", "pooling", "eos", "bos", "padding_side", "policy", "instructions")
+    expected = {"dtype": profile.dtype_for(device_type), **{k: getattr(profile, k) for k in fixed}}
     if profile.template is not None:
         expected["template"] = profile.template
     return expected
@@ -121,8 +101,7 @@ def _mixed(record: Mapping[str, Any], names: list[str]) -> dict[str, str]:
     for key, members in groups.items():
         if key == common:
             continue
-        keys = [k for k in RUN_SCORE_KEYS if values[key][k] != values[common][k]]
-        diff = ", ".join(f"{k} {values[key][k]!r}" for k in keys)
+        diff = ", ".join(f"{k} {v!r}" for k, v in values[key].items() if v != values[common][k])
         others = ", ".join(groups[common])
         for name in members:
             out[name] = f"({diff}) differs from the folder's other tasks ({others})"

@@ -1,14 +1,6 @@
-"""One mteb result file (``<Task>.json``), read without importing mteb.
-
-mteb 2 writes a task's scores as ``{"task_name", "mteb_version", "dataset_revision", "scores":
-{split: [{"hf_subset", "languages", "main_score", <metric>: value ...}]}}``. Reading and averaging
-that needs no more than JSON, while ``mteb.TaskResult`` costs an import of mteb (seconds) on
-every ``table`` and ``compare``. This module reads such files itself and averages them as
-``TaskResult`` does: the task's splits and subsets only (``validate_and_filter_scores``), missing
-ones named (``get_missing_evaluations``), the mean over every split and subset (``get_score``).
-A file in an older layout (mteb 1.x before 1.11, nested pair-classification scores) is read by
-mteb's own ``TaskResult.from_disk``, which converts it. ``tests/test_result_file.py`` checks every
-shipped baseline file and real run results against ``TaskResult``.
+"""One mteb result file (``<Task>.json``), read without importing mteb (seconds on every
+``table`` and ``compare``), and filtered and averaged as ``mteb.TaskResult`` does; a file in an
+older layout (mteb 1.x before 1.11) is converted by mteb's own ``TaskResult.from_disk``.
 """
 
 from __future__ import annotations
@@ -77,13 +69,10 @@ class ResultFile:
 
     def with_main_score(self, field: str) -> ResultFile:
         """The file with ``field`` as every entry's main score."""
-        return replace(
-            self,
-            scores={
-                split: tuple({**e, "main_score": e[field]} for e in entries)
-                for split, entries in self.scores.items()
-            },
-        )
+        scores = {
+            s: tuple({**e, "main_score": e[field]} for e in es) for s, es in self.scores.items()
+        }
+        return replace(self, scores=scores)
 
 
 _CONVERTED_BEFORE = (1, 11)
@@ -121,15 +110,6 @@ def _fast(data: Any) -> ResultFile | None:
     return ResultFile(data["task_name"], parsed, version, data.get("dataset_revision"))
 
 
-def _through_mteb(path: Path) -> ResultFile:
-    """A file in an older layout, converted by mteb's own reader."""
-    from mteb import TaskResult
-
-    result = TaskResult.from_disk(path)
-    scores = {split: tuple(entries) for split, entries in result.scores.items()}
-    return ResultFile(result.task_name, scores, result.mteb_version, result.dataset_revision)
-
-
 def read_result_file(path: Path) -> ResultFile:
     """Read one result file; any failure is a ``ResultsError`` naming the file."""
     try:
@@ -139,14 +119,18 @@ def read_result_file(path: Path) -> ResultFile:
             f"{path}: not an mteb TaskResult JSON ({type(exc).__name__}: {exc})"
         ) from None
     result = _fast(data)
-    if result is None:
+    if result is None:  # an older layout, converted by mteb's own reader
         try:
-            result = _through_mteb(path)
+            from mteb import TaskResult
+
+            old = TaskResult.from_disk(path)
         except Exception as exc:  # noqa: BLE001 - pydantic, JSON and registry errors alike
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ResultsError(
                 f"{path}: not an mteb TaskResult JSON ({type(exc).__name__}: {first})"
             ) from None
+        scores = {split: tuple(entries) for split, entries in old.scores.items()}
+        result = ResultFile(old.task_name, scores, old.mteb_version, old.dataset_revision)
     if result.task_name != path.stem:
         raise ResultsError(
             f"{path}: file name says task {path.stem!r} but the file holds {result.task_name!r}"

@@ -1,20 +1,9 @@
-"""Leaderboard tables: per-task scores and honest means (rendered by ``text_formats`` and
-``report``; ``render`` picks the format).
+"""Leaderboard tables: per-task scores and honest means, as data (``render`` writes them).
 
-Scores are x100, read through ``linq_eval.results.metrics``: a table of MTEB(eng, v1) shows
-for every row the computation the published scores were made with (``cosine_ap`` of a run
-beside a published ``cos_sim_ap``), other benchmarks mteb's main scores. Each task is scored as
-mteb scores it: the benchmark's tasks carry the subset and split filters (AmazonCounterfactual
-``en``, STS17 ``en-en``, STS22 ``en``, MSMARCO ``dev``), ``linq_eval.results.result_file``
-applies them as ``TaskResult.validate_and_filter_scores`` does, and CQADupstackRetrieval is the
-mean of its 12 subforum files, as mteb's aggregate task makes it, when a run has no aggregate
-file. Mean(Task) (the card's "Average (56)") is the mean over tasks, Mean(TaskType) the mean of
-the type means, as mteb's ``BenchmarkAggregation`` computes them (``tests/test_tables.py``
-checks it); a mean over an incomplete set is shown with its coverage, ``59.80 (14/15)``, and
-never passes for a full one.
-A run that covers part of the benchmark (a CI gate's three retrieval tasks) adds a column in
-which every row shows its mean over that run's tasks, ``Mean (5 tasks of <run>)``: the one mean
-that compares the run with complete rows like for like.
+Scores are x100 (``metrics.score_task``). Mean(Task) and Mean(TaskType) are computed as mteb's
+``BenchmarkAggregation`` does; a mean over an incomplete set shows its coverage,
+``59.80 (14/15)``, and never passes for a full one. A run that covers part of the benchmark adds
+a column of every row's mean over that run's tasks: the like-for-like comparison.
 
 Example::
 
@@ -60,10 +49,6 @@ _LEAD_TYPE = "Retrieval"
 """The type the card shows first."""
 _MEAN_TASK_TYPE = "Mean(TaskType)"
 """The card layout's name for the mean of the type means."""
-_CARD_LAYOUT_BENCHMARKS = CARD_ERA_BENCHMARKS
-"""Benchmarks tabulated in the Linq-Embed-Mistral card's layout: ``Retrieval (15)``,
-``Average (56)``, ``Mean(TaskType)``, then the other types. Every other benchmark gets the
-leaderboard's layout: ``Mean (Task)``, ``Mean (TaskType)``, then one column per type."""
 LEADERBOARD_MEAN_TASK = "Mean (Task)"
 """mteb leaderboard's column of the plain mean over all tasks."""
 LEADERBOARD_MEAN_TASK_TYPE = "Mean (TaskType)"
@@ -78,8 +63,7 @@ class BenchmarkSpec:
     name: str
     """mteb benchmark name."""
     tasks: tuple[TaskInfo, ...]
-    """Its tasks (with the benchmark's splits and subsets), ordered by type (_TYPE_ORDER) then
-    name."""
+    """Its tasks (with its splits and subsets), by type (_TYPE_ORDER), then name."""
 
     @property
     def types(self) -> list[str]:
@@ -101,8 +85,7 @@ class BenchmarkSpec:
 
 @functools.lru_cache(maxsize=8)
 def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
-    """The tasks of an mteb benchmark (``benchmarks.select``), with types, main scores and
-    subset/split filters."""
+    """The tasks of an mteb benchmark (``benchmarks.select``), in table order."""
     selection = select(name)
     order = {t: i for i, t in enumerate(_TYPE_ORDER)}
     tasks = list(selection.tasks)
@@ -111,9 +94,7 @@ def get_benchmark_spec(name: str = DEFAULT_BENCHMARK) -> BenchmarkSpec:
 
 
 def selected_tasks(
-    benchmark: str = DEFAULT_BENCHMARK,
-    tasks: Sequence[str] | None = None,
-    task_types: Sequence[str] | None = None,
+    benchmark: str, tasks: Sequence[str] | None, task_types: Sequence[str] | None
 ) -> list[TaskInfo]:
     """``benchmarks.select`` as tables score it: the chosen tasks of the benchmark in table
     order, then the named ``tasks`` it does not contain (whole), in the given order."""
@@ -125,9 +106,7 @@ def selected_tasks(
 
 
 def _table_spec(
-    benchmark: str = DEFAULT_BENCHMARK,
-    tasks: Sequence[str] | None = None,
-    task_types: Sequence[str] | None = None,
+    benchmark: str, tasks: Sequence[str] | None, task_types: Sequence[str] | None
 ) -> BenchmarkSpec:
     """The benchmark a table scores: all of it, or the tasks ``selected_tasks`` chooses."""
     if not tasks and not task_types:
@@ -194,8 +173,7 @@ class Row:
     scores: dict[str, TaskScore]
     """Task name -> score, for every benchmark task."""
     means: dict[str, Mean]
-    """Column name -> mean (``Retrieval (15)``, ``Average (56)``, ``Mean(TaskType)`` ..., and
-    ``Mean (5 tasks of <run>)`` for each partial run's task set)."""
+    """Column name -> mean (``Table.columns``)."""
 
     @property
     def missing(self) -> list[str]:
@@ -213,68 +191,57 @@ def _type_column(spec: BenchmarkSpec, task_type: str) -> str:
     return f"{task_type} ({len(spec.of_type(task_type))})"
 
 
-def _card_layout(spec: BenchmarkSpec) -> bool:
-    """Whether the benchmark is tabulated in the card's layout (else the leaderboard's)."""
-    return spec.name in _CARD_LAYOUT_BENCHMARKS
-
-
-def _average_column(spec: BenchmarkSpec) -> str:
-    """Column name of the plain mean of all tasks: ``Average (56)``, or ``Mean (Task)``."""
-    return f"Average ({len(spec.tasks)})" if _card_layout(spec) else LEADERBOARD_MEAN_TASK
-
-
-def _mean_type_column(spec: BenchmarkSpec) -> str:
-    """Column name of the mean of the type means: ``Mean(TaskType)``, or ``Mean (TaskType)``."""
-    return _MEAN_TASK_TYPE if _card_layout(spec) else LEADERBOARD_MEAN_TASK_TYPE
+def _mean_columns(spec: BenchmarkSpec) -> tuple[str, str]:
+    """Column names of the plain mean of all tasks and of the mean of the type means: the
+    card's ``Average (56)`` and ``Mean(TaskType)``, or the leaderboard's ``Mean (Task)`` and
+    ``Mean (TaskType)``."""
+    if spec.name in CARD_ERA_BENCHMARKS:
+        return f"Average ({len(spec.tasks)})", _MEAN_TASK_TYPE
+    return LEADERBOARD_MEAN_TASK, LEADERBOARD_MEAN_TASK_TYPE
 
 
 def _summary_columns(spec: BenchmarkSpec) -> list[str]:
-    """Card layout: the card's columns first (Retrieval, Average), then Mean(TaskType) and the
-    other types. Leaderboard layout: Mean (Task), Mean (TaskType), then every type."""
-    if not _card_layout(spec):
-        types = [_type_column(spec, t) for t in spec.types]
-        return [_average_column(spec), _mean_type_column(spec), *types]
-    cols = []
-    if _LEAD_TYPE in spec.types:
-        cols.append(_type_column(spec, _LEAD_TYPE))
-    cols += [_average_column(spec), _MEAN_TASK_TYPE]
-    cols += [_type_column(spec, t) for t in spec.types if t != _LEAD_TYPE]
-    return cols
+    """Card layout (the benchmarks of the card's era): the card's columns first (Retrieval,
+    Average), then Mean(TaskType) and the other types. Leaderboard layout: Mean (Task),
+    Mean (TaskType), then every type."""
+    types = [_type_column(spec, t) for t in spec.types]
+    if spec.name not in CARD_ERA_BENCHMARKS:
+        return [*_mean_columns(spec), *types]
+    lead = [_type_column(spec, _LEAD_TYPE)] if _LEAD_TYPE in spec.types else []
+    return [*lead, *_mean_columns(spec), *(c for c in types if c not in lead)]
 
 
-def _summarize(rs: ResultSet, spec: BenchmarkSpec) -> Row:
+def _summarize(rs: ResultSet, spec: BenchmarkSpec, label: str) -> Row:
     """Score every task of the benchmark and compute the means over what it has."""
     scores = {bt.name: score_task(rs, bt, table_metric(spec.name, bt)) for bt in spec.tasks}
     available = [s for s in scores.values() if s.score is not None]
-    means: dict[str, Mean] = {}
-    type_values: dict[str, float | None] = {}
+    means = {}
     for t in spec.types:
         of_type = [s.score for s in available if s.type == t]
-        type_values[t] = _plain_mean(of_type)
-        means[_type_column(spec, t)] = Mean(type_values[t], len(of_type), len(spec.of_type(t)))
-    present_types = [v for v in type_values.values() if v is not None]
-    means[_average_column(spec)] = Mean(
-        _plain_mean(s.score for s in available), len(available), len(spec.tasks)
-    )
-    means[_mean_type_column(spec)] = Mean(
-        _plain_mean(present_types), len(available), len(spec.tasks)
-    )
+        means[_type_column(spec, t)] = Mean(
+            _plain_mean(of_type), len(of_type), len(spec.of_type(t))
+        )
+    type_means = [m.value for m in means.values() if m.value is not None]
+    n, total = len(available), len(spec.tasks)
+    average, type_mean = _mean_columns(spec)
+    means[average] = Mean(_plain_mean(s.score for s in available), n, total)
+    means[type_mean] = Mean(_plain_mean(type_means), n, total)
     ordered = {c: means[c] for c in _summary_columns(spec)}
-    return Row(result_set=rs, label=rs.label, scores=scores, means=ordered)
+    return Row(result_set=rs, label=label, scores=scores, means=ordered)
 
 
 def _column_groups(
-    spec: BenchmarkSpec, subsets: Sequence[TaskSubset] = ()
+    spec: BenchmarkSpec, subsets: Sequence[TaskSubset]
 ) -> dict[str, list[tuple[str, ...]]]:
-    """Each mean column as the task groups it averages: one group for a plain mean (a type, all
-    tasks, a partial run's tasks), one group per type for the mean of type means."""
+    """Each mean column as the task groups it averages (one per type for Mean(TaskType))."""
     by_type = {
         _type_column(spec, t): [tuple(bt.name for bt in spec.of_type(t))] for t in spec.types
     }
+    average, type_mean = _mean_columns(spec)
     groups = {
         **by_type,
-        _average_column(spec): [tuple(bt.name for bt in spec.tasks)],
-        _mean_type_column(spec): [g[0] for g in by_type.values()],
+        average: [tuple(bt.name for bt in spec.tasks)],
+        type_mean: [g[0] for g in by_type.values()],
     }
     groups.update({s.column: [s.tasks] for s in subsets})
     return groups
@@ -282,8 +249,7 @@ def _column_groups(
 
 @dataclass(frozen=True)
 class TaskSubset:
-    """The tasks of a run that covers part of the benchmark: a column in which every row shows
-    its mean over these tasks, so that the run compares with complete rows like for like."""
+    """A partial run's tasks: a column of every row's mean over them, to compare like for like."""
 
     tasks: tuple[str, ...]
     """The tasks the run has a score for, in benchmark order."""
@@ -298,14 +264,12 @@ class TaskSubset:
 
     def mean(self, row: Row) -> Mean:
         """``row``'s plain mean over these tasks (marked incomplete where it lacks one)."""
-        values = [row.scores[t].score for t in self.tasks]
-        present = [v for v in values if v is not None]
+        present = [v for t in self.tasks if (v := row.scores[t].score) is not None]
         return Mean(_plain_mean(present), len(present), len(self.tasks))
 
 
 def _partial_subsets(rows: Sequence[Row]) -> list[TaskSubset]:
-    """The task sets of the runs (not baselines) that cover part of the benchmark, one per
-    distinct set, in row order."""
+    """The distinct task sets of the runs (not baselines) that cover part of the benchmark."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for row in rows:
         covered = tuple(name for name, s in row.scores.items() if s.score is not None)
@@ -328,8 +292,7 @@ class Table:
     subsets: list[TaskSubset] = field(default_factory=list)
     """Task sets of partial runs; each row's mean over each is in its ``means``."""
     pairs: list[Pairing] = field(default_factory=list)
-    """Each re-run of a baseline's model with that baseline row and the differences
-    (``linq_eval.results.pairing``); the run row follows the baseline row in ``rows``."""
+    """Each re-run of a baseline's model, which follows that baseline row in ``rows``."""
 
     def pairing_of(self, row: Row) -> Pairing | None:
         """The pairing whose re-run ``row`` is, if any."""
@@ -342,21 +305,18 @@ class Table:
 
     @property
     def delta_columns(self) -> list[str]:
-        """Columns whose difference to the reference is shown (the card's columns, and the
-        means over partial runs' tasks)."""
+        """Columns whose difference to the reference is shown (the card's, partial runs')."""
         if self.reference is None:
             return []
         lead = [c for c in self.columns if c.startswith(f"{_LEAD_TYPE} (")]
-        return lead + [_average_column(self.benchmark)] + [s.column for s in self.subsets]
+        return lead + [_mean_columns(self.benchmark)[0]] + [s.column for s in self.subsets]
 
     def delta(self, row: Row, column: str) -> float | None:
         """``row`` minus the reference in one column; None unless both means are complete."""
         if self.reference is None or row is self.reference:
             return None
         a, b = row.means[column], self.reference.means[column]
-        if not (a.complete and b.complete):
-            return None
-        return a.value - b.value  # type: ignore[operator]
+        return a.value - b.value if a.complete and b.complete else None  # type: ignore[operator]
 
     def notes(self) -> list[str]:
         """Footnotes: missing tasks, era metrics, aggregates computed from subtasks."""
@@ -367,27 +327,23 @@ class Table:
             for s in self.subsets
         ]
         notes += [p.note() for p in self.pairs]
+        changed: dict[tuple[str, str], tuple[dict, dict, dict]] = {}  # dicts as ordered sets
         for row in self.rows:
             if row.missing:
                 notes.append(
                     f"{row.label}: {len(row.missing)} of {len(row.scores)} tasks missing "
                     f"({_listed(row.missing)}); its means show their coverage."
                 )
-                for name in row.missing:
-                    s = row.scores[name]
-                    if s.note and s.note != "no result file":
-                        notes.append(f"{row.label}: {name} has no score ({s.note}).")
-            computed = [s for s in row.scores.values() if s.note.startswith("mean of")]
-            for s in computed:
-                notes.append(f"{row.label}: {s.task} is the {s.note}.")
-        changed: dict[tuple[str, str], tuple[list[str], list[str], list[str]]] = {}
-        for row in self.rows:
             for s in row.scores.values():
+                if s.score is None and s.note not in ("", "no result file"):
+                    notes.append(f"{row.label}: {s.task} has no score ({s.note}).")
+            for s in row.scores.values():
+                if s.note.startswith("mean of"):
+                    notes.append(f"{row.label}: {s.task} is the {s.note}.")
                 if s.changed_from and s.metric:
                     why = metric_difference(s.metric, s.changed_from)
-                    group = changed.setdefault((s.changed_from, why), ([], [], []))
-                    for items, item in zip(group, (s.task, s.metric, row.label), strict=True):
-                        items += [] if item in items else [item]
+                    tasks, metrics, labels = changed.setdefault((s.changed_from, why), ({}, {}, {}))
+                    tasks[s.task] = metrics[s.metric] = labels[row.label] = None
         for (wanted, why), (tasks, metrics, labels) in changed.items():
             notes.append(
                 f"{', '.join(sorted(tasks))}: {', '.join(labels)} show {' / '.join(metrics)} "
@@ -417,18 +373,12 @@ def _unique_labels(sets: Sequence[ResultSet]) -> list[str]:
     return labels
 
 
-def find_row(rows: Sequence[Row], name: str) -> Row:
+def _find_row(rows: Sequence[Row], name: str) -> Row:
     """The row a user means by ``name``: its label, model, ``published:<model>`` or path."""
     for row in rows:
         rs = row.result_set
-        if name in (
-            row.label,
-            rs.label,
-            rs.model,
-            rs.ref,
-            str(rs.path),
-            f"{rs.model}@{rs.revision}",
-        ):
+        names = (row.label, rs.label, rs.model, rs.ref, str(rs.path), f"{rs.model}@{rs.revision}")
+        if name in names:
             return row
     raise UnknownNameError("reference row", name, [r.label for r in rows])
 
@@ -443,21 +393,20 @@ def build_table(
     task_types: Sequence[str] | None = None,
 ) -> Table:
     """Summarise result sets over a benchmark (or the ``tasks`` / ``task_types`` of it that
-    ``benchmarks.select`` chooses); ``sort`` is input, average or retrieval. A re-run of a
-    baseline's model follows that baseline row, with its differences (``Table.pairs``)."""
+    ``benchmarks.select`` chooses); ``sort`` is input, average or retrieval."""
     if not sets:
         raise ConfigError("Nothing to tabulate: give result folders or --baselines published.")
     if sort not in _SORTS:
         raise UnknownNameError("sort order", sort, _SORTS)
     spec = _table_spec(benchmark, tasks, task_types)
-    rows = [_summarize(rs, spec) for rs in sets]
-    for row, label in zip(rows, _unique_labels(sets), strict=True):
-        row.label = label
+    rows = [
+        _summarize(rs, spec, label) for rs, label in zip(sets, _unique_labels(sets), strict=True)
+    ]
     subsets = _partial_subsets(rows)
     for row in rows:
         row.means.update({s.column: s.mean(row) for s in subsets})
     if sort != "input":
-        col = _average_column(spec) if sort == "average" else _type_column(spec, _LEAD_TYPE)
+        col = _mean_columns(spec)[0] if sort == "average" else _type_column(spec, _LEAD_TYPE)
 
         def key(row: Row) -> tuple[int, float]:
             m = row.means.get(col)
@@ -465,7 +414,7 @@ def build_table(
 
         rows.sort(key=key)
     rows, pairs = pair_rows(rows, _column_groups(spec, subsets))
-    ref_row = find_row(rows, reference) if reference else None
+    ref_row = _find_row(rows, reference) if reference else None
     return Table(benchmark=spec, rows=rows, reference=ref_row, subsets=subsets, pairs=pairs)
 
 
@@ -479,7 +428,6 @@ __all__ = [
     "Table",
     "TaskSubset",
     "build_table",
-    "find_row",
     "format_score",
     "get_benchmark_spec",
     "round_score",

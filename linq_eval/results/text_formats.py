@@ -1,18 +1,7 @@
-"""A table as text: Markdown, CSV, JSON and LaTeX, each written from a pandas DataFrame.
+"""A table as text: Markdown, CSV, JSON and LaTeX, with the same columns and deltas.
 
-The summary and per-task tables are DataFrames of the cells the card shows
-(``_summary_frame``, ``_per_task_frame``; LaTeX is written by pandas' ``to_latex``), and the
-machine-readable rows a DataFrame of values (``_machine_frame``; CSV by ``to_csv``, JSON from
-its records). Markdown is written here from the same frames: pandas' ``to_markdown`` needs the
-optional ``tabulate`` package and pads every cell, which would change the files users have.
-
-Every format shows the same columns (``Table.columns``: the summary means, then, for a run that
-covers part of the benchmark, every row's mean over that run's tasks) and the same deltas; a
-mean over an incomplete set is marked with its coverage in Markdown, LaTeX and CSV, and left
-empty in JSON, where ``coverage``, ``missing`` and ``partial`` say why. A re-run of a
-baseline's model (``Table.pairs``) is followed by a ``Δ vs <published>`` row of its
-differences in every mean (over the tasks both have, with their coverage), and gets its own
-per-task table of published score, run score and difference (``pairs`` in JSON).
+Markdown is written here: pandas' ``to_markdown`` needs the optional ``tabulate`` and pads every
+cell, which would change the files users have.
 
 Example::
 
@@ -31,11 +20,11 @@ import pandas as pd
 
 from linq_eval.results.metrics import metric_label
 from linq_eval.results.pairing import Delta, Pairing
+from linq_eval.results.reading import ResultSet
 from linq_eval.results.tables import MISSING, Table, format_score, round_score
 
-
-def _fmt(value: float | None, decimals: int, signed: bool = False) -> str:
-    return format_score(value, decimals, signed=signed)
+_Grid = tuple[list[str], list[list[str]]]
+"""A table's header and the text of its cells."""
 
 
 def _num(value: float | None, decimals: int) -> float | None:
@@ -54,75 +43,63 @@ def _csv_cell(value: Any, decimals: int) -> str:
 
 def _delta_text(delta: Delta, decimals: int) -> str:
     """``+0.12``, ``-0.30 (3/10)`` over part of a column's tasks, ``—`` for none."""
-    text = _fmt(delta.value, decimals, signed=True)
+    text = format_score(delta.value, decimals, signed=True)
     return text if delta.complete or delta.value is None else f"{text} ({delta.n}/{delta.total})"
 
 
-def _summary_frame(table: Table, decimals: int) -> pd.DataFrame:
-    """The summary table as the text of its cells (the Markdown, LaTeX and HTML content): one
-    row per result set; its label, the means, the deltas to the reference. A re-run of a
-    baseline's model is followed by its row of differences."""
+def _summary_grid(table: Table, decimals: int) -> _Grid:
+    """The summary table: per row its label, means and deltas; a re-run then its differences."""
     header = ["Model", *table.columns, *(f"Δ {c}" for c in table.delta_columns)]
     body = []
     for row in table.rows:
         cells = [row.label] + [row.means[c].format(decimals) for c in table.columns]
-        cells += [_fmt(table.delta(row, c), decimals, signed=True) for c in table.delta_columns]
+        cells += [
+            format_score(table.delta(row, c), decimals, signed=True) for c in table.delta_columns
+        ]
         body.append(cells)
         pairing = table.pairing_of(row)
         if pairing is not None:
             deltas = [_delta_text(pairing.means[c], decimals) for c in table.columns]
             body.append([pairing.label, *deltas, *([""] * len(table.delta_columns))])
-    return pd.DataFrame(body, columns=header, dtype=object)
+    return header, body
 
 
-def _per_task_frame(table: Table, decimals: int) -> pd.DataFrame:
-    """The per-task table as text cells: one row per task, one column per result set."""
+def per_task_grid(table: Table, decimals: int) -> _Grid:
+    """The per-task table: one row per task, one column per result set."""
     header = ["Task", "Type", "Metric", *(r.label for r in table.rows)]
-    body = []
-    for bt in table.benchmark.tasks:
-        body.append(
-            [bt.name, bt.type, metric_label(table.benchmark.name, bt)]
-            + [_fmt(r.scores[bt.name].score, decimals) for r in table.rows]
-        )
-    return pd.DataFrame(body, columns=header, dtype=object)
+    body = [
+        [bt.name, bt.type, metric_label(table.benchmark.name, bt)]
+        + [format_score(r.scores[bt.name].score, decimals) for r in table.rows]
+        for bt in table.benchmark.tasks
+    ]
+    return header, body
 
 
-def _pair_frame(table: Table, pairing: Pairing, decimals: int) -> pd.DataFrame:
-    """One re-run's per-task table as text cells: every task the run has a score for, its
-    published score, the run's and the difference."""
+def pair_grid(table: Table, pairing: Pairing, decimals: int) -> _Grid:
+    """One re-run's per-task table: published score, the run's and the difference."""
     published, run = pairing.published, pairing.run
     header = ["Task", "Type", published.label, run.label, "Δ"]
     body = [
         [
             bt.name,
             bt.type,
-            _fmt(published.scores[bt.name].score, decimals),
-            _fmt(run.scores[bt.name].score, decimals),
-            _fmt(pairing.tasks[bt.name], decimals, signed=True),
+            format_score(published.scores[bt.name].score, decimals),
+            format_score(run.scores[bt.name].score, decimals),
+            format_score(pairing.tasks[bt.name], decimals, signed=True),
         ]
         for bt in table.benchmark.tasks
         if run.scores[bt.name].score is not None
     ]
-    return pd.DataFrame(body, columns=header, dtype=object)
+    return header, body
 
 
-def _grid(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    return [str(c) for c in frame.columns], frame.to_numpy().tolist()
-
-
-def _summary_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of ``_summary_frame``."""
-    return _grid(_summary_frame(table, decimals))
-
-
-def per_task_grid(table: Table, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of ``_per_task_frame``."""
-    return _grid(_per_task_frame(table, decimals))
-
-
-def pair_grid(table: Table, pairing: Pairing, decimals: int) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of ``_pair_frame``."""
-    return _grid(_pair_frame(table, pairing, decimals))
+def _grids(table: Table, per_task: bool, decimals: int) -> list[tuple[str, _Grid, int]]:
+    """Each table of a text format: (its title, its grid, how many text columns lead)."""
+    grids = [("", _summary_grid(table, decimals), 1)]
+    if per_task:
+        grids.append(("", per_task_grid(table, decimals), 3))
+    grids += [(p.title, pair_grid(table, p, decimals), 2) for p in table.pairs]
+    return grids
 
 
 def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> str:
@@ -134,12 +111,10 @@ def _markdown_grid(header: list[str], body: list[list[str]], text_cols: int) -> 
 
 def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """The card's table in Markdown (plus the per-task table), with footnotes."""
-    parts = [_markdown_grid(*_summary_grid(table, decimals), 1)]
-    if per_task:
-        parts.append(_markdown_grid(*per_task_grid(table, decimals), 3))
-    for pairing in table.pairs:
-        grid = _markdown_grid(*pair_grid(table, pairing, decimals), 2)
-        parts.append(f"{pairing.title}, per task:\n\n{grid}")
+    parts = [
+        (f"{title}, per task:\n\n" if title else "") + _markdown_grid(*grid, text_cols)
+        for title, grid, text_cols in _grids(table, per_task, decimals)
+    ]
     notes = table.notes()
     if table.reference is not None:
         notes.insert(0, f"Δ columns: difference to {table.reference.label}.")
@@ -148,19 +123,17 @@ def render_markdown(table: Table, *, per_task: bool = False, decimals: int = 2) 
     return "\n\n".join(parts) + "\n"
 
 
-def _machine_frame(table: Table, per_task: bool, decimals: int) -> pd.DataFrame:
-    """One row per result set, as values: model, label, revision, source, each complete mean
-    (None for an incomplete one), each delta, coverage, the missing tasks, and with
+def _record(rs: ResultSet, label: str, source: str) -> dict[str, Any]:
+    return {"model": rs.model, "label": label, "revision": rs.revision, "source": source}
+
+
+def _machine_records(table: Table, per_task: bool, decimals: int) -> list[dict[str, Any]]:
+    """One record per result set, as values: model, label, revision, source, each complete
+    mean (None for an incomplete one), each delta, coverage, the missing tasks, and with
     ``per_task`` each task's score; rounded to ``decimals``."""
     out = []
     for row in table.rows:
-        rs = row.result_set
-        record: dict[str, Any] = {
-            "model": rs.model,
-            "label": row.label,
-            "revision": rs.revision,
-            "source": rs.source,
-        }
+        record = _record(row.result_set, row.label, row.result_set.source)
         for c in table.columns:
             m = row.means[c]
             record[c] = _num(m.value, decimals) if m.complete else None
@@ -169,23 +142,14 @@ def _machine_frame(table: Table, per_task: bool, decimals: int) -> pd.DataFrame:
         record["coverage"] = f"{len(row.scores) - len(row.missing)}/{len(row.scores)}"
         record["missing"] = row.missing
         if per_task:
-            for name, s in row.scores.items():
-                record[name] = _num(s.score, decimals)
+            record.update({name: _num(s.score, decimals) for name, s in row.scores.items()})
         out.append(record)
-    return pd.DataFrame(out, dtype=object)  # object: None stays None, lists stay lists
+    return out
 
 
 def _delta_record(table: Table, pairing: Pairing, per_task: bool, decimals: int) -> dict[str, Any]:
-    """The CSV row of a re-run's differences (``source`` ``delta``), signed: every mean over
-    the tasks both rows have (with their coverage where that is part of the column's tasks),
-    ``coverage`` how many tasks that is."""
-    rs = pairing.run.result_set
-    record: dict[str, Any] = {
-        "model": rs.model,
-        "label": pairing.label,
-        "revision": rs.revision,
-        "source": "delta",
-    }
+    """The CSV row of a re-run's differences (``source`` ``delta``), signed, with coverage."""
+    record = _record(pairing.run.result_set, pairing.label, "delta")
     for c in table.columns:
         delta = pairing.means[c]
         record[c] = None if delta.value is None else _delta_text(delta, decimals)
@@ -194,7 +158,7 @@ def _delta_record(table: Table, pairing: Pairing, per_task: bool, decimals: int)
     record["missing"] = [t for t, d in pairing.tasks.items() if d is None]
     if per_task:
         for t, d in pairing.tasks.items():
-            record[t] = None if d is None else _fmt(d, decimals, signed=True)
+            record[t] = None if d is None else format_score(d, decimals, signed=True)
     return record
 
 
@@ -203,8 +167,7 @@ def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> st
     (``64.51 (1/15)``), ``coverage`` and ``missing`` say which tasks it lacks; a re-run of a
     baseline's model is followed by its row of differences (``source`` ``delta``)."""
     records = []
-    rows = _machine_frame(table, per_task, decimals).to_dict(orient="records")
-    for rec, row in zip(rows, table.rows, strict=True):
+    for rec, row in zip(_machine_records(table, per_task, decimals), table.rows, strict=True):
         for c in table.columns:
             if not row.means[c].complete and row.means[c].value is not None:
                 rec[c] = row.means[c].format(decimals)
@@ -218,7 +181,7 @@ def render_csv(table: Table, *, per_task: bool = False, decimals: int = 2) -> st
 
 def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """Rows as JSON, with partial means and their coverage kept apart from complete ones."""
-    records = _machine_frame(table, per_task, decimals).to_dict(orient="records")
+    records = _machine_records(table, per_task, decimals)
     for rec, row in zip(records, table.rows, strict=True):
         rec["partial"] = {
             c: {"mean": _num(m.value, decimals), "n": m.n, "of": m.total}
@@ -241,8 +204,7 @@ def render_json(table: Table, *, per_task: bool = False, decimals: int = 2) -> s
 
 
 def _pair_record(table: Table, pairing: Pairing, decimals: int) -> dict[str, Any]:
-    """A re-run and its published row in JSON: per task both scores and the difference, per
-    mean column the difference over the tasks both have."""
+    """A re-run and its published row in JSON: per task both scores and the difference."""
     return {
         "model": pairing.model,
         "title": pairing.title,
@@ -269,14 +231,8 @@ def _pair_record(table: Table, pairing: Pairing, decimals: int) -> dict[str, Any
 
 
 _LATEX_ESCAPES = {
+    **{c: "\\" + c for c in "&%$#_{}"},
     "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     MISSING: "--",
@@ -289,23 +245,17 @@ def _latex_escape(text: str) -> str:
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 
-def _latex_tabular(frame: pd.DataFrame, text_cols: int) -> str:
-    spec = "l" * text_cols + "r" * (len(frame.columns) - text_cols)
-    escaped = frame.map(_latex_escape)
-    escaped.columns = [_latex_escape(str(c)) for c in frame.columns]
+def _latex_tabular(header: list[str], body: list[list[str]], text_cols: int) -> str:
+    spec = "l" * text_cols + "r" * (len(header) - text_cols)
+    escaped = pd.DataFrame(body, columns=header, dtype=object).map(_latex_escape)
+    escaped.columns = [_latex_escape(str(c)) for c in header]
     return escaped.to_latex(index=False, column_format=spec, escape=False).rstrip("\n")
 
 
 def render_latex(table: Table, *, per_task: bool = False, decimals: int = 2) -> str:
     """booktabs tabulars (``\\usepackage{booktabs}``); notes as LaTeX comments."""
-    parts = [
-        f"% {table.benchmark.name}; needs \\usepackage{{booktabs}}",
-        _latex_tabular(_summary_frame(table, decimals), 1),
-    ]
-    if per_task:
-        parts.append(_latex_tabular(_per_task_frame(table, decimals), 3))
-    for pairing in table.pairs:
-        parts.append(_latex_tabular(_pair_frame(table, pairing, decimals), 2))
+    parts = [f"% {table.benchmark.name}; needs \\usepackage{{booktabs}}"]
+    parts += [_latex_tabular(*grid, cols) for _, grid, cols in _grids(table, per_task, decimals)]
     parts += [f"% {n}" for n in table.notes()]
     return "\n\n".join(parts) + "\n"
 

@@ -1,24 +1,15 @@
 """How much of a run the embedding cache of earlier runs already holds: an estimate.
 
-The embedding cache (``linq_eval.run.cache``) keys every vector by its exact input, instruction
-prefix and text, under one encoder identity, whatever task the input came from. So a task whose
-texts another task of the same folder already encoded costs only what is new, e.g. MTEB(eng, v2)
-after MTEB(eng, v1) in the same ``--output``. Which texts two tasks share is only known from the
-texts themselves, which a plan does not load; instead a side of a task (its queries, its corpus,
-its sentences ...) counts as cached when a task with a result file in the folder is
-
-- ``same dataset``: a task that reads the same dataset (path and revision); or
-- ``hard-negative subset``: the task's parent (mteb's ``adapted_from``) and the task is a
-  hard-negative version (``...HardNegatives``: the parent's test queries, a subset of them, and
-  the top 250 documents per query of the parent's corpus); or
-- ``same statistics``: the task's parent, and that side's statistics on the same subsets
-  (unique texts, average length) equal the parent's;
-
-and, under the run's policy and instruction set, that side gets the same instruction prefix as
-in the relative. Everything else counts as new, so the estimate errs towards encoding: a
-successor whose dataset changed (BiorxivClusteringP2P.v2, Touche2020Retrieval.v3's corpus) may
-share more texts than counted. It also assumes the cache folder still holds what the earlier
-runs encoded with the same model settings (a plan has no model to check the cache identity).
+The cache keys every vector by its input (instruction prefix and text) under one encoder
+identity, whatever task it came from, so a task whose texts another task of the folder already
+encoded costs only what is new (MTEB(eng, v2) after MTEB(eng, v1) in one ``--output``). A plan
+loads no texts: a side of a task (queries, corpus, sentences ...) counts as cached when a task
+with a result file in the folder reads the ``same dataset`` (path and revision), or is its
+parent (mteb's ``adapted_from``) and the task a ``hard-negative subset`` of it (the parent's
+queries, the top documents of its corpus) or that side has the ``same statistics`` (unique
+texts, average length), and the side gets the same instruction prefix in both. Everything else
+counts as new, so the estimate errs towards encoding (BiorxivClusteringP2P.v2 may share more);
+it assumes the cache folder still holds what the earlier runs encoded.
 """
 
 from __future__ import annotations
@@ -65,51 +56,26 @@ def estimate_reuse(
     ``folder`` that have a relative with one. Empty without a (non-empty) cache folder."""
     if cache_dir is None or not cache_dir.is_dir() or not any(cache_dir.iterdir()):
         return {}
-    present = _result_tasks(folder)
-    if not present:
-        return {}
-    by_dataset: dict[tuple[str, str], list[str]] = {}
-    for name, task in present.items():
-        by_dataset.setdefault(_dataset_key(task), []).append(name)
+    known = registry().tasks
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    present = {p.stem: known[p.stem] for p in files if p.stem in known}
     reuse = {}
     for task, estimate in zip(tasks, estimates, strict=True):
-        name = task.name
-        if name in present:
+        if task.name in present:
             continue
-        candidates = [
-            _reuse_from(task, estimate, present[relative], basis, prompts_of)
-            for relative, basis in _relatives(task, present, by_dataset)
-        ]
-        best = max((c for c in candidates if c is not None), key=lambda c: c.tokens, default=None)
+        hard_negative = task.name.endswith(_HARD_NEGATIVE_SUFFIX)
+        parent_basis = "hard-negative subset" if hard_negative else "same statistics"
+        relatives = [(t, "same dataset") for t in present.values() if _dataset(t) == _dataset(task)]
+        relatives += [(present[p], parent_basis) for p in task.adapted_from if p in present]
+        found = [_reuse_from(task, estimate, t, basis, prompts_of) for t, basis in relatives]
+        best = max((c for c in found if c is not None), key=lambda c: c.tokens, default=None)
         if best is not None:
-            reuse[name] = best
+            reuse[task.name] = best
     return reuse
 
 
-def _result_tasks(folder: Path) -> dict[str, TaskInfo]:
-    """The mteb tasks that have a result file in ``folder``."""
-    if not folder.is_dir():
-        return {}
-    known = registry().tasks
-    return {p.stem: known[p.stem] for p in sorted(folder.glob("*.json")) if p.stem in known}
-
-
-def _dataset_key(task: TaskInfo) -> tuple[str, str]:
+def _dataset(task: TaskInfo) -> tuple[str, str]:
     return str(task.dataset_path), str(task.dataset_revision)
-
-
-def _relatives(
-    task: TaskInfo,
-    present: Mapping[str, TaskInfo],
-    by_dataset: Mapping[tuple[str, str], list[str]],
-) -> list[tuple[str, str]]:
-    """(task with a result here, basis) pairs whose texts this task may share."""
-    found = [(n, "same dataset") for n in by_dataset.get(_dataset_key(task), [])]
-    hard_negative = task.name.endswith(_HARD_NEGATIVE_SUFFIX)
-    for parent in task.adapted_from:
-        if parent in present:
-            found.append((parent, "hard-negative subset" if hard_negative else "same statistics"))
-    return found
 
 
 def _reuse_from(
@@ -123,10 +89,8 @@ def _reuse_from(
     name, other = task.name, relative.name
     sides = list(estimate.side_tokens)
     if basis == "same statistics":
-        mine, theirs = (
-            _side_profile(task, task.hf_subsets),
-            _side_profile(relative, task.hf_subsets),
-        )
+        mine = _side_profile(task, task.hf_subsets)
+        theirs = _side_profile(relative, task.hf_subsets)
         sides = [s for s in sides if s in mine and s in theirs and _same(mine[s], theirs[s])]
     try:
         prompts = prompts_of([name, other])
@@ -136,9 +100,7 @@ def _reuse_from(
         s for s in sides if prompts[name].get(side_kind(s)) == prompts[other].get(side_kind(s))
     ]
     tokens = sum(estimate.side_tokens[s] for s in sides)
-    if not tokens:
-        return None
-    return CacheReuse(tokens, other, basis, tuple(sides))
+    return CacheReuse(tokens, other, basis, tuple(sides)) if tokens else None
 
 
 def _side_profile(task: TaskInfo, subsets: Sequence[str]) -> dict[str, tuple[int, float]]:

@@ -1,8 +1,5 @@
-"""How much encoding one task is: its texts and tokens per input side, with no model loaded.
-
-The sizes come from the descriptive statistics mteb ships per task (number of texts, unique
-texts and characters per input side). Tokens are estimated from characters
-(``CHARS_PER_TOKEN``), with the instruction prefix added and truncation at max_length.
+"""How much encoding one task is: its texts and tokens per input side, with no model loaded,
+from mteb's descriptive statistics (tokens from characters, prefix added, cut at max_length).
 
     from linq_eval.run.estimate import estimate_task
     estimate_task(registry().task("SciFact"), max_length=512).tokens   # distinct inputs' tokens
@@ -22,6 +19,9 @@ CHARS_PER_TOKEN = 4.0
 
 _QUERY_SIDES = ("queries", "text1", "text", "sentence1")
 """Descriptive-statistics sides encoded with the query prompt type; the others are documents."""
+
+_SPECIAL_TOKENS = 2
+"""BOS and EOS, added to every input."""
 
 SideSize = tuple[bool, int, float, float]
 """One input side: (document side?, distinct texts, mean and longest tokens per text)."""
@@ -88,71 +88,8 @@ def _split_parts(task: TaskInfo, split_stats: Mapping[str, Any]) -> list[Mapping
     return [split_stats]
 
 
-@dataclass
-class _Tally:
-    """The running sums of one task's estimate, added side by side."""
-
-    max_length: int
-    prefix: Mapping[str, str]
-    """The instruction prefix of each prompt type (``query``, ``document``)."""
-    chars_per_token: float
-    special_tokens: int
-    texts: int = 0
-    unique: int = 0
-    tokens: int = 0
-    doc_tokens: int = 0
-    side_tokens: dict[str, int] = field(default_factory=dict)
-    sizes: list[SideSize] = field(default_factory=list)
-
-    def add(
-        self, side: str, n_texts: int, n_unique: int, avg_chars: float, max_chars: float = 0.0
-    ) -> None:
-        """One input side: ``n_texts`` inputs, ``n_unique`` distinct, of these lengths."""
-        kind = side_kind(side)
-        extra = len(self.prefix.get(kind, "")) / self.chars_per_token + self.special_tokens
-        chars = avg_chars + len(self.prefix.get(kind, ""))
-        per_text = min(
-            self.max_length, math.ceil(chars / self.chars_per_token) + self.special_tokens
-        )
-        longest = max(max_chars, avg_chars) / self.chars_per_token + extra
-        mean = avg_chars / self.chars_per_token + extra
-        self.sizes.append((kind == "document", n_unique, mean, longest))
-        self.texts += n_texts
-        self.unique += n_unique
-        self.tokens += n_unique * per_text
-        self.side_tokens[side] = self.side_tokens.get(side, 0) + n_unique * per_text
-        if kind == "document":
-            self.doc_tokens += n_unique * per_text
-
-    def add_part(self, task: TaskInfo, part: Mapping[str, Any]) -> None:
-        """Every side of one subset of one split, and a classification task's training texts."""
-        sides = side_stats(part)
-        for side, s in sides.items():
-            avg = float(s.get("average_text_length") or 0.0)
-            n = round(s["total_text_length"] / avg) if avg else 0
-            self.add(side, n, int(s["unique_texts"]), avg, float(s.get("max_text_length") or 0))
-        labels = (part.get("label_statistics") or {}).get("unique_labels")
-        if task.type == "Classification" and task.few_shot and labels and "text" in sides:
-            # Few-shot training texts: samples_per_label x labels, in each experiment.
-            samples_per_label, experiments = task.few_shot
-            n_train = samples_per_label * int(labels) * experiments
-            self.add("text", n_train, n_train, float(sides["text"].get("average_text_length", 0)))
-
-    def estimate(self, task: TaskInfo) -> TaskEstimate:
-        return TaskEstimate(
-            task.name,
-            task.type,
-            self.texts,
-            self.unique,
-            self.tokens,
-            self.doc_tokens,
-            side_tokens=self.side_tokens,
-            sides=tuple(self.sizes),
-        )
-
-
 def _sum_estimates(task: TaskInfo, parts: list[TaskEstimate]) -> TaskEstimate:
-    """An aggregate task's estimate: the sum of its subtasks'."""
+    """The sum of estimates: of a task's input sides, or of an aggregate task's subtasks."""
     sides: dict[str, int] = {}
     for part in parts:
         for side, n in part.side_tokens.items():
@@ -171,28 +108,14 @@ def _sum_estimates(task: TaskInfo, parts: list[TaskEstimate]) -> TaskEstimate:
 
 
 def estimate_task(
-    task: TaskInfo,
-    *,
-    max_length: int,
-    prompts: Mapping[str, Mapping[str, str]] | None = None,
-    chars_per_token: float = CHARS_PER_TOKEN,
-    special_tokens: int = 2,
+    task: TaskInfo, *, max_length: int, prompts: Mapping[str, Mapping[str, str]] | None = None
 ) -> TaskEstimate:
-    """Estimate a task's texts and tokens; aggregate tasks sum their subtasks.
-
-    ``prompts``: ``{task: {"query": prefix, "document": prefix}}`` (``task_prompts``), whose
-    lengths are added to each input of that side.
-    """
+    """Estimate a task's texts and tokens (an aggregate's: its subtasks'); ``prompts``
+    (``task_prompts``) gives each task's prefix per prompt type, added to each input."""
     if task.is_aggregate:
         reg = registry()
         parts = [
-            estimate_task(
-                reg.task(sub),
-                max_length=max_length,
-                prompts=prompts,
-                chars_per_token=chars_per_token,
-                special_tokens=special_tokens,
-            )
+            estimate_task(reg.task(sub), max_length=max_length, prompts=prompts)
             for sub in task.subtasks
         ]
         return _sum_estimates(task, parts)
@@ -200,11 +123,46 @@ def estimate_task(
     if not stats or any(split not in stats for split in task.eval_splits):
         return TaskEstimate(task.name, task.type, known=False)
     prefix = (prompts or {}).get(task.name, {})
-    tally = _Tally(max_length, prefix, chars_per_token, special_tokens)
+
+    def side(
+        name: str, n_texts: int, n_unique: int, avg_chars: float, max_chars: float = 0.0
+    ) -> TaskEstimate:
+        """One input side: ``n_texts`` inputs, ``n_unique`` distinct, of these lengths."""
+        kind = side_kind(name)
+        extra = len(prefix.get(kind, "")) / CHARS_PER_TOKEN + _SPECIAL_TOKENS
+        chars = avg_chars + len(prefix.get(kind, ""))
+        per_text = min(max_length, math.ceil(chars / CHARS_PER_TOKEN) + _SPECIAL_TOKENS)
+        longest = max(max_chars, avg_chars) / CHARS_PER_TOKEN + extra
+        size = (kind == "document", n_unique, avg_chars / CHARS_PER_TOKEN + extra, longest)
+        tokens = n_unique * per_text
+        return TaskEstimate(
+            task.name,
+            task.type,
+            n_texts,
+            n_unique,
+            tokens,
+            tokens if kind == "document" else 0,
+            side_tokens={name: tokens},
+            sides=(size,),
+        )
+
+    sides = []
     for split in task.eval_splits:
         for part in _split_parts(task, stats[split]):
-            tally.add_part(task, part)
-    return tally.estimate(task)
+            texts = side_stats(part)
+            for name, s in texts.items():
+                avg = float(s.get("average_text_length") or 0.0)
+                n = round(s["total_text_length"] / avg) if avg else 0
+                longest = float(s.get("max_text_length") or 0)
+                sides.append(side(name, n, int(s["unique_texts"]), avg, longest))
+            labels = (part.get("label_statistics") or {}).get("unique_labels")
+            if task.type == "Classification" and task.few_shot and labels and "text" in texts:
+                # Few-shot training texts: samples_per_label x labels, in each experiment.
+                samples_per_label, experiments = task.few_shot
+                n_train = samples_per_label * int(labels) * experiments
+                avg = float(texts["text"].get("average_text_length", 0))
+                sides.append(side("text", n_train, n_train, avg))
+    return _sum_estimates(task, sides)
 
 
 __all__ = [

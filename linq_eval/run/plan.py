@@ -1,11 +1,6 @@
-"""What a run will do: its tasks, their size in texts and tokens, and how to split them.
+"""What a run will do, offline and with no model: its tasks, their size in texts and tokens
+(``linq_eval.run.estimate``), and how to split them.
 
-Everything here is offline and needs no model: the tasks come from linq_eval.benchmarks (mteb's
-registry and benchmarks), the sizes from linq_eval.run.estimate (mteb's descriptive statistics,
-tokens estimated from characters).
-
-    linq-eval plan                                   # the MTEB(eng, v1) suite, GPU-hours
-    linq-eval plan --tasks SciFact NFCorpus --tokens-per-s 20000
     linq-eval plan --shard 2/4                       # what job 2 of 4 will run
 """
 
@@ -36,9 +31,6 @@ _SHARED_CORPORA: tuple[tuple[str, ...], ...] = (("FEVER", "ClimateFEVER"),)
 """Tasks whose corpora are (nearly) the same texts: the embedding cache encodes them once, so
 a plan counts the corpus once and shards keep such tasks together. FEVER's and ClimateFEVER's
 corpora are the same 5.4M Wikipedia abstracts (5,416,568 and 5,416,593 unique texts)."""
-
-
-# --------------------------------------------------------------------------- shards
 
 
 @dataclass(frozen=True)
@@ -85,12 +77,9 @@ def shared_corpus_of(name: str, names: Iterable[str]) -> str | None:
 
 
 def assign_shards(estimates: Sequence[TaskEstimate], count: int) -> list[list[str]]:
-    """Split tasks over ``count`` shards, balancing estimated tokens (LPT greedy).
-
-    Largest item first onto the least loaded shard (ties: the lower shard); tasks sharing a
-    corpus form one item. Deterministic: every job computes the same split. Each shard lists
-    its tasks in the input order.
-    """
+    """Split tasks over ``count`` shards, balancing estimated tokens (LPT greedy: largest item
+    first onto the least loaded, lower shard; tasks sharing a corpus are one item). Every job
+    computes the same split; each shard lists its tasks in the input order."""
     if count < 1:
         raise ConfigError("the number of shards must be at least 1")
     by_name = {e.name: e for e in estimates}
@@ -115,9 +104,6 @@ def assign_shards(estimates: Sequence[TaskEstimate], count: int) -> list[list[st
     return [[n for n in order if n in members_of[k]] for k in range(count)]
 
 
-# --------------------------------------------------------------------------- the plan
-
-
 @dataclass(frozen=True)
 class PlanRow:
     """One task of a plan."""
@@ -129,8 +115,7 @@ class PlanRow:
     shares_corpus_with: str | None = None
     """A task of the same run whose corpus embeddings it reuses."""
     cached: CacheReuse | None = None
-    """Estimated part of its tokens that earlier tasks in the folder left in the embedding
-    cache (``linq_eval.run.cache_reuse``)."""
+    """What earlier tasks in the folder left of it in the embedding cache (an estimate)."""
     splits: tuple[str, ...] = ()
     """The splits it is evaluated on."""
     subsets: tuple[str, ...] = ()
@@ -145,22 +130,13 @@ class PlanRow:
 
     @property
     def tokens_to_encode(self) -> int:
-        """Tokens left to encode (0 when done; the corpus counted once when shared; less the
-        estimated cached tokens)."""
+        """Tokens left to encode: a shared corpus counted once, the cached ones left out."""
         if self.done:
             return 0
         tokens = self.estimate.tokens
         if self.shares_corpus_with:
             tokens -= self.estimate.document_tokens
         return max(0, tokens - self.cached_tokens)
-
-    def extra_tokens_at(self, max_length: int, current: int) -> float:
-        """Tokens to encode at ``max_length`` beyond those at ``current`` (tail model)."""
-        if self.done:
-            return 0.0
-        docs = not self.shares_corpus_with
-        tail = self.estimate.tail_tokens
-        return tail(max_length, documents=docs) - tail(current, documents=docs)
 
 
 @dataclass(frozen=True)
@@ -212,7 +188,11 @@ class Plan:
     def card_length_tokens(self) -> int:
         """Tokens to encode at the card example's max_length (4096): this plan's estimate
         plus the texts' tails beyond its max_length (see ``TaskEstimate.tail_tokens``)."""
-        extra = sum(r.extra_tokens_at(card_max_length(), self.max_length) for r in self.rows)
+        card, extra = card_max_length(), 0.0
+        for r in self.rows:
+            docs, tail = not r.shares_corpus_with, r.estimate.tail_tokens  # a corpus counts once
+            if not r.done:
+                extra += tail(card, documents=docs) - tail(self.max_length, documents=docs)
         return self.tokens_to_encode + round(extra)
 
     def as_dict(self) -> dict[str, Any]:
@@ -318,9 +298,7 @@ def shard_line(plan: Plan) -> str:
 
 def render_plan(plan: Plan) -> str:
     """The plan as a text table with totals: per task its splits and language subsets."""
-    lines = [
-        f"# model {plan.model} @ {plan.revision}  ->  {plan.result_folder}",
-    ]
+    lines = [f"# model {plan.model} @ {plan.revision}  ->  {plan.result_folder}"]
     if plan.benchmark:
         lines.append(f"# tasks as {plan.benchmark} scores them (its splits and language subsets)")
     if plan.shard:

@@ -1,14 +1,8 @@
 """Download a suite's datasets and a model into the Hugging Face cache, for offline runs.
 
-Run on a machine with internet (a login node); compute nodes then run with
-``HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1`` and find everything in the shared cache
-(``HF_HOME``). Each task's data is loaded exactly as the run will load it (mteb's own
-``load_data``), so what prefetch fetched is what the run needs: each task as the benchmark
-scores it, and a named task the benchmark lacks whole, which its line says (as ``plan`` does).
-``--check`` looks, offline, for what is already cached and lists what is missing.
+Each task's data is loaded exactly as the run will load it (mteb's own ``load_data``), so what
+prefetch fetched is what the run needs; ``--check`` looks, offline, for what is already cached.
 
-    linq-eval prefetch --model linq-embed-mistral                 # MTEB(eng, v1) + the model
-    linq-eval prefetch --tasks SciFact NFCorpus --model all-minilm-l6-v2
     HF_HUB_OFFLINE=1 linq-eval prefetch --check                   # on a compute node
 """
 
@@ -65,15 +59,6 @@ def hub_offline() -> bool:
     )
 
 
-def _leaf_tasks(selection: TaskSelection) -> list[tuple[AbsTask, bool]]:
-    """Each task to fetch (an aggregate's subtasks in its place), and whether it is whole."""
-    out: list[tuple[AbsTask, bool]] = []
-    for task in mteb_tasks(selection):
-        whole = task.metadata.name in selection.whole
-        out.extend((t, whole) for t in (task.metadata.tasks if task.is_aggregate else [task]))
-    return out
-
-
 def _dataset_item(task: AbsTask, data_dir: Path | None, check: bool) -> PrefetchItem:
     name = task.metadata.name
     path = task.metadata.dataset.get("path", "?")
@@ -123,30 +108,24 @@ def prefetch(
     *,
     data_dir: Path | None = None,
     check: bool = False,
-    echo: Callable[[str], None] | None = None,
+    echo: Callable[[str], None],
 ) -> list[PrefetchItem]:
-    """Fetch (or with ``check``, look for) the data of every task of ``selection``
-    (``benchmarks.select``) and the model; one item each.
-
-    Tasks with a folder in ``data_dir`` need nothing. Fetching with the hub switched off is
-    an error that says so.
-    """
+    """Fetch (or with ``check``, look for) the data of every task of ``selection`` but those
+    with a folder in ``data_dir``, and the model; one item each, ``echo``-ed as it is done."""
     if not check and hub_offline():
         raise ConfigError(
             "HF_HUB_OFFLINE / HF_DATASETS_OFFLINE is set: prefetch downloads, so run it where "
             "the hub is reachable with those unset; --check lists what is already cached."
         )
     items: list[PrefetchItem] = []
-    for task, whole in _leaf_tasks(selection):
-        item = replace(_dataset_item(task, data_dir, check), whole=whole)
-        items.append(item)
-        if echo:
-            echo(item.line())
+    for task in mteb_tasks(selection):
+        whole = task.metadata.name in selection.whole
+        for leaf in task.metadata.tasks if task.is_aggregate else [task]:  # subtasks in its place
+            items.append(replace(_dataset_item(leaf, data_dir, check), whole=whole))
+            echo(items[-1].line())
     if profile is not None:
-        item = _model_item(profile, check)
-        items.append(item)
-        if echo:
-            echo(item.line())
+        items.append(_model_item(profile, check))
+        echo(items[-1].line())
     return items
 
 

@@ -45,14 +45,11 @@ class TaskOutcome:
     error: str | None = None
     """The error of a failed task."""
     data_source: str = ""
-    """Where the task's data came from: the hub dataset's URI (``hf://datasets/<path>@<rev>``)
-    or the absolute path of the local folder it was read from."""
+    """Where the task's data came from: ``hf://datasets/<path>@<rev>`` or a local folder."""
     instruction_from: str | None = None
-    """The task whose instruction the task's inputs carry: itself, the task it derives from
-    (mteb's ``adapted_from``), or None when none is instructed."""
+    """The task whose instruction its inputs carry (its own, its parent's; None: none)."""
     settings: dict[str, Any] = field(default_factory=dict)
-    """The task's score-deciding settings (``run_record.SCORE_KEYS``) as it was made: its
-    prompt hash and data identity included."""
+    """Its score-deciding settings (``run_record.SCORE_KEYS``), prompt hash and data included."""
 
 
 @dataclass
@@ -76,10 +73,6 @@ class RunSummary:
     def failed(self) -> list[TaskOutcome]:
         return [t for t in self.tasks if t.status == "failed"]
 
-    @property
-    def encoded_texts(self) -> int:
-        return sum(t.encoded_texts for t in self.tasks)
-
 
 def format_outcome(outcome: TaskOutcome, position: str = "") -> str:
     """One line: ``[2/3] SciFact  ndcg_at_10 64.51  1m02s  2,345 tok/s  5,483 texts``."""
@@ -99,8 +92,7 @@ def format_outcome(outcome: TaskOutcome, position: str = "") -> str:
 def format_texts(outcome: TaskOutcome) -> str:
     """``2,758 texts (2,593 distinct: 2,552 encoded, 41 cached; 12 truncated, 3 empty)``:
     every count adds up (repeated texts are embedded once)."""
-    distinct = outcome.unique_texts
-    parts = f"{distinct:,} distinct"
+    parts = f"{outcome.unique_texts:,} distinct"
     if outcome.encoded_texts or outcome.cached_texts:
         parts += f": {outcome.encoded_texts:,} encoded, {outcome.cached_texts:,} cached"
     edges = [f"{n:,} {k.replace('_', ' ')}" for k, n in outcome.edge_cases.items() if n]
