@@ -37,9 +37,20 @@ def sample(tmp_path_factory) -> Path:
 
 def tiny_args(data: Path, output: Path, *extra: str) -> tuple[str, ...]:
     return (
-        "run", "--random-init", "tiny", "--tasks", "SciFact", "--data-dir", str(data),
-        "--device", "cpu", "--no-progress", "--output", str(output), *extra,
-    )  # fmt: skip
+        "run",
+        "--random-init",
+        "tiny",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(data),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--output",
+        str(output),
+        *extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +63,17 @@ def first(sample, tmp_path_factory) -> Path:
 
 def compare(monkeypatch, capsys, run: Path, reference: Path, *extra: str):
     return run_cli(
-        monkeypatch, capsys, "compare", str(run), "--reference", str(reference),
-        "--tasks", "SciFact", "--per-query", *extra,
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "compare",
+        str(run),
+        "--reference",
+        str(reference),
+        "--tasks",
+        "SciFact",
+        "--per-query",
+        *extra,
+    )
 
 
 def copy(run: Path, to: Path) -> Path:

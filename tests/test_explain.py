@@ -46,9 +46,18 @@ def digests(folder: Path) -> dict[str, str]:
 
 def explain(monkeypatch, capsys, run: Path, reference: Path, *extra: str) -> tuple[int, dict]:
     code, out, err = run_cli(
-        monkeypatch, capsys, "explain", str(run), "--reference", str(reference),
-        "--tolerance", "0.05", "--format", "json", *extra,
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "explain",
+        str(run),
+        "--reference",
+        str(reference),
+        "--tolerance",
+        "0.05",
+        "--format",
+        "json",
+        *extra,
+    )
     assert code in (0, 1), out + err
     return code, json.loads(out)
 
@@ -68,10 +77,23 @@ def test_a_shorter_max_length_is_named_and_closes_the_gap(
     cache = shutil.copytree(output / CACHE_SUBDIR, tmp_path / "cache")  # the 256-token vectors
     wrong = tmp_path / "wrong"
     run_here(
-        monkeypatch, capsys, "run", "--model", "all-minilm-l6-v2", "--tasks", *TASKS,
-        "--data-dir", str(SHARED_DATA), "--max-length", "64", "--cache-dir", str(cache),
-        "--output", str(wrong), "--quiet",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "run",
+        "--model",
+        "all-minilm-l6-v2",
+        "--tasks",
+        *TASKS,
+        "--data-dir",
+        str(SHARED_DATA),
+        "--max-length",
+        "64",
+        "--cache-dir",
+        str(cache),
+        "--output",
+        str(wrong),
+        "--quiet",
+    )
     before = digests(wrong / MINILM_FOLDER)
     candidates = ("--candidates", "max_length=256", "policy", "--cache-dir", str(cache))
     code, doc = explain(monkeypatch, capsys, wrong, published, *candidates)
@@ -92,9 +114,17 @@ def test_a_shorter_max_length_is_named_and_closes_the_gap(
 
     # a run made with the right settings has nothing to explain
     code, out, _ = run_cli(
-        monkeypatch, capsys, "explain", str(output), "--reference", str(published),
-        "--tasks", *TASKS, "--tolerance", "0.05",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "explain",
+        str(output),
+        "--reference",
+        str(published),
+        "--tasks",
+        *TASKS,
+        "--tolerance",
+        "0.05",
+    )
     assert code == 0 and "nothing to explain" in out, out
 
 
@@ -105,9 +135,18 @@ def test_a_run_without_eos_is_explained_by_the_eos_candidate(
     cache = shutil.copytree(ref_output / CACHE_SUBDIR, tmp_path / "cache")
     no_eos = tmp_path / "no-eos"
     run_here(
-        monkeypatch, capsys, "run", *TINY_ARGS, "--eos", "none", "--cache-dir", str(cache),
-        "--output", str(no_eos), "--quiet",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "run",
+        *TINY_ARGS,
+        "--eos",
+        "none",
+        "--cache-dir",
+        str(cache),
+        "--output",
+        str(no_eos),
+        "--quiet",
+    )
     reference = ref_output / TINY_FOLDER
     extra = ("--candidates", "eos", "pooling", "--cache-dir", str(cache))
     code, doc = explain(monkeypatch, capsys, no_eos, reference, *extra)
@@ -136,9 +175,17 @@ def test_a_change_of_instructions_encodes_the_queries_only(tmp_path, monkeypatch
         encoding="utf-8",
     )
     args = (
-        "run", "--random-init", "tiny", "--tasks", "SciFact", "--data-dir", str(data),
-        "--device", "cpu", "--quiet",
-    )  # fmt: skip
+        "run",
+        "--random-init",
+        "tiny",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(data),
+        "--device",
+        "cpu",
+        "--quiet",
+    )
     run_here(monkeypatch, capsys, *args, "--output", str(tmp_path / "ref"))
     run_here(
         monkeypatch, capsys, *args, "--instructions", str(edited), "--output", str(tmp_path / "run")

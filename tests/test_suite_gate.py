@@ -59,9 +59,17 @@ def suite_runs(tmp_path_factory):
 
 def compare(monkeypatch, capsys, run, ref, *extra):
     return run_cli(
-        monkeypatch, capsys, "compare", str(run), "--reference", str(ref), "--benchmark", NANO,
-        "--per-query", *extra,
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "compare",
+        str(run),
+        "--reference",
+        str(ref),
+        "--benchmark",
+        NANO,
+        "--per-query",
+        *extra,
+    )
 
 
 def test_identical_runs_give_p_one(suite_runs, monkeypatch, capsys):
@@ -100,9 +108,18 @@ def test_every_task_shifted_gives_p_near_zero_and_fails_the_suite_gate(
         ("markdown", "**Suite**: suite (13 tasks"),
     ):
         _, text, _ = compare(
-            monkeypatch, capsys, suite_runs["all"], suite_runs["ref"], "--require-significant",
-            "--tolerance", "1", "--gate", "both", "--format", fmt,
-        )  # fmt: skip
+            monkeypatch,
+            capsys,
+            suite_runs["all"],
+            suite_runs["ref"],
+            "--require-significant",
+            "--tolerance",
+            "1",
+            "--gate",
+            "both",
+            "--format",
+            fmt,
+        )
         assert said in text and "REGRESSION" in text and "FAIL" in text, text
 
 
@@ -125,12 +142,39 @@ def test_a_shift_in_one_task_is_found_by_its_own_test_and_named_by_the_suite(
 
 def test_the_suite_statistic_is_the_mean_of_task_means():
     """Two tasks of different sizes count the same; flips stay within the weights."""
-    a = TaskEvidence("A", [EvidencePart("default", "test", "ndcg_at_10", {
-        f"q{i}": QueryEvidence("", 0.5, ()) for i in range(10)})])  # fmt: skip
-    b = TaskEvidence("B", [EvidencePart("default", "test", "ndcg_at_10", {
-        f"q{i}": QueryEvidence("", 0.5, ()) for i in range(90)})])  # fmt: skip
-    a2 = TaskEvidence("A", [EvidencePart("default", "test", "ndcg_at_10", {
-        q: QueryEvidence("", 0.3, ()) for q in a.parts[0].queries})])  # fmt: skip
+    a = TaskEvidence(
+        "A",
+        [
+            EvidencePart(
+                "default",
+                "test",
+                "ndcg_at_10",
+                {f"q{i}": QueryEvidence("", 0.5, ()) for i in range(10)},
+            )
+        ],
+    )
+    b = TaskEvidence(
+        "B",
+        [
+            EvidencePart(
+                "default",
+                "test",
+                "ndcg_at_10",
+                {f"q{i}": QueryEvidence("", 0.5, ()) for i in range(90)},
+            )
+        ],
+    )
+    a2 = TaskEvidence(
+        "A",
+        [
+            EvidencePart(
+                "default",
+                "test",
+                "ndcg_at_10",
+                {q: QueryEvidence("", 0.3, ()) for q in a.parts[0].queries},
+            )
+        ],
+    )
     suite = diff_suite({"A": (a2, a), "B": (b, b)})
     assert suite.mean_delta == pytest.approx((-0.2 + 0.0) / 2)
     assert suite.queries == 100 and suite.tasks == ("A", "B")
@@ -212,14 +256,35 @@ def test_a_nano_shaped_run_and_a_damaged_one_get_a_suite_verdict(
     for length in ("256", "32"):
         runs[length] = tmp_path / length
         run_here(
-            monkeypatch, capsys, "run", "--model", "all-minilm-l6-v2", "--benchmark", NANO,
-            "--tasks", "NanoSciFactRetrieval", "--data-dir", str(nano_sample), "--max-length",
-            length, "--output", str(runs[length]), "--quiet",
-        )  # fmt: skip
+            monkeypatch,
+            capsys,
+            "run",
+            "--model",
+            "all-minilm-l6-v2",
+            "--benchmark",
+            NANO,
+            "--tasks",
+            "NanoSciFactRetrieval",
+            "--data-dir",
+            str(nano_sample),
+            "--max-length",
+            length,
+            "--output",
+            str(runs[length]),
+            "--quiet",
+        )
     args = (
-        "compare", str(runs["32"]), "--reference", str(runs["256"]), "--benchmark", NANO,
-        "--per-query", "--gate", "both", "--allow-drift",
-    )  # fmt: skip
+        "compare",
+        str(runs["32"]),
+        "--reference",
+        str(runs["256"]),
+        "--benchmark",
+        NANO,
+        "--per-query",
+        "--gate",
+        "both",
+        "--allow-drift",
+    )
     code, out, _ = run_cli(monkeypatch, capsys, *args, "--format", "json")
     suite = json.loads(out)["suite"]
     assert code == 1 and suite["tasks"] == ["NanoSciFactRetrieval"] and suite["queries"] == 50
@@ -228,9 +293,18 @@ def test_a_nano_shaped_run_and_a_damaged_one_get_a_suite_verdict(
         code, out, _ = run_cli(monkeypatch, capsys, *args, "--format", fmt)
         assert code == 1 and said in out and "p = " in out
     code, page, _ = run_cli(
-        monkeypatch, capsys, "table", str(runs["32"]), str(runs["256"]), "--benchmark", NANO,
-        "--reference", str(next((runs["256"]).glob("*/*"))), "--format", "html",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "table",
+        str(runs["32"]),
+        str(runs["256"]),
+        "--benchmark",
+        NANO,
+        "--reference",
+        str(next((runs["256"]).glob("*/*"))),
+        "--format",
+        "html",
+    )
     assert code == 0 and "the suite</h3>" in page and "task-stratified" in page
 
 

@@ -157,8 +157,12 @@ class SuiteVerdict:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.test.as_dict(), "delta": self.delta, "status": self.status,
-                "moved": list(self.moved)}  # fmt: skip
+        return {
+            **self.test.as_dict(),
+            "delta": self.delta,
+            "status": self.status,
+            "moved": list(self.moved),
+        }
 
 
 @dataclass

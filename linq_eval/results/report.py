@@ -207,8 +207,9 @@ def _query_summary(diff: TaskQueryDiff, decimals: int) -> str:
 def _suite_summary(suite: SuiteQueryDiff, decimals: int) -> str:
     shown = format_score(100 * suite.mean_delta, decimals, signed=True)
     colour = sign_colour(100 * suite.mean_delta, decimals)
+    n = len(suite.tasks)
     return (
-        f'<p class="summary">{len(suite.tasks)} tasks with per-query evidence in both '
+        f'<p class="summary">{n} task{"s" if n != 1 else ""} with per-query evidence in both '
         f"({_e(', '.join(suite.tasks))}), {suite.queries} queries: mean of the task scores "
         f'changed by <b style="color:{colour}">{_e(shown)}</b> points x100; task-stratified '
         f"paired permutation test over the queries: p = {suite.p_value:.2g}.</p>"
