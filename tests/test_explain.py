@@ -1,7 +1,7 @@
 """``linq-eval explain`` on known answers: runs made with one wrong setting, on real data, are
 explained by the candidate that puts it right, and by no other.
 
-- all-MiniLM-L6-v2 on SciFact and STSBenchmark at max_length 64 (its own is 256) misses the
+- all-MiniLM-L6-v2 on SciFact and STSBenchmark at max_length 32 (its own is 256) misses the
   published scores; the max_length=256 candidate lands on them (within 0.05);
 - the tiny random Mistral on STSBenchmark without EOS, against the session's run with EOS:
   the eos=append candidate gives the reference's embeddings, so its very score;
@@ -22,7 +22,6 @@ from conftest import (
     PUBLISHED_MINILM,
     REPO_ROOT,
     SCIFACT,
-    SHARED_DATA,
     TINY_ARGS,
     TINY_FOLDER,
 )
@@ -71,34 +70,17 @@ def published(tmp_path_factory) -> Path:
 
 
 def test_a_shorter_max_length_is_named_and_closes_the_gap(
-    minilm_run, published, tmp_path, monkeypatch, capsys
+    minilm_run, minilm_short_run, published, tmp_path, monkeypatch, capsys
 ):
     output, _ = minilm_run
-    cache = shutil.copytree(output / CACHE_SUBDIR, tmp_path / "cache")  # the 256-token vectors
-    wrong = tmp_path / "wrong"
-    run_here(
-        monkeypatch,
-        capsys,
-        "run",
-        "--model",
-        "all-minilm-l6-v2",
-        "--tasks",
-        *TASKS,
-        "--data-dir",
-        str(SHARED_DATA),
-        "--max-length",
-        "64",
-        "--cache-dir",
-        str(cache),
-        "--output",
-        str(wrong),
-        "--quiet",
-    )
+    wrong = shutil.copytree(minilm_short_run, tmp_path / "wrong")  # cut at 32 tokens
+    cache = wrong / CACHE_SUBDIR  # its 32-token vectors, and the 256-token run's beside them
+    shutil.copytree(output / CACHE_SUBDIR, cache, dirs_exist_ok=True)
     before = digests(wrong / MINILM_FOLDER)
-    candidates = ("--candidates", "max_length=256", "policy", "--cache-dir", str(cache))
+    candidates = ("--candidates", "max_length=256", "policy")
     code, doc = explain(monkeypatch, capsys, wrong, published, *candidates)
     gaps = {g["task"]: g for g in doc["gaps"]}
-    assert "SciFact" in gaps and gaps["SciFact"]["delta"] < -1  # 64 tokens cut its documents
+    assert "SciFact" in gaps and gaps["SciFact"]["delta"] < -1  # 32 tokens cut its documents
     assert code == 0 and doc["passed"]
     for verdict in doc["verdicts"]:
         assert verdict["explained_by"] == ["max_length=256"], verdict

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 import pytest
-from cli_helpers import run_cli, run_here
-from conftest import SCIFACT, SHARED_DATA, shared
+from cli_helpers import run_cli
+from conftest import SCIFACT, shared
 from data_helpers import write_jsonl
 from result_files import write_bound_evidence, write_results
 
@@ -305,26 +305,11 @@ def test_compare_alpha_sets_the_significance_level(tmp_path, monkeypatch, capsys
 
 @pytest.mark.slow
 def test_per_query_gate_on_a_real_run_at_a_shorter_max_length(
-    minilm_run, tmp_path, monkeypatch, capsys
+    minilm_run, minilm_short_run, monkeypatch, capsys
 ):
-    """SciFact with all-MiniLM-L6-v2 at 256 tokens (the shared run) against 32 tokens."""
+    """SciFact with all-MiniLM-L6-v2 at 256 tokens against 32 tokens (the shared runs)."""
     full, _ = minilm_run
-    short = tmp_path / "short"
-    args = (
-        "run",
-        "--model",
-        "all-minilm-l6-v2",
-        "--tasks",
-        "SciFact",
-        "--data-dir",
-        str(SHARED_DATA),
-        "--max-length",
-        "32",
-        "--quiet",
-        "--output",
-        str(short),
-    )
-    run_here(monkeypatch, capsys, *args)
+    short = minilm_short_run
     compare_args = ("compare", str(short), "--reference", str(full), "--tasks", "SciFact")
     compare_args += ("--per-query", "--allow-drift")
     code, out, _ = run_cli(monkeypatch, capsys, *compare_args, "--format", "json")
