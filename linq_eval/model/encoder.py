@@ -503,10 +503,4 @@ def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.cpu().numpy() if isinstance(x, torch.Tensor) else x
 
 
-__all__ = [
-    "DecoderEncoder",
-    "EmbedStep",
-    "Embedded",
-    "EncodeStats",
-    "budget_batches",
-]
+__all__ = ["DecoderEncoder", "EmbedStep", "Embedded", "EncodeStats", "budget_batches"]

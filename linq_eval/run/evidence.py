@@ -64,7 +64,4 @@ def save_evidence(
     return written
 
 
-__all__ = [
-    "prediction_folder",
-    "save_evidence",
-]
+__all__ = ["prediction_folder", "save_evidence"]

@@ -443,12 +443,4 @@ def _table(head: list[str], rows: list[list[str]], md: bool) -> list[str]:
     ]
 
 
-__all__ = [
-    "Cost",
-    "Explanation",
-    "Gap",
-    "Tried",
-    "Verdict",
-    "explain",
-    "render_explanation",
-]
+__all__ = ["Cost", "Explanation", "Gap", "Tried", "Verdict", "explain", "render_explanation"]

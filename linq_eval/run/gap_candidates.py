@@ -151,8 +151,4 @@ def candidates_for(run: Profile, own: Profile, chosen: Sequence[str] = ()) -> li
     return [c for c in found if c.id in chosen or c.suspect.setting in chosen]
 
 
-__all__ = [
-    "Candidate",
-    "Suspect",
-    "candidates_for",
-]
+__all__ = ["Candidate", "Suspect", "candidates_for"]
