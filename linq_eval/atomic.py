@@ -61,10 +61,6 @@ def scratch_prefix() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-"
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TMP_MARK}{scratch_prefix()}{uuid.uuid4().hex[:8]}")
-
-
 def _dead_owner(tag: str) -> bool:
     """``<host>-<pid>-<rest>`` names a process of this host that is gone."""
     parts = tag.rsplit("-", 2)
@@ -128,7 +124,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(target)
+    tmp = target.with_name(f".{target.name}{TMP_MARK}{scratch_prefix()}{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
         fsync_file(tmp)

@@ -132,9 +132,6 @@ class Profile:
             raise TypeError(f"not a setting a user gives: {', '.join(unknown)}")
         return self.with_overrides(**{k: v for k, v in given.items() if v is not None})
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @property
     def mteb_model_name(self) -> str:
         """The name mteb files the model's results under: mteb's own name for a model it
@@ -162,20 +159,14 @@ class Profile:
 def _e5_mistral(name: str, hub_id: str, revision: str, description: str) -> Profile:
     """A Mistral-7B embedding model run with the e5 evaluation code's conventions: last-token
     pooling, EOS appended, e5 instructions, 512 tokens, fp16 on CUDA."""
-    return Profile(
-        name=name,
-        model=hub_id,
-        mteb_name=hub_id,
-        revision=revision,
-        pooling="last",
-        template=None,
+    return _mteb_decoder(
+        name,
+        hub_id,
+        revision,
+        description,
         policy="e5",
         instructions="e5",
         max_length=REPRODUCTION_MAX_LENGTH,
-        model_max_length=32768,
-        dtype="auto",
-        eos="append",
-        description=description,
         cuda_dtype=_E5_CODE_DTYPE,
     )
 

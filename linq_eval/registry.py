@@ -27,7 +27,7 @@ import json
 import logging
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,6 @@ class TaskInfo:
     """One mteb task as linq-eval reads it: metadata, with a benchmark's filters applied."""
 
     name: str
-    """mteb task name."""
     type: str
     """mteb task type (Retrieval, STS ...)."""
     main_score: str
@@ -70,7 +69,6 @@ class TaskInfo:
     dataset_path: str | None = None
     """The hub dataset the task reads."""
     dataset_revision: str | None = None
-    """Its revision."""
     stats_file: str | None = None
     """mteb's descriptive statistics of the task, relative to the mteb package folder."""
     few_shot: tuple[int, int] | None = None
@@ -78,15 +76,11 @@ class TaskInfo:
 
     @property
     def is_aggregate(self) -> bool:
-        """Whether the task is an aggregate of subtasks."""
         return bool(self.subtasks)
 
     def narrowed(self, eval_splits: tuple[str, ...], hf_subsets: tuple[str, ...]) -> TaskInfo:
         """The task with a benchmark's splits and subsets."""
-        return TaskInfo(**{**self._fields(), "eval_splits": eval_splits, "hf_subsets": hf_subsets})
-
-    def _fields(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return replace(self, eval_splits=eval_splits, hf_subsets=hf_subsets)
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,7 @@ class ScoreSettings:
     template: str | None = field(metadata=_SCORE)
     """The template instructed inputs use ("" when the policy never instructs)."""
     instructions: str | None = field(metadata=_SCORE)
-    """Instruction set name."""
     instructions_version: str | None = field(metadata=_SCORE)
-    """Instruction set version."""
     prompt_hash: str | None = field(metadata=_TASK)
     """Hash of every prefix the inputs received (``linq_eval.prompts.builder.tasks_prompt_hash``):
     a task's own in its record entry, over every task in the folder's settings."""

@@ -148,7 +148,4 @@ def format_ablation(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = [
-    "format_ablation",
-    "run_ablation",
-]
+__all__ = ["format_ablation", "run_ablation"]

@@ -137,10 +137,4 @@ def agreement(ours: np.ndarray, other: np.ndarray) -> dict[str, float]:
     return {"max_abs_diff": float(np.abs(ours - other).max()), "min_cosine": float(cos.min())}
 
 
-__all__ = [
-    "agreement",
-    "config_values",
-    "naive_encode",
-    "sentence_transformer",
-    "with_pad_token",
-]
+__all__ = ["agreement", "config_values", "naive_encode", "sentence_transformer", "with_pad_token"]

@@ -79,10 +79,4 @@ def main() -> None:
         sys.exit(_EXIT_UNUSABLE)
 
 
-__all__ = [
-    "EXIT_FAIL",
-    "ListOptionsCommand",
-    "RunCommand",
-    "app",
-    "main",
-]
+__all__ = ["EXIT_FAIL", "ListOptionsCommand", "RunCommand", "app", "main"]

@@ -27,7 +27,8 @@ def _profiles_command(
         raise ConfigError(f"Unknown --format {output_format!r}; use table or json.")
     if output_format == "json":
         profiles = {
-            k: {**p.as_dict(), **dataclasses.asdict(SOURCES[k])} for k, p in PROFILES.items()
+            k: {**dataclasses.asdict(p), **dataclasses.asdict(SOURCES[k])}
+            for k, p in PROFILES.items()
         }
         typer.echo(json.dumps({"profiles": profiles, "unsupported": UNSUPPORTED}, indent=2))
         return

@@ -68,7 +68,4 @@ def check_outcome(model: str | None, revision: str | None) -> dict[str, Any]:
     return {**{k: entry.get(k) for k in keep}, "failed": failed}
 
 
-__all__ = [
-    "check_outcome",
-    "save_check",
-]
+__all__ = ["check_outcome", "save_check"]

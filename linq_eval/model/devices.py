@@ -48,8 +48,4 @@ def best_attn_implementation(device: torch.device) -> str:
     return "sdpa"
 
 
-__all__ = [
-    "best_attn_implementation",
-    "resolve_device",
-    "resolve_dtype",
-]
+__all__ = ["best_attn_implementation", "resolve_device", "resolve_dtype"]

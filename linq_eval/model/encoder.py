@@ -371,7 +371,12 @@ class DecoderEncoder:
 
         ``embed`` turns the distinct full texts into raw vectors (default ``embed_unique``).
         """
-        _check_strings(texts, where)
+        for row, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise EncodingError(
+                    f"{where}, row {row}: expected a string, got {type(text).__name__} "
+                    f"({text!r:.80})"
+                )
         started = time.perf_counter()
         # Whitespace-only text is embedded as empty text, the prompt plus EOS (mteb strips
         # corpus text the same way); lone surrogates are encoded as U+FFFD (tokenization).
@@ -479,14 +484,6 @@ class DecoderEncoder:
             return np.concatenate([_as_numpy(first), _as_numpy(second)])
 
 
-def _check_strings(texts: Sequence[Any], where: str) -> None:
-    for row, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise EncodingError(
-                f"{where}, row {row}: expected a string, got {type(text).__name__} ({text!r:.80})"
-            )
-
-
 def _check_finite(emb: np.ndarray, inverse: np.ndarray, where: str, dtype: torch.dtype) -> None:
     """Raise naming the first input row whose (unique) embedding holds NaN or inf; in float16
     the likely cause (overflow) and the way out."""
@@ -506,10 +503,4 @@ def _as_numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
     return x.cpu().numpy() if isinstance(x, torch.Tensor) else x
 
 
-__all__ = [
-    "DecoderEncoder",
-    "EmbedStep",
-    "Embedded",
-    "EncodeStats",
-    "budget_batches",
-]
+__all__ = ["DecoderEncoder", "EmbedStep", "Embedded", "EncodeStats", "budget_batches"]

@@ -170,6 +170,4 @@ class ModelForward:
                 )
 
 
-__all__ = [
-    "ModelForward",
-]
+__all__ = ["ModelForward"]

@@ -128,7 +128,4 @@ def _load_weights(profile: Profile, torch_dtype: Any, attn: str) -> tuple[Any, A
     return load(attn_implementation="eager"), tokenizer, "eager"
 
 
-__all__ = [
-    "load_encoder",
-    "resolve_model_path",
-]
+__all__ = ["load_encoder", "resolve_model_path"]

@@ -57,7 +57,4 @@ def check_poolable(config: Any, model: torch.nn.Module | None = None) -> None:
         )
 
 
-__all__ = [
-    "build_model_meta",
-    "check_poolable",
-]
+__all__ = ["build_model_meta", "check_poolable"]

@@ -39,8 +39,4 @@ def normalised_tensor(x: Any) -> torch.Tensor:
     return torch.nn.functional.normalize(torch.atleast_2d(t), dim=-1)
 
 
-__all__ = [
-    "normalised_tensor",
-    "pool",
-    "pool_packed",
-]
+__all__ = ["normalised_tensor", "pool", "pool_packed"]

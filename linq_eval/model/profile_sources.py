@@ -152,8 +152,4 @@ UNSUPPORTED: dict[str, str] = {
 """Leaderboard decoders of the published MTEB(eng, v2) set that no profile covers, and why."""
 
 
-__all__ = [
-    "SOURCES",
-    "UNSUPPORTED",
-    "ProfileSources",
-]
+__all__ = ["SOURCES", "UNSUPPORTED", "ProfileSources"]

@@ -116,9 +116,4 @@ def _free_cuda_memory() -> None:
     torch.cuda.empty_cache()
 
 
-__all__ = [
-    "AUTO",
-    "SpeedOptions",
-    "budget_to_fit",
-    "fit_token_budget",
-]
+__all__ = ["AUTO", "SpeedOptions", "budget_to_fit", "fit_token_budget"]

@@ -25,18 +25,12 @@ from collections.abc import Iterable, Mapping
 
 from linq_eval.benchmarks import expanded_names
 from linq_eval.errors import ConfigError
-from linq_eval.prompts.instruction_sets import InstructionSet, load_instruction_set
+from linq_eval.prompts.instruction_sets import InstructionSet, as_instruction_set
 from linq_eval.prompts.policies import Policy, get_policy
 from linq_eval.registry import TaskInfo, registry
 
 _SIDES = ("query", "document")
 """The two input sides of a task, as ``task_prompts`` names them."""
-
-
-def _as_set(instruction_set: InstructionSet | str | None) -> InstructionSet | None:
-    if instruction_set is None or isinstance(instruction_set, InstructionSet):
-        return instruction_set
-    return load_instruction_set(instruction_set)
 
 
 def effective_template(
@@ -89,7 +83,7 @@ def task_prompts(
     instructs.
     """
     pol = get_policy(policy)
-    iset = _as_set(instruction_set)
+    iset = as_instruction_set(instruction_set)
     names = list(dict.fromkeys(task_names))
     if pol.instruct:
         if iset is None:
@@ -124,7 +118,7 @@ def tasks_prompt_hash(
 ) -> str:
     """The prompt hash over a set of tasks (order and repeats do not matter); give aggregate
     tasks' subtasks too (``linq_eval.benchmarks.expanded_names``), as a run encodes them."""
-    pol, iset = get_policy(policy), _as_set(instruction_set)
+    pol, iset = get_policy(policy), as_instruction_set(instruction_set)
     prompts = task_prompts(sorted(set(task_names)), pol, iset, template)
     return _prompt_hash(prompts, effective_template(pol, template, iset))
 
@@ -150,7 +144,7 @@ def prompts_with_hashes(
     instructed) and the ``prompt_hash`` a run of the task with these settings records (what
     ``linq-eval instructions --format json`` prints)."""
     tasks = list(tasks)
-    pol, iset = get_policy(policy), _as_set(instruction_set)
+    pol, iset = get_policy(policy), as_instruction_set(instruction_set)
     prompts = task_prompts([t.name for t in tasks], pol, iset, template)
     return {
         t.name: {

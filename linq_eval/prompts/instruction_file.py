@@ -249,6 +249,4 @@ def _is_str(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == _STR_TAG
 
 
-__all__ = [
-    "read_instruction_file",
-]
+__all__ = ["read_instruction_file"]

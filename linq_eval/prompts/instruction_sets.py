@@ -113,7 +113,8 @@ class InstructionSet:
                 "task",
                 missing,
                 self.instructions,
-                what=f"Instruction set {self.name!r} ({self._where()}) has no instruction for",
+                what=f"Instruction set {self.name!r} ({self.path or 'built in code'}) has no "
+                "instruction for",
                 suggest=_suggest,
             )
             error.args = (f"{error.args[0]} {_SUPPLY_HINT}",)
@@ -124,9 +125,6 @@ class InstructionSet:
         return (self.template if template is None else template).format(
             instruction=self.get(task_name)
         )
-
-    def _where(self) -> str:
-        return str(self.path) if self.path else "built in code"
 
 
 def _suggest(name: str, choices: Sequence[str]) -> list[str]:
@@ -165,7 +163,7 @@ def load_instruction_set(name_or_path: str | os.PathLike[str]) -> InstructionSet
     """
     path = _resolve_path(name_or_path)
     stat = path.stat()
-    return _load_cached(str(path), stat.st_mtime_ns, stat.st_size, _mteb_available())
+    return _load_cached(str(path), stat.st_mtime_ns, stat.st_size, mteb_version() is not None)
 
 
 def _resolve_path(name_or_path: str | os.PathLike[str]) -> Path:
@@ -214,10 +212,6 @@ def parse_instruction_file(
 # --- mteb's registry (as data: mteb is not imported) ---
 
 
-def _mteb_available() -> bool:
-    return mteb_version() is not None
-
-
 def _mteb_parent_of(task: str, parent: str) -> bool:
     """Whether mteb records ``task`` as adapted from ``parent`` (or ``parent`` superseded by
     it); False when either name is not an mteb task."""
@@ -234,14 +228,17 @@ def validate_against_benchmark(
 
     Returns the covered task names; raises one error listing every missing task.
     """
-    iset = _as_set(instruction_set)
+    iset = as_instruction_set(instruction_set)
     names = task_names(benchmark_name, expand_aggregates=True)
     iset.require(names)
     return names
 
 
-def _as_set(instruction_set: InstructionSet | str | os.PathLike[str]) -> InstructionSet:
-    if isinstance(instruction_set, InstructionSet):
+def as_instruction_set(
+    instruction_set: InstructionSet | str | os.PathLike[str] | None,
+) -> InstructionSet | None:
+    """An instruction set given as itself, a name or a path (None stays None)."""
+    if instruction_set is None or isinstance(instruction_set, InstructionSet):
         return instruction_set
     return load_instruction_set(instruction_set)
 
@@ -254,7 +251,7 @@ def validate_instruction_file(
     The ``validate-instructions`` command: checks a YAML file without running a model.
     """
     path = _resolve_path(name_or_path)
-    if not _mteb_available():
+    if mteb_version() is None:
         raise ConfigError("Validating instruction files needs mteb (pip install mteb).")
     expected = path.stem if path.parent == _instructions_dir().resolve() else None
     iset = parse_instruction_file(path, expected_name=expected, check_registry=True)
@@ -266,6 +263,7 @@ def validate_instruction_file(
 __all__ = [
     "DEFAULT_INSTRUCTIONS_DIR",
     "InstructionSet",
+    "as_instruction_set",
     "available_instruction_sets",
     "load_instruction_set",
     "parse_instruction_file",

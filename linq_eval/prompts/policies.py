@@ -96,8 +96,4 @@ def get_policy(name: str | Policy) -> Policy:
         raise UnknownNameError("policy", name, POLICIES) from None
 
 
-__all__ = [
-    "POLICIES",
-    "Policy",
-    "get_policy",
-]
+__all__ = ["POLICIES", "Policy", "get_policy"]

@@ -37,7 +37,6 @@ class Bar(NamedTuple):
     text: str
     """Text right of the bar, or in its place."""
     colour: str
-    """Fill colour."""
 
 
 def _svg_open(title: str, width: int, height: int, size: int) -> str:

@@ -59,8 +59,6 @@ from linq_eval.run_record import (
     task_settings,
 )
 
-_DRIFT_KEYS = SCORE_KEYS
-"""Run settings that change scores; they must agree unless drift is allowed."""
 COMPARE_FORMATS = ("text", "json", "markdown")
 """The formats ``render_comparison`` writes."""
 DEFAULT_TOLERANCE = 0.5
@@ -68,8 +66,6 @@ DEFAULT_TOLERANCE = 0.5
 DEFAULT_ALPHA = 0.05
 """Significance level of the paired permutation test under ``--require-significant``."""
 _STATUS_METRIC_CHANGED = "metric changed"
-_STATUS_SUITE_GATED = "gated by suite"
-"""A task's drop beyond the tolerance when only the suite's mean is gated (``--gate suite``)."""
 GATES = ("task", "suite", "both")
 """What fails a comparison: a task's drop, the suite's mean drop, or either."""
 
@@ -83,7 +79,6 @@ class SettingDiff:
     run: Any
     """The run's value (None when the run does not record it)."""
     reference: Any
-    """The reference's value."""
     tasks: tuple[str, ...] = ()
     """The compared tasks whose settings differ so."""
 
@@ -100,9 +95,7 @@ class TaskDelta:
     """Run versus reference on one task."""
 
     task: str
-    """mteb task name."""
     type: str
-    """mteb task type."""
     run: float | None
     """The run's main score x100 (None: missing)."""
     reference: float | None
@@ -170,15 +163,11 @@ class Comparison:
     """The outcome of a comparison."""
 
     run: ResultSet
-    """The run compared."""
     reference: ResultSet
-    """What it is compared with."""
     benchmark: str
-    """Benchmark the tasks come from."""
     tolerance: float
     """Largest allowed drop, in points x100."""
     tasks: list[TaskDelta]
-    """One entry per compared task."""
     drift: list[SettingDiff] = field(default_factory=list)
     """Settings that differ (only non-empty when drift was allowed)."""
     notes: list[str] = field(default_factory=list)
@@ -206,7 +195,6 @@ class Comparison:
 
     @property
     def missing(self) -> list[TaskDelta]:
-        """Tasks the run has no score for."""
         return [t for t in self.tasks if t.status == "MISSING"]
 
     @property
@@ -242,7 +230,7 @@ def check_drift(
         if a is None or b is None:
             continue
         # a folder's prompt hash covers all its tasks: only tasks' own hashes are comparable
-        keys = _DRIFT_KEYS if own_a and own_b else RUN_SCORE_KEYS
+        keys = SCORE_KEYS if own_a and own_b else RUN_SCORE_KEYS
         unrecorded.update(missing_keys(a, b, keys))
         for key in differing_keys(a, b, keys=keys):
             ident = (key, repr(a.get(key)), repr(b.get(key)))
@@ -252,15 +240,6 @@ def check_drift(
     if unrecorded:
         notes.append(f"Recorded by only one side, not compared: {', '.join(sorted(unrecorded))}.")
     return diffs, notes
-
-
-def _refuse_drift(drift: list[SettingDiff]) -> None:
-    if drift:
-        listing = "; ".join(d.describe() for d in drift)
-        raise DriftError(
-            f"Run and reference differ in settings that change scores ({listing}). "
-            "Compare runs made with the same settings, or pass --allow-drift."
-        )
 
 
 def _status(run: float | None, ref: float, tolerance: float, ungated: bool = False) -> str:
@@ -332,8 +311,12 @@ def compare_results(
             f"Not in {spec.name}, so compared on every split and subset mteb gives them: "
             f"{', '.join(whole)}."
         )
-    if not allow_drift:
-        _refuse_drift(drift)
+    if drift and not allow_drift:
+        listing = "; ".join(d.describe() for d in drift)
+        raise DriftError(
+            f"Run and reference differ in settings that change scores ({listing}). "
+            "Compare runs made with the same settings, or pass --allow-drift."
+        )
     if tasks and no_reference:
         raise ResultsError(
             f"The reference {reference.ref} has no score for {', '.join(no_reference)}; "
@@ -373,9 +356,9 @@ def compare_results(
             f"--gate {gate} needs per-query evidence of some compared task on both sides; "
             "none has it. Gate per task (--gate task)."
         )
-    if gate == "suite":
+    if gate == "suite":  # a task's drop beyond the tolerance is reported, not gated
         rows = [
-            dataclasses.replace(t, status=_STATUS_SUITE_GATED) if t.status == "REGRESSION" else t
+            dataclasses.replace(t, status="gated by suite") if t.status == "REGRESSION" else t
             for t in rows
         ]
     return Comparison(
@@ -487,10 +470,6 @@ def compare(run: str, reference: str, **options: Any) -> Comparison:
 # ---------------------------------------------------------------------------- rendering
 
 
-def _f(value: float | None, decimals: int, signed: bool = False) -> str:
-    return format_score(value, decimals, signed=signed)
-
-
 def _verdict(c: Comparison) -> str:
     ungated = ""
     if c.not_gated:
@@ -526,78 +505,63 @@ def _verdict(c: Comparison) -> str:
     return "FAIL: " + "; ".join(parts) + "." + ungated
 
 
-def _drift_lines(c: Comparison) -> list[str]:
-    return [f"settings drift (allowed): {d.describe()}" for d in c.drift]
-
-
-def _grid(c: Comparison, decimals: int) -> tuple[list[str], list[list[str]]]:
+def _render_report(c: Comparison, decimals: int, md: bool) -> str:
+    """The text report (header, aligned per-task table, drift, notes, verdict), or with ``md``
+    the Markdown one (for a CI job summary)."""
     header = ["Task", "Type", "Run", "Reference", "Delta", "Status"]
     body = [
         [
             t.task,
             t.type,
-            _f(t.run, decimals),
-            _f(t.reference, decimals),
-            _f(t.delta, decimals, signed=True),
+            format_score(t.run, decimals),
+            format_score(t.reference, decimals),
+            format_score(t.delta, decimals, signed=True),
             t.status + (f" ({t.note})" if t.note else ""),
         ]
         for t in c.tasks
     ]
-    return header, body
+    if md:
+        out = [
+            (
+                f"**{'PASS' if c.passed else 'FAIL'}**: `{c.run.ref}` vs `{c.reference.ref}` "
+                f"({c.benchmark}, tolerance {c.tolerance:g} points x100)"
+            ),
+            "",
+            "| " + " | ".join(header) + " |",
+            "|---|---|---:|---:|---:|---|",
+            *("| " + " | ".join(r) + " |" for r in body),
+            "",
+        ]
+    else:
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
 
+        def line(cells: list[str]) -> str:
+            return "  ".join(
+                cell.rjust(w) if i in (2, 3, 4) else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
 
-def _render_text(c: Comparison, decimals: int = 2) -> str:
-    """Plain-text report: header, aligned per-task table, drift, notes, verdict."""
-    header, body = _grid(c, decimals)
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    right = {2, 3, 4}
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            cell.rjust(w) if i in right else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    out = [
-        f"Run:       {c.run.ref}  ({c.run.path})",
-        f"Reference: {c.reference.ref}  ({c.reference.path})",
-        f"Benchmark: {c.benchmark}; tolerance {c.tolerance:g} points (x100) below the reference",
-        "",
-        line(header),
-        line(["-" * w for w in widths]),
-        *(line(r) for r in body),
-        "",
-    ]
-    out += _drift_lines(c)
-    out += [f"note: {n}" for n in c.notes]
-    out += query_text(c.queries.values())
+        out = [
+            f"Run:       {c.run.ref}  ({c.run.path})",
+            f"Reference: {c.reference.ref}  ({c.reference.path})",
+            (
+                f"Benchmark: {c.benchmark}; tolerance {c.tolerance:g} points (x100) below the "
+                "reference"
+            ),
+            "",
+            line(header),
+            line(["-" * w for w in widths]),
+            *(line(r) for r in body),
+            "",
+        ]
+    bullet = "- " if md else ""
+    out += [f"{bullet}settings drift (allowed): {d.describe()}" for d in c.drift]
+    out += [f"{bullet or 'note: '}{n}" for n in c.notes]
+    out += (query_markdown if md else query_text)(c.queries.values())
     if c.suite is not None:
-        out += [c.suite.describe(decimals), ""]
+        out += [("**Suite**: " if md else "") + c.suite.describe(decimals), ""]
     out.append(_verdict(c))
     return "\n".join(out) + "\n"
-
-
-def _render_markdown(c: Comparison, decimals: int = 2) -> str:
-    """Markdown report (for a CI job summary)."""
-    header, body = _grid(c, decimals)
-    lines = [
-        (
-            f"**{'PASS' if c.passed else 'FAIL'}**: `{c.run.ref}` vs `{c.reference.ref}` "
-            f"({c.benchmark}, tolerance {c.tolerance:g} points x100)"
-        ),
-        "",
-        "| " + " | ".join(header) + " |",
-        "|---|---|---:|---:|---:|---|",
-        *("| " + " | ".join(r) + " |" for r in body),
-        "",
-    ]
-    lines += [f"- {d}" for d in _drift_lines(c)]
-    lines += [f"- {n}" for n in c.notes]
-    lines += query_markdown(c.queries.values())
-    if c.suite is not None:
-        lines += [f"**Suite**: {c.suite.describe(decimals)}", ""]
-    lines.append(_verdict(c))
-    return "\n".join(lines) + "\n"
 
 
 def _render_json(c: Comparison, decimals: int = 2) -> str:
@@ -635,10 +599,7 @@ def _render_json(c: Comparison, decimals: int = 2) -> str:
         "regressions": [t.task for t in c.regressions],
         "missing": [t.task for t in c.missing],
         "not_gated": [t.task for t in c.not_gated],
-        "drift": [
-            {"key": d.key, "run": d.run, "reference": d.reference, "tasks": list(d.tasks)}
-            for d in c.drift
-        ],
+        "drift": [dataclasses.asdict(d) for d in c.drift],
         "notes": c.notes,
         "alpha": c.alpha,
         "gate": c.gate,
@@ -651,8 +612,9 @@ def _render_json(c: Comparison, decimals: int = 2) -> str:
 def render_comparison(c: Comparison, fmt: str = "text", decimals: int = 2) -> str:
     """Render a comparison as text, json or markdown."""
     check_options(fmt=fmt)
-    renderers = {"text": _render_text, "json": _render_json, "markdown": _render_markdown}
-    return renderers[fmt](c, decimals)
+    if fmt == "json":
+        return _render_json(c, decimals)
+    return _render_report(c, decimals, md=fmt == "markdown")
 
 
 __all__ = [

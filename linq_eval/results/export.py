@@ -207,7 +207,4 @@ def _check_with_mteb(cache: mteb.ResultCache, exported: list[ExportedModel]) -> 
             )
 
 
-__all__ = [
-    "ExportedModel",
-    "export_run",
-]
+__all__ = ["ExportedModel", "export_run"]

@@ -80,7 +80,6 @@ class _MetricChange:
     since: str
     """The first mteb version computing the field the new way."""
     what: str
-    """What changed."""
     source: str
     """Where it is established."""
 
@@ -241,9 +240,7 @@ class TaskScore:
     """The score of one task in one result set."""
 
     task: str
-    """mteb task name."""
     type: str
-    """mteb task type."""
     score: float | None
     """Score x100, None when the result set has no complete score for the task."""
     metric: str | None = None

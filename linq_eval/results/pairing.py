@@ -57,7 +57,6 @@ class Pairing:
 
     @property
     def model(self) -> str:
-        """The model both rows are of."""
         return self.run.result_set.model
 
     @property

@@ -144,7 +144,6 @@ class TaskEvidence:
 
     @property
     def queries(self) -> int:
-        """Queries kept, over every part."""
         return sum(len(p.queries) for p in self.parts)
 
     def as_dict(self) -> dict[str, Any]:
@@ -152,18 +151,7 @@ class TaskEvidence:
             "format": _FORMAT_VERSION,
             "task": self.task,
             "binding": asdict(self.binding) if self.binding else None,
-            "parts": [
-                {
-                    "subset": p.subset,
-                    "split": p.split,
-                    "metric": p.metric,
-                    "queries": {
-                        qid: {"text": q.text, "score": q.score, "top": list(q.top)}
-                        for qid, q in p.queries.items()
-                    },
-                }
-                for p in self.parts
-            ],
+            "parts": [asdict(p) for p in self.parts],  # tuples are written as lists
         }
 
     @classmethod
@@ -430,28 +418,9 @@ class TaskQueryDiff:
     """Queries present in one side only (left out of the comparison)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "task": self.task,
-            "metric": self.metric,
-            "queries": self.queries,
-            "up": self.up,
-            "down": self.down,
-            "unchanged": self.unchanged,
-            "mean_delta": self.mean_delta,
-            "p_value": self.p_value,
-            "only_in_one": self.only_in_one,
-            "worst": [
-                {
-                    "query_id": c.query_id,
-                    "text": c.text,
-                    "before": c.before,
-                    "after": c.after,
-                    "entered": list(c.entered),
-                    "left": list(c.left),
-                }
-                for c in self.worst
-            ],
-        }
+        found = asdict(self)  # tuples are written as lists
+        found["worst"] = found.pop("worst")  # last, after only_in_one
+        return found
 
 
 def paired_permutation_p(
@@ -563,12 +532,7 @@ class SuiteQueryDiff:
     """Two-sided p-value of the task-stratified paired permutation test of ``mean_delta``."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "tasks": list(self.tasks),
-            "queries": self.queries,
-            "mean_delta": self.mean_delta,
-            "p_value": self.p_value,
-        }
+        return {**asdict(self), "tasks": list(self.tasks)}
 
 
 def diff_suite(

@@ -65,7 +65,6 @@ class ResultSet:
 
     @property
     def task_names(self) -> list[str]:
-        """Names of the tasks with a result file, sorted."""
         return sorted(self.task_files)
 
     @property

@@ -38,6 +38,4 @@ def render(
     return _TEXT_FORMATS[fmt](table, per_task=per_task, decimals=decimals)
 
 
-__all__ = [
-    "render",
-]
+__all__ = ["render"]

@@ -379,6 +379,4 @@ def render_html(table: Table, *, decimals: int = 2) -> str:
     )
 
 
-__all__ = [
-    "render_html",
-]
+__all__ = ["render_html"]

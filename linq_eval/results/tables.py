@@ -61,7 +61,6 @@ class BenchmarkSpec:
     """A benchmark's tasks and types, read from mteb."""
 
     name: str
-    """mteb benchmark name."""
     tasks: tuple[TaskInfo, ...]
     """Its tasks (with its splits and subsets), by type (_TYPE_ORDER), then name."""
 
@@ -72,7 +71,6 @@ class BenchmarkSpec:
         return [t for t in _TYPE_ORDER if t in present] + sorted(present - set(_TYPE_ORDER))
 
     def of_type(self, task_type: str) -> list[TaskInfo]:
-        """The tasks of one type."""
         return [t for t in self.tasks if t.type == task_type]
 
     def task(self, name: str) -> TaskInfo:
@@ -128,7 +126,6 @@ class Mean:
 
     @property
     def complete(self) -> bool:
-        """True when every task of the set has a score."""
         return self.n == self.total and self.value is not None
 
     def format(self, decimals: int = 2) -> str:
@@ -177,12 +174,10 @@ class Row:
 
     @property
     def missing(self) -> list[str]:
-        """Benchmark tasks without a score."""
         return [name for name, s in self.scores.items() if s.score is None]
 
     @property
     def is_baseline(self) -> bool:
-        """True for a shipped baseline row."""
         return self.result_set.is_baseline
 
 
@@ -284,9 +279,7 @@ class Table:
     """Rows of one benchmark, ready to render."""
 
     benchmark: BenchmarkSpec
-    """The benchmark the rows are scored on."""
     rows: list[Row]
-    """One row per result set."""
     reference: Row | None = None
     """Row the deltas are taken against (``--reference``)."""
     subsets: list[TaskSubset] = field(default_factory=list)

@@ -241,7 +241,6 @@ _LATEX_ESCAPES = {
 
 
 def _latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters."""
     return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
 
 

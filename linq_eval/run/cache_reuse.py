@@ -130,8 +130,4 @@ def _same(a: tuple[int, float], b: tuple[int, float]) -> bool:
     return a[0] == b[0] and abs(a[1] - b[1]) <= _SAME_LENGTH * max(a[1], b[1], 1.0)
 
 
-__all__ = [
-    "CacheReuse",
-    "Prompts",
-    "estimate_reuse",
-]
+__all__ = ["CacheReuse", "Prompts", "estimate_reuse"]

@@ -188,7 +188,4 @@ def resolve_profile(config: RunConfig) -> ResolvedProfile:
     return resolved
 
 
-__all__ = [
-    "RunConfig",
-    "resolve_profile",
-]
+__all__ = ["RunConfig", "resolve_profile"]

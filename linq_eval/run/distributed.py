@@ -27,9 +27,6 @@ import torch.distributed as dist
 
 from linq_eval.errors import ConfigError, LinqEvalError, LockHeldError
 
-_TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
-"""Environment variables torchrun sets for each process."""
-
 
 @dataclass(frozen=True)
 class Group:
@@ -38,7 +35,6 @@ class Group:
     rank: int
     """Global rank (0 writes results)."""
     world_size: int
-    """Number of processes."""
     local_rank: int
     """Rank on this node: the index of the GPU this process uses."""
     backend: str

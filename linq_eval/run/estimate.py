@@ -32,9 +32,7 @@ class TaskEstimate:
     """Size of one task's encoding work, from mteb's descriptive statistics."""
 
     name: str
-    """mteb task name."""
     type: str
-    """mteb task type."""
     texts: int = 0
     """Inputs passed to the encoder, duplicates included."""
     unique_texts: int = 0

@@ -26,11 +26,6 @@ if TYPE_CHECKING:
     from mteb.abstasks import AbsTask
 
 
-def _parts_of(task: AbsTask) -> list[AbsTask]:
-    """The task itself, or an aggregate's subtasks (CQADupstackRetrieval)."""
-    return list(task.metadata.tasks) if task.is_aggregate else [task]
-
-
 @contextlib.contextmanager
 def prediction_folder(scratch_root: Path, enabled: bool) -> Iterator[Path | None]:
     """A private folder for mteb's predictions (None when not ``enabled``), removed after."""
@@ -53,7 +48,7 @@ def save_evidence(
     score-deciding settings, as its run record entry keeps them); returns the files written.
     A part whose data mteb unloaded is loaded again (aggregates' subtasks)."""
     written = []
-    for part in _parts_of(task):
+    for part in task.metadata.tasks if task.is_aggregate else [task]:  # CQADupstackRetrieval
         path = predictions / part.prediction_file_name
         if not path.is_file():
             continue
@@ -69,7 +64,4 @@ def save_evidence(
     return written
 
 
-__all__ = [
-    "prediction_folder",
-    "save_evidence",
-]
+__all__ = ["prediction_folder", "save_evidence"]

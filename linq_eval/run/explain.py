@@ -37,7 +37,7 @@ from linq_eval.paths import CACHE_SUBDIR, EXPLAIN_SUBDIR, EXPLAIN_VERDICTS
 from linq_eval.profiles import GIVEN_OPTIONS, Profile, profile_of_run
 from linq_eval.prompts.instruction_sets import available_instruction_sets
 from linq_eval.registry import registry
-from linq_eval.results.compare import DEFAULT_TOLERANCE, TaskDelta, compare_results
+from linq_eval.results.compare import DEFAULT_TOLERANCE, compare_results
 from linq_eval.results.metrics import score_task
 from linq_eval.results.reading import ResultSet, load_results, resolve_one
 from linq_eval.run.config import RunConfig
@@ -186,7 +186,7 @@ def explain(
             f"{rs.path} has no run record (linq_eval/run.json): explain re-scores a run of "
             "`linq-eval run`, whose settings it records."
         )
-    output = _output_of(rs)
+    output = rs.path.parent.parent  # <output>/<org__model>/<revision>
     compared = compare_results(
         rs,
         ref,
@@ -196,7 +196,11 @@ def explain(
         tolerance=tolerance,
         allow_drift=True,
     )
-    gaps = [_gap(t) for t in compared.tasks if _is_gap(t, tolerance)]
+    gaps = [
+        Gap(t.task, t.type, t.run, t.reference, t.reference_metric)  # type: ignore[arg-type]
+        for t in compared.tasks
+        if t.delta is not None and not t.metric_changed and abs(round(t.delta, 9)) > tolerance
+    ]
     cache_dir = cache_dir if cache_dir is not None else output / CACHE_SUBDIR
     groups = _groups(rs, gaps, data_dir)
     plans = [
@@ -234,20 +238,6 @@ def explain(
     found.ran = True
     atomic_write_json(output / EXPLAIN_VERDICTS, found.as_dict())
     return found
-
-
-def _output_of(rs: ResultSet) -> Path:
-    """The output folder of a run (``<output>/<org__model>/<revision>``)."""
-    return rs.path.parent.parent
-
-
-def _is_gap(t: TaskDelta, tolerance: float) -> bool:
-    return t.delta is not None and not t.metric_changed and abs(round(t.delta, 9)) > tolerance
-
-
-def _gap(t: TaskDelta) -> Gap:
-    assert t.run is not None and t.reference is not None
-    return Gap(t.task, t.type, t.run, t.reference, t.reference_metric)
 
 
 @dataclass(frozen=True)
@@ -453,12 +443,4 @@ def _table(head: list[str], rows: list[list[str]], md: bool) -> list[str]:
     ]
 
 
-__all__ = [
-    "Cost",
-    "Explanation",
-    "Gap",
-    "Tried",
-    "Verdict",
-    "explain",
-    "render_explanation",
-]
+__all__ = ["Cost", "Explanation", "Gap", "Tried", "Verdict", "explain", "render_explanation"]

@@ -129,16 +129,11 @@ _SUSPECTS: tuple[Suspect, ...] = (
 """Every usual suspect, per kind of model."""
 
 
-def _kind_of(profile: Profile) -> str:
-    """``decoder`` (last-token pooling) or ``encoder``."""
-    return _DECODER if profile.pooling == "last" else _ENCODER
-
-
 def candidates_for(run: Profile, own: Profile, chosen: Sequence[str] = ()) -> list[Candidate]:
     """The changes worth trying from ``run`` (the profile as the run used it; ``own``: the
     model's profile as shipped), one setting at a time; with ``chosen`` only those
     (``max_length`` for every value, ``max_length=256`` for one)."""
-    kind = _kind_of(own)
+    kind = _DECODER if own.pooling == "last" else _ENCODER
     found = [
         Candidate(s, value)
         for s in _SUSPECTS
@@ -156,8 +151,4 @@ def candidates_for(run: Profile, own: Profile, chosen: Sequence[str] = ()) -> li
     return [c for c in found if c.id in chosen or c.suspect.setting in chosen]
 
 
-__all__ = [
-    "Candidate",
-    "Suspect",
-    "candidates_for",
-]
+__all__ = ["Candidate", "Suspect", "candidates_for"]

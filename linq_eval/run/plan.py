@@ -109,7 +109,6 @@ class PlanRow:
     """One task of a plan."""
 
     estimate: TaskEstimate
-    """Its size."""
     done: bool = False
     """Its results are complete in the output folder."""
     shares_corpus_with: str | None = None
@@ -146,17 +145,13 @@ class Plan:
     model: str
     """Model name as mteb records it."""
     revision: str
-    """Model revision."""
     result_folder: str
-    """Where the task results go."""
     rows: list[PlanRow] = field(default_factory=list)
     """The tasks of this run (or shard)."""
     max_length: int = REPRODUCTION_MAX_LENGTH
-    """Tokens per input at most."""
     tokens_per_s: float = DEFAULT_TOKENS_PER_S
     """Throughput assumed for the time estimate."""
     shard: Shard | None = None
-    """The shard this plan is for."""
     all_tasks: int = 0
     """Tasks of the whole run before sharding."""
     benchmark: str = ""

@@ -129,8 +129,4 @@ def prefetch(
     return items
 
 
-__all__ = [
-    "PrefetchItem",
-    "hub_offline",
-    "prefetch",
-]
+__all__ = ["PrefetchItem", "hub_offline", "prefetch"]

@@ -167,8 +167,4 @@ class SuiteProgress:
             self.close()
 
 
-__all__ = [
-    "SuiteProgress",
-    "library_bars",
-    "shows_bars",
-]
+__all__ = ["SuiteProgress", "library_bars", "shows_bars"]

@@ -196,10 +196,4 @@ def update_run_record(
     return record
 
 
-__all__ = [
-    "format_conflicts",
-    "read_score",
-    "task_conflicts",
-    "task_done",
-    "update_run_record",
-]
+__all__ = ["format_conflicts", "read_score", "task_conflicts", "task_done", "update_run_record"]

@@ -537,8 +537,4 @@ def _record_entry(
     return entry
 
 
-__all__ = [
-    "load_run_encoder",
-    "run_suite",
-    "task_prompt_hash",
-]
+__all__ = ["load_run_encoder", "run_suite", "task_prompt_hash"]

@@ -15,9 +15,7 @@ class TaskOutcome:
     """What happened to one task in this run."""
 
     name: str
-    """mteb task name."""
     type: str
-    """mteb task type."""
     status: str
     """``done earlier``, ``evaluated`` or ``failed``."""
     main_metric: str
@@ -43,7 +41,6 @@ class TaskOutcome:
     only), ``empty`` (empty or whitespace-only), ``repaired`` (lone surrogates replaced), and
     ``skipped_blank_lines`` (blank lines after the last row of local data files)."""
     error: str | None = None
-    """The error of a failed task."""
     data_source: str = ""
     """Where the task's data came from: ``hf://datasets/<path>@<rev>`` or a local folder."""
     instruction_from: str | None = None
@@ -57,7 +54,6 @@ class RunSummary:
     """What ``run_suite`` did."""
 
     config: RunConfig
-    """The configuration it ran."""
     result_folder: Path
     """The ``<org__model>/<revision>`` folder of the results."""
     plan: Plan

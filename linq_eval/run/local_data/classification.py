@@ -106,6 +106,4 @@ def _read_plain_classification(path: Path) -> Dataset:
     return to_dataset({"text": texts, "label": labels}, text="string", label=label_type)
 
 
-__all__ = [
-    "load_classification",
-]
+__all__ = ["load_classification"]

@@ -142,7 +142,4 @@ def _dataset(rows: list[tuple[Any, Any]], nested: bool, path: Path) -> Dataset:
     )
 
 
-__all__ = [
-    "load_clustering",
-    "reads_sets",
-]
+__all__ = ["load_clustering", "reads_sets"]

@@ -124,8 +124,4 @@ def require_task_data(tasks: Sequence[AbsTask], data_dir: Path) -> None:
     )
 
 
-__all__ = [
-    "find_dir",
-    "find_task_dir",
-    "require_task_data",
-]
+__all__ = ["find_dir", "find_task_dir", "require_task_data"]

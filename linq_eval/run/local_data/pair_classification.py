@@ -58,6 +58,4 @@ def _read_pairs(path: Path) -> Dataset:
     return to_dataset(columns, sentence1="string", sentence2="string", labels="int64")
 
 
-__all__ = [
-    "load_pair_classification",
-]
+__all__ = ["load_pair_classification"]

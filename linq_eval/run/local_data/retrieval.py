@@ -239,6 +239,4 @@ def _read_reranking_rows(path: Path) -> list[tuple[str, list[str], list[str]]]:
     return rows
 
 
-__all__ = [
-    "load_retrieval",
-]
+__all__ = ["load_retrieval"]

@@ -102,6 +102,4 @@ def _read_plain_sts(path: Path, low: float, high: float) -> Dataset:
     return to_dataset(columns, sentence1="string", sentence2="string", score="float64")
 
 
-__all__ = [
-    "load_sts",
-]
+__all__ = ["load_sts"]

@@ -80,6 +80,4 @@ def _row(row: dict[str, Any], from_csv: bool, low: float, high: float) -> tuple[
     return (body, human, machine, values), None
 
 
-__all__ = [
-    "load_summarization",
-]
+__all__ = ["load_summarization"]
