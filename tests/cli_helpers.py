@@ -23,6 +23,11 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return (0 if code is None else int(code)), out.out, out.err
 
 
+def run_compare(monkeypatch, capsys, run, reference, *args: str) -> tuple[int, str, str]:
+    """``linq-eval compare RUN --reference REFERENCE ARGS`` in-process, as ``run_cli``."""
+    return run_cli(monkeypatch, capsys, "compare", str(run), "--reference", str(reference), *args)
+
+
 def run_here(monkeypatch, capsys, *args: str) -> str:
     """``linq-eval ARGS`` in-process (no interpreter start, no second import of torch and
     mteb) that must succeed; returns its stdout and stderr together, as ``run_ok`` does."""

@@ -71,29 +71,41 @@ PUBLISHED_MINILM = {  # all-MiniLM-L6-v2 on the MTEB leaderboard (x100)
     "STSBenchmark": ("cosine_spearman", 82.03),
     "Banking77Classification": ("accuracy", 80.04),
 }
-MINILM_ARGS = (
-    "--model",
-    "all-minilm-l6-v2",
-    "--tasks",
-    "SciFact",
-    "STSBenchmark",
-    "Banking77Classification",
-    "--data-dir",
-    str(SHARED_DATA),
+
+
+def minilm_args(tasks: tuple[str, ...], data: Path, *extra: str) -> tuple[str, ...]:
+    """``linq-eval run`` arguments: all-MiniLM-L6-v2 on ``tasks`` from the local ``data``."""
+    return ("--model", "all-minilm-l6-v2", "--tasks", *tasks, "--data-dir", str(data), *extra)
+
+
+def tiny_scifact_args(data: Path, *extra: str) -> tuple[str, ...]:
+    """``linq-eval run`` arguments: the tiny random Mistral on SciFact from ``data`` (a sample's
+    folder), on the CPU."""
+    return (
+        "--random-init",
+        "tiny",
+        "--tasks",
+        "SciFact",
+        "--data-dir",
+        str(data),
+        "--device",
+        "cpu",
+        *extra,
+    )
+
+
+MINILM_ARGS = minilm_args(
+    ("SciFact", "STSBenchmark", "Banking77Classification"),
+    SHARED_DATA,
     "--chunk-texts",
     "1024",
     "--no-progress",
 )
 """One real run of all-MiniLM-L6-v2 on the three tasks of ../shared/data."""
 SHORT_MAX_LENGTH = 32
-MINILM_SHORT_ARGS = (
-    "--model",
-    "all-minilm-l6-v2",
-    "--tasks",
-    "SciFact",
-    "STSBenchmark",
-    "--data-dir",
-    str(SHARED_DATA),
+MINILM_SHORT_ARGS = minilm_args(
+    ("SciFact", "STSBenchmark"),
+    SHARED_DATA,
     "--max-length",
     str(SHORT_MAX_LENGTH),
     "--chunk-texts",
@@ -102,18 +114,11 @@ MINILM_SHORT_ARGS = (
 )
 """all-MiniLM-L6-v2 deliberately cut at 32 tokens instead of its 256 on two tasks of
 ../shared/data: a known regression (the per-query gate, explain, a Nano-shaped suite)."""
-MINILM_MORE_ARGS = (
-    "--model",
-    "all-minilm-l6-v2",
+MINILM_MORE_ARGS = minilm_args(
+    ("SICK-R", "STS17", "EmotionClassification", "AmazonCounterfactualClassification"),
+    MORE_DATA,
     "--benchmark",
     "MTEB(eng, v1)",
-    "--tasks",
-    "SICK-R",
-    "STS17",
-    "EmotionClassification",
-    "AmazonCounterfactualClassification",
-    "--data-dir",
-    str(MORE_DATA),
     "--no-progress",
 )
 """One real run of all-MiniLM-L6-v2 on the four tasks of ../shared/data/more, as MTEB(eng, v1)
@@ -124,19 +129,8 @@ MINILM_FOLDER = Path(
 """Where such a run's results lie under its output folder."""
 PUBLISHED_MINILM_STS = {"STS13": 80.60, "STS16": 78.99}
 """all-MiniLM-L6-v2 on the MTEB leaderboard (cosine_spearman x100, at 256 tokens)."""
-MINILM_STS_ARGS = (
-    "--model",
-    "all-minilm-l6-v2",
-    "--tasks",
-    "STS13",
-    "STS16",
-    "--data-dir",
-    str(STS_DATA),
-    "--device",
-    "cpu",
-    "--chunk-texts",
-    "512",
-    "--no-progress",
+MINILM_STS_ARGS = minilm_args(
+    ("STS13", "STS16"), STS_DATA, "--device", "cpu", "--chunk-texts", "512", "--no-progress"
 )
 """One real CPU run of all-MiniLM-L6-v2 on two small STS tasks (in cache chunks of 512 texts)."""
 TINY_TASK = ("--random-init", "tiny", "--tasks", "STSBenchmark")

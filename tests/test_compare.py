@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import run_cli
+from cli_helpers import run_compare
 from result_files import write_results
 
 from linq_eval.errors import DriftError, ResultsError
@@ -91,9 +91,7 @@ def compare_cli(monkeypatch, capsys):
     ARGS`` in-process; (exit code, stdout, stderr)."""
 
     def compare_cli(run: Path, reference: str | Path, *args: str) -> tuple[int, str, str]:
-        return run_cli(
-            monkeypatch, capsys, "compare", str(run), "--reference", str(reference), *args
-        )
+        return run_compare(monkeypatch, capsys, run, reference, *args)
 
     return compare_cli
 

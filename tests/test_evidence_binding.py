@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import REPO, run_cli, run_here, run_ok
-from conftest import SHARED_DATA, TINY_FOLDER
+from cli_helpers import REPO, run_cli, run_compare, run_here, run_ok
+from conftest import SHARED_DATA, TINY_FOLDER, tiny_scifact_args
 from data_helpers import sample_beir
 from result_files import write_results
 
@@ -38,15 +38,7 @@ def sample(tmp_path_factory) -> Path:
 def tiny_args(data: Path, output: Path, *extra: str) -> tuple[str, ...]:
     return (
         "run",
-        "--random-init",
-        "tiny",
-        "--tasks",
-        "SciFact",
-        "--data-dir",
-        str(data),
-        "--device",
-        "cpu",
-        "--no-progress",
+        *tiny_scifact_args(data, "--no-progress"),
         "--output",
         str(output),
         *extra,
@@ -62,17 +54,8 @@ def first(sample, tmp_path_factory) -> Path:
 
 
 def compare(monkeypatch, capsys, run: Path, reference: Path, *extra: str):
-    return run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(run),
-        "--reference",
-        str(reference),
-        "--tasks",
-        "SciFact",
-        "--per-query",
-        *extra,
+    return run_compare(
+        monkeypatch, capsys, run, reference, "--tasks", "SciFact", "--per-query", *extra
     )
 
 

@@ -24,6 +24,7 @@ from conftest import (
     SCIFACT,
     TINY_ARGS,
     TINY_FOLDER,
+    tiny_scifact_args,
 )
 from data_helpers import sample_beir
 from result_files import write_results
@@ -156,18 +157,7 @@ def test_a_change_of_instructions_encodes_the_queries_only(tmp_path, monkeypatch
         ),
         encoding="utf-8",
     )
-    args = (
-        "run",
-        "--random-init",
-        "tiny",
-        "--tasks",
-        "SciFact",
-        "--data-dir",
-        str(data),
-        "--device",
-        "cpu",
-        "--quiet",
-    )
+    args = ("run", *tiny_scifact_args(data, "--quiet"))
     run_here(monkeypatch, capsys, *args, "--output", str(tmp_path / "ref"))
     run_here(
         monkeypatch, capsys, *args, "--instructions", str(edited), "--output", str(tmp_path / "run")

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from cli_helpers import run_cli
-from conftest import SCIFACT, shared
+from conftest import SCIFACT, shared, tiny_scifact_args
 from data_helpers import write_jsonl
 from result_files import write_bound_evidence, write_results
 
@@ -173,18 +173,7 @@ def small_retrieval(tmp_path_factory):
 def test_a_run_keeps_evidence_whose_mean_is_the_score_and_shows_progress(
     small_retrieval, tmp_path, monkeypatch, capsys
 ):
-    args = (
-        "run",
-        "--random-init",
-        "tiny",
-        "--tasks",
-        "SciFact",
-        "--data-dir",
-        str(small_retrieval),
-        "--device",
-        "cpu",
-        "--no-progress",
-    )
+    args = ("run", *tiny_scifact_args(small_retrieval, "--no-progress"))
     code, out, err = run_cli(monkeypatch, capsys, *args, "--output", str(tmp_path / "a"))
     assert code == 0, out + err
     folder = next((tmp_path / "a").glob("*/*/SciFact.json")).parent

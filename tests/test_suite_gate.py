@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from cli_helpers import run_cli, run_here
+from cli_helpers import run_cli, run_compare, run_here
 from conftest import REPO_ROOT, SCIFACT, SHORT_MAX_LENGTH
 from data_helpers import sample_beir
 from result_files import nano_run
@@ -59,18 +59,7 @@ def suite_runs(tmp_path_factory):
 
 
 def compare(monkeypatch, capsys, run, ref, *extra):
-    return run_cli(
-        monkeypatch,
-        capsys,
-        "compare",
-        str(run),
-        "--reference",
-        str(ref),
-        "--benchmark",
-        NANO,
-        "--per-query",
-        *extra,
-    )
+    return run_compare(monkeypatch, capsys, run, ref, "--benchmark", NANO, "--per-query", *extra)
 
 
 def test_identical_runs_give_p_one(suite_runs, monkeypatch, capsys):
