@@ -286,7 +286,7 @@ def test_a_nano_shaped_run_and_a_damaged_one_get_a_suite_verdict(
     suite = json.loads(out)["suite"]
     assert code == 1 and suite["tasks"] == ["NanoSciFactRetrieval"] and suite["queries"] == 50
     assert suite["delta"] < -1 and 0 < suite["p_value"] < 1 and suite["status"] == "REGRESSION"
-    for fmt, said in (("text", "suite (1 tasks, 50 queries)"), ("markdown", "**Suite**")):
+    for fmt, said in (("text", "suite (1 task, 50 queries)"), ("markdown", "**Suite**")):
         code, out, _ = run_cli(monkeypatch, capsys, *args, "--format", fmt)
         assert code == 1 and said in out and "p = " in out
     code, page, _ = run_cli(

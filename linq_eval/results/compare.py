@@ -50,6 +50,7 @@ from linq_eval.results.tables import (
     get_benchmark_spec,
     round_score,
     selected_tasks,
+    tasks_count,
 )
 from linq_eval.run_record import (
     RUN_SCORE_KEYS,
@@ -143,8 +144,8 @@ class SuiteVerdict:
         """One line: the change, the test and the tasks that moved on their own."""
         moved = f"; moved on their own: {', '.join(self.moved)}" if self.moved else ""
         return (
-            f"suite ({len(self.test.tasks)} tasks, {self.test.queries} queries): mean of task "
-            f"scores {format_score(self.delta, decimals, signed=True)}; p = "
+            f"suite ({tasks_count(len(self.test.tasks))}, {self.test.queries} queries): mean of "
+            f"task scores {format_score(self.delta, decimals, signed=True)}; p = "
             f"{self.test.p_value:.4f} (task-stratified paired permutation test, "
             f"{PERMUTATIONS:,} sign flips){moved}: {self.status}"
         )

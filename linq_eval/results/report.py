@@ -23,7 +23,7 @@ from linq_eval.results.charts import (
 from linq_eval.results.charts import escape as _e
 from linq_eval.results.per_query import SuiteQueryDiff, TaskQueryDiff
 from linq_eval.results.query_report import compare_queries, evidence_tasks, moved
-from linq_eval.results.tables import MISSING, Row, Table, format_score
+from linq_eval.results.tables import MISSING, Row, Table, format_score, tasks_count
 from linq_eval.results.text_formats import pair_grid, per_task_grid
 
 _TEXT_CHARS = 160
@@ -207,9 +207,8 @@ def _query_summary(diff: TaskQueryDiff, decimals: int) -> str:
 def _suite_summary(suite: SuiteQueryDiff, decimals: int) -> str:
     shown = format_score(100 * suite.mean_delta, decimals, signed=True)
     colour = sign_colour(100 * suite.mean_delta, decimals)
-    n = len(suite.tasks)
     return (
-        f'<p class="summary">{n} task{"s" if n != 1 else ""} with per-query evidence in both '
+        f'<p class="summary">{tasks_count(len(suite.tasks))} with per-query evidence in both '
         f"({_e(', '.join(suite.tasks))}), {suite.queries} queries: mean of the task scores "
         f'changed by <b style="color:{colour}">{_e(shown)}</b> points x100; task-stratified '
         f"paired permutation test over the queries: p = {suite.p_value:.2g}.</p>"

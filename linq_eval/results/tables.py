@@ -154,6 +154,11 @@ def format_score(value: float | None, decimals: int = 2, *, signed: bool = False
     return f"{rounded:+.{decimals}f}" if signed else f"{rounded:.{decimals}f}"
 
 
+def tasks_count(n: int) -> str:
+    """``1 task``, ``13 tasks``."""
+    return f"{n} task{'s' if n != 1 else ''}"
+
+
 def _plain_mean(values: Iterable[float]) -> float | None:
     values = list(values)
     return sum(values) / len(values) if values else None
@@ -254,8 +259,7 @@ class TaskSubset:
     @property
     def column(self) -> str:
         """``Mean (5 tasks of Linq-Embed-Mistral @abc)``."""
-        n = len(self.tasks)
-        return f"Mean ({n} task{'s' if n != 1 else ''} of {', '.join(self.owners)})"
+        return f"Mean ({tasks_count(len(self.tasks))} of {', '.join(self.owners)})"
 
     def mean(self, row: Row) -> Mean:
         """``row``'s plain mean over these tasks (marked incomplete where it lacks one)."""
@@ -422,6 +426,7 @@ __all__ = [
     "TaskSubset",
     "build_table",
     "format_score",
+    "tasks_count",
     "get_benchmark_spec",
     "round_score",
     "selected_tasks",
