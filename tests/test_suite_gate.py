@@ -130,41 +130,19 @@ def test_a_shift_in_one_task_is_found_by_its_own_test_and_named_by_the_suite(
     assert suite["moved"] == [first]  # the suite says which task moved it
 
 
+def one_part(task: str, scores: dict[str, float]) -> TaskEvidence:
+    """Evidence of one part (default subset, test split, nDCG@10) with these query scores."""
+    part = EvidencePart(
+        "default", "test", "ndcg_at_10", {q: QueryEvidence("", v, ()) for q, v in scores.items()}
+    )
+    return TaskEvidence(task, [part])
+
+
 def test_the_suite_statistic_is_the_mean_of_task_means():
     """Two tasks of different sizes count the same; flips stay within the weights."""
-    a = TaskEvidence(
-        "A",
-        [
-            EvidencePart(
-                "default",
-                "test",
-                "ndcg_at_10",
-                {f"q{i}": QueryEvidence("", 0.5, ()) for i in range(10)},
-            )
-        ],
-    )
-    b = TaskEvidence(
-        "B",
-        [
-            EvidencePart(
-                "default",
-                "test",
-                "ndcg_at_10",
-                {f"q{i}": QueryEvidence("", 0.5, ()) for i in range(90)},
-            )
-        ],
-    )
-    a2 = TaskEvidence(
-        "A",
-        [
-            EvidencePart(
-                "default",
-                "test",
-                "ndcg_at_10",
-                {q: QueryEvidence("", 0.3, ()) for q in a.parts[0].queries},
-            )
-        ],
-    )
+    a = one_part("A", dict.fromkeys((f"q{i}" for i in range(10)), 0.5))
+    b = one_part("B", dict.fromkeys((f"q{i}" for i in range(90)), 0.5))
+    a2 = one_part("A", dict.fromkeys(a.parts[0].queries, 0.3))
     suite = diff_suite({"A": (a2, a), "B": (b, b)})
     assert suite.mean_delta == pytest.approx((-0.2 + 0.0) / 2)
     assert suite.queries == 100 and suite.tasks == ("A", "B")
